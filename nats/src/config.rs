@@ -1,0 +1,179 @@
+//! The `[nats]` configuration. Every field has a default, so an empty section is valid; unknown
+//! keys are refused so a typo is an error that names the key, not a silently ignored setting.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated (`nats://10.0.0.1:4222,nats://10.0.0.2:4222`). When unset,
+    /// `tailrace run` starts and manages a local nats-server (see `server`).
+    pub url: Option<String>,
+    /// A `.creds` file (JWT and NKey seed) for decentralized auth.
+    pub credentials: Option<PathBuf>,
+    pub tls: TlsConfig,
+    pub reconnect: ReconnectConfig,
+    /// The managed local server, used only when `url` is unset.
+    pub server: ServerConfig,
+    pub streams: StreamsConfig,
+    pub publisher: PublisherConfig,
+    pub consumer: ConsumerConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Require TLS even if the URL does not say `tls://`.
+    pub required: bool,
+    /// PEM file of CA certificates to trust for the server.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for mutual TLS (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconnectConfig {
+    /// First delay after a lost connection; doubled each attempt up to `max_delay`.
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// How long to wait for the first connection before giving up.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        Self {
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Path to the nats-server binary; when unset, `nats-server` is looked up on PATH.
+    pub binary: Option<PathBuf>,
+    /// Address the managed server listens on. Loopback by default: it has no auth.
+    pub host: String,
+    pub port: u16,
+    /// JetStream store; defaults to `<data_dir>/nats`.
+    pub store_dir: Option<PathBuf>,
+    /// How long to wait for the server to accept connections after a start.
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            host: "127.0.0.1".into(),
+            port: 4222,
+            store_dir: None,
+            ready_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Limits of one stream; unset fields keep the declared default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamLimits {
+    #[serde(with = "humantime_serde")]
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<i64>,
+    pub max_msgs_per_subject: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamsConfig {
+    /// Replicas of every stream and bucket: 1 on one server, 3 on a 3-node cluster.
+    pub replicas: usize,
+    /// How long a `Nats-Msg-Id` is remembered for deduplication.
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    pub logs: StreamLimits,
+    pub classified: StreamLimits,
+    pub files: StreamLimits,
+    pub reports: StreamLimits,
+    pub telemetry: StreamLimits,
+    pub issues: StreamLimits,
+    pub status: StreamLimits,
+    pub dlq: StreamLimits,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            logs: StreamLimits::default(),
+            classified: StreamLimits::default(),
+            files: StreamLimits::default(),
+            reports: StreamLimits::default(),
+            telemetry: StreamLimits::default(),
+            issues: StreamLimits::default(),
+            status: StreamLimits::default(),
+            dlq: StreamLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublisherConfig {
+    /// Messages published and not yet acknowledged; publishing waits when this many are out.
+    pub max_in_flight: usize,
+    /// How long to wait for one acknowledgement before publishing again with the same id.
+    #[serde(with = "humantime_serde")]
+    pub ack_timeout: Duration,
+    /// Attempts per message before the caller is told it failed.
+    pub max_attempts: u32,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        Self { max_in_flight: 4096, ack_timeout: Duration::from_secs(5), max_attempts: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// Deliveries before a failing message goes to `dlq.{consumer}`.
+    pub max_deliveries: u32,
+    /// How long the server waits for an ack before redelivering.
+    #[serde(with = "humantime_serde")]
+    pub ack_wait: Duration,
+    /// Messages fetched per pull request.
+    pub batch: usize,
+    /// Delay before the first redelivery of a failed message; doubled per delivery.
+    #[serde(with = "humantime_serde")]
+    pub retry_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_retry_delay: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_deliveries: 5,
+            ack_wait: Duration::from_secs(30),
+            batch: 256,
+            retry_delay: Duration::from_millis(200),
+            max_retry_delay: Duration::from_secs(30),
+        }
+    }
+}

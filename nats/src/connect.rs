@@ -1,0 +1,90 @@
+//! A client from configuration.
+
+use std::time::Duration;
+
+use async_nats::{Client, ConnectOptions};
+
+use crate::config::NatsConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("nats.url is not set and no managed server was started")]
+    NoUrl,
+    #[error("cannot read nats.credentials {path}: {source}")]
+    Credentials { path: String, source: std::io::Error },
+    #[error("nats.tls.cert and nats.tls.key must be set together")]
+    HalfClientCert,
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect { url: String, source: async_nats::ConnectError },
+    #[error("no connection to NATS at {url} within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+}
+
+/// Exponential backoff for reconnect attempts: `initial * 2^attempt`, capped at `max`.
+pub fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(20) as u32).unwrap_or(u32::MAX);
+    initial.saturating_mul(factor).min(max)
+}
+
+/// Connects to `url` (or `cfg.url`) with the configured credentials, TLS and reconnect backoff.
+/// Reconnects forever once connected; the first connection waits `connect_timeout`.
+pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<Client, ConnectError> {
+    let url = url.or(cfg.url.as_deref()).ok_or(ConnectError::NoUrl)?.to_owned();
+    let mut opts = match &cfg.credentials {
+        Some(path) => ConnectOptions::with_credentials_file(path.clone())
+            .await
+            .map_err(|source| ConnectError::Credentials { path: path.display().to_string(), source })?,
+        None => ConnectOptions::new(),
+    };
+    if cfg.tls.required {
+        opts = opts.require_tls(true);
+    }
+    if let Some(ca) = &cfg.tls.ca {
+        opts = opts.add_root_certificates(ca.clone());
+    }
+    match (&cfg.tls.cert, &cfg.tls.key) {
+        (Some(cert), Some(key)) => opts = opts.add_client_certificate(cert.clone(), key.clone()),
+        (None, None) => {}
+        _ => return Err(ConnectError::HalfClientCert),
+    }
+    let (initial, max) = (cfg.reconnect.initial_delay, cfg.reconnect.max_delay);
+    opts = opts
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(move |attempt| backoff(attempt, initial, max))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                other => tracing::debug!(event = %other, "NATS client event"),
+            }
+        });
+    let timeout = cfg.reconnect.connect_timeout;
+    let client = opts
+        .connect(url.as_str())
+        .await
+        .map_err(|source| ConnectError::Connect { url: url.clone(), source })?;
+    // `retry_on_initial_connect` returns at once; wait here so callers start with a live client.
+    let deadline = tokio::time::Instant::now() + timeout;
+    while client.connection_state() != async_nats::connection::State::Connected {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ConnectError::Timeout { url, timeout });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (i, m) = (Duration::from_millis(50), Duration::from_secs(5));
+        assert_eq!(backoff(0, i, m), Duration::from_millis(50));
+        assert_eq!(backoff(3, i, m), Duration::from_millis(400));
+        assert_eq!(backoff(50, i, m), m);
+    }
+}

@@ -1,0 +1,253 @@
+//! The one consumer runner every processor and sink uses.
+//!
+//! It drives a durable pull consumer: fetch a batch, hand each message to the [`Handler`],
+//! publish the handler's outputs through the [`Publisher`], and ack the input only after every
+//! output is acknowledged by JetStream. Outputs carry ids derived from the input's stream and
+//! sequence, so a redelivery republishes the same ids and JetStream drops the copies.
+//!
+//! A handler that fails with [`HandleError::Retry`] gets the message again after a backoff; after
+//! `max_deliveries` deliveries (or at once for [`HandleError::Reject`]) the message goes to
+//! `dlq.{consumer}` as a [`DeadLetter`] with the reason, and is terminated. On cancellation the
+//! runner stops fetching, finishes what it holds, and returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use tailrace_schemas::{subject, DeadLetter, Subject, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ConsumerConfig;
+use crate::publisher::{Outgoing, Publisher};
+use crate::topology::{ConsumerSpec, TopologyError};
+
+/// One delivered message.
+#[derive(Debug)]
+pub struct Delivery {
+    message: jetstream::Message,
+    pub stream_seq: u64,
+    /// 1 on the first delivery.
+    pub delivered: u64,
+}
+
+impl Delivery {
+    pub fn subject(&self) -> &str {
+        self.message.subject.as_str()
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.message.payload
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.message.headers.as_ref()?.get(name).map(|v| v.as_str())
+    }
+
+    /// A deduplication id for the `index`th output of this input, stable across redeliveries.
+    pub fn output_id(&self, consumer: &str, index: usize) -> String {
+        format!("{consumer}/{}/{index}", self.stream_seq)
+    }
+}
+
+/// Why a handler could not handle a message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HandleError {
+    /// Worth trying again later (a dependency is down): redelivered with backoff.
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed (malformed payload): dead-lettered at once.
+    #[error("{0}")]
+    Reject(String),
+}
+
+/// What a processor or sink does with one message: returns the messages to publish, which the
+/// runner publishes and waits for before it acks the input. A sink returns none and does its
+/// own (idempotent) write before returning.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Consumer(#[from] TopologyError),
+    #[error("consumer {name}: cannot fetch: {source}")]
+    Fetch { name: String, source: async_nats::Error },
+}
+
+#[derive(Debug)]
+pub struct ConsumerRunner {
+    spec: ConsumerSpec,
+    cfg: ConsumerConfig,
+    publisher: Publisher,
+}
+
+enum Settled {
+    Acked,
+    Retried,
+    DeadLettered,
+}
+
+impl ConsumerRunner {
+    pub fn new(spec: ConsumerSpec, cfg: ConsumerConfig, publisher: Publisher) -> Self {
+        Self { spec, cfg, publisher }
+    }
+
+    /// Runs until `cancel` fires; returns after the messages already fetched are settled.
+    pub async fn run<H: Handler>(self, handler: H, cancel: CancellationToken) -> Result<(), RunnerError> {
+        let js = self.publisher.jetstream().clone();
+        let consumer = self.spec.ensure(&js, &self.cfg).await?;
+        let name = self.spec.name.to_string();
+        tracing::info!(consumer = %name, stream = %self.spec.stream, "consumer runner started");
+        let this = Arc::new(self);
+        let handler = Arc::new(handler);
+        let mut in_flight = FuturesUnordered::new();
+        let limit = this.cfg.batch.max(1) * 2;
+        let mut fetch_failures = 0usize;
+        while !cancel.is_cancelled() {
+            let fetch = consumer
+                .fetch()
+                .max_messages(this.cfg.batch.max(1))
+                .expires(Duration::from_millis(500))
+                .messages();
+            let batch = tokio::select! {
+                _ = cancel.cancelled() => break,
+                b = fetch => b,
+            };
+            let mut batch = match batch {
+                Ok(b) => {
+                    fetch_failures = 0;
+                    b
+                }
+                Err(e) => {
+                    fetch_failures += 1;
+                    tracing::warn!(consumer = %name, error = %e, "fetch failed; retrying");
+                    tokio::time::sleep(crate::connect::backoff(fetch_failures, Duration::from_millis(50), Duration::from_secs(5))).await;
+                    continue;
+                }
+            };
+            while let Some(message) = batch.next().await {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::debug!(consumer = %name, error = %e, "fetch ended early");
+                        break;
+                    }
+                };
+                let Ok(info) = message.info() else {
+                    tracing::warn!(consumer = %name, subject = %message.subject, "message without JetStream metadata; skipped");
+                    continue;
+                };
+                let delivery = Delivery {
+                    stream_seq: info.stream_sequence,
+                    delivered: info.delivered.max(1) as u64,
+                    message,
+                };
+                metrics::counter!("tailrace_consumer_received_total", "consumer" => name.clone()).increment(1);
+                // Handle in order; settle (await output acks, then ack) concurrently.
+                let outcome = handler.handle(&delivery).await;
+                let this = this.clone();
+                in_flight.push(async move { this.settle(delivery, outcome).await });
+                while in_flight.len() >= limit {
+                    in_flight.next().await;
+                }
+            }
+            // Drain settled futures without blocking the next fetch.
+            while let Some(Some(_)) = futures::FutureExt::now_or_never(in_flight.next()) {}
+        }
+        while in_flight.next().await.is_some() {}
+        tracing::info!(consumer = %name, "consumer runner stopped");
+        Ok(())
+    }
+
+    async fn settle(&self, delivery: Delivery, outcome: Result<Vec<Outgoing>, HandleError>) -> Settled {
+        let name = self.spec.name.as_str();
+        let error = match outcome {
+            Ok(outputs) => match self.publish_all(outputs).await {
+                Ok(()) => {
+                    if let Err(e) = delivery.message.ack().await {
+                        // Not acked means redelivered; the outputs' ids make that harmless.
+                        tracing::warn!(consumer = name, error = %e, "ack failed; the message will be redelivered");
+                    }
+                    metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned()).increment(1);
+                    return Settled::Acked;
+                }
+                Err(reason) => HandleError::Retry(reason),
+            },
+            Err(e) => e,
+        };
+        let give_up = matches!(error, HandleError::Reject(_))
+            || delivery.delivered >= u64::from(self.cfg.max_deliveries);
+        if give_up {
+            let reason = match &error {
+                HandleError::Reject(r) => format!("rejected: {r}"),
+                HandleError::Retry(r) => format!("failed {} times; last: {r}", delivery.delivered),
+            };
+            return self.dead_letter(&delivery, reason).await;
+        }
+        metrics::counter!("tailrace_consumer_retried_total", "consumer" => name.to_owned()).increment(1);
+        let delay = crate::connect::backoff(delivery.delivered as usize - 1, self.cfg.retry_delay, self.cfg.max_retry_delay);
+        tracing::debug!(consumer = name, seq = delivery.stream_seq, delivered = delivery.delivered, error = %error, ?delay, "handler failed; will redeliver");
+        let _ = delivery.message.ack_with(AckKind::Nak(Some(delay))).await;
+        Settled::Retried
+    }
+
+    async fn publish_all(&self, outputs: Vec<Outgoing>) -> Result<(), String> {
+        let mut handles = Vec::with_capacity(outputs.len());
+        for out in outputs {
+            handles.push(self.publisher.publish(out).await);
+        }
+        for handle in handles {
+            handle.await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Settled {
+        let name = &self.spec.name;
+        let info = delivery.message.info().ok();
+        let letter = DeadLetter {
+            v: 1,
+            consumer: name.clone(),
+            stream: info.as_ref().map_or_else(|| self.spec.stream.clone(), |i| i.stream.to_owned()),
+            stream_seq: delivery.stream_seq,
+            subject: delivery.subject().to_owned(),
+            deliveries: delivery.delivered,
+            reason: reason.clone(),
+            failed_at: Timestamp::now(),
+            headers: delivery
+                .message
+                .headers
+                .iter()
+                .flat_map(|h| h.iter())
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.to_string(), v.as_str().to_owned())))
+                .collect(),
+            payload: delivery.payload().to_vec(),
+        };
+        let dlq: Subject = subject::dlq(name);
+        let out = match Outgoing::encode(dlq, &letter, format!("dlq/{name}/{}", delivery.stream_seq)) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(consumer = %name, error = %e, "cannot encode dead letter");
+                return Settled::Retried;
+            }
+        };
+        match self.publisher.publish_and_wait(out).await {
+            Ok(_) => {
+                let _ = delivery.message.ack_with(AckKind::Term).await;
+                metrics::counter!("tailrace_consumer_dead_lettered_total", "consumer" => name.to_string()).increment(1);
+                tracing::warn!(consumer = %name, seq = delivery.stream_seq, %reason, "message dead-lettered");
+                Settled::DeadLettered
+            }
+            Err(e) => {
+                // Leave it un-acked: it comes back and we try the dead letter again.
+                tracing::error!(consumer = %name, error = %e, "cannot publish dead letter; will retry");
+                Settled::Retried
+            }
+        }
+    }
+}

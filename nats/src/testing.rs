@@ -1,0 +1,162 @@
+//! Throwaway nats-servers for tests: the one server-spawning helper of the project.
+//!
+//! [`TestServer::start`] runs a real `nats-server` with JetStream on a free loopback port and a
+//! temporary store; it can be stopped, killed and started again on the same port and store, to
+//! simulate faults. [`TestCluster::start`] runs three such servers as one JetStream cluster.
+//! Everything is killed and deleted on drop.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::server::{find_binary, ServerProcess};
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A JetStream nats-server owned by a test.
+#[derive(Debug)]
+pub struct TestServer {
+    dir: TempDir,
+    addr: SocketAddr,
+    args: Vec<String>,
+    binary: PathBuf,
+    process: Option<ServerProcess>,
+}
+
+impl TestServer {
+    /// Starts a single server. Panics with the reason if nats-server is missing or fails.
+    pub async fn start() -> Self {
+        Self::start_with_args(Vec::new(), None).await
+    }
+
+    async fn start_with_args(extra: Vec<String>, port: Option<u16>) -> Self {
+        let binary = find_binary(None).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::Builder::new().prefix("tailrace-nats-").tempdir().expect("temp dir");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or_else(free_port)));
+        let mut args = vec![
+            "--jetstream".to_owned(),
+            "--store_dir".to_owned(),
+            dir.path().join("js").display().to_string(),
+        ];
+        args.extend(extra);
+        let mut server = Self { dir, addr, args, binary, process: None };
+        server.start_again().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A scratch directory that lives as long as the server (for sled, configs, ...).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ServerProcess::pid)
+    }
+
+    /// A client that reconnects quickly, for tests that stop and start the server.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .reconnect_delay_callback(|n| crate::connect::backoff(n, Duration::from_millis(20), Duration::from_millis(250)))
+            .connect(self.url())
+            .await
+            .expect("connect to test server")
+    }
+
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(self.client().await)
+    }
+
+    /// Starts the server again on the same port and store (after `stop` or `kill`).
+    pub async fn start_again(&mut self) {
+        assert!(self.process.is_none(), "server already running");
+        let log = self.dir.path().join("nats-server.log");
+        let p = ServerProcess::spawn(&self.binary, self.addr, &log, &self.args, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("test nats-server failed to start: {e}"));
+        self.process = Some(p);
+    }
+
+    /// Graceful stop (SIGTERM).
+    pub async fn stop(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.stop(Duration::from_secs(10)).await;
+        }
+    }
+
+    /// SIGKILL, as a crash.
+    pub async fn kill(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.kill().await;
+        }
+    }
+}
+
+/// Three servers forming one JetStream cluster.
+#[derive(Debug)]
+pub struct TestCluster {
+    pub servers: Vec<TestServer>,
+}
+
+impl TestCluster {
+    pub async fn start() -> Self {
+        let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes = cluster_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        // Start all three concurrently: a JetStream cluster is not ready until it has quorum.
+        let starts = (0..3).map(|i| {
+            let args = vec![
+                "--server_name".to_owned(),
+                format!("n{i}"),
+                "--cluster_name".to_owned(),
+                "tailrace-test".to_owned(),
+                "--cluster".to_owned(),
+                format!("nats://127.0.0.1:{}", cluster_ports[i]),
+                "--routes".to_owned(),
+                routes.clone(),
+            ];
+            TestServer::start_with_args(args, Some(client_ports[i]))
+        });
+        let servers = futures::future::join_all(starts).await;
+        let cluster = Self { servers };
+        cluster.wait_for_jetstream().await;
+        cluster
+    }
+
+    /// Comma-separated URLs of every node, as `nats.url` takes them.
+    pub fn urls(&self) -> String {
+        self.servers.iter().map(TestServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    async fn wait_for_jetstream(&self) {
+        let js = self.servers[0].jetstream().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if js.query_account().await.is_ok() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "JetStream cluster did not elect a leader in 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

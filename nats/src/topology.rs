@@ -1,0 +1,342 @@
+//! Every stream, KV bucket and consumer of DESIGN.md, declared here and nowhere else.
+//!
+//! [`Topology::apply`] makes the server match the declaration: missing streams are created,
+//! streams whose managed settings differ (a limit changed in the config) are updated, the rest
+//! are left alone, so applying twice changes nothing. Consumers are declared as [`ConsumerSpec`]s
+//! and ensured by the consumer runner that owns them, with the same create-or-update rule.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use futures::TryStreamExt;
+use serde::Serialize;
+use tailrace_schemas::subject::roots;
+use tailrace_schemas::{ConsumerName, SubjectFilter};
+
+use crate::config::{ConsumerConfig, StreamLimits, StreamsConfig};
+
+pub const LOGS: &str = "LOGS";
+pub const CLASSIFIED: &str = "CLASSIFIED";
+pub const FILES: &str = "FILES";
+pub const REPORTS: &str = "REPORTS";
+pub const TELEMETRY: &str = "TELEMETRY";
+pub const ISSUES: &str = "ISSUES";
+pub const STATUS: &str = "STATUS";
+pub const DLQ: &str = "DLQ";
+/// Desired live tails, with leases renewed by viewers.
+pub const TAIL_SESSIONS: &str = "tail-sessions";
+
+const DAY: Duration = Duration::from_secs(86_400);
+const MIB: i64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("cannot read stream {name}: {source}")]
+    Read { name: String, source: async_nats::Error },
+    #[error("cannot create stream {name}: {source}")]
+    Create { name: String, source: async_nats::Error },
+    #[error("cannot update stream {name} ({changes}): {source}")]
+    Update { name: String, changes: String, source: async_nats::Error },
+    #[error("cannot list streams and consumers: {0}")]
+    List(async_nats::Error),
+    #[error("cannot create or update consumer {name} on {stream}: {source}")]
+    Consumer { name: String, stream: String, source: async_nats::Error },
+}
+
+/// What `apply` did to one stream or bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyOutcome {
+    pub name: String,
+    pub action: ApplyAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "action", content = "changes")]
+pub enum ApplyAction {
+    Created,
+    /// Updated, with one line per changed setting (`max_age: 7d -> 1d`).
+    Updated(Vec<String>),
+    Unchanged,
+}
+
+/// The declared streams and buckets, with the configured limits applied.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    streams: Vec<stream::Config>,
+}
+
+struct Declared {
+    name: &'static str,
+    subject: &'static str,
+    description: &'static str,
+    max_age: Duration,
+    max_bytes: i64,
+    max_msgs_per_subject: i64,
+}
+
+impl Topology {
+    pub fn from_config(cfg: &StreamsConfig) -> Self {
+        let declared = [
+            (Declared { name: LOGS, subject: roots::LOGS_RAW, description: "raw log lines (LogBatch)", max_age: 7 * DAY, max_bytes: 4096 * MIB, max_msgs_per_subject: -1 }, &cfg.logs),
+            (Declared { name: CLASSIFIED, subject: roots::LOGS_CLASSIFIED, description: "classified lines (ClassifiedBatch)", max_age: 7 * DAY, max_bytes: 4096 * MIB, max_msgs_per_subject: -1 }, &cfg.classified),
+            (Declared { name: FILES, subject: roots::FILES_SYNCED, description: "synced files (FileEvent)", max_age: 30 * DAY, max_bytes: 256 * MIB, max_msgs_per_subject: -1 }, &cfg.files),
+            (Declared { name: REPORTS, subject: roots::REPORTS, description: "controller reports (Report)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.reports),
+            (Declared { name: TELEMETRY, subject: roots::TELEMETRY, description: "per-app telemetry (AppTelemetry)", max_age: 90 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.telemetry),
+            (Declared { name: ISSUES, subject: roots::ISSUES, description: "issue occurrences (IssueOccurrence)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.issues),
+            (Declared { name: STATUS, subject: roots::TAIL_STATUS, description: "last tail status per subject (TailStatus)", max_age: Duration::ZERO, max_bytes: 64 * MIB, max_msgs_per_subject: 1 }, &cfg.status),
+            (Declared { name: DLQ, subject: roots::DLQ, description: "dead letters (DeadLetter)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.dlq),
+        ];
+        let streams = declared
+            .into_iter()
+            .map(|(d, limits)| stream_config(&d, limits, cfg))
+            .collect();
+        Self { streams }
+    }
+
+    pub fn streams(&self) -> &[stream::Config] {
+        &self.streams
+    }
+
+    /// The tail-sessions bucket: one key per desired tail, latest value only.
+    pub fn tail_sessions(&self) -> kv::Config {
+        kv::Config {
+            bucket: TAIL_SESSIONS.to_owned(),
+            description: "desired live tails and their viewer leases".to_owned(),
+            history: 1,
+            num_replicas: self.streams.first().map_or(1, |s| s.num_replicas),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        }
+    }
+
+    /// Makes the server match the declaration. Idempotent.
+    pub async fn apply(&self, js: &jetstream::Context) -> Result<Vec<ApplyOutcome>, TopologyError> {
+        let mut outcomes = Vec::with_capacity(self.streams.len() + 1);
+        for desired in &self.streams {
+            outcomes.push(apply_stream(js, desired).await?);
+        }
+        let kv_cfg = self.tail_sessions();
+        let kv_stream = format!("KV_{}", kv_cfg.bucket);
+        let exists = match js.get_stream(&kv_stream).await {
+            Ok(_) => true,
+            Err(e) if is_not_found(&e) => false,
+            Err(e) => return Err(TopologyError::Read { name: kv_stream, source: e.into() }),
+        };
+        let action = if exists {
+            let mut s = js.get_stream(&kv_stream).await.map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?;
+            let current = s.info().await.map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?.config.clone();
+            if current.num_replicas == kv_cfg.num_replicas {
+                ApplyAction::Unchanged
+            } else {
+                let change = format!("num_replicas: {} -> {}", current.num_replicas, kv_cfg.num_replicas);
+                js.update_key_value(kv_cfg.clone()).await.map_err(|e| TopologyError::Update {
+                    name: kv_stream.clone(),
+                    changes: change.clone(),
+                    source: e.into(),
+                })?;
+                ApplyAction::Updated(vec![change])
+            }
+        } else {
+            js.create_key_value(kv_cfg).await.map_err(|e| TopologyError::Create { name: kv_stream.clone(), source: e.into() })?;
+            ApplyAction::Created
+        };
+        outcomes.push(ApplyOutcome { name: kv_stream, action });
+        Ok(outcomes)
+    }
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+fn stream_config(d: &Declared, limits: &StreamLimits, cfg: &StreamsConfig) -> stream::Config {
+    stream::Config {
+        name: d.name.to_owned(),
+        description: Some(d.description.to_owned()),
+        subjects: vec![d.subject.to_owned()],
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        duplicate_window: cfg.duplicate_window,
+        max_age: limits.max_age.unwrap_or(d.max_age),
+        max_bytes: limits.max_bytes.unwrap_or(d.max_bytes),
+        max_messages_per_subject: limits.max_msgs_per_subject.unwrap_or(d.max_msgs_per_subject),
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// The settings `apply` manages, as `name: current -> desired` for each that differs.
+fn differences(current: &stream::Config, desired: &stream::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name}: {a} -> {b}"));
+        }
+    };
+    let mut cs = current.subjects.clone();
+    let mut ds = desired.subjects.clone();
+    cs.sort();
+    ds.sort();
+    check("subjects", cs.join(","), ds.join(","));
+    check("max_age", fmt_dur(current.max_age), fmt_dur(desired.max_age));
+    check("max_bytes", current.max_bytes.to_string(), desired.max_bytes.to_string());
+    check("max_msgs_per_subject", current.max_messages_per_subject.to_string(), desired.max_messages_per_subject.to_string());
+    check("num_replicas", current.num_replicas.to_string(), desired.num_replicas.to_string());
+    check("duplicate_window", fmt_dur(current.duplicate_window), fmt_dur(desired.duplicate_window));
+    check("discard", format!("{:?}", current.discard), format!("{:?}", desired.discard));
+    check("description", format!("{:?}", current.description), format!("{:?}", desired.description));
+    out
+}
+
+fn fmt_dur(d: Duration) -> String {
+    if d.is_zero() {
+        "unlimited".to_owned()
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+async fn apply_stream(js: &jetstream::Context, desired: &stream::Config) -> Result<ApplyOutcome, TopologyError> {
+    let name = desired.name.clone();
+    match js.get_stream(&name).await {
+        Ok(mut s) => {
+            let current = s.info().await.map_err(|e| TopologyError::Read { name: name.clone(), source: e.into() })?.config.clone();
+            let changes = differences(&current, desired);
+            if changes.is_empty() {
+                return Ok(ApplyOutcome { name, action: ApplyAction::Unchanged });
+            }
+            js.update_stream(desired.clone()).await.map_err(|e| TopologyError::Update {
+                name: name.clone(),
+                changes: changes.join("; "),
+                source: e.into(),
+            })?;
+            Ok(ApplyOutcome { name, action: ApplyAction::Updated(changes) })
+        }
+        Err(e) if is_not_found(&e) => {
+            js.create_stream(desired.clone()).await.map_err(|e| TopologyError::Create { name: name.clone(), source: e.into() })?;
+            Ok(ApplyOutcome { name, action: ApplyAction::Created })
+        }
+        Err(e) => Err(TopologyError::Read { name, source: e.into() }),
+    }
+}
+
+/// A durable pull consumer as a processor or sink declares it.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub name: ConsumerName,
+    pub stream: String,
+    /// Subjects this consumer reads; empty means the whole stream.
+    pub filters: Vec<SubjectFilter>,
+    pub description: String,
+}
+
+impl ConsumerSpec {
+    pub fn new(name: ConsumerName, stream: &str, filters: Vec<SubjectFilter>) -> Self {
+        Self { name, stream: stream.to_owned(), filters, description: String::new() }
+    }
+
+    /// The server-side configuration. `max_deliver` is unlimited: the runner counts deliveries
+    /// itself and dead-letters with the reason, rather than let the server drop silently.
+    pub fn pull_config(&self, cfg: &ConsumerConfig) -> consumer::pull::Config {
+        let mut filters: Vec<String> = self.filters.iter().map(|f| f.as_str().to_owned()).collect();
+        let (filter_subject, filter_subjects) = match filters.len() {
+            0 => (String::new(), Vec::new()),
+            1 => (filters.remove(0), Vec::new()),
+            _ => (String::new(), filters),
+        };
+        consumer::pull::Config {
+            durable_name: Some(self.name.as_str().to_owned()),
+            description: (!self.description.is_empty()).then(|| self.description.clone()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: cfg.ack_wait,
+            max_deliver: -1,
+            filter_subject,
+            filter_subjects,
+            max_ack_pending: (cfg.batch * 8).max(1024) as i64,
+            ..Default::default()
+        }
+    }
+
+    /// Creates the consumer, or updates it to this declaration if it exists.
+    pub async fn ensure(
+        &self,
+        js: &jetstream::Context,
+        cfg: &ConsumerConfig,
+    ) -> Result<consumer::PullConsumer, TopologyError> {
+        let err = |source: async_nats::Error| TopologyError::Consumer {
+            name: self.name.to_string(),
+            stream: self.stream.clone(),
+            source,
+        };
+        let stream = js.get_stream(&self.stream).await.map_err(|e| err(e.into()))?;
+        let config = self.pull_config(cfg);
+        match stream.create_consumer(config.clone()).await {
+            Ok(c) => Ok(c),
+            // An existing durable with other settings: update it in place, keeping its position.
+            Err(_) => js
+                .update_consumer_on_stream(config, &self.stream)
+                .await
+                .map_err(|e| err(e.into())),
+        }
+    }
+}
+
+/// One stream as `/status` and `streams ls` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    pub name: String,
+    pub subjects: Vec<String>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub replicas: usize,
+    pub consumers: Vec<ConsumerReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsumerReport {
+    pub name: String,
+    /// Messages not yet delivered to the consumer.
+    pub pending: u64,
+    /// Delivered and not yet acknowledged.
+    pub ack_pending: usize,
+    /// Delivered more than once and not yet acknowledged.
+    pub redelivered: usize,
+}
+
+/// Every stream on the server with its consumers.
+pub async fn inspect(js: &jetstream::Context) -> Result<Vec<StreamReport>, TopologyError> {
+    let infos: Vec<stream::Info> = js.streams().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
+    let mut out = Vec::with_capacity(infos.len());
+    for info in infos {
+        let stream = js.get_stream_no_info(&info.config.name).await.map_err(|e| TopologyError::List(e.into()))?;
+        let consumers: Vec<consumer::Info> = stream.consumers().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
+        out.push(StreamReport {
+            name: info.config.name.clone(),
+            subjects: info.config.subjects.clone(),
+            messages: info.state.messages,
+            bytes: info.state.bytes,
+            first_seq: info.state.first_sequence,
+            last_seq: info.state.last_sequence,
+            replicas: info.config.num_replicas,
+            consumers: consumers
+                .into_iter()
+                .map(|c| ConsumerReport {
+                    name: c.name,
+                    pending: c.num_pending,
+                    ack_pending: c.num_ack_pending,
+                    redelivered: c.num_redelivered,
+                })
+                .collect(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! The consumer runner: ack after outputs, redelivery with backoff, dead letters with reasons.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tailrace_nats::config::{ConsumerConfig, PublisherConfig, StreamsConfig};
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::topology::{ConsumerSpec, Topology};
+use tailrace_nats::{ConsumerRunner, Delivery, HandleError, Handler, Outgoing, Publisher};
+use tailrace_schemas::{decode, ConsumerName, DeadLetter, Subject};
+use tokio_util::sync::CancellationToken;
+
+struct Harness {
+    _server: TestServer,
+    publisher: Publisher,
+    cancel: CancellationToken,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let server = TestServer::start().await;
+        let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
+        Self { _server: server, publisher, cancel: CancellationToken::new() }
+    }
+
+    fn config() -> ConsumerConfig {
+        ConsumerConfig {
+            max_deliveries: 3,
+            ack_wait: Duration::from_secs(2),
+            batch: 16,
+            retry_delay: Duration::from_millis(20),
+            max_retry_delay: Duration::from_millis(100),
+        }
+    }
+
+    fn run<H: Handler>(&self, name: &str, handler: H) -> tokio::task::JoinHandle<()> {
+        let spec = ConsumerSpec::new(ConsumerName::new(name).unwrap(), "LOGS", vec![]);
+        let runner = ConsumerRunner::new(spec, Self::config(), self.publisher.clone());
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move { runner.run(handler, cancel).await.unwrap() })
+    }
+
+    async fn put(&self, subject: &str, payload: &str) {
+        let out = Outgoing { subject: Subject::parse(subject).unwrap(), payload: Bytes::from(payload.to_owned()), msg_id: payload.to_owned() };
+        self.publisher.publish_and_wait(out).await.unwrap();
+    }
+
+    async fn read(&self, stream: &str, n: usize) -> Vec<async_nats::jetstream::Message> {
+        let s = self.publisher.jetstream().get_stream(stream).await.unwrap();
+        let c = s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
+        let mut msgs = c.messages().await.unwrap();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let m = tokio::time::timeout(Duration::from_secs(15), msgs.next()).await.expect("message within 15 s").unwrap().unwrap();
+            out.push(m);
+        }
+        out
+    }
+
+    async fn stream_len(&self, stream: &str) -> u64 {
+        let mut s = self.publisher.jetstream().get_stream(stream).await.unwrap();
+        s.info().await.unwrap().state.messages
+    }
+}
+
+/// Fails the first `fail_first` deliveries of every message, then forwards it to issues.
+struct Flaky {
+    fail_first: u64,
+    calls: Arc<AtomicU64>,
+}
+
+impl Handler for Flaky {
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if d.delivered <= self.fail_first {
+            return Err(HandleError::Retry(format!("database unavailable on delivery {}", d.delivered)));
+        }
+        Ok(vec![Outgoing {
+            subject: Subject::parse("issues.test").unwrap(),
+            payload: d.payload().clone(),
+            msg_id: d.output_id("flaky", 0),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn an_unacked_message_is_redelivered_and_its_output_stored_once() {
+    let h = Harness::start().await;
+    h.put("logs.raw.h.s", "one").await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let task = h.run("flaky", Flaky { fail_first: 1, calls: calls.clone() });
+
+    let out = h.read("ISSUES", 1).await;
+    assert_eq!(out[0].payload.as_ref(), b"one");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "failed once, then handled on redelivery");
+    h.cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(h.stream_len("ISSUES").await, 1);
+    assert_eq!(h.stream_len("DLQ").await, 0);
+}
+
+#[tokio::test]
+async fn a_poison_message_lands_in_the_dlq_after_n_tries_with_its_reason() {
+    let h = Harness::start().await;
+    h.put("logs.raw.h.s", "poison").await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let task = h.run("flaky", Flaky { fail_first: u64::MAX, calls: calls.clone() });
+
+    let dead = h.read("DLQ", 1).await;
+    assert_eq!(dead[0].subject.as_str(), "dlq.flaky");
+    let letter: DeadLetter = decode(&dead[0].payload).unwrap();
+    assert_eq!(letter.deliveries, 3);
+    assert_eq!(letter.payload, b"poison");
+    assert_eq!(letter.subject, "logs.raw.h.s");
+    assert!(letter.reason.contains("failed 3 times") && letter.reason.contains("database unavailable on delivery 3"), "{}", letter.reason);
+    assert!(letter.headers.iter().any(|(k, v)| k == "Nats-Msg-Id" && v == "poison"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // Terminated: not delivered again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    h.cancel.cancel();
+    task.await.unwrap();
+}
+
+struct Strict;
+
+impl Handler for Strict {
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        tailrace_schemas::decode::<tailrace_schemas::LogBatch>(d.payload())
+            .map_err(|e| HandleError::Reject(e.to_string()))?;
+        Ok(vec![])
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_message_is_dead_lettered_at_once_and_the_next_one_still_handled() {
+    let h = Harness::start().await;
+    h.put("logs.raw.h.s", "{not json").await;
+    let task = h.run("strict", Strict);
+    let dead = h.read("DLQ", 1).await;
+    let letter: DeadLetter = decode(&dead[0].payload).unwrap();
+    assert_eq!(letter.deliveries, 1);
+    assert!(letter.reason.starts_with("rejected: invalid LogBatch"), "{}", letter.reason);
+    h.cancel.cancel();
+    task.await.unwrap();
+}
+
+/// Counts what it sees; used to check that two runners share one durable consumer.
+struct Counting(Arc<AtomicU64>);
+
+impl Handler for Counting {
+    async fn handle(&self, _: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![])
+    }
+}
+
+#[tokio::test]
+async fn two_runners_of_one_name_split_the_work_without_duplicates() {
+    let h = Harness::start().await;
+    let (a, b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let ta = h.run("shared", Counting(a.clone()));
+    let tb = h.run("shared", Counting(b.clone()));
+    for i in 0..400 {
+        h.put("logs.raw.h.s", &format!("m{i}")).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while a.load(Ordering::SeqCst) + b.load(Ordering::SeqCst) < 400 {
+        assert!(tokio::time::Instant::now() < deadline, "not all handled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.load(Ordering::SeqCst) + b.load(Ordering::SeqCst), 400, "each message handled once");
+    h.cancel.cancel();
+    ta.await.unwrap();
+    tb.await.unwrap();
+}

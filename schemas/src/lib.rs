@@ -1,0 +1,54 @@
+//! Every message tailrace puts on a NATS subject, how it is encoded, and the subjects themselves.
+//!
+//! This crate is the contract between components: producers, processors, sinks, the gateway and
+//! programs in other languages agree on it and on nothing else. It does no I/O, holds no state
+//! and knows nothing of NATS beyond the syntax of a subject.
+//!
+//! # Layout
+//! - [`token`]: reversible escaping of user strings (host names, IPs, file names) into one
+//!   subject token, so `.`, `*`, `>` and spaces can never widen a subscription or break a subject.
+//! - [`ids`]: the typed names that go into subjects ([`HostId`], [`SourceId`], [`Category`], ...).
+//! - [`subject`]: [`Subject`] (concrete, publishable), [`SubjectFilter`] (may hold wildcards), and
+//!   one builder per row of the subject table in DESIGN.md.
+//! - [`time`]: [`Timestamp`], RFC 3339 at the edges and integer nanoseconds on the wire.
+//! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges; decoders accept
+//!   both, older schema versions and unknown fields.
+//! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
+//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`].
+//!
+//! # Versions
+//! Every payload carries `v`, its schema version. A field added in a later version is optional
+//! (`#[serde(default)]`), so a decoder reads every older version; unknown fields are ignored, so an
+//! older decoder reads newer messages. A change that cannot be expressed that way gets a new type
+//! and a new subject, never a reinterpretation of an old one.
+
+pub mod classified;
+pub mod codec;
+pub mod dead_letter;
+pub mod file_event;
+pub mod ids;
+pub mod issue;
+pub mod log_batch;
+pub mod report;
+pub mod subject;
+pub mod tail_status;
+pub mod telemetry;
+pub mod time;
+pub mod token;
+
+pub use classified::{ClassifiedBatch, ClassifiedLine};
+pub use codec::{decode, encode, encode_json, DecodeError, EncodeError, Payload};
+pub use dead_letter::DeadLetter;
+pub use file_event::{FileEvent, FileEventKind};
+pub use ids::{
+    AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity,
+    SourceId, TargetId,
+};
+pub use issue::IssueOccurrence;
+pub use log_batch::{FileIdentity, LogBatch, LogLine};
+pub use report::{AppReport, LogIssue, Report};
+pub use subject::{Subject, SubjectError, SubjectFilter};
+pub use tail_status::{TailState, TailStatus, TailStatusKind};
+pub use telemetry::AppTelemetry;
+pub use time::Timestamp;
+pub use token::{escape, unescape, Token, TokenError};

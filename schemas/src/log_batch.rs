@@ -1,0 +1,67 @@
+//! [`LogBatch`]: raw lines read from one file on one host (`logs.raw.{host}.{source}`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{is_false, v1, Payload};
+use crate::ids::{HostId, SourceId};
+use crate::time::Timestamp;
+
+/// Consecutive lines of one file, in file order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    #[serde(default = "v1")]
+    pub v: u16,
+    pub host: HostId,
+    pub source: SourceId,
+    /// The file's path on the host.
+    pub path: String,
+    /// Which file this was (device and inode), so a reader can tell a rotation from a reconnect.
+    #[serde(default)]
+    pub file: Option<FileIdentity>,
+    pub lines: Vec<LogLine>,
+    /// When the producer read the lines.
+    pub read_at: Timestamp,
+}
+
+/// The identity of a file that survives renames: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileIdentity {
+    pub dev: u64,
+    pub inode: u64,
+}
+
+/// One line without its terminator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Byte offset of the line's first byte in the file.
+    pub offset: u64,
+    pub text: String,
+    /// The line was not valid UTF-8 and was converted lossily (invalid bytes became U+FFFD).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lossy: bool,
+}
+
+impl LogLine {
+    /// Builds a line from raw bytes, keeping invalid UTF-8 (lossily) and marking it.
+    pub fn from_bytes(offset: u64, bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self { offset, text: text.to_owned(), lossy: false },
+            Err(_) => Self { offset, text: String::from_utf8_lossy(bytes).into_owned(), lossy: true },
+        }
+    }
+}
+
+impl LogBatch {
+    /// The publish deduplication id: the batch's data identity (host, source, file, first byte
+    /// offset), so a retry or a restart that re-reads the same bytes is stored once.
+    pub fn dedup_id(&self) -> String {
+        let first = self.lines.first().map_or(0, |l| l.offset);
+        let file = self.file.map_or_else(|| "-".to_owned(), |f| format!("{}:{}", f.dev, f.inode));
+        format!("raw/{}/{}/{}/{}", self.host.token(), self.source.token(), file, first)
+    }
+}
+
+impl Payload for LogBatch {
+    const KIND: &'static str = "LogBatch";
+    const VERSION: u16 = 1;
+}
