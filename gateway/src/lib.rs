@@ -1,1 +1,83 @@
-//! x
+//! The gateway: tailrace's HTTP face, built on axum.
+//!
+//! Owns the REST API, live streams to browsers (SSE and WebSocket), authentication, and the web
+//! pages with their assets, which are embedded in the binary so `cargo build` alone makes a
+//! working server.
+//!
+//! # Layout
+//! - [`config`]: the `[gateway]` section: bind address, tokens, limits.
+//! - [`auth`]: bearer tokens with roles; what each role may do; the loopback-bind rule.
+//! - [`state`]: [`AppState`], what every handler shares.
+//! - [`error`]: [`ApiError`]: client errors keep their status and say why, internal errors are
+//!   logged once and answered with a generic 500.
+//! - [`routes`]: one module per group of endpoints (`health`, `status`, `metrics`, `streams`).
+//! - [`pages`]: the page shell, navigation, and embedded assets.
+//! - `browser` (feature `browser-testing`): headless Chromium for page tests.
+//!
+//! [`app`] builds the whole router from a state, so tests drive it with `oneshot` and `main`
+//! serves it with [`serve`]. The gateway never writes to sled and never processes messages: it
+//! reads subjects and sink tables and shows them.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod pages;
+pub mod routes;
+pub mod state;
+
+#[cfg(feature = "browser-testing")]
+pub mod browser;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use auth::{Access, Role};
+pub use config::GatewayConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let limits = &state.config;
+    let body_limit = limits.max_body_bytes;
+    let timeout = limits.request_timeout;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::status::router(&state))
+        .merge(routes::metrics::router(&state))
+        .merge(routes::streams::router(&state))
+        .merge(pages::router())
+        // The layer refuses any body over the limit, read or not; the extractor limit makes
+        // `Json`/`Bytes` agree with it rather than use axum's own default.
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn(routes::metrics::track))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// for up to `drain`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        r = server => r,
+        // Draining is bounded: a client that never finishes cannot hold the process.
+        _ = async { let _ = rx.await; tokio::time::sleep(drain).await } => Ok(()),
+    }
+}

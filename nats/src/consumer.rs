@@ -126,7 +126,12 @@ impl ConsumerRunner {
                 Err(e) => {
                     fetch_failures += 1;
                     tracing::warn!(consumer = %name, error = %e, "fetch failed; retrying");
-                    tokio::time::sleep(crate::connect::backoff(fetch_failures, Duration::from_millis(50), Duration::from_secs(5))).await;
+                    tokio::time::sleep(crate::connect::backoff(
+                        fetch_failures,
+                        Duration::from_millis(50),
+                        Duration::from_secs(5),
+                    ))
+                    .await;
                     continue;
                 }
             };
@@ -147,7 +152,8 @@ impl ConsumerRunner {
                     delivered: info.delivered.max(1) as u64,
                     message,
                 };
-                metrics::counter!("tailrace_consumer_received_total", "consumer" => name.clone()).increment(1);
+                metrics::counter!("tailrace_consumer_received_total", "consumer" => name.clone())
+                    .increment(1);
                 // Handle in order; settle (await output acks, then ack) concurrently.
                 let outcome = handler.handle(&delivery).await;
                 let this = this.clone();
@@ -173,7 +179,8 @@ impl ConsumerRunner {
                         // Not acked means redelivered; the outputs' ids make that harmless.
                         tracing::warn!(consumer = name, error = %e, "ack failed; the message will be redelivered");
                     }
-                    metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned()).increment(1);
+                    metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned())
+                        .increment(1);
                     return Settled::Acked;
                 }
                 Err(reason) => HandleError::Retry(reason),
@@ -190,7 +197,11 @@ impl ConsumerRunner {
             return self.dead_letter(&delivery, reason).await;
         }
         metrics::counter!("tailrace_consumer_retried_total", "consumer" => name.to_owned()).increment(1);
-        let delay = crate::connect::backoff(delivery.delivered as usize - 1, self.cfg.retry_delay, self.cfg.max_retry_delay);
+        let delay = crate::connect::backoff(
+            delivery.delivered as usize - 1,
+            self.cfg.retry_delay,
+            self.cfg.max_retry_delay,
+        );
         tracing::debug!(consumer = name, seq = delivery.stream_seq, delivered = delivery.delivered, error = %error, ?delay, "handler failed; will redeliver");
         let _ = delivery.message.ack_with(AckKind::Nak(Some(delay))).await;
         Settled::Retried
@@ -239,7 +250,8 @@ impl ConsumerRunner {
         match self.publisher.publish_and_wait(out).await {
             Ok(_) => {
                 let _ = delivery.message.ack_with(AckKind::Term).await;
-                metrics::counter!("tailrace_consumer_dead_lettered_total", "consumer" => name.to_string()).increment(1);
+                metrics::counter!("tailrace_consumer_dead_lettered_total", "consumer" => name.to_string())
+                    .increment(1);
                 tracing::warn!(consumer = %name, seq = delivery.stream_seq, %reason, "message dead-lettered");
                 Settled::DeadLettered
             }

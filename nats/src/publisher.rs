@@ -77,7 +77,10 @@ fn retryable(kind: PublishErrorKind) -> bool {
     // StreamNotFound is "no responders": also what a restarting server answers for a moment.
     matches!(
         kind,
-        PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe | PublishErrorKind::Other | PublishErrorKind::StreamNotFound
+        PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+            | PublishErrorKind::Other
+            | PublishErrorKind::StreamNotFound
     )
 }
 
@@ -97,7 +100,10 @@ impl Publisher {
         &self.js
     }
 
-    async fn send(&self, out: &Outgoing) -> Result<PublishAckFuture, async_nats::jetstream::context::PublishError> {
+    async fn send(
+        &self,
+        out: &Outgoing,
+    ) -> Result<PublishAckFuture, async_nats::jetstream::context::PublishError> {
         let msg = PublishMessage::build().payload(out.payload.clone()).message_id(&out.msg_id);
         self.js.send_publish(out.subject.as_str().to_owned(), msg).await
     }
@@ -152,7 +158,11 @@ impl Publisher {
                 Err(e) if retryable(e.kind()) && attempt < self.cfg.max_attempts => {
                     metrics::counter!("tailrace_publish_retries_total").increment(1);
                     tracing::debug!(subject = %out.subject, attempt, error = %e, "publish not acknowledged; sending again with the same id");
-                    let delay = crate::connect::backoff(attempt as usize - 1, Duration::from_millis(50), Duration::from_secs(2));
+                    let delay = crate::connect::backoff(
+                        attempt as usize - 1,
+                        Duration::from_millis(50),
+                        Duration::from_secs(2),
+                    );
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                     pending = self.send(&out).await;

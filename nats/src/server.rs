@@ -92,9 +92,7 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .map_err(|source| ServerError::Spawn { binary: binary.to_owned(), source })?;
+        let child = cmd.spawn().map_err(|source| ServerError::Spawn { binary: binary.to_owned(), source })?;
         let mut process = ServerProcess { child, addr, log: log.to_owned() };
         process.wait_ready(ready_timeout).await?;
         Ok(process)
@@ -104,7 +102,11 @@ impl ServerProcess {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().ok().flatten() {
-                return Err(ServerError::Exited { status: status.to_string(), log: self.log.clone(), tail: log_tail(&self.log) });
+                return Err(ServerError::Exited {
+                    status: status.to_string(),
+                    log: self.log.clone(),
+                    tail: log_tail(&self.log),
+                });
             }
             if answers_info(self.addr).await {
                 return Ok(());
@@ -182,7 +184,8 @@ impl ManagedServer {
         let ip = cfg.host.parse().map_err(|_| ServerError::BadHost(cfg.host.clone()))?;
         let addr = SocketAddr::new(ip, cfg.port);
         let store = cfg.store_dir.clone().unwrap_or_else(|| data_dir.join("nats"));
-        std::fs::create_dir_all(&store).map_err(|source| ServerError::Store { path: store.clone(), source })?;
+        std::fs::create_dir_all(&store)
+            .map_err(|source| ServerError::Store { path: store.clone(), source })?;
         let log = store.join("nats-server.log");
         let args = vec![
             "--jetstream".to_owned(),
@@ -195,7 +198,8 @@ impl ManagedServer {
         tracing::info!(%addr, binary = %binary.display(), store = %store.display(), "managed nats-server started");
         let (pid_tx, pid) = watch::channel(first.pid());
         let cancel = CancellationToken::new();
-        let supervisor = tokio::spawn(supervise(first, binary, args, cfg.ready_timeout, pid_tx, cancel.clone()));
+        let supervisor =
+            tokio::spawn(supervise(first, binary, args, cfg.ready_timeout, pid_tx, cancel.clone()));
         Ok(Self { url: format!("nats://{addr}"), cancel, pid, supervisor })
     }
 

@@ -73,7 +73,9 @@ impl TestServer {
     pub async fn client(&self) -> async_nats::Client {
         async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
-            .reconnect_delay_callback(|n| crate::connect::backoff(n, Duration::from_millis(20), Duration::from_millis(250)))
+            .reconnect_delay_callback(|n| {
+                crate::connect::backoff(n, Duration::from_millis(20), Duration::from_millis(250))
+            })
             .connect(self.url())
             .await
             .expect("connect to test server")
@@ -118,11 +120,8 @@ impl TestCluster {
     pub async fn start() -> Self {
         let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let routes = cluster_ports
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let routes =
+            cluster_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
         // Start all three concurrently: a JetStream cluster is not ready until it has quorum.
         let starts = (0..3).map(|i| {
             let args = vec![
@@ -155,7 +154,10 @@ impl TestCluster {
             if js.query_account().await.is_ok() {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "JetStream cluster did not elect a leader in 30 s");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "JetStream cluster did not elect a leader in 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

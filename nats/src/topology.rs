@@ -47,6 +47,7 @@ pub enum TopologyError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApplyOutcome {
     pub name: String,
+    #[serde(flatten)]
     pub action: ApplyAction,
 }
 
@@ -77,19 +78,96 @@ struct Declared {
 impl Topology {
     pub fn from_config(cfg: &StreamsConfig) -> Self {
         let declared = [
-            (Declared { name: LOGS, subject: roots::LOGS_RAW, description: "raw log lines (LogBatch)", max_age: 7 * DAY, max_bytes: 4096 * MIB, max_msgs_per_subject: -1 }, &cfg.logs),
-            (Declared { name: CLASSIFIED, subject: roots::LOGS_CLASSIFIED, description: "classified lines (ClassifiedBatch)", max_age: 7 * DAY, max_bytes: 4096 * MIB, max_msgs_per_subject: -1 }, &cfg.classified),
-            (Declared { name: FILES, subject: roots::FILES_SYNCED, description: "synced files (FileEvent)", max_age: 30 * DAY, max_bytes: 256 * MIB, max_msgs_per_subject: -1 }, &cfg.files),
-            (Declared { name: REPORTS, subject: roots::REPORTS, description: "controller reports (Report)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.reports),
-            (Declared { name: TELEMETRY, subject: roots::TELEMETRY, description: "per-app telemetry (AppTelemetry)", max_age: 90 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.telemetry),
-            (Declared { name: ISSUES, subject: roots::ISSUES, description: "issue occurrences (IssueOccurrence)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.issues),
-            (Declared { name: STATUS, subject: roots::TAIL_STATUS, description: "last tail status per subject (TailStatus)", max_age: Duration::ZERO, max_bytes: 64 * MIB, max_msgs_per_subject: 1 }, &cfg.status),
-            (Declared { name: DLQ, subject: roots::DLQ, description: "dead letters (DeadLetter)", max_age: 30 * DAY, max_bytes: 1024 * MIB, max_msgs_per_subject: -1 }, &cfg.dlq),
+            (
+                Declared {
+                    name: LOGS,
+                    subject: roots::LOGS_RAW,
+                    description: "raw log lines (LogBatch)",
+                    max_age: 7 * DAY,
+                    max_bytes: 4096 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.logs,
+            ),
+            (
+                Declared {
+                    name: CLASSIFIED,
+                    subject: roots::LOGS_CLASSIFIED,
+                    description: "classified lines (ClassifiedBatch)",
+                    max_age: 7 * DAY,
+                    max_bytes: 4096 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.classified,
+            ),
+            (
+                Declared {
+                    name: FILES,
+                    subject: roots::FILES_SYNCED,
+                    description: "synced files (FileEvent)",
+                    max_age: 30 * DAY,
+                    max_bytes: 256 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.files,
+            ),
+            (
+                Declared {
+                    name: REPORTS,
+                    subject: roots::REPORTS,
+                    description: "controller reports (Report)",
+                    max_age: 30 * DAY,
+                    max_bytes: 1024 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.reports,
+            ),
+            (
+                Declared {
+                    name: TELEMETRY,
+                    subject: roots::TELEMETRY,
+                    description: "per-app telemetry (AppTelemetry)",
+                    max_age: 90 * DAY,
+                    max_bytes: 1024 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.telemetry,
+            ),
+            (
+                Declared {
+                    name: ISSUES,
+                    subject: roots::ISSUES,
+                    description: "issue occurrences (IssueOccurrence)",
+                    max_age: 30 * DAY,
+                    max_bytes: 1024 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.issues,
+            ),
+            (
+                Declared {
+                    name: STATUS,
+                    subject: roots::TAIL_STATUS,
+                    description: "last tail status per subject (TailStatus)",
+                    max_age: Duration::ZERO,
+                    max_bytes: 64 * MIB,
+                    max_msgs_per_subject: 1,
+                },
+                &cfg.status,
+            ),
+            (
+                Declared {
+                    name: DLQ,
+                    subject: roots::DLQ,
+                    description: "dead letters (DeadLetter)",
+                    max_age: 30 * DAY,
+                    max_bytes: 1024 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.dlq,
+            ),
         ];
-        let streams = declared
-            .into_iter()
-            .map(|(d, limits)| stream_config(&d, limits, cfg))
-            .collect();
+        let streams = declared.into_iter().map(|(d, limits)| stream_config(&d, limits, cfg)).collect();
         Self { streams }
     }
 
@@ -123,8 +201,16 @@ impl Topology {
             Err(e) => return Err(TopologyError::Read { name: kv_stream, source: e.into() }),
         };
         let action = if exists {
-            let mut s = js.get_stream(&kv_stream).await.map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?;
-            let current = s.info().await.map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?.config.clone();
+            let mut s = js
+                .get_stream(&kv_stream)
+                .await
+                .map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?;
+            let current = s
+                .info()
+                .await
+                .map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?
+                .config
+                .clone();
             if current.num_replicas == kv_cfg.num_replicas {
                 ApplyAction::Unchanged
             } else {
@@ -137,7 +223,9 @@ impl Topology {
                 ApplyAction::Updated(vec![change])
             }
         } else {
-            js.create_key_value(kv_cfg).await.map_err(|e| TopologyError::Create { name: kv_stream.clone(), source: e.into() })?;
+            js.create_key_value(kv_cfg)
+                .await
+                .map_err(|e| TopologyError::Create { name: kv_stream.clone(), source: e.into() })?;
             ApplyAction::Created
         };
         outcomes.push(ApplyOutcome { name: kv_stream, action });
@@ -186,7 +274,11 @@ fn differences(current: &stream::Config, desired: &stream::Config) -> Vec<String
     check("subjects", cs.join(","), ds.join(","));
     check("max_age", fmt_dur(current.max_age), fmt_dur(desired.max_age));
     check("max_bytes", current.max_bytes.to_string(), desired.max_bytes.to_string());
-    check("max_msgs_per_subject", current.max_messages_per_subject.to_string(), desired.max_messages_per_subject.to_string());
+    check(
+        "max_msgs_per_subject",
+        current.max_messages_per_subject.to_string(),
+        desired.max_messages_per_subject.to_string(),
+    );
     check("num_replicas", current.num_replicas.to_string(), desired.num_replicas.to_string());
     check("duplicate_window", fmt_dur(current.duplicate_window), fmt_dur(desired.duplicate_window));
     check("discard", format!("{:?}", current.discard), format!("{:?}", desired.discard));
@@ -202,11 +294,19 @@ fn fmt_dur(d: Duration) -> String {
     }
 }
 
-async fn apply_stream(js: &jetstream::Context, desired: &stream::Config) -> Result<ApplyOutcome, TopologyError> {
+async fn apply_stream(
+    js: &jetstream::Context,
+    desired: &stream::Config,
+) -> Result<ApplyOutcome, TopologyError> {
     let name = desired.name.clone();
     match js.get_stream(&name).await {
         Ok(mut s) => {
-            let current = s.info().await.map_err(|e| TopologyError::Read { name: name.clone(), source: e.into() })?.config.clone();
+            let current = s
+                .info()
+                .await
+                .map_err(|e| TopologyError::Read { name: name.clone(), source: e.into() })?
+                .config
+                .clone();
             let changes = differences(&current, desired);
             if changes.is_empty() {
                 return Ok(ApplyOutcome { name, action: ApplyAction::Unchanged });
@@ -219,7 +319,9 @@ async fn apply_stream(js: &jetstream::Context, desired: &stream::Config) -> Resu
             Ok(ApplyOutcome { name, action: ApplyAction::Updated(changes) })
         }
         Err(e) if is_not_found(&e) => {
-            js.create_stream(desired.clone()).await.map_err(|e| TopologyError::Create { name: name.clone(), source: e.into() })?;
+            js.create_stream(desired.clone())
+                .await
+                .map_err(|e| TopologyError::Create { name: name.clone(), source: e.into() })?;
             Ok(ApplyOutcome { name, action: ApplyAction::Created })
         }
         Err(e) => Err(TopologyError::Read { name, source: e.into() }),
@@ -279,10 +381,7 @@ impl ConsumerSpec {
         match stream.create_consumer(config.clone()).await {
             Ok(c) => Ok(c),
             // An existing durable with other settings: update it in place, keeping its position.
-            Err(_) => js
-                .update_consumer_on_stream(config, &self.stream)
-                .await
-                .map_err(|e| err(e.into())),
+            Err(_) => js.update_consumer_on_stream(config, &self.stream).await.map_err(|e| err(e.into())),
         }
     }
 }
@@ -313,11 +412,14 @@ pub struct ConsumerReport {
 
 /// Every stream on the server with its consumers.
 pub async fn inspect(js: &jetstream::Context) -> Result<Vec<StreamReport>, TopologyError> {
-    let infos: Vec<stream::Info> = js.streams().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
+    let infos: Vec<stream::Info> =
+        js.streams().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
     let mut out = Vec::with_capacity(infos.len());
     for info in infos {
-        let stream = js.get_stream_no_info(&info.config.name).await.map_err(|e| TopologyError::List(e.into()))?;
-        let consumers: Vec<consumer::Info> = stream.consumers().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
+        let stream =
+            js.get_stream_no_info(&info.config.name).await.map_err(|e| TopologyError::List(e.into()))?;
+        let consumers: Vec<consumer::Info> =
+            stream.consumers().try_collect().await.map_err(|e| TopologyError::List(e.into()))?;
         out.push(StreamReport {
             name: info.config.name.clone(),
             subjects: info.config.subjects.clone(),

@@ -45,17 +45,26 @@ impl Harness {
     }
 
     async fn put(&self, subject: &str, payload: &str) {
-        let out = Outgoing { subject: Subject::parse(subject).unwrap(), payload: Bytes::from(payload.to_owned()), msg_id: payload.to_owned() };
+        let out = Outgoing {
+            subject: Subject::parse(subject).unwrap(),
+            payload: Bytes::from(payload.to_owned()),
+            msg_id: payload.to_owned(),
+        };
         self.publisher.publish_and_wait(out).await.unwrap();
     }
 
     async fn read(&self, stream: &str, n: usize) -> Vec<async_nats::jetstream::Message> {
         let s = self.publisher.jetstream().get_stream(stream).await.unwrap();
-        let c = s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
+        let c =
+            s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
         let mut msgs = c.messages().await.unwrap();
         let mut out = Vec::new();
         while out.len() < n {
-            let m = tokio::time::timeout(Duration::from_secs(15), msgs.next()).await.expect("message within 15 s").unwrap().unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(15), msgs.next())
+                .await
+                .expect("message within 15 s")
+                .unwrap()
+                .unwrap();
             out.push(m);
         }
         out
@@ -116,7 +125,12 @@ async fn a_poison_message_lands_in_the_dlq_after_n_tries_with_its_reason() {
     assert_eq!(letter.deliveries, 3);
     assert_eq!(letter.payload, b"poison");
     assert_eq!(letter.subject, "logs.raw.h.s");
-    assert!(letter.reason.contains("failed 3 times") && letter.reason.contains("database unavailable on delivery 3"), "{}", letter.reason);
+    assert!(
+        letter.reason.contains("failed 3 times")
+            && letter.reason.contains("database unavailable on delivery 3"),
+        "{}",
+        letter.reason
+    );
     assert!(letter.headers.iter().any(|(k, v)| k == "Nats-Msg-Id" && v == "poison"));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 

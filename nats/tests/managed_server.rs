@@ -60,8 +60,11 @@ async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_messa
 
     tokio::time::sleep(Duration::from_millis(100)).await;
     let pid = server.pid().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid)).await.expect("restarted within 30 s");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid))
+        .await
+        .expect("restarted within 30 s");
     assert_ne!(server.pid(), Some(pid));
 
     let acked = tokio::time::timeout(Duration::from_secs(120), producer).await.unwrap().unwrap();
@@ -76,7 +79,8 @@ async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_messa
     let mut messages = consumer.messages().await.unwrap();
     let mut stored = Vec::new();
     while stored.len() < N as usize {
-        let m = tokio::time::timeout(Duration::from_secs(10), messages.next()).await.unwrap().unwrap().unwrap();
+        let m =
+            tokio::time::timeout(Duration::from_secs(10), messages.next()).await.unwrap().unwrap().unwrap();
         stored.push(String::from_utf8(m.payload.to_vec()).unwrap().parse::<u64>().unwrap());
     }
     let distinct: BTreeSet<u64> = stored.iter().copied().collect();

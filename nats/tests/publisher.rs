@@ -38,7 +38,8 @@ async fn the_same_msg_id_published_twice_is_stored_once() {
 #[tokio::test]
 async fn publishing_to_a_subject_without_a_stream_fails_with_the_subject_named() {
     let server = TestServer::start().await;
-    let cfg = PublisherConfig { max_attempts: 2, ack_timeout: Duration::from_millis(300), ..Default::default() };
+    let cfg =
+        PublisherConfig { max_attempts: 2, ack_timeout: Duration::from_millis(300), ..Default::default() };
     let publisher = Publisher::new(server.client().await, cfg);
     let err = publisher.publish_and_wait(out(1)).await.unwrap_err().to_string();
     assert!(err.contains("logs.raw.h.s"), "{err}");

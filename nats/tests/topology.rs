@@ -21,7 +21,20 @@ async fn applying_streams_twice_changes_nothing() {
 
     let streams = topology::inspect(&js).await.unwrap();
     let names: Vec<_> = streams.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["CLASSIFIED", "DLQ", "FILES", "ISSUES", "KV_tail-sessions", "LOGS", "REPORTS", "STATUS", "TELEMETRY"]);
+    assert_eq!(
+        names,
+        [
+            "CLASSIFIED",
+            "DLQ",
+            "FILES",
+            "ISSUES",
+            "KV_tail-sessions",
+            "LOGS",
+            "REPORTS",
+            "STATUS",
+            "TELEMETRY"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -37,10 +37,7 @@ pub enum EncodeError {
 
 /// Whether the bytes look like a JSON document rather than MessagePack.
 pub fn is_json(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{')
+    bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'{')
 }
 
 /// Encodes for the wire: MessagePack with named fields.

@@ -116,10 +116,7 @@ impl ConsumerName {
         if value.is_empty() {
             return Err(IdError::Empty { kind: "consumer name" });
         }
-        if let Some(found) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-        {
+        if let Some(found) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
             return Err(IdError::Invalid { kind: "consumer name", value, found });
         }
         Ok(Self(value))
@@ -168,13 +165,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Trace,
-        Severity::Debug,
-        Severity::Info,
-        Severity::Warn,
-        Severity::Error,
-    ];
+    pub const ALL: [Severity; 5] =
+        [Severity::Trace, Severity::Debug, Severity::Info, Severity::Warn, Severity::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -227,9 +219,7 @@ impl FromStr for Fingerprint {
         if s.len() != 16 {
             return Err(IdError::Fingerprint(s.to_owned()));
         }
-        u64::from_str_radix(s, 16)
-            .map(Fingerprint)
-            .map_err(|_| IdError::Fingerprint(s.to_owned()))
+        u64::from_str_radix(s, 16).map(Fingerprint).map_err(|_| IdError::Fingerprint(s.to_owned()))
     }
 }
 

@@ -41,8 +41,8 @@ pub use codec::{decode, encode, encode_json, DecodeError, EncodeError, Payload};
 pub use dead_letter::DeadLetter;
 pub use file_event::{FileEvent, FileEventKind};
 pub use ids::{
-    AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity,
-    SourceId, TargetId,
+    AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity, SourceId,
+    TargetId,
 };
 pub use issue::IssueOccurrence;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};

@@ -280,7 +280,12 @@ mod tests {
 
     #[test]
     fn filters_match_like_nats() {
-        let s = logs_classified(&Category::new("cvm"), Severity::Error, &HostId::new("h"), &SourceId::new("genesis"));
+        let s = logs_classified(
+            &Category::new("cvm"),
+            Severity::Error,
+            &HostId::new("h"),
+            &SourceId::new("genesis"),
+        );
         assert!(f("logs.classified.*.error.>").matches(&s));
         assert!(f(">").matches(&s));
         assert!(!f("logs.classified.*.warn.>").matches(&s));

@@ -63,8 +63,8 @@ impl TailStatusKind {
         match self {
             Started | Resumed | Rotated | Truncated => TailState::Started,
             Stopped => TailState::Stopped,
-            AuthFailed | Unreachable | HostKeyUnknown | HostKeyChanged | FileMissing
-            | PermissionDenied | ConnectionLost => TailState::Error,
+            AuthFailed | Unreachable | HostKeyUnknown | HostKeyChanged | FileMissing | PermissionDenied
+            | ConnectionLost => TailState::Error,
         }
     }
 }

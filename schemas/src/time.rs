@@ -90,9 +90,7 @@ impl Visitor<'_> for TimestampVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-        i64::try_from(v)
-            .map(Timestamp)
-            .map_err(|_| E::custom(format!("timestamp {v} is out of range")))
+        i64::try_from(v).map(Timestamp).map_err(|_| E::custom(format!("timestamp {v} is out of range")))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {

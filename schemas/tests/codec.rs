@@ -6,7 +6,8 @@ use tailrace_schemas::*;
 
 fn ts() -> impl Strategy<Value = Timestamp> {
     // RFC 3339 covers years 0..=9999; stay well inside.
-    (-2_000_000_000i64..4_000_000_000i64, 0i64..1_000_000_000).prop_map(|(s, n)| Timestamp::from_nanos(s * 1_000_000_000 + n))
+    (-2_000_000_000i64..4_000_000_000i64, 0i64..1_000_000_000)
+        .prop_map(|(s, n)| Timestamp::from_nanos(s * 1_000_000_000 + n))
 }
 
 fn severity() -> impl Strategy<Value = Severity> {
@@ -34,7 +35,13 @@ fn log_batch() -> impl Strategy<Value = LogBatch> {
 }
 
 fn classified() -> impl Strategy<Value = ClassifiedBatch> {
-    (any::<String>(), any::<String>(), severity(), prop::collection::vec((any::<u64>(), any::<String>(), any::<bool>(), any::<bool>()), 0..8), ts())
+    (
+        any::<String>(),
+        any::<String>(),
+        severity(),
+        prop::collection::vec((any::<u64>(), any::<String>(), any::<bool>(), any::<bool>()), 0..8),
+        ts(),
+    )
         .prop_map(|(host, category, severity, lines, read_at)| ClassifiedBatch {
             v: 1,
             host: host.into(),
@@ -160,7 +167,13 @@ fn every_simple_payload_round_trips() {
         sha256: None,
     };
     assert_eq!(decode::<FileEvent>(&encode(&f).unwrap()).unwrap(), f);
-    let s = TailStatus::new("10.55.23.41".into(), "genesis".into(), "/home/nutanix/data/logs/genesis.out".into(), TailStatusKind::FileMissing, "waiting".into());
+    let s = TailStatus::new(
+        "10.55.23.41".into(),
+        "genesis".into(),
+        "/home/nutanix/data/logs/genesis.out".into(),
+        TailStatusKind::FileMissing,
+        "waiting".into(),
+    );
     assert_eq!(s.status, TailState::Error);
     assert_eq!(decode::<TailStatus>(&encode(&s).unwrap()).unwrap(), s);
 }

@@ -1,0 +1,53 @@
+// Shared by every page: calls to the REST API with the bearer token, and the token field
+// that appears when the gateway asks for one (401).
+
+const TOKEN_KEY = "tailrace.token";
+
+export function token() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+function askForToken() {
+  const box = document.getElementById("auth");
+  if (box) box.hidden = false;
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.detail ? body.detail : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+// GET (or other method) a JSON endpoint; throws ApiError with the gateway's reason.
+export async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const t = token();
+  if (t) headers.set("Authorization", `Bearer ${t}`);
+  const resp = await fetch(path, { ...options, headers });
+  const body = resp.headers.get("content-type")?.includes("json") ? await resp.json() : await resp.text();
+  if (resp.status === 401) askForToken();
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  return body;
+}
+
+export function formatBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+// Builds an element: el("td", {class: "num"}, "12").
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+document.getElementById("auth-save")?.addEventListener("click", () => {
+  localStorage.setItem(TOKEN_KEY, document.getElementById("auth-token").value.trim());
+  location.reload();
+});

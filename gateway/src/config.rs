@@ -1,0 +1,128 @@
+//! The `[gateway]` configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Where to listen. Loopback by default; any other address requires `tokens`.
+    pub bind: SocketAddr,
+    /// Bearer tokens and their roles. With none, the gateway is open, and loopback-only.
+    pub tokens: Vec<TokenConfig>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest WebSocket frame accepted, in bytes.
+    pub max_ws_frame_bytes: usize,
+    /// Largest WebSocket message (frames reassembled) accepted, in bytes.
+    pub max_ws_message_bytes: usize,
+    /// Time limit of a REST request (not of streams).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Origins allowed to open a WebSocket; empty means same-origin only.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tokens: Vec::new(),
+            max_body_bytes: 1 << 20,
+            max_ws_frame_bytes: 64 << 10,
+            max_ws_message_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, for logs (`ci-controller`, `alice`).
+    pub name: String,
+    /// The secret, at least 16 characters.
+    pub token: String,
+    pub role: Role,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A gateway configuration that must not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "refusing to bind the gateway to {bind} without authentication: anyone who can reach it \
+         could read every log. Set gateway.tokens (see README, \"Authentication\") or bind to \
+         127.0.0.1"
+    )]
+    OpenNonLoopback { bind: SocketAddr },
+    #[error("gateway.tokens[{index}].token ({name}) is {len} characters; use at least 16")]
+    WeakToken { index: usize, name: String, len: usize },
+    #[error("gateway.tokens[{index}] ({name}) repeats the token of gateway.tokens[{first}]")]
+    DuplicateToken { index: usize, name: String, first: usize },
+}
+
+impl GatewayConfig {
+    /// Checks the rules that serde cannot: token strength and the loopback-bind rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (index, t) in self.tokens.iter().enumerate() {
+            if t.token.chars().count() < 16 {
+                return Err(ConfigError::WeakToken {
+                    index,
+                    name: t.name.clone(),
+                    len: t.token.chars().count(),
+                });
+            }
+            if let Some(first) = self.tokens[..index].iter().position(|o| o.token == t.token) {
+                return Err(ConfigError::DuplicateToken { index, name: t.name.clone(), first });
+            }
+        }
+        if self.tokens.is_empty() && !self.bind.ip().is_loopback() {
+            return Err(ConfigError::OpenNonLoopback { bind: self.bind });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(t: &str) -> TokenConfig {
+        TokenConfig { name: "a".into(), token: t.into(), role: Role::Viewer }
+    }
+
+    #[test]
+    fn a_non_loopback_bind_needs_tokens() {
+        let cfg = GatewayConfig { bind: "0.0.0.0:8080".parse().unwrap(), ..Default::default() };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0:8080") && err.contains("gateway.tokens"), "{err}");
+        let cfg = GatewayConfig { tokens: vec![token("0123456789abcdef")], ..cfg };
+        assert!(cfg.validate().is_ok());
+        assert!(GatewayConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn weak_and_repeated_tokens_are_refused() {
+        let cfg = GatewayConfig { tokens: vec![token("short")], ..Default::default() };
+        assert!(cfg.validate().unwrap_err().to_string().contains("gateway.tokens[0].token"));
+        let cfg = GatewayConfig {
+            tokens: vec![token("0123456789abcdef"), token("0123456789abcdef")],
+            ..Default::default()
+        };
+        assert!(matches!(cfg.validate(), Err(ConfigError::DuplicateToken { index: 1, first: 0, .. })));
+    }
+}

@@ -1,0 +1,73 @@
+//! [`ApiError`]: every error an HTTP handler returns, as a status and a JSON body
+//! `{"error": "...", "detail": "..."}`. Client errors say what was wrong; internal errors are
+//! logged once here and answered with a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::auth::{Access, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("role {role:?} may not {access:?}")]
+    Forbidden { role: Role, access: Access },
+    #[error("{field}: {reason}")]
+    BadRequest { field: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the broker is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(field: impl Into<String>, reason: &impl ToString) -> Self {
+        Self::BadRequest { field: field.into(), reason: reason.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let detail = match &self {
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error answering a request");
+                "internal error; see the gateway log".to_owned()
+            }
+            ApiError::Forbidden { role, access } => format!(
+                "the {} role may not {}",
+                serde_json::to_value(role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                serde_json::to_value(access)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+            other => other.to_string(),
+        };
+        let mut field = None;
+        if let ApiError::BadRequest { field: f, .. } = &self {
+            field = Some(f.clone());
+        }
+        let mut resp =
+            (status, Json(json!({ "error": code, "detail": detail, "field": field }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,128 @@
+//! Web pages: server-rendered HTML shells with one shared layout and navigation, brought to life
+//! by small ES modules that call the REST API and streams.
+//!
+//! The page technology, decided once for every page: HTML is rendered here in Rust (no template
+//! engine: a page is a title, a body and its scripts); our own CSS and JavaScript live in
+//! `gateway/assets/` and are embedded with `include_str!`, so `cargo build` alone makes a
+//! working server with no Node.js at build or run time. A third-party browser library (a chart
+//! library, say) comes from the npm registry, pinned by `gateway/web/package-lock.json` and
+//! placed in `gateway/assets/vendor/` by `deploy/vendor-web.sh`; it is never copied by hand.
+//!
+//! Adding a page: a module here with a handler that calls [`layout`], an entry in [`NAV`], and
+//! its script in `assets/`, listed in [`assets::ASSETS`].
+
+pub mod assets;
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::AppState;
+
+/// The navigation bar: path and label of every page, in order.
+pub const NAV: &[(&str, &str)] = &[("/", "Overview")];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(overview)).route("/assets/{file}", get(assets::serve))
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The shared page layout: header with navigation (`active` marked), then `body` (trusted HTML
+/// built by the page), then the page's module scripts, which import `./app.js` for the shared
+/// API helper and token handling.
+pub fn layout(title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<String> {
+    let nav: String = NAV
+        .iter()
+        .map(|(path, label)| {
+            let current = if *path == active { r#" aria-current="page""# } else { "" };
+            format!(r#"<a href="{path}"{current}>{}</a>"#, escape_html(label))
+        })
+        .collect();
+    let scripts: String = scripts
+        .iter()
+        .map(|s| format!(r#"<script type="module" src="/assets/{}"></script>"#, assets::versioned(s)))
+        .collect();
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · tailrace</title>
+<link rel="stylesheet" href="/assets/{css}">
+</head>
+<body>
+<header class="top">
+  <span class="brand">tailrace</span>
+  <nav>{nav}</nav>
+  <span id="auth" class="auth" hidden>
+    <label>Token <input id="auth-token" type="password" autocomplete="off"></label>
+    <button id="auth-save" type="button">Use</button>
+  </span>
+</header>
+<main>
+{body}
+</main>
+{scripts}
+</body>
+</html>"#,
+        title = escape_html(title),
+        css = assets::versioned("app.css"),
+    ))
+}
+
+async fn overview() -> Html<String> {
+    layout(
+        "Overview",
+        "/",
+        r#"<h1>Overview</h1>
+<section>
+  <h2>Broker</h2>
+  <p id="broker" class="muted">loading…</p>
+</section>
+<section>
+  <h2>Streams</h2>
+  <table id="streams" class="data">
+    <thead><tr><th>stream</th><th>subjects</th><th class="num">messages</th><th class="num">bytes</th><th>consumers (pending / redelivered)</th></tr></thead>
+    <tbody></tbody>
+  </table>
+</section>"#,
+        &["overview.js"],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn the_layout_marks_the_active_page_and_links_versioned_assets() {
+        let Html(page) = layout("T<", "/", "<p>b</p>", &["overview.js"]);
+        assert!(page.contains(r#"<a href="/" aria-current="page">Overview</a>"#));
+        assert!(page.contains("<title>T&lt; · tailrace</title>"));
+        assert!(page.contains("/assets/overview.js?v="));
+    }
+}

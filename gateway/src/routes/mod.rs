@@ -1,0 +1,17 @@
+//! HTTP endpoints, one module per group.
+
+pub mod health;
+pub mod metrics;
+pub mod status;
+pub mod streams;
+
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+
+use crate::auth::{self, Access};
+use crate::state::AppState;
+
+/// Puts every route of `router` behind `access`.
+pub(crate) fn protect(router: Router<AppState>, state: &AppState, access: Access) -> Router<AppState> {
+    router.route_layer(from_fn_with_state((state.auth.clone(), access), auth::require))
+}

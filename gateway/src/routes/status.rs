@@ -1,0 +1,55 @@
+//! `GET /status`: is the broker connected, and what do its streams and consumers hold.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tailrace_nats::topology::{self, StreamReport};
+
+use crate::auth::Access;
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    super::protect(Router::new().route("/status", get(status)), state, Access::Read)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub broker: Broker,
+    pub streams: Vec<StreamReport>,
+    /// Why the streams could not be read, when they could not.
+    pub error: Option<String>,
+    pub uptime_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Broker {
+    pub connected: bool,
+    pub state: String,
+    pub server: String,
+    pub version: String,
+}
+
+pub async fn collect(state: &AppState) -> Status {
+    let conn = state.client.connection_state();
+    let info = state.client.server_info();
+    let (streams, error) = match topology::inspect(&state.js).await {
+        Ok(s) => (s, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    Status {
+        broker: Broker {
+            connected: conn == async_nats::connection::State::Connected,
+            state: conn.to_string(),
+            server: info.server_name,
+            version: info.version,
+        },
+        streams,
+        error,
+        uptime_seconds: state.started.elapsed().as_secs(),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Json<Status> {
+    Json(collect(&state).await)
+}

@@ -1,0 +1,127 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tailrace_nats::topology::{self, ApplyAction, Topology};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tailrace",
+    version,
+    about = "Event-streaming pipeline for logs and fleet telemetry on NATS JetStream"
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: ./tailrace.toml if it exists. Every key can be overridden by
+    /// an environment variable: TAILRACE_<SECTION>__<KEY>, e.g. TAILRACE_NATS__URL.
+    #[arg(short, long, global = true, env = "TAILRACE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every role in one process: the managed nats-server (unless nats.url is set), the
+    /// streams, and the gateway.
+    Run,
+    /// Declare and inspect JetStream streams.
+    Streams {
+        #[command(subcommand)]
+        action: StreamsAction,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamsAction {
+    /// Create or update every declared stream and bucket; unchanged ones are left alone.
+    Apply,
+    /// List streams with their message counts and consumers.
+    Ls,
+}
+
+pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Run => crate::run::run(cfg, crate::shutdown::on_signal()).await,
+        Command::Streams { action } => streams(action, &cfg).await,
+        Command::Version => {
+            say(&format!("tailrace {}", env!("CARGO_PKG_VERSION")));
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)] // the CLI's output is its job
+fn say(line: &str) {
+    println!("{line}");
+}
+
+/// Connects for a one-shot command: to nats.url, or to the managed server of a running
+/// `tailrace run` on this machine.
+async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
+    let url = cfg
+        .nats
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("nats://{}:{}", cfg.nats.server.host, cfg.nats.server.port));
+    if cfg.nats.url.is_none() {
+        eprintln!("nats.url is not set: using the managed server of `tailrace run` at {url}");
+    }
+    let mut nats = cfg.nats.clone();
+    nats.reconnect.connect_timeout = Duration::from_secs(5);
+    let client = tailrace_nats::connect(&nats, Some(&url), "tailrace-cli")
+        .await
+        .with_context(|| format!("is a NATS server running at {url}? (`tailrace run` starts one)"))?;
+    Ok(async_nats::jetstream::new(client))
+}
+
+async fn streams(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {
+    let js = connect_for_command(cfg).await?;
+    match action {
+        StreamsAction::Apply => {
+            eprintln!(
+                "applying {} streams and the tail-sessions bucket…",
+                Topology::from_config(&cfg.nats.streams).streams().len()
+            );
+            let outcomes = Topology::from_config(&cfg.nats.streams).apply(&js).await?;
+            for o in outcomes {
+                match o.action {
+                    ApplyAction::Created => say(&format!("{:<18} created", o.name)),
+                    ApplyAction::Unchanged => say(&format!("{:<18} unchanged", o.name)),
+                    ApplyAction::Updated(changes) => {
+                        say(&format!("{:<18} updated: {}", o.name, changes.join("; ")))
+                    }
+                }
+            }
+        }
+        StreamsAction::Ls => {
+            let streams = topology::inspect(&js).await?;
+            say(&format!(
+                "{:<18} {:<22} {:>12} {:>14}  consumers (pending/redelivered)",
+                "STREAM", "SUBJECTS", "MESSAGES", "BYTES"
+            ));
+            for s in streams {
+                let consumers: Vec<String> = s
+                    .consumers
+                    .iter()
+                    .map(|c| format!("{} ({}/{})", c.name, c.pending, c.redelivered))
+                    .collect();
+                say(&format!(
+                    "{:<18} {:<22} {:>12} {:>14}  {}",
+                    s.name,
+                    s.subjects.join(","),
+                    s.messages,
+                    s.bytes,
+                    if consumers.is_empty() { "-".to_owned() } else { consumers.join(", ") }
+                ));
+            }
+        }
+    }
+    Ok(())
+}

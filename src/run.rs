@@ -1,0 +1,70 @@
+//! `tailrace run`: every role in one process.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tailrace_gateway::AppState;
+use tailrace_nats::topology::{ApplyAction, Topology};
+use tailrace_nats::ManagedServer;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
+
+    let managed = match &cfg.nats.url {
+        Some(url) => {
+            tracing::info!(%url, "using the configured NATS server");
+            None
+        }
+        None => {
+            tracing::info!("nats.url is not set: starting a managed nats-server");
+            Some(ManagedServer::start(&cfg.nats.server, &cfg.data_dir).await?)
+        }
+    };
+    let url = managed.as_ref().map(|m| m.url().to_owned()).or_else(|| cfg.nats.url.clone());
+    let client = tailrace_nats::connect(&cfg.nats, url.as_deref(), "tailrace").await?;
+
+    let outcomes = Topology::from_config(&cfg.nats.streams)
+        .apply(&async_nats::jetstream::new(client.clone()))
+        .await
+        .context("cannot apply the stream topology")?;
+    for o in &outcomes {
+        if o.action != ApplyAction::Unchanged {
+            tracing::info!(stream = %o.name, action = ?o.action, "stream applied");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(cfg.gateway.bind)
+        .await
+        .with_context(|| format!("cannot listen on gateway.bind {}", cfg.gateway.bind))?;
+    let bound = listener.local_addr()?;
+    let state = AppState::new(client.clone(), cfg.gateway.clone(), cfg.nats.streams.clone());
+    let app = tailrace_gateway::app(state);
+    tracing::info!(addr = %bound, "gateway listening on http://{bound}/");
+    let gateway = tokio::spawn(tailrace_gateway::serve(
+        listener,
+        app,
+        cancel.clone().cancelled_owned(),
+        Duration::from_secs(5),
+    ));
+
+    cancel.cancelled().await;
+    tracing::info!("draining");
+    match gateway.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "gateway ended with an error"),
+        Err(e) => tracing::error!(error = %e, "gateway task failed"),
+    }
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush the NATS connection");
+    }
+    drop(client);
+    if let Some(server) = managed {
+        server.stop().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
