@@ -34,8 +34,27 @@ pub enum Command {
         #[command(subcommand)]
         action: StreamsAction,
     },
+    /// Measure tailrace beside the plain way of doing the same thing (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Publisher throughput beside plain async-nats JetStream publishing, LogBatch messages of
+    /// 1, 64 and 512 lines of 200 bytes, against a throwaway local nats-server.
+    Publish {
+        /// Rounds per variant and size; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Lines per run (messages = lines / lines-per-message, at least 2,000).
+        #[arg(long, default_value_t = 400_000)]
+        lines: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +69,9 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Run => crate::run::run(cfg, crate::shutdown::on_signal()).await,
         Command::Streams { action } => streams(action, &cfg).await,
+        Command::Bench { what: BenchWhat::Publish { rounds, lines } } => {
+            crate::bench::publish(&cfg, rounds.max(1), lines).await
+        }
         Command::Version => {
             say(&format!("tailrace {}", env!("CARGO_PKG_VERSION")));
             Ok(())

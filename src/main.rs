@@ -4,6 +4,7 @@
 //! library crates, and shuts it all down on Ctrl-C or SIGTERM. Errors are `anyhow` here and
 //! typed everywhere below.
 
+mod bench;
 mod cli;
 mod config;
 mod logging;

@@ -37,6 +37,11 @@ impl TestServer {
         Self::start_with_args(Vec::new(), None).await
     }
 
+    /// Starts a single server with extra command-line arguments (TLS, auth, ...).
+    pub async fn start_with(args: Vec<String>) -> Self {
+        Self::start_with_args(args, None).await
+    }
+
     async fn start_with_args(extra: Vec<String>, port: Option<u16>) -> Self {
         let binary = find_binary(None).unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::Builder::new().prefix("tailrace-nats-").tempdir().expect("temp dir");
