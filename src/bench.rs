@@ -1,6 +1,7 @@
 //! `tailrace bench`: measurements that compare tailrace with the plain way of doing the same
 //! thing, in one process against one server, so the ratio means something on a noisy machine.
 
+use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -75,13 +76,13 @@ fn messages(lines_per_msg: usize, count: usize) -> Vec<(Bytes, String)> {
 
 async fn plain(js: &jetstream::Context, msgs: &[(Bytes, String)], window: usize) -> anyhow::Result<Duration> {
     let start = Instant::now();
-    let mut pending: FuturesUnordered<PublishAckFuture> = FuturesUnordered::new();
+    let mut pending: FuturesUnordered<<PublishAckFuture as IntoFuture>::IntoFuture> = FuturesUnordered::new();
     for (payload, id) in msgs {
         if pending.len() >= window {
             pending.next().await.context("ack")??;
         }
         let msg = PublishMessage::build().payload(payload.clone()).message_id(id);
-        pending.push(js.send_publish("bench.raw.h.s", msg).await?);
+        pending.push(js.send_publish("bench.raw.h.s", msg).await?.into_future());
     }
     while let Some(ack) = pending.next().await {
         ack?;
@@ -89,13 +90,20 @@ async fn plain(js: &jetstream::Context, msgs: &[(Bytes, String)], window: usize)
     Ok(start.elapsed())
 }
 
-async fn ours(publisher: &Publisher, msgs: &[(Bytes, String)]) -> anyhow::Result<Duration> {
+/// As a producer uses it: confirms in publish order (to know the delivered offset), holding at
+/// most `window` unconfirmed handles, like the plain loop's window of ack futures.
+async fn ours(publisher: &Publisher, msgs: &[(Bytes, String)], window: usize) -> anyhow::Result<Duration> {
     let subject = Subject::parse("bench.raw.h.s")?;
     let start = Instant::now();
-    let mut handles = Vec::with_capacity(msgs.len());
+    let mut handles = std::collections::VecDeque::with_capacity(window + 1);
     for (payload, id) in msgs {
         let out = Outgoing { subject: subject.clone(), payload: payload.clone(), msg_id: id.clone() };
-        handles.push(publisher.publish(out).await);
+        handles.push_back(publisher.publish(out).await);
+        if handles.len() > window {
+            if let Some(oldest) = handles.pop_front() {
+                oldest.await?;
+            }
+        }
     }
     for h in handles {
         h.await?;
@@ -139,7 +147,7 @@ pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow:
                 bench_stream.purge().await?;
                 let elapsed = match variant {
                     Variant::Plain => plain(&js, &msgs, window).await?,
-                    Variant::Publisher => ours(&publisher, &msgs).await?,
+                    Variant::Publisher => ours(&publisher, &msgs, window).await?,
                 };
                 let run = Run {
                     lines: (count * lines) as u64,
@@ -162,7 +170,7 @@ pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow:
                 .filter(|(x, _)| std::mem::discriminant(x) == std::mem::discriminant(&v))
                 .map(|(_, r)| *r)
                 .collect();
-            runs.sort_by(|a, b| a.elapsed.cmp(&b.elapsed));
+            runs.sort_by_key(|r| r.elapsed);
             runs[runs.len() / 2]
         };
         table.push((lines, count, median(Variant::Plain), median(Variant::Publisher)));

@@ -18,8 +18,10 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
 use tailrace_schemas::{EncodeError, Payload, Subject};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::config::PublisherConfig;
 
@@ -45,14 +47,13 @@ pub enum PublishError {
     Rejected { subject: Subject, source: async_nats::jetstream::context::PublishError },
     #[error("no acknowledgement for {subject} after {attempts} attempts: {source}")]
     GaveUp { subject: Subject, attempts: u32, source: async_nats::jetstream::context::PublishError },
-    #[error("the publisher was dropped before {subject} was acknowledged")]
-    Dropped { subject: Subject },
+    #[error("the publisher's runtime ended before the message was acknowledged")]
+    Dropped,
 }
 
 /// Resolves when JetStream has stored the message (or the publisher gave up).
 #[derive(Debug)]
 pub struct AckHandle {
-    subject: Subject,
     rx: oneshot::Receiver<Result<PublishAck, PublishError>>,
 }
 
@@ -61,16 +62,60 @@ impl Future for AckHandle {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.rx).poll(cx).map(|r| match r {
             Ok(result) => result,
-            Err(_) => Err(PublishError::Dropped { subject: self.subject.clone() }),
+            Err(_) => Err(PublishError::Dropped),
         })
     }
 }
 
+/// Cheap to clone: every clone shares one connection, one in-flight limit, one set of counters
+/// and one acker task.
 #[derive(Debug, Clone)]
 pub struct Publisher {
+    inner: Arc<Inner>,
+    /// Settling futures for the acker task. Only `Publisher`s hold senders, so the task ends
+    /// (after settling what it holds) when the last clone is dropped.
+    acker: mpsc::UnboundedSender<Settling>,
+}
+
+type Settling = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Drives every in-flight acknowledgement of one publisher in one task: one wake-up settles as
+/// many acks as have arrived, where a task per message would be woken (and scheduled) for each.
+async fn acker(mut rx: mpsc::UnboundedReceiver<Settling>) {
+    let mut settling = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                Some(f) => settling.push(f),
+                None => break,
+            },
+            Some(()) = settling.next(), if !settling.is_empty() => {}
+        }
+    }
+    while settling.next().await.is_some() {}
+}
+
+#[derive(Debug)]
+struct Inner {
     js: jetstream::Context,
     in_flight: Arc<Semaphore>,
     cfg: PublisherConfig,
+    counters: Counters,
+}
+
+/// Resolved once: looking a counter up by name on every message costs more than publishing it.
+struct Counters {
+    messages: metrics::Counter,
+    bytes: metrics::Counter,
+    duplicates: metrics::Counter,
+    retries: metrics::Counter,
+    failures: metrics::Counter,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counters")
+    }
 }
 
 fn retryable(kind: PublishErrorKind) -> bool {
@@ -93,34 +138,41 @@ impl Publisher {
             .max_ack_inflight(max * 2)
             .backpressure_on_inflight(true)
             .build(client);
-        Self { js, in_flight: Arc::new(Semaphore::new(max)), cfg }
+        let counters = Counters {
+            messages: metrics::counter!("tailrace_publish_messages_total"),
+            bytes: metrics::counter!("tailrace_publish_bytes_total"),
+            duplicates: metrics::counter!("tailrace_publish_duplicates_total"),
+            retries: metrics::counter!("tailrace_publish_retries_total"),
+            failures: metrics::counter!("tailrace_publish_failures_total"),
+        };
+        let (acker_tx, acker_rx) = mpsc::unbounded_channel();
+        tokio::spawn(acker(acker_rx));
+        Self {
+            inner: Arc::new(Inner { js, in_flight: Arc::new(Semaphore::new(max)), cfg, counters }),
+            acker: acker_tx,
+        }
     }
 
     pub fn jetstream(&self) -> &jetstream::Context {
-        &self.js
-    }
-
-    async fn send(
-        &self,
-        out: &Outgoing,
-    ) -> Result<PublishAckFuture, async_nats::jetstream::context::PublishError> {
-        let msg = PublishMessage::build().payload(out.payload.clone()).message_id(&out.msg_id);
-        self.js.send_publish(out.subject.as_str().to_owned(), msg).await
+        &self.inner.js
     }
 
     /// Publishes `out`, waiting only for room among the in-flight messages.
     pub async fn publish(&self, out: Outgoing) -> AckHandle {
-        let permit = self.in_flight.clone().acquire_owned().await.ok();
+        let permit = self.inner.in_flight.clone().acquire_owned().await.ok();
         let (tx, rx) = oneshot::channel();
-        let subject = out.subject.clone();
-        let first = self.send(&out).await;
-        let this = self.clone();
-        tokio::spawn(async move {
-            let result = this.settle(out, first).await;
+        let first = self.inner.send(&out).await;
+        let inner = self.inner.clone();
+        let settling = Box::pin(async move {
+            let result = inner.settle(out, first).await;
             drop(permit);
             let _ = tx.send(result);
         });
-        AckHandle { subject, rx }
+        if let Err(mpsc::error::SendError(settling)) = self.acker.send(settling) {
+            // The acker ended with its runtime; settle here rather than lose the ack.
+            settling.await;
+        }
+        AckHandle { rx }
     }
 
     /// Publishes and waits for the acknowledgement.
@@ -130,8 +182,18 @@ impl Publisher {
 
     /// Waits until every message published so far is acknowledged or given up.
     pub async fn flush(&self) {
-        let all = self.cfg.max_in_flight.max(1) as u32;
-        let _ = self.in_flight.acquire_many(all).await;
+        let all = self.inner.cfg.max_in_flight.max(1) as u32;
+        let _ = self.inner.in_flight.acquire_many(all).await;
+    }
+}
+
+impl Inner {
+    async fn send(
+        &self,
+        out: &Outgoing,
+    ) -> Result<PublishAckFuture, async_nats::jetstream::context::PublishError> {
+        let msg = PublishMessage::build().payload(out.payload.clone()).message_id(&out.msg_id);
+        self.js.send_publish(out.subject.as_str().to_owned(), msg).await
     }
 
     async fn settle(
@@ -139,6 +201,7 @@ impl Publisher {
         out: Outgoing,
         first: Result<PublishAckFuture, async_nats::jetstream::context::PublishError>,
     ) -> Result<PublishAck, PublishError> {
+        let (cfg, counters) = (&self.cfg, &self.counters);
         let mut attempt = 1u32;
         let mut pending = first;
         loop {
@@ -148,15 +211,15 @@ impl Publisher {
             };
             match result {
                 Ok(ack) => {
-                    metrics::counter!("tailrace_publish_messages_total").increment(1);
-                    metrics::counter!("tailrace_publish_bytes_total").increment(out.payload.len() as u64);
+                    counters.messages.increment(1);
+                    counters.bytes.increment(out.payload.len() as u64);
                     if ack.duplicate {
-                        metrics::counter!("tailrace_publish_duplicates_total").increment(1);
+                        counters.duplicates.increment(1);
                     }
                     return Ok(ack);
                 }
-                Err(e) if retryable(e.kind()) && attempt < self.cfg.max_attempts => {
-                    metrics::counter!("tailrace_publish_retries_total").increment(1);
+                Err(e) if retryable(e.kind()) && attempt < cfg.max_attempts => {
+                    counters.retries.increment(1);
                     tracing::debug!(subject = %out.subject, attempt, error = %e, "publish not acknowledged; sending again with the same id");
                     let delay = crate::connect::backoff(
                         attempt as usize - 1,
@@ -168,7 +231,7 @@ impl Publisher {
                     pending = self.send(&out).await;
                 }
                 Err(source) => {
-                    metrics::counter!("tailrace_publish_failures_total").increment(1);
+                    counters.failures.increment(1);
                     return Err(if retryable(source.kind()) {
                         PublishError::GaveUp { subject: out.subject, attempts: attempt, source }
                     } else {
