@@ -27,13 +27,13 @@ fn pki(dir: &Path) {
 }
 
 fn tls_cfg(dir: &Path, client_cert: bool) -> NatsConfig {
-    let mut cfg = NatsConfig::default();
-    cfg.tls = TlsConfig {
+    let tls = TlsConfig {
         required: true,
         ca: Some(dir.join("ca.pem")),
         cert: client_cert.then(|| dir.join("client.pem")),
         key: client_cert.then(|| dir.join("client-key.pem")),
     };
+    let mut cfg = NatsConfig { tls, ..Default::default() };
     cfg.reconnect.connect_timeout = Duration::from_secs(3);
     cfg
 }
@@ -70,8 +70,8 @@ async fn connects_over_mutual_tls_with_the_configured_ca_and_client_certificate(
 
 #[tokio::test]
 async fn half_a_client_certificate_and_a_missing_credentials_file_are_named() {
-    let mut cfg = NatsConfig::default();
-    cfg.tls.cert = Some("/tmp/c.pem".into());
+    let tls = TlsConfig { cert: Some("/tmp/c.pem".into()), ..Default::default() };
+    let cfg = NatsConfig { tls, ..Default::default() };
     let err = connect(&cfg, Some("nats://127.0.0.1:1"), "t").await.unwrap_err();
     assert!(matches!(err, ConnectError::HalfClientCert), "{err}");
 
