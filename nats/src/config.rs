@@ -72,6 +72,12 @@ pub struct ServerConfig {
     /// How long to wait for the server to accept connections after a start.
     #[serde(with = "humantime_serde")]
     pub ready_timeout: Duration,
+    /// How often the running server is asked for its greeting.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// Failed health checks in a row after which a server that is still running (hung) is
+    /// killed and restarted.
+    pub health_failures: u32,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +88,8 @@ impl Default for ServerConfig {
             port: 4222,
             store_dir: None,
             ready_timeout: Duration::from_secs(15),
+            health_interval: Duration::from_secs(5),
+            health_failures: 3,
         }
     }
 }

@@ -198,8 +198,7 @@ impl ManagedServer {
         tracing::info!(%addr, binary = %binary.display(), store = %store.display(), "managed nats-server started");
         let (pid_tx, pid) = watch::channel(first.pid());
         let cancel = CancellationToken::new();
-        let supervisor =
-            tokio::spawn(supervise(first, binary, args, cfg.ready_timeout, pid_tx, cancel.clone()));
+        let supervisor = tokio::spawn(supervise(first, binary, args, cfg.clone(), pid_tx, cancel.clone()));
         Ok(Self { url: format!("nats://{addr}"), cancel, pid, supervisor })
     }
 
@@ -225,27 +224,59 @@ impl ManagedServer {
     }
 }
 
+/// Why the supervisor stopped watching the current process.
+enum Watch {
+    Cancelled,
+    Exited(String),
+    Hung,
+}
+
+/// Waits until the process exits, stops answering `health_failures` checks in a row, or the
+/// token is cancelled.
+async fn watch(current: &mut ServerProcess, cfg: &ServerConfig, cancel: &CancellationToken) -> Watch {
+    let mut failed = 0u32;
+    let mut ticks = tokio::time::interval(cfg.health_interval.max(Duration::from_millis(10)));
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return Watch::Cancelled,
+            status = current.exited() => return Watch::Exited(status),
+            _ = ticks.tick() => {
+                if answers_info(current.addr).await {
+                    failed = 0;
+                } else {
+                    failed += 1;
+                    tracing::warn!(failed, addr = %current.addr, "managed nats-server did not answer a health check");
+                    if failed >= cfg.health_failures.max(1) {
+                        return Watch::Hung;
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn supervise(
     mut current: ServerProcess,
     binary: PathBuf,
     args: Vec<String>,
-    ready_timeout: Duration,
+    cfg: ServerConfig,
     pid: watch::Sender<Option<u32>>,
     cancel: CancellationToken,
 ) {
-    let (addr, log) = (current.addr, current.log.clone());
+    let (addr, log, ready_timeout) = (current.addr, current.log.clone(), cfg.ready_timeout);
     let mut failures = 0usize;
     loop {
-        let exited = tokio::select! {
-            _ = cancel.cancelled() => None,
-            status = current.exited() => Some(status),
-        };
-        match exited {
-            None => {
+        match watch(&mut current, &cfg, &cancel).await {
+            Watch::Cancelled => {
                 current.stop(Duration::from_secs(10)).await;
                 return;
             }
-            Some(status) => tracing::error!(%status, "managed nats-server exited; restarting it"),
+            Watch::Exited(status) => tracing::error!(%status, "managed nats-server exited; restarting it"),
+            Watch::Hung => {
+                tracing::error!("managed nats-server stopped answering; killing and restarting it");
+                current.kill().await;
+            }
         }
         loop {
             let delay = crate::connect::backoff(failures, Duration::from_millis(100), Duration::from_secs(5));

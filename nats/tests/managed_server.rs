@@ -91,3 +91,25 @@ async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_messa
 
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_hung_server_is_killed_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig {
+        port: free_port(),
+        health_interval: Duration::from_millis(100),
+        health_failures: 3,
+        ..Default::default()
+    };
+    let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
+    let pid = server.pid().unwrap();
+    // Frozen, not dead: the port still accepts connections but nothing answers.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGSTOP)
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid))
+        .await
+        .expect("restarted within 30 s");
+    let client = connect(&NatsConfig::default(), Some(server.url()), "test").await.unwrap();
+    client.flush().await.unwrap();
+    server.stop().await;
+}
