@@ -16,12 +16,14 @@ fn batch(lines: usize) -> LogBatch {
         source: "genesis".into(),
         path: "/home/nutanix/data/logs/genesis.out".into(),
         file: Some(FileIdentity { dev: 2049, inode: 131_072 }),
+        generation: 0,
         lines: (0..lines)
             .map(|l| {
                 let offset = (l * 200) as u64;
                 LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false }
             })
             .collect(),
+        next_offset: None,
         read_at: Timestamp::now(),
     }
 }

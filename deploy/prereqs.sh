@@ -63,6 +63,16 @@ ensure_rust() {
 # WebDriver, and nats-py for processors written in Python.
 ensure_test_prereqs() {
   apt_install openssh-server openssh-client chromium chromium-driver
+  apt_install procps
+  # An unprivileged user for SSH tests (root reads every file, so permission tests need another
+  # user). Its password is a test fixture, and the account exists only on test machines.
+  if [ "$(id -u)" = 0 ] && ! id tailrace-test >/dev/null 2>&1; then
+    say "creating the unprivileged test user tailrace-test"
+    useradd --create-home --shell /bin/bash tailrace-test
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    echo 'tailrace-test:tailrace-test-password' | chpasswd
+  fi
   if ! python3 -c 'import nats' >/dev/null 2>&1; then
     say "installing nats-py from PyPI"
     python3 -m pip install -q --disable-pip-version-check nats-py

@@ -60,12 +60,14 @@ fn messages(lines_per_msg: usize, count: usize) -> Vec<(Bytes, String)> {
                 source: "genesis".into(),
                 path: "/home/nutanix/data/logs/genesis.out".into(),
                 file: Some(FileIdentity { dev: 2049, inode: 131_072 }),
+                generation: 0,
                 lines: (0..lines_per_msg)
                     .map(|l| {
                         let offset = ((m * lines_per_msg + l) * LINE_BYTES) as u64;
                         LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false }
                     })
                     .collect(),
+                next_offset: None,
                 read_at: Timestamp::now(),
             };
             let id = batch.dedup_id();

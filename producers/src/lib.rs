@@ -1,12 +1,20 @@
 //! Producers: everything that brings data into tailrace from outside.
 //!
-//! Owns SSH sessions and host-key checking, the live tail (remote over SSH and `local`),
-//! directory sync, and report ingestion from HTTP. Every producer publishes through
-//! `tailrace_nats::Publisher` with a `Nats-Msg-Id` taken from the data's identity
-//! (`LogBatch::dedup_id`), so a retry or a restart stores each batch once.
+//! # Layout
+//! - [`ssh`]: SSH sessions: host configuration, host keys checked against known_hosts (strict,
+//!   or trust on first use), key (with passphrase) and password authentication.
+//! - [`tail`]: the live tail of one file on one host (over SSH, or `local`), published as
+//!   `LogBatch`es on `logs.raw.{host}.{source}` with `TailStatus` on `tail.status.{host}.{source}`.
+//! - `testing` (feature `testing`): a real OpenSSH sshd on loopback for tests.
 //!
-//! Producers never read a stream, never write to sled and never talk to a browser: what they
-//! make is a NATS message, and whoever needs it subscribes.
+//! Every producer publishes through `tailrace_nats::Publisher` with a `Nats-Msg-Id` taken from
+//! the data's identity (`LogBatch::dedup_id`), so a retry or a restart stores each batch once.
 //!
-//! The tail producer arrives with issue 3 (live tail) and directory sync with its own issue; this
-//! crate holds their code and nothing else.
+//! Producers never consume a stream for processing (a tail only reads its own last stored batch
+//! to know where to resume), never write to sled and never talk to a browser.
+
+pub mod ssh;
+pub mod tail;
+
+#[cfg(feature = "testing")]
+pub mod testing;

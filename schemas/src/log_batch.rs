@@ -18,7 +18,14 @@ pub struct LogBatch {
     /// Which file this was (device and inode), so a reader can tell a rotation from a reconnect.
     #[serde(default)]
     pub file: Option<FileIdentity>,
+    /// How many times this file was truncated before these lines were read: offsets restart at 0
+    /// after a truncation, so the same offset of the same file can hold other lines.
+    #[serde(default)]
+    pub generation: u32,
     pub lines: Vec<LogLine>,
+    /// The byte offset just after the last line: where reading continues.
+    #[serde(default)]
+    pub next_offset: Option<u64>,
     /// When the producer read the lines.
     pub read_at: Timestamp,
 }
@@ -52,12 +59,13 @@ impl LogLine {
 }
 
 impl LogBatch {
-    /// The publish deduplication id: the batch's data identity (host, source, file, first byte
-    /// offset), so a retry or a restart that re-reads the same bytes is stored once.
+    /// The publish deduplication id: the batch's data identity (host, source, file, truncation
+    /// generation, first byte offset), so a retry or a restart that re-reads the same bytes is
+    /// stored once.
     pub fn dedup_id(&self) -> String {
         let first = self.lines.first().map_or(0, |l| l.offset);
         let file = self.file.map_or_else(|| "-".to_owned(), |f| format!("{}:{}", f.dev, f.inode));
-        format!("raw/{}/{}/{}/{}", self.host.token(), self.source.token(), file, first)
+        format!("raw/{}/{}/{}/{}/{}", self.host.token(), self.source.token(), file, self.generation, first)
     }
 }
 

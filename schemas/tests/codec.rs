@@ -29,7 +29,9 @@ fn log_batch() -> impl Strategy<Value = LogBatch> {
             source: source.into(),
             path,
             file: file.map(|(dev, inode)| FileIdentity { dev, inode }),
+            generation: 0,
             lines: lines.into_iter().map(|(offset, text, lossy)| LogLine { offset, text, lossy }).collect(),
+            next_offset: None,
             read_at,
         })
 }
@@ -255,11 +257,16 @@ fn dedup_ids_follow_the_data_identity() {
         source: "genesis".into(),
         path: "/x".into(),
         file: Some(FileIdentity { dev: 1, inode: 2 }),
+        generation: 0,
         lines: vec![LogLine { offset: 100, text: "a".into(), lossy: false }],
+        next_offset: Some(102),
         read_at: Timestamp::now(),
     };
     let id = b.dedup_id();
-    assert_eq!(id, "raw/10~2E0~2E0~2E1/genesis/1:2/100");
+    assert_eq!(id, "raw/10~2E0~2E0~2E1/genesis/1:2/0/100");
+    b.generation = 1;
+    assert_ne!(b.dedup_id(), id, "after a truncation the same offset is other data");
+    b.generation = 0;
     b.read_at = Timestamp::EPOCH;
     assert_eq!(b.dedup_id(), id, "read time is not part of the identity");
     b.lines[0].offset = 101;

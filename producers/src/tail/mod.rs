@@ -1,0 +1,69 @@
+//! The live tail: one file on one host, followed by byte offsets and published as `LogBatch`es,
+//! with its state published as `TailStatus`.
+//!
+//! - `follow.sh`: the follower program, run with bash on the host (over SSH, or locally).
+//! - [`frames`]: parses the follower's output.
+//! - [`lines`]: bytes to lines with offsets.
+//! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
+//! - [`run`]: the loop: connect, follow, batch, publish, report, reconnect and resume.
+
+pub mod frames;
+pub mod lines;
+pub mod run;
+pub mod transport;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tailrace_schemas::{HostId, SourceId};
+
+pub use run::{resume_point, run_tail, ResumePoint};
+pub use transport::Transport;
+
+/// What to tail: a file on a host, published under a source name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TailSpec {
+    pub host: HostId,
+    pub source: SourceId,
+    pub path: String,
+}
+
+/// The `[tail]` settings shared by every tail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailConfig {
+    /// Lines sent from the end of the file when a tail starts fresh.
+    pub last_lines: u32,
+    /// A batch is published when it holds this many lines...
+    pub batch_lines: usize,
+    /// ... or this many bytes ...
+    pub batch_bytes: usize,
+    /// ... or when its first line is this old.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    /// How often the follower looks for new bytes.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Longest line kept whole; longer lines are cut into pieces of this size.
+    pub max_line_bytes: usize,
+    /// First delay before reconnecting; doubled per failure.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_reconnect_delay: Duration,
+}
+
+impl Default for TailConfig {
+    fn default() -> Self {
+        Self {
+            last_lines: 100,
+            batch_lines: 512,
+            batch_bytes: 256 * 1024,
+            linger: Duration::from_millis(20),
+            poll_interval: Duration::from_millis(20),
+            max_line_bytes: 64 * 1024,
+            reconnect_delay: Duration::from_millis(200),
+            max_reconnect_delay: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The tail loop: connect, follow, batch, publish, report; on a lost connection reconnect with
+//! backoff and resume at the offset already handed to the publisher (the publisher retries
+//! what is in flight, so nothing handed to it is lost); at start, resume after the last batch
+//! stored on the subject, so a restarted producer neither skips nor repeats lines.
+
+use std::collections::VecDeque;
+
+use futures::FutureExt;
+use tailrace_nats::{AckHandle, Batcher, Outgoing, Publisher};
+use tailrace_schemas::{
+    decode, subject, FileIdentity, LogBatch, LogLine, TailStatus, TailStatusKind, Timestamp,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::frames::{Frame, FrameReader};
+use super::lines::Lines;
+use super::transport::{FollowArgs, Transport};
+use super::{TailConfig, TailSpec};
+
+/// Where to continue reading a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub ident: FileIdentity,
+    pub generation: u32,
+    pub offset: u64,
+}
+
+/// After the last batch stored on the tail's subject, if there is one.
+pub async fn resume_point(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<ResumePoint> {
+    let subject = subject::logs_raw(&spec.host, &spec.source);
+    let stream = js.get_stream_no_info(tailrace_nats::topology::LOGS).await.ok()?;
+    let msg = stream.get_last_raw_message_by_subject(subject.as_str()).await.ok()?;
+    let batch: LogBatch = decode(&msg.payload).ok()?;
+    if batch.path != spec.path {
+        return None;
+    }
+    Some(ResumePoint { ident: batch.file?, generation: batch.generation, offset: batch.next_offset? })
+}
+
+struct Tail<'a> {
+    spec: &'a TailSpec,
+    cfg: &'a TailConfig,
+    publisher: &'a Publisher,
+    raw: tailrace_schemas::Subject,
+    status: tailrace_schemas::Subject,
+    batch: Batcher<(LogLine, u64)>,
+    ident: Option<FileIdentity>,
+    generation: u32,
+    in_flight: VecDeque<AckHandle>,
+    last_status: Option<TailStatusKind>,
+}
+
+impl Tail<'_> {
+    async fn report(&mut self, kind: TailStatusKind, message: String, offset: Option<u64>) {
+        // Repeats of a waiting state (missing file, retrying auth) are reported once.
+        if self.last_status == Some(kind)
+            && matches!(
+                kind,
+                TailStatusKind::FileMissing
+                    | TailStatusKind::PermissionDenied
+                    | TailStatusKind::AuthFailed
+                    | TailStatusKind::Unreachable
+                    | TailStatusKind::HostKeyChanged
+                    | TailStatusKind::HostKeyUnknown
+            )
+        {
+            return;
+        }
+        self.last_status = Some(kind);
+        tracing::info!(host = %self.spec.host, source = %self.spec.source, ?kind, %message, "tail status");
+        let mut status = TailStatus::new(
+            self.spec.host.clone(),
+            self.spec.source.clone(),
+            self.spec.path.clone(),
+            kind,
+            message,
+        );
+        status.offset = offset;
+        let id = format!(
+            "status/{}/{}/{}",
+            self.spec.host.token(),
+            self.spec.source.token(),
+            status.at.as_nanos()
+        );
+        match Outgoing::encode(self.status.clone(), &status, id) {
+            Ok(out) => {
+                let h = self.publisher.publish(out).await;
+                self.in_flight.push_back(h);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode tail status"),
+        }
+    }
+
+    async fn push(&mut self, line: (LogLine, u64)) {
+        let size = line.0.text.len() + 16;
+        if let Some(full) = self.batch.push(line, size) {
+            self.publish(full).await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Some(lines) = self.batch.take() {
+            self.publish(lines).await;
+        }
+    }
+
+    async fn publish(&mut self, lines: Vec<(LogLine, u64)>) {
+        let next_offset = lines.last().map(|(_, end)| *end);
+        let batch = LogBatch {
+            v: 1,
+            host: self.spec.host.clone(),
+            source: self.spec.source.clone(),
+            path: self.spec.path.clone(),
+            file: self.ident,
+            generation: self.generation,
+            lines: lines.into_iter().map(|(l, _)| l).collect(),
+            next_offset,
+            read_at: Timestamp::now(),
+        };
+        let id = batch.dedup_id();
+        match Outgoing::encode(self.raw.clone(), &batch, id) {
+            Ok(out) => {
+                let h = self.publisher.publish(out).await;
+                self.in_flight.push_back(h);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a log batch"),
+        }
+        self.reap();
+    }
+
+    /// Logs the outcome of acknowledgements that have arrived, without waiting for any.
+    fn reap(&mut self) {
+        while let Some(front) = self.in_flight.front_mut() {
+            match front.now_or_never() {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::error!(host = %self.spec.host, source = %self.spec.source, error = %e, "a tail batch was not stored")
+                }
+                None => break,
+            }
+            self.in_flight.pop_front();
+        }
+    }
+
+    async fn drain(&mut self) {
+        while let Some(h) = self.in_flight.pop_front() {
+            if let Err(e) = h.await {
+                tracing::error!(error = %e, "a tail batch was not stored");
+            }
+        }
+    }
+}
+
+/// Runs one tail until `cancel`; reports `stopped` and waits for its last batches to be stored.
+pub async fn run_tail(
+    spec: TailSpec,
+    transport: Transport,
+    cfg: TailConfig,
+    publisher: Publisher,
+    cancel: CancellationToken,
+) {
+    let mut resume = resume_point(publisher.jetstream(), &spec).await;
+    let mut t = Tail {
+        raw: subject::logs_raw(&spec.host, &spec.source),
+        status: subject::tail_status(&spec.host, &spec.source),
+        batch: Batcher::new(cfg.batch_lines, cfg.batch_bytes, cfg.linger),
+        spec: &spec,
+        cfg: &cfg,
+        publisher: &publisher,
+        ident: None,
+        generation: 0,
+        in_flight: VecDeque::new(),
+        last_status: None,
+    };
+    let mut failures = 0usize;
+    let mut lost = false;
+    'connect: while !cancel.is_cancelled() {
+        if failures > 0 {
+            let delay =
+                tailrace_nats::connect::backoff(failures - 1, cfg.reconnect_delay, cfg.max_reconnect_delay);
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        let conn = tokio::select! {
+            _ = cancel.cancelled() => break,
+            c = transport.connect() => c,
+        };
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                failures += 1;
+                t.report(e.status_kind(), e.to_string(), None).await;
+                continue;
+            }
+        };
+        let args = FollowArgs {
+            path: spec.path.clone(),
+            offset: resume.map_or(0, |r| r.offset),
+            ident: resume.map(|r| r.ident),
+            last_lines: t.cfg.last_lines,
+            interval: t.cfg.poll_interval,
+        };
+        let follower = match conn.follow(&args).await {
+            Ok(f) => f,
+            Err(e) => {
+                failures += 1;
+                t.report(
+                    TailStatusKind::ConnectionLost,
+                    format!("cannot start following {}: {e}", spec.path),
+                    None,
+                )
+                .await;
+                continue;
+            }
+        };
+        let mut frames = FrameReader::new(follower);
+        let mut lines = Lines::new(args.offset, cfg.max_line_bytes);
+        let mut out = Vec::new();
+        loop {
+            let deadline = t.batch.deadline();
+            let frame = tokio::select! {
+                _ = cancel.cancelled() => break 'connect,
+                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                    t.flush().await;
+                    continue;
+                }
+                f = frames.next() => f,
+            };
+            match frame {
+                Ok(Some(Frame::Open { ident, offset })) => {
+                    failures = 0;
+                    let same = resume.is_some_and(|r| r.ident == ident && r.offset == offset);
+                    if t.ident != Some(ident) {
+                        t.generation = resume.filter(|r| r.ident == ident).map_or(0, |r| r.generation);
+                    }
+                    t.ident = Some(ident);
+                    lines.reset(offset);
+                    let (kind, message) = if same && (lost || resume.is_some()) && offset > 0 {
+                        (TailStatusKind::Resumed, format!("following {} again from byte {offset}", spec.path))
+                    } else {
+                        (TailStatusKind::Started, format!("following {}", spec.path))
+                    };
+                    lost = false;
+                    t.report(kind, message, Some(offset)).await;
+                }
+                Ok(Some(Frame::Data { offset, bytes })) => {
+                    lines.push(offset, &bytes, &mut out);
+                    for l in out.drain(..) {
+                        t.push(l).await;
+                    }
+                }
+                Ok(Some(Frame::Rotated { ident })) => {
+                    lines.finish(&mut out);
+                    for l in out.drain(..) {
+                        t.push(l).await;
+                    }
+                    t.flush().await;
+                    t.ident = Some(ident);
+                    t.generation = 0;
+                    lines.reset(0);
+                    t.report(
+                        TailStatusKind::Rotated,
+                        format!("{} was replaced; reading the new file from its beginning", spec.path),
+                        Some(0),
+                    )
+                    .await;
+                }
+                Ok(Some(Frame::Truncated)) => {
+                    lines.finish(&mut out);
+                    for l in out.drain(..) {
+                        t.push(l).await;
+                    }
+                    t.flush().await;
+                    t.generation += 1;
+                    lines.reset(0);
+                    t.report(
+                        TailStatusKind::Truncated,
+                        format!("{} was truncated; reading it again from its beginning", spec.path),
+                        Some(0),
+                    )
+                    .await;
+                }
+                Ok(Some(Frame::Missing)) => {
+                    t.flush().await;
+                    t.report(
+                        TailStatusKind::FileMissing,
+                        format!("{} does not exist; waiting for it", spec.path),
+                        None,
+                    )
+                    .await;
+                }
+                Ok(Some(Frame::Denied)) => {
+                    t.flush().await;
+                    t.report(
+                        TailStatusKind::PermissionDenied,
+                        format!("permission denied reading {}", spec.path),
+                        None,
+                    )
+                    .await;
+                }
+                Ok(Some(Frame::KeepAlive)) => {}
+                Ok(None) | Err(_) => {
+                    let reason = match frame {
+                        Err(e) => e.to_string(),
+                        _ => "the connection closed".to_owned(),
+                    };
+                    t.flush().await;
+                    failures += 1;
+                    lost = true;
+                    t.report(
+                        TailStatusKind::ConnectionLost,
+                        format!("lost {}: {reason}; reconnecting", spec.path),
+                        Some(lines.complete_offset()),
+                    )
+                    .await;
+                    break;
+                }
+            }
+            if let Some(ident) = t.ident {
+                resume =
+                    Some(ResumePoint { ident, generation: t.generation, offset: lines.complete_offset() });
+            }
+        }
+    }
+    t.flush().await;
+    t.report(TailStatusKind::Stopped, format!("stopped following {}", spec.path), resume.map(|r| r.offset))
+        .await;
+    // Bounded: the publisher gives up after its attempts.
+    t.drain().await;
+}

@@ -1,0 +1,181 @@
+//! A real OpenSSH sshd on loopback for tests: the one SSH-server helper of the project.
+//!
+//! [`TestSshd::start`] generates a host key and a user key in a temporary directory, writes an
+//! sshd_config that accepts that key (and, for a user that has one, a password), and runs
+//! `/usr/sbin/sshd -D` on a free port. [`TestSshd::host_config`] gives a `HostConfig` that
+//! trusts it. The server can be killed and started again on the same port and keys; dropping
+//! it kills the server and deletes everything.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::ssh::{HostConfig, SshAuth};
+
+/// The unprivileged user tests log in as when one exists (deploy/test.sh creates it), so that
+/// permission checks mean something; otherwise the current user.
+pub const TEST_USER: &str = "tailrace-test";
+/// That user's password (set by deploy/test.sh) for password-authentication tests.
+pub const TEST_PASSWORD: &str = "tailrace-test-password";
+
+#[derive(Debug)]
+pub struct TestSshd {
+    dir: TempDir,
+    pub port: u16,
+    pub user: String,
+    child: Option<std::process::Child>,
+}
+
+fn keygen(path: &Path, passphrase: &str) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "tailrace-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen (apt-get install openssh-client)");
+    assert!(status.success(), "ssh-keygen failed");
+}
+
+pub fn user_exists(name: &str) -> bool {
+    Command::new("id")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+impl TestSshd {
+    pub async fn start() -> Self {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(sshd.exists(), "no /usr/sbin/sshd: apt-get install openssh-server (deploy/test.sh does)");
+        let dir = tempfile::Builder::new().prefix("tailrace-sshd-").tempdir().expect("temp dir");
+        // sshd refuses keys in group/world-writable places and drops privileges to the user.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        keygen(&dir.path().join("host_key"), "");
+        keygen(&dir.path().join("user_key"), "");
+        keygen(&dir.path().join("user_key_pass"), "correct horse");
+        keygen(&dir.path().join("other_key"), "");
+        let mut authorized = std::fs::read_to_string(dir.path().join("user_key.pub")).unwrap();
+        authorized += &std::fs::read_to_string(dir.path().join("user_key_pass.pub")).unwrap();
+        std::fs::write(dir.path().join("authorized_keys"), authorized).unwrap();
+        let root = current_user() == "root";
+        let user = if root && user_exists(TEST_USER) { TEST_USER.to_owned() } else { current_user() };
+        if root {
+            // Privilege separation needs this directory; a fresh container may lack it.
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
+             AuthorizedKeysFile {dir}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+             AllowUsers {user}\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n\
+             Subsystem sftp internal-sftp\n",
+            dir = dir.path().display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let mut sshd = Self { dir, port, user, child: None };
+        sshd.start_again().await;
+        sshd
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A known_hosts file holding this server's key for 127.0.0.1:port.
+    pub fn known_hosts(&self) -> PathBuf {
+        let path = self.dir.path().join("known_hosts");
+        if !path.exists() {
+            let key = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+            let mut parts = key.split_whitespace();
+            let line =
+                format!("[127.0.0.1]:{} {} {}\n", self.port, parts.next().unwrap(), parts.next().unwrap());
+            std::fs::write(&path, line).unwrap();
+        }
+        path
+    }
+
+    /// A host config that trusts this server and logs in with the user key.
+    pub fn host_config(&self, name: &str) -> HostConfig {
+        HostConfig {
+            name: name.to_owned(),
+            address: "127.0.0.1".to_owned(),
+            port: self.port,
+            user: self.user.clone(),
+            auth: SshAuth {
+                key_file: Some(self.dir.path().join("user_key")),
+                passphrase: None,
+                password: None,
+            },
+            known_hosts: self.known_hosts(),
+            trust_on_first_use: false,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "sshd already running");
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(self.dir.path().join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("sshd.log")).unwrap())
+            .spawn()
+            .expect("start sshd");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                let mut banner = [0u8; 4];
+                if tokio::io::AsyncReadExt::read_exact(&mut s, &mut banner).await.is_ok()
+                    && &banner == b"SSH-"
+                {
+                    return;
+                }
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(std::process::Child::try_wait) {
+                panic!(
+                    "sshd exited ({status}): {}",
+                    std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+                );
+            }
+            assert!(tokio::time::Instant::now() < deadline, "sshd did not answer within 15 s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Kills the listening sshd; established sessions (their own processes) are left alone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills every session process of this server (what a network cut does to the client's
+    /// connection), leaving the listener up.
+    pub fn cut_sessions(&self) {
+        let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(format!("sshd: {}", self.user)).status();
+        let _ =
+            Command::new("pkill").arg("-KILL").arg("-f").arg(format!("sshd-session: {}", self.user)).status();
+    }
+}
+
+impl Drop for TestSshd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,329 @@
+//! The live tail against a real OpenSSH sshd on loopback and a real nats-server.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tailrace_nats::config::{PublisherConfig, StreamsConfig};
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::topology::Topology;
+use tailrace_nats::Publisher;
+use tailrace_producers::ssh::SshAuth;
+use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
+use tailrace_producers::testing::TestSshd;
+use tailrace_schemas::{decode, subject, LogBatch, TailStatus, TailStatusKind};
+use tokio_util::sync::CancellationToken;
+
+struct World {
+    nats: TestServer,
+    publisher: Publisher,
+    client: async_nats::Client,
+    /// A directory the SSH user can read.
+    files: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let nats = TestServer::start().await;
+        let client = nats.client().await;
+        let publisher = Publisher::new(client.clone(), PublisherConfig::default());
+        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
+        let files = tempfile::Builder::new().prefix("tailrace-tail-").tempdir().unwrap();
+        std::fs::set_permissions(files.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self { nats, publisher, client, files }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.files.path().join(name)
+    }
+
+    fn spec(&self, host: &str, path: &Path) -> TailSpec {
+        TailSpec { host: host.into(), source: "app".into(), path: path.display().to_string() }
+    }
+
+    fn start(
+        &self,
+        spec: &TailSpec,
+        transport: Transport,
+        cfg: TailConfig,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let cancel = CancellationToken::new();
+        let task =
+            tokio::spawn(run_tail(spec.clone(), transport, cfg, self.publisher.clone(), cancel.clone()));
+        (cancel, task)
+    }
+
+    /// Every status published for `spec` from now on.
+    async fn statuses(&self, spec: &TailSpec) -> async_nats::Subscriber {
+        self.client.subscribe(subject::tail_status(&spec.host, &spec.source).to_string()).await.unwrap()
+    }
+
+    /// Reads lines stored for `spec` until `n` have arrived.
+    async fn lines(&self, spec: &TailSpec, n: usize) -> Vec<String> {
+        let stream = self.publisher.jetstream().get_stream("LOGS").await.unwrap();
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subject::logs_raw(&spec.host, &spec.source).to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut msgs = consumer.messages().await.unwrap();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let next = tokio::time::timeout(Duration::from_secs(20), msgs.next()).await;
+            let m = next
+                .unwrap_or_else(|_| panic!("only {} of {n} lines within 20 s: {:?}", out.len(), out.last()))
+                .unwrap()
+                .unwrap();
+            let batch: LogBatch = decode(&m.payload).unwrap();
+            out.extend(batch.lines.into_iter().map(|l| l.text));
+        }
+        out
+    }
+}
+
+async fn wait_status(sub: &mut async_nats::Subscriber, kind: TailStatusKind) -> TailStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout_at(deadline, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind:?} status within 20 s"))
+            .unwrap();
+        let s: TailStatus = decode(&m.payload).unwrap();
+        if s.kind == kind {
+            return s;
+        }
+    }
+}
+
+fn append(path: &Path, from: usize, to: usize) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut text = String::new();
+    for i in from..to {
+        text.push_str(&format!("line {i:06} {}\n", "x".repeat(40)));
+    }
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn numbered(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("line {i:06} {}", "x".repeat(40))).collect()
+}
+
+fn readable(path: &Path) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_appended_to_a_remote_file_arrive_in_order_starting_with_the_last_n() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let path = w.file("app.log");
+    append(&path, 0, 150);
+    readable(&path);
+    let spec = w.spec("10.55.23.41", &path);
+    let mut status = w.statuses(&spec).await;
+    let (cancel, task) = w.start(&spec, Transport::Ssh(sshd.host_config("cvm")), TailConfig::default());
+    let started = wait_status(&mut status, TailStatusKind::Started).await;
+    assert_eq!(started.status, tailrace_schemas::TailState::Started);
+    for chunk in 0..10 {
+        append(&path, 150 + chunk * 100, 250 + chunk * 100);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The last 100 of the first 150 lines, then everything appended.
+    assert_eq!(w.lines(&spec, 1100).await, numbered(50, 1150));
+    cancel.cancel();
+    task.await.unwrap();
+    wait_status(&mut status, TailStatusKind::Stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_after_the_ssh_connection_is_killed_without_gap_or_duplicate() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let path = w.file("app.log");
+    append(&path, 0, 1);
+    readable(&path);
+    let spec = w.spec("cvm", &path);
+    let mut status = w.statuses(&spec).await;
+    let (cancel, task) = w.start(&spec, Transport::Ssh(sshd.host_config("cvm")), TailConfig::default());
+    wait_status(&mut status, TailStatusKind::Started).await;
+    let writer = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                append(&path, 1 + i * 50, 1 + (i + 1) * 50);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sshd.cut_sessions();
+    wait_status(&mut status, TailStatusKind::ConnectionLost).await;
+    let resumed = wait_status(&mut status, TailStatusKind::Resumed).await;
+    assert!(resumed.offset.unwrap() > 0);
+    writer.await.unwrap();
+    assert_eq!(w.lines(&spec, 2001).await, numbered(0, 2001));
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_truncation_are_followed() {
+    let w = World::new().await;
+    let path = w.file("app.log");
+    append(&path, 0, 10);
+    let spec = w.spec("local", &path);
+    let mut status = w.statuses(&spec).await;
+    let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
+    wait_status(&mut status, TailStatusKind::Started).await;
+    assert_eq!(w.lines(&spec, 10).await, numbered(0, 10));
+
+    std::fs::rename(&path, w.file("app.log.1")).unwrap();
+    append(&path, 10, 20);
+    wait_status(&mut status, TailStatusKind::Rotated).await;
+    assert_eq!(w.lines(&spec, 20).await, numbered(0, 20));
+
+    std::fs::write(&path, "").unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append(&path, 20, 25);
+    wait_status(&mut status, TailStatusKind::Truncated).await;
+    assert_eq!(w.lines(&spec, 25).await, numbered(0, 25));
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_producer_continues_after_the_last_stored_line() {
+    let w = World::new().await;
+    let path = w.file("app.log");
+    append(&path, 0, 20);
+    let spec = w.spec("local", &path);
+    let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
+    assert_eq!(w.lines(&spec, 20).await, numbered(0, 20));
+    cancel.cancel();
+    task.await.unwrap();
+    append(&path, 20, 30);
+    let mut status = w.statuses(&spec).await;
+    let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
+    wait_status(&mut status, TailStatusKind::Resumed).await;
+    assert_eq!(w.lines(&spec, 30).await, numbered(0, 30), "no line lost or repeated across the restart");
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+async fn first_error(w: &World, spec: &TailSpec, transport: Transport, kind: TailStatusKind) -> TailStatus {
+    let mut status = w.statuses(spec).await;
+    let (cancel, task) = w.start(spec, transport, TailConfig::default());
+    let s = wait_status(&mut status, kind).await;
+    cancel.cancel();
+    task.await.unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_failures_are_reported_with_their_reason() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let path = w.file("app.log");
+    append(&path, 0, 1);
+    readable(&path);
+    let spec = w.spec("cvm", &path);
+
+    let mut wrong_key = sshd.host_config("cvm");
+    wrong_key.auth = SshAuth { key_file: Some(sshd.dir().join("other_key")), ..Default::default() };
+    let s = first_error(&w, &spec, Transport::Ssh(wrong_key), TailStatusKind::AuthFailed).await;
+    assert!(s.message.contains("authentication") && s.message.contains("other_key"), "{}", s.message);
+
+    let mut changed = sshd.host_config("cvm");
+    let other = std::fs::read_to_string(sshd.dir().join("other_key.pub")).unwrap();
+    let mut parts = other.split_whitespace();
+    let kh = sshd.dir().join("changed_known_hosts");
+    std::fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {} {}\n", sshd.port, parts.next().unwrap(), parts.next().unwrap()),
+    )
+    .unwrap();
+    changed.known_hosts = kh.clone();
+    changed.trust_on_first_use = true;
+    let s = first_error(&w, &spec, Transport::Ssh(changed), TailStatusKind::HostKeyChanged).await;
+    assert!(s.message.contains("CHANGED"), "{}", s.message);
+
+    let mut unknown = sshd.host_config("cvm");
+    unknown.known_hosts = sshd.dir().join("empty_known_hosts");
+    let s = first_error(&w, &spec, Transport::Ssh(unknown), TailStatusKind::HostKeyUnknown).await;
+    assert!(s.message.contains("not in"), "{}", s.message);
+
+    let mut unreachable = sshd.host_config("cvm");
+    unreachable.port = tailrace_nats::testing::free_port();
+    let s = first_error(&w, &spec, Transport::Ssh(unreachable), TailStatusKind::Unreachable).await;
+    assert!(s.message.contains("cannot reach"), "{}", s.message);
+
+    let missing = w.spec("cvm", &w.file("not-yet.log"));
+    let s =
+        first_error(&w, &missing, Transport::Ssh(sshd.host_config("cvm")), TailStatusKind::FileMissing).await;
+    assert!(s.message.contains("not-yet.log") && s.message.contains("waiting"), "{}", s.message);
+
+    let secret = w.file("secret.log");
+    append(&secret, 0, 1);
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let denied = w.spec("cvm", &secret);
+    let s =
+        first_error(&w, &denied, Transport::Ssh(sshd.host_config("cvm")), TailStatusKind::PermissionDenied)
+            .await;
+    assert!(s.message.contains("permission denied"), "{}", s.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_on_first_use_records_the_key_then_a_missing_file_is_waited_for() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let mut host = sshd.host_config("cvm");
+    host.known_hosts = sshd.dir().join("tofu_known_hosts");
+    host.trust_on_first_use = true;
+    host.auth = SshAuth {
+        key_file: Some(sshd.dir().join("user_key_pass")),
+        passphrase: Some("correct horse".into()),
+        password: None,
+    };
+    let path = w.file("later.log");
+    let spec = w.spec("cvm", &path);
+    let mut status = w.statuses(&spec).await;
+    let (cancel, task) = w.start(&spec, Transport::Ssh(host.clone()), TailConfig::default());
+    wait_status(&mut status, TailStatusKind::FileMissing).await;
+    assert!(std::fs::read_to_string(&host.known_hosts)
+        .unwrap()
+        .contains(&format!("[127.0.0.1]:{}", sshd.port)));
+    append(&path, 0, 5);
+    readable(&path);
+    wait_status(&mut status, TailStatusKind::Started).await;
+    assert_eq!(w.lines(&spec, 5).await, numbered(0, 5));
+    cancel.cancel();
+    task.await.unwrap();
+    drop(w.nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_authentication_works_when_configured() {
+    let sshd = TestSshd::start().await;
+    if sshd.user != tailrace_producers::testing::TEST_USER {
+        panic!(
+            "password test needs the {} user (deploy/test.sh creates it)",
+            tailrace_producers::testing::TEST_USER
+        );
+    }
+    let mut host = sshd.host_config("cvm");
+    host.auth = SshAuth {
+        key_file: None,
+        passphrase: None,
+        password: Some(tailrace_producers::testing::TEST_PASSWORD.into()),
+    };
+    let session = tailrace_producers::ssh::connect(&host).await.unwrap();
+    drop(session);
+    host.auth.password = Some("wrong".into());
+    let Err(err) = tailrace_producers::ssh::connect(&host).await else {
+        panic!("a wrong password was accepted")
+    };
+    assert_eq!(err.status_kind(), TailStatusKind::AuthFailed, "{err}");
+}
