@@ -12,6 +12,7 @@
 //!   items into messages by count, size and age.
 //! - [`consumer`]: the one consumer runner every processor and sink uses: durable pull consumer,
 //!   ack only after the handler's outputs are acknowledged, redelivery with backoff, dead letters.
+//! - [`kv`]: compare-and-swap updates of one KV key, for records several processes change.
 //! - `testing` (feature `testing`): throwaway servers and clusters for every crate's tests.
 //!
 //! This crate never decides what a message means: it moves bytes between subjects and knows the
@@ -21,6 +22,7 @@ pub mod batcher;
 pub mod config;
 pub mod connect;
 pub mod consumer;
+pub mod kv;
 pub mod publisher;
 pub mod server;
 pub mod topology;

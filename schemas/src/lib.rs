@@ -14,7 +14,8 @@
 //! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges; decoders accept
 //!   both, older schema versions and unknown fields.
 //! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
-//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`].
+//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`], and [`tail_session`] (the
+//!   record of a desired live tail in the `tail-sessions` KV bucket).
 //!
 //! # Versions
 //! Every payload carries `v`, its schema version. A field added in a later version is optional
@@ -31,6 +32,7 @@ pub mod issue;
 pub mod log_batch;
 pub mod report;
 pub mod subject;
+pub mod tail_session;
 pub mod tail_status;
 pub mod telemetry;
 pub mod time;
@@ -48,6 +50,7 @@ pub use issue::IssueOccurrence;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use report::{AppReport, LogIssue, Report};
 pub use subject::{Subject, SubjectError, SubjectFilter};
+pub use tail_session::TailSession;
 pub use tail_status::{TailState, TailStatus, TailStatusKind};
 pub use telemetry::AppTelemetry;
 pub use time::Timestamp;

@@ -6,10 +6,12 @@
 //! - [`lines`]: bytes to lines with offsets.
 //! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
 //! - [`run`]: the loop: connect, follow, batch, publish, report, reconnect and resume.
+//! - [`supervisor`]: runs the tails the `tail-sessions` bucket wants.
 
 pub mod frames;
 pub mod lines;
 pub mod run;
+pub mod supervisor;
 pub mod transport;
 
 use std::time::Duration;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tailrace_schemas::{HostId, SourceId};
 
 pub use run::{resume_point, run_tail, ResumePoint};
+pub use supervisor::TailSupervisor;
 pub use transport::Transport;
 
 /// What to tail: a file on a host, published under a source name.

@@ -1,0 +1,195 @@
+//! Desired tails in the KV bucket: shared by viewers, stopped after a grace period, pinned by
+//! configuration, resumed by a restarted producer.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tailrace_nats::config::{PublisherConfig, StreamsConfig};
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::topology::{Topology, TAIL_SESSIONS};
+use tailrace_nats::Publisher;
+use tailrace_producers::tail::{TailConfig, TailSpec, TailSupervisor, Transport};
+use tailrace_producers::testing::TestSshd;
+use tailrace_schemas::{
+    decode, encode_json, subject, LogBatch, TailSession, TailStatus, TailStatusKind, Timestamp,
+};
+use tokio_util::sync::CancellationToken;
+
+fn append(path: &Path, from: usize, to: usize) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for i in from..to {
+        writeln!(f, "line {i:06}").unwrap();
+    }
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+}
+
+/// Follower processes reading `path` on this machine (sshd runs them here too).
+fn followers(path: &Path) -> usize {
+    let out =
+        Command::new("pgrep").arg("-f").arg(format!("tailrace-follow {}", path.display())).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct World {
+    _nats: TestServer,
+    client: async_nats::Client,
+    publisher: Publisher,
+    store: async_nats::jetstream::kv::Store,
+    files: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let nats = TestServer::start().await;
+        let client = nats.client().await;
+        let publisher = Publisher::new(client.clone(), PublisherConfig::default());
+        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
+        let store = publisher.jetstream().get_key_value(TAIL_SESSIONS).await.unwrap();
+        let files = tempfile::Builder::new().prefix("tailrace-sessions-").tempdir().unwrap();
+        std::fs::set_permissions(files.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self { _nats: nats, client, publisher, store, files }
+    }
+
+    fn supervisor(
+        &self,
+        hosts: HashMap<tailrace_schemas::HostId, Transport>,
+        grace: Duration,
+    ) -> TailSupervisor {
+        TailSupervisor {
+            hosts,
+            cfg: TailConfig::default(),
+            grace,
+            publisher: self.publisher.clone(),
+            store: self.store.clone(),
+        }
+    }
+
+    async fn join(&self, spec: &TailSpec, viewer: &str, lease: Duration) {
+        let until = Timestamp::now().saturating_add_nanos(lease.as_nanos() as i64);
+        tailrace_nats::kv::update(&self.store, &TailSession::key(&spec.host, &spec.source), |cur| {
+            let mut s = cur.and_then(|b| decode::<TailSession>(b).ok()).unwrap_or_else(|| {
+                TailSession::new(spec.host.clone(), spec.source.clone(), spec.path.clone())
+            });
+            s.join(viewer, until);
+            encode_json(&s).ok()
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn leave(&self, spec: &TailSpec, viewer: &str) {
+        tailrace_nats::kv::update(&self.store, &TailSession::key(&spec.host, &spec.source), |cur| {
+            let mut s: TailSession = decode(cur?).ok()?;
+            s.leave(viewer, Timestamp::now());
+            encode_json(&s).ok()
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn lines(&self, spec: &TailSpec, n: usize) -> Vec<String> {
+        let stream = self.publisher.jetstream().get_stream("LOGS").await.unwrap();
+        let consumer = stream
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subject::logs_raw(&spec.host, &spec.source).to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut msgs = consumer.messages().await.unwrap();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let m = tokio::time::timeout(Duration::from_secs(20), msgs.next())
+                .await
+                .unwrap_or_else(|_| panic!("{n} lines within 20 s; got {out:?}"))
+                .unwrap()
+                .unwrap();
+            out.extend(decode::<LogBatch>(&m.payload).unwrap().lines.into_iter().map(|l| l.text));
+        }
+        out
+    }
+}
+
+fn numbered(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("line {i:06}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_viewers_share_one_ssh_tail_which_stops_a_grace_period_after_the_last_leaves() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let path = w.files.path().join("shared.log");
+    append(&path, 0, 3);
+    let spec = TailSpec { host: "cvm".into(), source: "genesis".into(), path: path.display().to_string() };
+    let hosts = HashMap::from([(spec.host.clone(), Transport::Ssh(sshd.host_config("cvm")))]);
+    let cancel = CancellationToken::new();
+    let sup = tokio::spawn(w.supervisor(hosts, Duration::from_millis(500)).run(cancel.clone()));
+    let mut status =
+        w.client.subscribe(subject::tail_status(&spec.host, &spec.source).to_string()).await.unwrap();
+
+    w.join(&spec, "alice", Duration::from_secs(60)).await;
+    w.join(&spec, "bob", Duration::from_secs(60)).await;
+    assert_eq!(w.lines(&spec, 3).await, numbered(0, 3));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(followers(&path), 1, "two viewers, one follower on the host");
+
+    w.leave(&spec, "alice").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(followers(&path), 1, "bob still watches");
+    w.leave(&spec, "bob").await;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), status.next())
+            .await
+            .expect("a stopped status")
+            .unwrap();
+        if decode::<TailStatus>(&m.payload).unwrap().kind == TailStatusKind::Stopped {
+            break;
+        }
+    }
+    until("the remote follower ends", || followers(&path) == 0).await;
+    let key = TailSession::key(&spec.host, &spec.source);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while w.store.get(&key).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the finished session record was not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancel.cancel();
+    sup.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_tails_run_without_viewers_and_a_restarted_producer_resumes_them() {
+    let w = World::new().await;
+    let path = w.files.path().join("pinned.log");
+    append(&path, 0, 5);
+    let spec = TailSpec { host: "local".into(), source: "app".into(), path: path.display().to_string() };
+    let hosts = HashMap::from([(spec.host.clone(), Transport::Local)]);
+
+    let cancel = CancellationToken::new();
+    let sup = w.supervisor(hosts.clone(), Duration::from_millis(100));
+    sup.pin(std::slice::from_ref(&spec)).await.unwrap();
+    let task = tokio::spawn(sup.run(cancel.clone()));
+    assert_eq!(w.lines(&spec, 5).await, numbered(0, 5));
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    until("the follower ends with its producer", || followers(&path) == 0).await;
+
+    append(&path, 5, 12);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(w.supervisor(hosts, Duration::from_millis(100)).run(cancel.clone()));
+    assert_eq!(w.lines(&spec, 12).await, numbered(0, 12), "resumed after the last stored line");
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
