@@ -10,6 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use tailrace_gateway::GatewayConfig;
 use tailrace_nats::NatsConfig;
+use tailrace_producers::tail::TailSection;
 
 const DEFAULT_FILE: &str = "tailrace.toml";
 
@@ -21,6 +22,7 @@ pub struct Config {
     pub log: LogConfig,
     pub nats: NatsConfig,
     pub gateway: GatewayConfig,
+    pub tail: TailSection,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
             log: LogConfig::default(),
             nats: NatsConfig::default(),
             gateway: GatewayConfig::default(),
+            tail: TailSection::default(),
         }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tailrace_gateway::AppState;
 use tailrace_nats::topology::{ApplyAction, Topology};
-use tailrace_nats::ManagedServer;
+use tailrace_nats::{ManagedServer, Publisher};
+use tailrace_producers::tail::TailSupervisor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -51,8 +52,29 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         Duration::from_secs(5),
     ));
 
+    let js = async_nats::jetstream::new(client.clone());
+    let store = js
+        .get_key_value(tailrace_nats::topology::TAIL_SESSIONS)
+        .await
+        .context("cannot open the tail-sessions bucket")?;
+    let tails = TailSupervisor {
+        hosts: cfg.tail.transports(),
+        cfg: cfg.tail.follow.clone(),
+        grace: cfg.tail.grace,
+        publisher: Publisher::new(client.clone(), cfg.nats.publisher.clone()),
+        store,
+    };
+    tails.pin(&cfg.tail.pinned).await?;
+    tracing::info!(hosts = tails.hosts.len(), pinned = cfg.tail.pinned.len(), "tail producer ready");
+    let tails = tokio::spawn(tails.run(cancel.clone()));
+
     cancel.cancelled().await;
     tracing::info!("draining");
+    match tails.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "tail producer ended with an error"),
+        Err(e) => tracing::error!(error = %e, "tail producer task failed"),
+    }
     match gateway.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "gateway ended with an error"),

@@ -25,6 +25,11 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Origins allowed to open a WebSocket; empty means same-origin only.
     pub allowed_origins: Vec<String>,
+    /// Events a streaming client may fall behind before it is sent `lagged` and cut off.
+    pub stream_buffer_events: usize,
+    /// Interval of SSE keep-alive comments.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -37,6 +42,8 @@ impl Default for GatewayConfig {
             max_ws_message_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             allowed_origins: Vec::new(),
+            stream_buffer_events: 1024,
+            keep_alive: Duration::from_secs(15),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`error`]: [`ApiError`]: client errors keep their status and say why, internal errors are
 //!   logged once and answered with a generic 500.
 //! - [`routes`]: one module per group of endpoints (`health`, `status`, `metrics`, `streams`).
+//! - [`stream`]: live subjects for browsers: shared subscriptions and exact resumption.
 //! - [`pages`]: the page shell, navigation, and embedded assets.
 //! - `browser` (feature `browser-testing`): headless Chromium for page tests.
 //!
@@ -24,6 +25,7 @@ pub mod error;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod stream;
 
 #[cfg(feature = "browser-testing")]
 pub mod browser;
@@ -52,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::status::router(&state))
         .merge(routes::metrics::router(&state))
         .merge(routes::streams::router(&state))
+        .merge(routes::sse::router(&state))
         .merge(pages::router())
         // The layer refuses any body over the limit, read or not; the extractor limit makes
         // `Json`/`Bytes` agree with it rather than use axum's own default.

@@ -21,12 +21,15 @@ pub struct AppState {
     pub streams: Arc<StreamsConfig>,
     pub metrics: PrometheusHandle,
     pub started: Instant,
+    /// Shared live subscriptions for SSE and WebSocket clients.
+    pub hub: crate::stream::Hub,
 }
 
 impl AppState {
     pub fn new(client: async_nats::Client, config: GatewayConfig, streams: StreamsConfig) -> Self {
         Self {
             js: jetstream::new(client.clone()),
+            hub: crate::stream::Hub::new(jetstream::new(client.clone()), config.stream_buffer_events),
             client,
             auth: Auth::new(&config.tokens),
             config: Arc::new(config),

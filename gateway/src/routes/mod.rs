@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod sse;
 pub mod status;
 pub mod streams;
 

@@ -8,6 +8,7 @@
 //! - [`run`]: the loop: connect, follow, batch, publish, report, reconnect and resume.
 //! - [`supervisor`]: runs the tails the `tail-sessions` bucket wants.
 
+pub mod config;
 pub mod frames;
 pub mod lines;
 pub mod run;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tailrace_schemas::{HostId, SourceId};
 
+pub use config::TailSection;
 pub use run::{resume_point, run_tail, ResumePoint};
 pub use supervisor::TailSupervisor;
 pub use transport::Transport;

@@ -1,0 +1,52 @@
+//! The `[tail]` configuration section: which hosts this producer serves, which tails always
+//! run, how long viewers' leases and the grace period last, and how files are followed.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TailConfig, TailSpec};
+use crate::ssh::HostConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailSection {
+    /// Serve the `local` host (files on this machine, no SSH).
+    pub serve_local: bool,
+    /// Hosts reached over SSH.
+    pub hosts: Vec<HostConfig>,
+    /// Tails that always run, viewers or not.
+    pub pinned: Vec<TailSpec>,
+    /// How long a viewer's lease lasts unless renewed (gateways renew at a third of it).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How long a tail keeps running after its last viewer left.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+    pub follow: TailConfig,
+}
+
+impl Default for TailSection {
+    fn default() -> Self {
+        Self {
+            serve_local: true,
+            hosts: Vec::new(),
+            pinned: Vec::new(),
+            lease: Duration::from_secs(30),
+            grace: Duration::from_secs(10),
+            follow: TailConfig::default(),
+        }
+    }
+}
+
+impl TailSection {
+    /// Every host this producer serves, with its transport.
+    pub fn transports(&self) -> std::collections::HashMap<tailrace_schemas::HostId, super::Transport> {
+        let mut map: std::collections::HashMap<_, _> =
+            self.hosts.iter().map(|h| (h.name.as_str().into(), super::Transport::Ssh(h.clone()))).collect();
+        if self.serve_local {
+            map.insert("local".into(), super::Transport::Local);
+        }
+        map
+    }
+}
