@@ -132,3 +132,23 @@ fn version_prints_the_version() {
         format!("tailrace {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn every_config_example_in_the_readme_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut count = 0;
+    for (i, block) in readme.split("```toml\n").skip(1).enumerate() {
+        let toml = block.split("```").next().unwrap();
+        let path = dir.path().join(format!("example-{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let out = tailrace().arg("version").arg("-c").arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "README example {i} is invalid:\n{toml}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        count += 1;
+    }
+    assert!(count >= 3, "found {count} examples");
+}
