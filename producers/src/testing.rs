@@ -179,3 +179,33 @@ impl Drop for TestSshd {
         self.kill();
     }
 }
+
+/// Reads the lines stored on `logs.raw.{host}.{source}` from the start until at least `n` have
+/// arrived (panics after 20 s, showing what did arrive).
+pub async fn stored_lines(
+    js: &async_nats::jetstream::Context,
+    host: &tailrace_schemas::HostId,
+    source: &tailrace_schemas::SourceId,
+    n: usize,
+) -> Vec<String> {
+    use futures::StreamExt;
+    let stream = js.get_stream(tailrace_nats::topology::LOGS).await.expect("LOGS stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: tailrace_schemas::subject::logs_raw(host, source).to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("ordered consumer");
+    let mut msgs = consumer.messages().await.expect("messages");
+    let mut out = Vec::new();
+    while out.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(20), msgs.next()).await;
+        let m =
+            next.unwrap_or_else(|_| panic!("only {} of {n} lines within 20 s: {:?}", out.len(), out.last()));
+        let batch: tailrace_schemas::LogBatch =
+            tailrace_schemas::decode(&m.unwrap().unwrap().payload).unwrap();
+        out.extend(batch.lines.into_iter().map(|l| l.text));
+    }
+    out
+}

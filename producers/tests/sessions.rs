@@ -14,9 +14,7 @@ use tailrace_nats::topology::{Topology, TAIL_SESSIONS};
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{TailConfig, TailSpec, TailSupervisor, Transport};
 use tailrace_producers::testing::TestSshd;
-use tailrace_schemas::{
-    decode, encode_json, subject, LogBatch, TailSession, TailStatus, TailStatusKind, Timestamp,
-};
+use tailrace_schemas::{decode, encode_json, subject, TailSession, TailStatus, TailStatusKind, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 fn append(path: &Path, from: usize, to: usize) {
@@ -100,25 +98,8 @@ impl World {
     }
 
     async fn lines(&self, spec: &TailSpec, n: usize) -> Vec<String> {
-        let stream = self.publisher.jetstream().get_stream("LOGS").await.unwrap();
-        let consumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-                filter_subject: subject::logs_raw(&spec.host, &spec.source).to_string(),
-                ..Default::default()
-            })
+        tailrace_producers::testing::stored_lines(self.publisher.jetstream(), &spec.host, &spec.source, n)
             .await
-            .unwrap();
-        let mut msgs = consumer.messages().await.unwrap();
-        let mut out = Vec::new();
-        while out.len() < n {
-            let m = tokio::time::timeout(Duration::from_secs(20), msgs.next())
-                .await
-                .unwrap_or_else(|_| panic!("{n} lines within 20 s; got {out:?}"))
-                .unwrap()
-                .unwrap();
-            out.extend(decode::<LogBatch>(&m.payload).unwrap().lines.into_iter().map(|l| l.text));
-        }
-        out
     }
 }
 

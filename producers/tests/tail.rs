@@ -12,7 +12,7 @@ use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
 use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
 use tailrace_producers::testing::TestSshd;
-use tailrace_schemas::{decode, subject, LogBatch, TailStatus, TailStatusKind};
+use tailrace_schemas::{decode, subject, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
 
 struct World {
@@ -61,26 +61,8 @@ impl World {
 
     /// Reads lines stored for `spec` until `n` have arrived.
     async fn lines(&self, spec: &TailSpec, n: usize) -> Vec<String> {
-        let stream = self.publisher.jetstream().get_stream("LOGS").await.unwrap();
-        let consumer = stream
-            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-                filter_subject: subject::logs_raw(&spec.host, &spec.source).to_string(),
-                ..Default::default()
-            })
+        tailrace_producers::testing::stored_lines(self.publisher.jetstream(), &spec.host, &spec.source, n)
             .await
-            .unwrap();
-        let mut msgs = consumer.messages().await.unwrap();
-        let mut out = Vec::new();
-        while out.len() < n {
-            let next = tokio::time::timeout(Duration::from_secs(20), msgs.next()).await;
-            let m = next
-                .unwrap_or_else(|_| panic!("only {} of {n} lines within 20 s: {:?}", out.len(), out.last()))
-                .unwrap()
-                .unwrap();
-            let batch: LogBatch = decode(&m.payload).unwrap();
-            out.extend(batch.lines.into_iter().map(|l| l.text));
-        }
-        out
     }
 }
 

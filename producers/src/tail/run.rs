@@ -98,6 +98,17 @@ impl Tail<'_> {
         }
     }
 
+    /// The file we were reading is gone (rotated) or rewritten (truncated): its unfinished last
+    /// line becomes a line, and everything read from it is published.
+    async fn end_of_file(&mut self, lines: &mut Lines) {
+        let mut out = Vec::new();
+        lines.finish(&mut out);
+        for l in out {
+            self.push(l).await;
+        }
+        self.flush().await;
+    }
+
     async fn flush(&mut self) {
         if let Some(lines) = self.batch.take() {
             self.publish(lines).await;
@@ -252,11 +263,7 @@ pub async fn run_tail(
                     }
                 }
                 Ok(Some(Frame::Rotated { ident })) => {
-                    lines.finish(&mut out);
-                    for l in out.drain(..) {
-                        t.push(l).await;
-                    }
-                    t.flush().await;
+                    t.end_of_file(&mut lines).await;
                     t.ident = Some(ident);
                     t.generation = 0;
                     lines.reset(0);
@@ -268,11 +275,7 @@ pub async fn run_tail(
                     .await;
                 }
                 Ok(Some(Frame::Truncated)) => {
-                    lines.finish(&mut out);
-                    for l in out.drain(..) {
-                        t.push(l).await;
-                    }
-                    t.flush().await;
+                    t.end_of_file(&mut lines).await;
                     t.generation += 1;
                     lines.reset(0);
                     t.report(
