@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tailrace_gateway::AppState;
 use tailrace_nats::topology::{ApplyAction, Topology};
 use tailrace_nats::{ManagedServer, Publisher};
-use tailrace_producers::tail::TailSupervisor;
+use tailrace_producers::tail::{HostService, TailSupervisor};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -57,6 +57,21 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         .get_key_value(tailrace_nats::topology::TAIL_SESSIONS)
         .await
         .context("cannot open the tail-sessions bucket")?;
+    let hosts = HostService {
+        hosts: cfg.tail.transports(),
+        local_kind: cfg.tail.local_kind.clone(),
+        producer: format!(
+            "{}-{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+            std::process::id()
+        ),
+        client: client.clone(),
+        store: js
+            .get_key_value(tailrace_nats::topology::TAIL_HOSTS)
+            .await
+            .context("cannot open the tail-hosts bucket")?,
+    };
+    let hosts = tokio::spawn(hosts.run(cancel.clone()));
     let tails = TailSupervisor {
         hosts: cfg.tail.transports(),
         cfg: cfg.tail.follow.clone(),
@@ -74,6 +89,11 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "tail producer ended with an error"),
         Err(e) => tracing::error!(error = %e, "tail producer task failed"),
+    }
+    match hosts.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "tail host service ended with an error"),
+        Err(e) => tracing::error!(error = %e, "tail host service task failed"),
     }
     match gateway.await {
         Ok(Ok(())) => {}

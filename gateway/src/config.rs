@@ -30,6 +30,15 @@ pub struct GatewayConfig {
     /// Interval of SSE keep-alive comments.
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
+    /// Tails plus subscriptions one WebSocket connection may hold at once.
+    pub max_ws_subscriptions: usize,
+    /// How long a viewer's claim on a live tail lasts unless renewed; the gateway renews at a
+    /// third of it, so a gateway that dies releases its viewers' tails within this.
+    #[serde(with = "humantime_serde")]
+    pub tail_lease: Duration,
+    /// Log files offered for live tail, per host type (`[gateway.catalog.cvm]`, ...). The default
+    /// is the seed's Nutanix CVM list and the usual Linux system logs.
+    pub catalog: tailrace_schemas::Catalog,
 }
 
 impl Default for GatewayConfig {
@@ -44,6 +53,9 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             stream_buffer_events: 1024,
             keep_alive: Duration::from_secs(15),
+            max_ws_subscriptions: 64,
+            tail_lease: Duration::from_secs(30),
+            catalog: tailrace_schemas::Catalog::default(),
         }
     }
 }

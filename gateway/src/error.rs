@@ -19,6 +19,10 @@ pub enum ApiError {
     BadRequest { field: String, reason: String },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a WebSocket from origin {0} is not allowed (gateway.allowed_origins)")]
+    OriginRefused(String),
     #[error("the broker is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -31,17 +35,20 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
+impl ApiError {
+    /// The status and the JSON body `{error, detail, field}` (also sent over WebSocket).
+    pub fn body(&self) -> (StatusCode, serde_json::Value) {
+        let (status, code) = match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::OriginRefused(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        let detail = match &self {
+        let detail = match self {
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error answering a request");
                 "internal error; see the gateway log".to_owned()
@@ -59,12 +66,18 @@ impl IntoResponse for ApiError {
             ),
             other => other.to_string(),
         };
-        let mut field = None;
-        if let ApiError::BadRequest { field: f, .. } = &self {
-            field = Some(f.clone());
-        }
-        let mut resp =
-            (status, Json(json!({ "error": code, "detail": detail, "field": field }))).into_response();
+        let field = match self {
+            ApiError::BadRequest { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        (status, json!({ "error": code, "detail": detail, "field": field }))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.body();
+        let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

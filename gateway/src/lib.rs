@@ -12,8 +12,10 @@
 //!   logged once and answered with a generic 500.
 //! - [`routes`]: one module per group of endpoints (`health`, `status`, `metrics`, `streams`).
 //! - [`stream`]: live subjects for browsers: shared subscriptions and exact resumption.
+//! - [`tail`]: live tail for browsers: advertised hosts, viewer leases, one tail's events.
 //! - [`pages`]: the page shell, navigation, and embedded assets.
 //! - `browser` (feature `browser-testing`): headless Chromium for page tests.
+//! - `testing` (feature `testing`): SSE and WebSocket clients of a real gateway socket.
 //!
 //! [`app`] builds the whole router from a state, so tests drive it with `oneshot` and `main`
 //! serves it with [`serve`]. The gateway never writes to sled and never processes messages: it
@@ -26,9 +28,12 @@ pub mod pages;
 pub mod routes;
 pub mod state;
 pub mod stream;
+pub mod tail;
 
 #[cfg(feature = "browser-testing")]
 pub mod browser;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::future::Future;
 use std::time::Duration;
@@ -55,6 +60,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::metrics::router(&state))
         .merge(routes::streams::router(&state))
         .merge(routes::sse::router(&state))
+        .merge(routes::tail::router(&state))
+        .merge(routes::ws::router(&state))
         .merge(pages::router())
         // The layer refuses any body over the limit, read or not; the extractor limit makes
         // `Json`/`Bytes` agree with it rather than use axum's own default.

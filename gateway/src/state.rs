@@ -1,15 +1,18 @@
 //! [`AppState`]: what every handler shares. Cheap to clone.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, kv};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::OnceCell;
 
 use tailrace_nats::config::StreamsConfig;
 
 use crate::auth::Auth;
 use crate::config::GatewayConfig;
+use crate::error::ApiError;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -23,10 +26,28 @@ pub struct AppState {
     pub started: Instant,
     /// Shared live subscriptions for SSE and WebSocket clients.
     pub hub: crate::stream::Hub,
+    buckets: Arc<Buckets>,
+}
+
+/// KV buckets, opened on first use (the topology may be applied after the gateway starts).
+#[derive(Debug)]
+struct Buckets {
+    /// This gateway process, in viewer ids (`{instance}/{n}`), so viewers of two gateway
+    /// replicas never collide in a session record.
+    instance: String,
+    next_viewer: AtomicU64,
+    sessions: OnceCell<kv::Store>,
+    hosts: OnceCell<kv::Store>,
 }
 
 impl AppState {
     pub fn new(client: async_nats::Client, config: GatewayConfig, streams: StreamsConfig) -> Self {
+        let instance = format!(
+            "{}-{}-{:x}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
+            std::process::id(),
+            tailrace_schemas::Timestamp::now().as_nanos() & 0xffff_ffff
+        );
         Self {
             js: jetstream::new(client.clone()),
             hub: crate::stream::Hub::new(jetstream::new(client.clone()), config.stream_buffer_events),
@@ -36,6 +57,36 @@ impl AppState {
             streams: Arc::new(streams),
             metrics: crate::routes::metrics::handle(),
             started: Instant::now(),
+            buckets: Arc::new(Buckets {
+                instance,
+                next_viewer: AtomicU64::new(1),
+                sessions: OnceCell::new(),
+                hosts: OnceCell::new(),
+            }),
         }
+    }
+
+    /// A viewer id unique across gateway processes.
+    pub fn new_viewer_id(&self) -> String {
+        format!("{}/{}", self.buckets.instance, self.buckets.next_viewer.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The `tail-sessions` bucket.
+    pub async fn tail_sessions(&self) -> Result<&kv::Store, ApiError> {
+        self.bucket(&self.buckets.sessions, tailrace_nats::topology::TAIL_SESSIONS).await
+    }
+
+    /// The `tail-hosts` bucket.
+    pub async fn tail_hosts(&self) -> Result<&kv::Store, ApiError> {
+        self.bucket(&self.buckets.hosts, tailrace_nats::topology::TAIL_HOSTS).await
+    }
+
+    async fn bucket<'a>(&self, cell: &'a OnceCell<kv::Store>, name: &str) -> Result<&'a kv::Store, ApiError> {
+        cell.get_or_try_init(|| async {
+            self.js.get_key_value(name).await.map_err(|e| {
+                ApiError::Unavailable(format!("KV bucket {name}: {e} (run `tailrace streams apply`)"))
+            })
+        })
+        .await
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tailrace_gateway::stream::{follow, Start, StreamItem};
-use tailrace_gateway::{app, AppState, GatewayConfig};
+use tailrace_gateway::testing::{serve, SseReader};
+use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::StreamsConfig;
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::topology::Topology;
@@ -22,10 +23,7 @@ async fn gateway(cfg: GatewayConfig) -> Gateway {
     let js = async_nats::jetstream::new(client.clone());
     Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
     let state = AppState::new(client, cfg, StreamsConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(state.clone()).await;
     Gateway { _nats: nats, js, state, base }
 }
 
@@ -47,71 +45,18 @@ impl Gateway {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq)]
-struct SseEvent {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
-}
-
-/// Reads SSE events from a streaming response.
-struct SseReader {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buf: String,
-}
-
-impl SseReader {
-    async fn open(
-        url: &str,
-        last_event_id: Option<u64>,
-    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Self) {
-        let mut req = reqwest::Client::new().get(url);
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let resp = req.send().await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        (status, headers, Self { body: resp.bytes_stream().boxed(), buf: String::new() })
+/// The next `n` events as `(id, first line's text)`.
+async fn texts(sse: &mut SseReader, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let e = sse.next().await;
+        let v = e.json();
+        out.push((
+            e.id.unwrap().parse().unwrap(),
+            v["payload"]["lines"][0]["text"].as_str().unwrap().to_owned(),
+        ));
     }
-
-    async fn next(&mut self) -> SseEvent {
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let frame: String = self.buf.drain(..end + 2).collect();
-                let mut e = SseEvent::default();
-                for line in frame.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        e.id = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        e.event = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        e.data.push_str(v.trim_start());
-                    }
-                }
-                if e.id.is_none() && e.event.is_none() && e.data.is_empty() {
-                    continue; // keep-alive comment
-                }
-                return e;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(15), self.body.next())
-                .await
-                .expect("an SSE event within 15 s");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").unwrap()));
-        }
-    }
-
-    async fn texts(&mut self, n: usize) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let e = self.next().await;
-            let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
-            out.push((
-                e.id.unwrap().parse().unwrap(),
-                v["payload"]["lines"][0]["text"].as_str().unwrap().to_owned(),
-            ));
-        }
-        out
-    }
+    out
 }
 
 fn url(g: &Gateway, query: &str) -> String {
@@ -121,42 +66,42 @@ fn url(g: &Gateway, query: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_events_arrive_in_order_with_stream_sequence_ids() {
     let g = gateway(GatewayConfig::default()).await;
-    let (status, headers, mut sse) = SseReader::open(&url(&g, "subject=logs.raw.h.>"), None).await;
-    assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "text/event-stream");
-    assert_eq!(headers["x-accel-buffering"], "no");
+    let mut sse = SseReader::open(&url(&g, "subject=logs.raw.h.>"), None).await;
+    assert_eq!(sse.status, 200);
+    assert_eq!(sse.headers["content-type"], "text/event-stream");
+    assert_eq!(sse.headers["x-accel-buffering"], "no");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut seqs = Vec::new();
     for i in 0..5 {
         seqs.push(g.put("logs.raw.h.s", &format!("line {i}")).await);
     }
     g.put("logs.raw.other.s", "not mine").await;
-    let got = sse.texts(5).await;
+    let got = texts(&mut sse, 5).await;
     assert_eq!(got, seqs.iter().enumerate().map(|(i, s)| (*s, format!("line {i}"))).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_event_id_resume_delivers_exactly_the_missed_events() {
     let g = gateway(GatewayConfig::default()).await;
-    let (_, _, mut first) = SseReader::open(&url(&g, "subject=logs.raw.>"), None).await;
+    let mut first = SseReader::open(&url(&g, "subject=logs.raw.>"), None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 0..3 {
         g.put("logs.raw.h.s", &format!("line {i}")).await;
     }
-    let seen = first.texts(3).await;
+    let seen = texts(&mut first, 3).await;
     drop(first);
     for i in 3..8 {
         g.put("logs.raw.h.s", &format!("line {i}")).await;
     }
-    let (_, _, mut again) = SseReader::open(&url(&g, "subject=logs.raw.>"), Some(seen[2].0)).await;
-    let missed = again.texts(5).await;
+    let mut again = SseReader::open(&url(&g, "subject=logs.raw.>"), Some(&seen[2].0.to_string())).await;
+    let missed = texts(&mut again, 5).await;
     assert_eq!(
         missed.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
         ["line 3", "line 4", "line 5", "line 6", "line 7"]
     );
     // ...and then it continues live, without repeating anything.
     g.put("logs.raw.h.s", "line 8").await;
-    assert_eq!(again.texts(1).await[0].1, "line 8");
+    assert_eq!(texts(&mut again, 1).await[0].1, "line 8");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,15 +110,17 @@ async fn from_and_since_start_in_history_and_continue_live() {
     let before = tailrace_schemas::Timestamp::now();
     let s0 = g.put("logs.raw.h.s", "old 0").await;
     g.put("logs.raw.h.s", "old 1").await;
-    let (_, _, mut from) =
-        SseReader::open(&url(&g, &format!("subject=logs.raw.h.s&from={}", s0 + 1)), None).await;
-    assert_eq!(from.texts(1).await[0].1, "old 1");
-    let (_, _, mut since) =
+    let mut from = SseReader::open(&url(&g, &format!("subject=logs.raw.h.s&from={}", s0 + 1)), None).await;
+    assert_eq!(texts(&mut from, 1).await[0].1, "old 1");
+    let mut since =
         SseReader::open(&url(&g, &format!("subject=logs.raw.h.s&since={}", before.to_rfc3339())), None).await;
-    assert_eq!(since.texts(2).await.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(), ["old 0", "old 1"]);
+    assert_eq!(
+        texts(&mut since, 2).await.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
+        ["old 0", "old 1"]
+    );
     g.put("logs.raw.h.s", "new").await;
-    assert_eq!(from.texts(1).await[0].1, "new");
-    assert_eq!(since.texts(1).await[0].1, "new");
+    assert_eq!(texts(&mut from, 1).await[0].1, "new");
+    assert_eq!(texts(&mut since, 1).await[0].1, "new");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,14 +128,14 @@ async fn clients_of_one_filter_share_one_subscription() {
     let g = gateway(GatewayConfig::default()).await;
     let mut clients = Vec::new();
     for _ in 0..5 {
-        clients.push(SseReader::open(&url(&g, "subject=logs.raw.*.s"), None).await.2);
+        clients.push(SseReader::open(&url(&g, "subject=logs.raw.*.s"), None).await);
     }
-    let (_, _, other) = SseReader::open(&url(&g, "subject=tail.status.>"), None).await;
+    let other = SseReader::open(&url(&g, "subject=tail.status.>"), None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(g.state.hub.subscriptions(), 2, "one per distinct filter");
     g.put("logs.raw.h.s", "to all").await;
     for c in &mut clients {
-        assert_eq!(c.texts(1).await[0].1, "to all");
+        assert_eq!(texts(c, 1).await[0].1, "to all");
     }
     drop(clients);
     drop(other);

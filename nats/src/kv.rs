@@ -1,6 +1,7 @@
 //! Read-modify-write of one KV key with compare-and-swap, for records that several processes
 //! change at once (a tail session's viewers). The caller's function sees the current value and
-//! returns the new one (or `None` to delete); on a concurrent change it runs again.
+//! returns the new one (or `None` to delete; the same bytes to leave it); on a concurrent change
+//! it runs again.
 
 use async_nats::jetstream::kv::{CreateErrorKind, DeleteErrorKind, Operation, Store, UpdateErrorKind};
 use bytes::Bytes;
@@ -27,6 +28,12 @@ where
         let live = current.as_ref().filter(|e| e.operation == Operation::Put);
         let next = change(live.map(|e| e.value.as_ref()));
         let revision = current.as_ref().map(|e| e.revision);
+        // An unchanged value is not written again (watchers would see a change that is none).
+        if let (Some(cur), Some(new)) = (live, next.as_deref()) {
+            if cur.value.as_ref() == new {
+                return Ok(Some(cur.value.clone()));
+            }
+        }
         // `Err(None)`: somebody else wrote first; read again and re-apply.
         let written: Result<Option<Bytes>, Option<String>> =
             match (live, next) {

@@ -13,6 +13,7 @@
 //! - [`consumer`]: the one consumer runner every processor and sink uses: durable pull consumer,
 //!   ack only after the handler's outputs are acknowledged, redelivery with backoff, dead letters.
 //! - [`kv`]: compare-and-swap updates of one KV key, for records several processes change.
+//! - [`sessions`]: viewers joining and leaving a desired tail in the `tail-sessions` bucket.
 //! - `testing` (feature `testing`): throwaway servers and clusters for every crate's tests.
 //!
 //! This crate never decides what a message means: it moves bytes between subjects and knows the
@@ -25,6 +26,7 @@ pub mod consumer;
 pub mod kv;
 pub mod publisher;
 pub mod server;
+pub mod sessions;
 pub mod topology;
 
 #[cfg(feature = "testing")]

@@ -25,6 +25,10 @@ pub const STATUS: &str = "STATUS";
 pub const DLQ: &str = "DLQ";
 /// Desired live tails, with leases renewed by viewers.
 pub const TAIL_SESSIONS: &str = "tail-sessions";
+/// Hosts producers can tail; entries expire unless refreshed.
+pub const TAIL_HOSTS: &str = "tail-hosts";
+/// How long a `tail-hosts` entry lives; producers refresh theirs at a third of it.
+pub const TAIL_HOSTS_TTL: Duration = Duration::from_secs(60);
 
 const DAY: Duration = Duration::from_secs(86_400);
 const MIB: i64 = 1024 * 1024;
@@ -181,56 +185,79 @@ impl Topology {
             bucket: TAIL_SESSIONS.to_owned(),
             description: "desired live tails and their viewer leases".to_owned(),
             history: 1,
-            num_replicas: self.streams.first().map_or(1, |s| s.num_replicas),
+            num_replicas: self.replicas(),
             storage: stream::StorageType::File,
             ..Default::default()
         }
     }
 
+    /// The tail-hosts bucket: one key per host a producer serves, gone unless refreshed.
+    pub fn tail_hosts(&self) -> kv::Config {
+        kv::Config {
+            bucket: TAIL_HOSTS.to_owned(),
+            description: "hosts producers can tail, refreshed while they run".to_owned(),
+            history: 1,
+            max_age: TAIL_HOSTS_TTL,
+            num_replicas: self.replicas(),
+            storage: stream::StorageType::Memory,
+            ..Default::default()
+        }
+    }
+
+    fn replicas(&self) -> usize {
+        self.streams.first().map_or(1, |s| s.num_replicas)
+    }
+
     /// Makes the server match the declaration. Idempotent.
     pub async fn apply(&self, js: &jetstream::Context) -> Result<Vec<ApplyOutcome>, TopologyError> {
-        let mut outcomes = Vec::with_capacity(self.streams.len() + 1);
+        let mut outcomes = Vec::with_capacity(self.streams.len() + 2);
         for desired in &self.streams {
             outcomes.push(apply_stream(js, desired).await?);
         }
-        let kv_cfg = self.tail_sessions();
-        let kv_stream = format!("KV_{}", kv_cfg.bucket);
-        let exists = match js.get_stream(&kv_stream).await {
-            Ok(_) => true,
-            Err(e) if is_not_found(&e) => false,
-            Err(e) => return Err(TopologyError::Read { name: kv_stream, source: e.into() }),
-        };
-        let action = if exists {
-            let mut s = js
-                .get_stream(&kv_stream)
-                .await
-                .map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?;
-            let current = s
-                .info()
-                .await
-                .map_err(|e| TopologyError::Read { name: kv_stream.clone(), source: e.into() })?
-                .config
-                .clone();
-            if current.num_replicas == kv_cfg.num_replicas {
-                ApplyAction::Unchanged
-            } else {
-                let change = format!("num_replicas: {} -> {}", current.num_replicas, kv_cfg.num_replicas);
-                js.update_key_value(kv_cfg.clone()).await.map_err(|e| TopologyError::Update {
-                    name: kv_stream.clone(),
-                    changes: change.clone(),
-                    source: e.into(),
-                })?;
-                ApplyAction::Updated(vec![change])
-            }
-        } else {
-            js.create_key_value(kv_cfg)
-                .await
-                .map_err(|e| TopologyError::Create { name: kv_stream.clone(), source: e.into() })?;
-            ApplyAction::Created
-        };
-        outcomes.push(ApplyOutcome { name: kv_stream, action });
+        for bucket in [self.tail_sessions(), self.tail_hosts()] {
+            outcomes.push(apply_bucket(js, bucket).await?);
+        }
         Ok(outcomes)
     }
+}
+
+/// Creates a KV bucket, or updates the settings that may change on a live one.
+async fn apply_bucket(js: &jetstream::Context, desired: kv::Config) -> Result<ApplyOutcome, TopologyError> {
+    let name = format!("KV_{}", desired.bucket);
+    let read = |e: async_nats::Error| TopologyError::Read { name: name.clone(), source: e };
+    let current = match js.get_stream(&name).await {
+        Ok(mut s) => Some(s.info().await.map_err(|e| read(e.into()))?.config.clone()),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => return Err(read(e.into())),
+    };
+    let action = match current {
+        None => {
+            js.create_key_value(desired)
+                .await
+                .map_err(|e| TopologyError::Create { name: name.clone(), source: e.into() })?;
+            ApplyAction::Created
+        }
+        Some(current) => {
+            let mut changes = Vec::new();
+            if current.num_replicas != desired.num_replicas {
+                changes.push(format!("num_replicas: {} -> {}", current.num_replicas, desired.num_replicas));
+            }
+            if current.max_age != desired.max_age {
+                changes.push(format!("max_age: {:?} -> {:?}", current.max_age, desired.max_age));
+            }
+            if changes.is_empty() {
+                ApplyAction::Unchanged
+            } else {
+                js.update_key_value(desired).await.map_err(|e| TopologyError::Update {
+                    name: name.clone(),
+                    changes: changes.join(", "),
+                    source: e.into(),
+                })?;
+                ApplyAction::Updated(changes)
+            }
+        }
+    };
+    Ok(ApplyOutcome { name, action })
 }
 
 fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {

@@ -13,7 +13,7 @@ async fn applying_streams_twice_changes_nothing() {
     let topo = Topology::from_config(&StreamsConfig::default());
 
     let first = topo.apply(&js).await.unwrap();
-    assert_eq!(first.len(), 9, "eight streams and the tail-sessions bucket");
+    assert_eq!(first.len(), 10, "eight streams, the tail-sessions and tail-hosts buckets");
     assert!(first.iter().all(|o| o.action == ApplyAction::Created), "{first:?}");
 
     let second = topo.apply(&js).await.unwrap();
@@ -28,6 +28,7 @@ async fn applying_streams_twice_changes_nothing() {
             "DLQ",
             "FILES",
             "ISSUES",
+            "KV_tail-hosts",
             "KV_tail-sessions",
             "LOGS",
             "REPORTS",

@@ -110,6 +110,7 @@ impl TestSshd {
         HostConfig {
             name: name.to_owned(),
             address: "127.0.0.1".to_owned(),
+            kind: "linux".to_owned(),
             port: self.port,
             user: self.user.clone(),
             auth: SshAuth {
@@ -208,4 +209,54 @@ pub async fn stored_lines(
         out.extend(batch.lines.into_iter().map(|l| l.text));
     }
     out
+}
+
+/// A temporary directory the SSH test user can read (files put in it by the test).
+pub fn readable_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod temp dir");
+    dir
+}
+
+/// The text of numbered line `i` as [`append_numbered`] writes it.
+pub fn numbered_line(i: usize) -> String {
+    format!("line {i:06} {}", "x".repeat(40))
+}
+
+/// Lines `from..to` as [`append_numbered`] writes them.
+pub fn numbered(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(numbered_line).collect()
+}
+
+/// Appends numbered lines `from..to` to `path` in one write (creating it readable by all).
+pub fn append_numbered(path: &Path, from: usize, to: usize) {
+    use std::io::Write;
+    let mut text = String::new();
+    for i in from..to {
+        text.push_str(&numbered_line(i));
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    f.write_all(text.as_bytes()).expect("append");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+}
+
+/// Follower processes reading `path` on this machine (sshd runs them here too).
+pub fn followers(path: &Path) -> usize {
+    let out = Command::new("pgrep")
+        .arg("-f")
+        .arg(format!("tailrace-follow {}", path.display()))
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Waits until `f` holds, polling; panics after 20 s naming `what`.
+pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

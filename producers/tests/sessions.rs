@@ -2,9 +2,6 @@
 //! configuration, resumed by a restarted producer.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,32 +10,9 @@ use tailrace_nats::testing::TestServer;
 use tailrace_nats::topology::{Topology, TAIL_SESSIONS};
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{TailConfig, TailSpec, TailSupervisor, Transport};
-use tailrace_producers::testing::TestSshd;
-use tailrace_schemas::{decode, encode_json, subject, TailSession, TailStatus, TailStatusKind, Timestamp};
+use tailrace_producers::testing::{append_numbered, followers, numbered, readable_dir, until, TestSshd};
+use tailrace_schemas::{decode, subject, TailSession, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
-
-fn append(path: &Path, from: usize, to: usize) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    for i in from..to {
-        writeln!(f, "line {i:06}").unwrap();
-    }
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-}
-
-/// Follower processes reading `path` on this machine (sshd runs them here too).
-fn followers(path: &Path) -> usize {
-    let out =
-        Command::new("pgrep").arg("-f").arg(format!("tailrace-follow {}", path.display())).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 struct World {
     _nats: TestServer,
@@ -55,8 +29,7 @@ impl World {
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
         Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
         let store = publisher.jetstream().get_key_value(TAIL_SESSIONS).await.unwrap();
-        let files = tempfile::Builder::new().prefix("tailrace-sessions-").tempdir().unwrap();
-        std::fs::set_permissions(files.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let files = readable_dir("tailrace-sessions-");
         Self { _nats: nats, client, publisher, store, files }
     }
 
@@ -75,26 +48,13 @@ impl World {
     }
 
     async fn join(&self, spec: &TailSpec, viewer: &str, lease: Duration) {
-        let until = Timestamp::now().saturating_add_nanos(lease.as_nanos() as i64);
-        tailrace_nats::kv::update(&self.store, &TailSession::key(&spec.host, &spec.source), |cur| {
-            let mut s = cur.and_then(|b| decode::<TailSession>(b).ok()).unwrap_or_else(|| {
-                TailSession::new(spec.host.clone(), spec.source.clone(), spec.path.clone())
-            });
-            s.join(viewer, until);
-            encode_json(&s).ok()
-        })
-        .await
-        .unwrap();
+        tailrace_nats::sessions::join(&self.store, &spec.host, &spec.source, &spec.path, viewer, lease)
+            .await
+            .unwrap();
     }
 
     async fn leave(&self, spec: &TailSpec, viewer: &str) {
-        tailrace_nats::kv::update(&self.store, &TailSession::key(&spec.host, &spec.source), |cur| {
-            let mut s: TailSession = decode(cur?).ok()?;
-            s.leave(viewer, Timestamp::now());
-            encode_json(&s).ok()
-        })
-        .await
-        .unwrap();
+        tailrace_nats::sessions::leave(&self.store, &spec.host, &spec.source, viewer).await.unwrap();
     }
 
     async fn lines(&self, spec: &TailSpec, n: usize) -> Vec<String> {
@@ -103,18 +63,14 @@ impl World {
     }
 }
 
-fn numbered(from: usize, to: usize) -> Vec<String> {
-    (from..to).map(|i| format!("line {i:06}")).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_viewers_share_one_ssh_tail_which_stops_a_grace_period_after_the_last_leaves() {
     let w = World::new().await;
     let sshd = TestSshd::start().await;
     let path = w.files.path().join("shared.log");
-    append(&path, 0, 3);
+    append_numbered(&path, 0, 3);
     let spec = TailSpec { host: "cvm".into(), source: "genesis".into(), path: path.display().to_string() };
-    let hosts = HashMap::from([(spec.host.clone(), Transport::Ssh(sshd.host_config("cvm")))]);
+    let hosts = HashMap::from([(spec.host.clone(), Transport::ssh(sshd.host_config("cvm")))]);
     let cancel = CancellationToken::new();
     let sup = tokio::spawn(w.supervisor(hosts, Duration::from_millis(500)).run(cancel.clone()));
     let mut status =
@@ -154,7 +110,7 @@ async fn two_viewers_share_one_ssh_tail_which_stops_a_grace_period_after_the_las
 async fn pinned_tails_run_without_viewers_and_a_restarted_producer_resumes_them() {
     let w = World::new().await;
     let path = w.files.path().join("pinned.log");
-    append(&path, 0, 5);
+    append_numbered(&path, 0, 5);
     let spec = TailSpec { host: "local".into(), source: "app".into(), path: path.display().to_string() };
     let hosts = HashMap::from([(spec.host.clone(), Transport::Local)]);
 
@@ -167,7 +123,7 @@ async fn pinned_tails_run_without_viewers_and_a_restarted_producer_resumes_them(
     task.await.unwrap().unwrap();
     until("the follower ends with its producer", || followers(&path) == 0).await;
 
-    append(&path, 5, 12);
+    append_numbered(&path, 5, 12);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(w.supervisor(hosts, Duration::from_millis(100)).run(cancel.clone()));
     assert_eq!(w.lines(&spec, 12).await, numbered(0, 12), "resumed after the last stored line");

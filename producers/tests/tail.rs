@@ -1,6 +1,5 @@
 //! The live tail against a real OpenSSH sshd on loopback and a real nats-server.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use tailrace_nats::topology::Topology;
 use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
 use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
-use tailrace_producers::testing::TestSshd;
+use tailrace_producers::testing::{append_numbered, numbered, readable_dir, TestSshd};
 use tailrace_schemas::{decode, subject, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +28,7 @@ impl World {
         let client = nats.client().await;
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
         Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
-        let files = tempfile::Builder::new().prefix("tailrace-tail-").tempdir().unwrap();
-        std::fs::set_permissions(files.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let files = readable_dir("tailrace-tail-");
         Self { nats, publisher, client, files }
     }
 
@@ -80,37 +78,19 @@ async fn wait_status(sub: &mut async_nats::Subscriber, kind: TailStatusKind) -> 
     }
 }
 
-fn append(path: &Path, from: usize, to: usize) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    let mut text = String::new();
-    for i in from..to {
-        text.push_str(&format!("line {i:06} {}\n", "x".repeat(40)));
-    }
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn numbered(from: usize, to: usize) -> Vec<String> {
-    (from..to).map(|i| format!("line {i:06} {}", "x".repeat(40))).collect()
-}
-
-fn readable(path: &Path) {
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_appended_to_a_remote_file_arrive_in_order_starting_with_the_last_n() {
     let w = World::new().await;
     let sshd = TestSshd::start().await;
     let path = w.file("app.log");
-    append(&path, 0, 150);
-    readable(&path);
+    append_numbered(&path, 0, 150);
     let spec = w.spec("10.55.23.41", &path);
     let mut status = w.statuses(&spec).await;
-    let (cancel, task) = w.start(&spec, Transport::Ssh(sshd.host_config("cvm")), TailConfig::default());
+    let (cancel, task) = w.start(&spec, Transport::ssh(sshd.host_config("cvm")), TailConfig::default());
     let started = wait_status(&mut status, TailStatusKind::Started).await;
     assert_eq!(started.status, tailrace_schemas::TailState::Started);
     for chunk in 0..10 {
-        append(&path, 150 + chunk * 100, 250 + chunk * 100);
+        append_numbered(&path, 150 + chunk * 100, 250 + chunk * 100);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The last 100 of the first 150 lines, then everything appended.
@@ -125,17 +105,16 @@ async fn resumes_after_the_ssh_connection_is_killed_without_gap_or_duplicate() {
     let w = World::new().await;
     let sshd = TestSshd::start().await;
     let path = w.file("app.log");
-    append(&path, 0, 1);
-    readable(&path);
+    append_numbered(&path, 0, 1);
     let spec = w.spec("cvm", &path);
     let mut status = w.statuses(&spec).await;
-    let (cancel, task) = w.start(&spec, Transport::Ssh(sshd.host_config("cvm")), TailConfig::default());
+    let (cancel, task) = w.start(&spec, Transport::ssh(sshd.host_config("cvm")), TailConfig::default());
     wait_status(&mut status, TailStatusKind::Started).await;
     let writer = {
         let path = path.clone();
         tokio::spawn(async move {
             for i in 0..40 {
-                append(&path, 1 + i * 50, 1 + (i + 1) * 50);
+                append_numbered(&path, 1 + i * 50, 1 + (i + 1) * 50);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         })
@@ -155,7 +134,7 @@ async fn resumes_after_the_ssh_connection_is_killed_without_gap_or_duplicate() {
 async fn rotation_and_truncation_are_followed() {
     let w = World::new().await;
     let path = w.file("app.log");
-    append(&path, 0, 10);
+    append_numbered(&path, 0, 10);
     let spec = w.spec("local", &path);
     let mut status = w.statuses(&spec).await;
     let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
@@ -163,13 +142,13 @@ async fn rotation_and_truncation_are_followed() {
     assert_eq!(w.lines(&spec, 10).await, numbered(0, 10));
 
     std::fs::rename(&path, w.file("app.log.1")).unwrap();
-    append(&path, 10, 20);
+    append_numbered(&path, 10, 20);
     wait_status(&mut status, TailStatusKind::Rotated).await;
     assert_eq!(w.lines(&spec, 20).await, numbered(0, 20));
 
     std::fs::write(&path, "").unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    append(&path, 20, 25);
+    append_numbered(&path, 20, 25);
     wait_status(&mut status, TailStatusKind::Truncated).await;
     assert_eq!(w.lines(&spec, 25).await, numbered(0, 25));
     cancel.cancel();
@@ -180,13 +159,13 @@ async fn rotation_and_truncation_are_followed() {
 async fn a_restarted_producer_continues_after_the_last_stored_line() {
     let w = World::new().await;
     let path = w.file("app.log");
-    append(&path, 0, 20);
+    append_numbered(&path, 0, 20);
     let spec = w.spec("local", &path);
     let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
     assert_eq!(w.lines(&spec, 20).await, numbered(0, 20));
     cancel.cancel();
     task.await.unwrap();
-    append(&path, 20, 30);
+    append_numbered(&path, 20, 30);
     let mut status = w.statuses(&spec).await;
     let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
     wait_status(&mut status, TailStatusKind::Resumed).await;
@@ -209,13 +188,12 @@ async fn ssh_failures_are_reported_with_their_reason() {
     let w = World::new().await;
     let sshd = TestSshd::start().await;
     let path = w.file("app.log");
-    append(&path, 0, 1);
-    readable(&path);
+    append_numbered(&path, 0, 1);
     let spec = w.spec("cvm", &path);
 
     let mut wrong_key = sshd.host_config("cvm");
     wrong_key.auth = SshAuth { key_file: Some(sshd.dir().join("other_key")), ..Default::default() };
-    let s = first_error(&w, &spec, Transport::Ssh(wrong_key), TailStatusKind::AuthFailed).await;
+    let s = first_error(&w, &spec, Transport::ssh(wrong_key), TailStatusKind::AuthFailed).await;
     assert!(s.message.contains("authentication") && s.message.contains("other_key"), "{}", s.message);
 
     let mut changed = sshd.host_config("cvm");
@@ -229,30 +207,30 @@ async fn ssh_failures_are_reported_with_their_reason() {
     .unwrap();
     changed.known_hosts = kh.clone();
     changed.trust_on_first_use = true;
-    let s = first_error(&w, &spec, Transport::Ssh(changed), TailStatusKind::HostKeyChanged).await;
+    let s = first_error(&w, &spec, Transport::ssh(changed), TailStatusKind::HostKeyChanged).await;
     assert!(s.message.contains("CHANGED"), "{}", s.message);
 
     let mut unknown = sshd.host_config("cvm");
     unknown.known_hosts = sshd.dir().join("empty_known_hosts");
-    let s = first_error(&w, &spec, Transport::Ssh(unknown), TailStatusKind::HostKeyUnknown).await;
+    let s = first_error(&w, &spec, Transport::ssh(unknown), TailStatusKind::HostKeyUnknown).await;
     assert!(s.message.contains("not in"), "{}", s.message);
 
     let mut unreachable = sshd.host_config("cvm");
     unreachable.port = tailrace_nats::testing::free_port();
-    let s = first_error(&w, &spec, Transport::Ssh(unreachable), TailStatusKind::Unreachable).await;
+    let s = first_error(&w, &spec, Transport::ssh(unreachable), TailStatusKind::Unreachable).await;
     assert!(s.message.contains("cannot reach"), "{}", s.message);
 
     let missing = w.spec("cvm", &w.file("not-yet.log"));
     let s =
-        first_error(&w, &missing, Transport::Ssh(sshd.host_config("cvm")), TailStatusKind::FileMissing).await;
+        first_error(&w, &missing, Transport::ssh(sshd.host_config("cvm")), TailStatusKind::FileMissing).await;
     assert!(s.message.contains("not-yet.log") && s.message.contains("waiting"), "{}", s.message);
 
     let secret = w.file("secret.log");
-    append(&secret, 0, 1);
+    append_numbered(&secret, 0, 1);
     std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let denied = w.spec("cvm", &secret);
     let s =
-        first_error(&w, &denied, Transport::Ssh(sshd.host_config("cvm")), TailStatusKind::PermissionDenied)
+        first_error(&w, &denied, Transport::ssh(sshd.host_config("cvm")), TailStatusKind::PermissionDenied)
             .await;
     assert!(s.message.contains("permission denied"), "{}", s.message);
 }
@@ -272,13 +250,12 @@ async fn trust_on_first_use_records_the_key_then_a_missing_file_is_waited_for() 
     let path = w.file("later.log");
     let spec = w.spec("cvm", &path);
     let mut status = w.statuses(&spec).await;
-    let (cancel, task) = w.start(&spec, Transport::Ssh(host.clone()), TailConfig::default());
+    let (cancel, task) = w.start(&spec, Transport::ssh(host.clone()), TailConfig::default());
     wait_status(&mut status, TailStatusKind::FileMissing).await;
     assert!(std::fs::read_to_string(&host.known_hosts)
         .unwrap()
         .contains(&format!("[127.0.0.1]:{}", sshd.port)));
-    append(&path, 0, 5);
-    readable(&path);
+    append_numbered(&path, 0, 5);
     wait_status(&mut status, TailStatusKind::Started).await;
     assert_eq!(w.lines(&spec, 5).await, numbered(0, 5));
     cancel.cancel();

@@ -14,8 +14,10 @@
 //! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges; decoders accept
 //!   both, older schema versions and unknown fields.
 //! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
-//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`], and [`tail_session`] (the
-//!   record of a desired live tail in the `tail-sessions` KV bucket).
+//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`], [`tail_session`] (the
+//!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
+//!   producer can tail, in `tail-hosts`) and [`dir_listing`] (the `tail.list.{host}` request).
+//! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
 //!
 //! # Versions
 //! Every payload carries `v`, its schema version. A field added in a later version is optional
@@ -23,24 +25,29 @@
 //! older decoder reads newer messages. A change that cannot be expressed that way gets a new type
 //! and a new subject, never a reinterpretation of an old one.
 
+pub mod catalog;
 pub mod classified;
 pub mod codec;
 pub mod dead_letter;
+pub mod dir_listing;
 pub mod file_event;
 pub mod ids;
 pub mod issue;
 pub mod log_batch;
 pub mod report;
 pub mod subject;
+pub mod tail_host;
 pub mod tail_session;
 pub mod tail_status;
 pub mod telemetry;
 pub mod time;
 pub mod token;
 
+pub use catalog::{Catalog, CatalogFile};
 pub use classified::{ClassifiedBatch, ClassifiedLine};
 pub use codec::{decode, encode, encode_json, DecodeError, EncodeError, Payload};
 pub use dead_letter::DeadLetter;
+pub use dir_listing::{DirEntry, DirListing, ListRequest};
 pub use file_event::{FileEvent, FileEventKind};
 pub use ids::{
     AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity, SourceId,
@@ -50,6 +57,7 @@ pub use issue::IssueOccurrence;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use report::{AppReport, LogIssue, Report};
 pub use subject::{Subject, SubjectError, SubjectFilter};
+pub use tail_host::TailHost;
 pub use tail_session::TailSession;
 pub use tail_status::{TailState, TailStatus, TailStatusKind};
 pub use telemetry::AppTelemetry;

@@ -245,6 +245,11 @@ pub fn tail_status(host: &HostId, source: &SourceId) -> Subject {
     Subject::from_tokens(&["tail", "status", host.token().as_str(), source.token().as_str()])
 }
 
+/// `tail.list.{host}`: a request (not stored) for a directory listing on `host`.
+pub fn tail_list(host: &HostId) -> Subject {
+    Subject::from_tokens(&["tail", "list", host.token().as_str()])
+}
+
 /// `dlq.{consumer}`
 pub fn dlq(consumer: &ConsumerName) -> Subject {
     Subject::from_tokens(&["dlq", consumer.as_str()])

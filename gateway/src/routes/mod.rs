@@ -5,6 +5,8 @@ pub mod metrics;
 pub mod sse;
 pub mod status;
 pub mod streams;
+pub mod tail;
+pub mod ws;
 
 use axum::middleware::from_fn_with_state;
 use axum::Router;

@@ -71,8 +71,14 @@ pub fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static, stat
                     SseEvent::default().event("error").data(serde_json::json!({ "detail": reason }).to_string())
                 }
             };
-            futures::future::ready(Some(Ok::<_, Infallible>(event)))
+            futures::future::ready(Some(event))
         });
+    live_response(events, state)
+}
+
+/// A live SSE response: keep-alives, and headers that stop proxies buffering or caching it.
+pub fn live_response(events: impl Stream<Item = SseEvent> + Send + 'static, state: &AppState) -> Response {
+    let events = events.map(Ok::<_, Infallible>);
     let mut resp =
         Sse::new(events).keep_alive(KeepAlive::new().interval(state.config.keep_alive)).into_response();
     // Proxies (nginx) must not buffer a live stream.

@@ -13,6 +13,9 @@ pub struct HostConfig {
     pub name: String,
     /// Address to connect to: a DNS name or an IP.
     pub address: String,
+    /// The host type, which selects the files offered for it (`gateway.catalog`): `cvm`, `linux`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
     #[serde(default = "default_port")]
     pub port: u16,
     pub user: String,
@@ -26,6 +29,10 @@ pub struct HostConfig {
     pub trust_on_first_use: bool,
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+}
+
+fn default_kind() -> String {
+    "linux".to_owned()
 }
 
 fn default_port() -> u16 {
@@ -53,6 +60,7 @@ impl std::fmt::Debug for HostConfig {
         f.debug_struct("HostConfig")
             .field("name", &self.name)
             .field("address", &self.address)
+            .field("kind", &self.kind)
             .field("port", &self.port)
             .field("user", &self.user)
             .field("key_file", &self.auth.key_file)

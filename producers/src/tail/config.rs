@@ -1,5 +1,6 @@
 //! The `[tail]` configuration section: which hosts this producer serves, which tails always
-//! run, how long viewers' leases and the grace period last, and how files are followed.
+//! run, how long the grace period after the last viewer lasts, and how files are followed.
+//! (Viewers' leases are the gateway's: `gateway.tail_lease`.)
 
 use std::time::Duration;
 
@@ -13,13 +14,12 @@ use crate::ssh::HostConfig;
 pub struct TailSection {
     /// Serve the `local` host (files on this machine, no SSH).
     pub serve_local: bool,
+    /// The host type of `local`, which selects the files offered for it.
+    pub local_kind: String,
     /// Hosts reached over SSH.
     pub hosts: Vec<HostConfig>,
     /// Tails that always run, viewers or not.
     pub pinned: Vec<TailSpec>,
-    /// How long a viewer's lease lasts unless renewed (gateways renew at a third of it).
-    #[serde(with = "humantime_serde")]
-    pub lease: Duration,
     /// How long a tail keeps running after its last viewer left.
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
@@ -30,9 +30,9 @@ impl Default for TailSection {
     fn default() -> Self {
         Self {
             serve_local: true,
+            local_kind: "linux".to_owned(),
             hosts: Vec::new(),
             pinned: Vec::new(),
-            lease: Duration::from_secs(30),
             grace: Duration::from_secs(10),
             follow: TailConfig::default(),
         }
@@ -43,7 +43,7 @@ impl TailSection {
     /// Every host this producer serves, with its transport.
     pub fn transports(&self) -> std::collections::HashMap<tailrace_schemas::HostId, super::Transport> {
         let mut map: std::collections::HashMap<_, _> =
-            self.hosts.iter().map(|h| (h.name.as_str().into(), super::Transport::Ssh(h.clone()))).collect();
+            self.hosts.iter().map(|h| (h.name.as_str().into(), super::Transport::ssh(h.clone()))).collect();
         if self.serve_local {
             map.insert("local".into(), super::Transport::Local);
         }

@@ -7,10 +7,14 @@
 //! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
 //! - [`run`]: the loop: connect, follow, batch, publish, report, reconnect and resume.
 //! - [`supervisor`]: runs the tails the `tail-sessions` bucket wants.
+//! - [`hosts`]: advertises this producer's hosts in `tail-hosts` and answers `tail.list.{host}`
+//!   with [`listing`]s of their directories.
 
 pub mod config;
 pub mod frames;
+pub mod hosts;
 pub mod lines;
+pub mod listing;
 pub mod run;
 pub mod supervisor;
 pub mod transport;
@@ -21,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tailrace_schemas::{HostId, SourceId};
 
 pub use config::TailSection;
+pub use hosts::HostService;
 pub use run::{resume_point, run_tail, ResumePoint};
 pub use supervisor::TailSupervisor;
 pub use transport::Transport;

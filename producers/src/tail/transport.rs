@@ -17,7 +17,7 @@ const FOLLOW_SH: &str = include_str!("follow.sh");
 pub enum Transport {
     /// Files on this machine, no SSH.
     Local,
-    Ssh(HostConfig),
+    Ssh(Box<HostConfig>),
 }
 
 /// A connection to a host, over which followers are started.
@@ -86,6 +86,10 @@ impl FollowArgs {
 }
 
 impl Transport {
+    pub fn ssh(host: HostConfig) -> Self {
+        Self::Ssh(Box::new(host))
+    }
+
     pub async fn connect(&self) -> Result<Connection, SshError> {
         match self {
             Transport::Local => Ok(Connection::Local),

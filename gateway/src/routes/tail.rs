@@ -1,0 +1,123 @@
+//! Live tail over HTTP:
+//! - `GET /api/v1/tail/catalog`: advertised hosts with the files offered for their type.
+//! - `GET /api/v1/tail/list?host=&dir=`: a directory on a host (answered by its producer).
+//! - `GET /api/v1/tail/stream?host=&path=[&name=]`: starts (or joins) a tail and streams it as
+//!   Server-Sent Events `log` and `tail_f_status`, for clients that cannot send (EventSource).
+//!   Leaving the page releases the tail; `Last-Event-ID` resumes after the last line received.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::Event as SseEvent;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tailrace_schemas::{decode, encode, subject, DirListing, ListRequest};
+
+use crate::auth::{Access, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tail::{hosts, watch, TailRequest};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let read =
+        Router::new().route("/api/v1/tail/catalog", get(catalog)).route("/api/v1/tail/stream", get(stream));
+    let control = Router::new().route("/api/v1/tail/list", get(list));
+    super::protect(read, state, Access::Read).merge(super::protect(control, state, Access::Control))
+}
+
+async fn catalog(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let hosts: Vec<Value> = hosts::list(&state)
+        .await?
+        .into_iter()
+        .map(|h| {
+            json!({
+                "host": h.host,
+                "address": h.address,
+                "kind": h.kind,
+                "producer": h.producer,
+                "files": state.config.catalog.files(&h.kind),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "hosts": hosts, "kinds": state.config.catalog })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    host: String,
+    dir: String,
+}
+
+/// How long a listing may take (an SSH connect plus one `find`).
+const LIST_TIMEOUT: Duration = Duration::from_secs(25);
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<DirListing>, ApiError> {
+    if !q.dir.starts_with('/') {
+        return Err(ApiError::bad_request("dir", &format!("must be an absolute path, got {:?}", q.dir)));
+    }
+    let advert = hosts::resolve(&state, q.host.trim()).await?;
+    let request =
+        encode(&ListRequest { v: 1, dir: q.dir.clone() }).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let reply = tokio::time::timeout(
+        LIST_TIMEOUT,
+        state.client.request(subject::tail_list(&advert.host).to_string(), request.into()),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::Unavailable(format!("{} did not answer a listing within {LIST_TIMEOUT:?}", advert.host))
+    })?
+    .map_err(|e| ApiError::Unavailable(format!("listing on {}: {e}", advert.host)))?;
+    let listing: DirListing = decode(&reply.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+    match &listing.error {
+        None => Ok(Json(listing)),
+        Some(reason)
+            if ["no such directory", "not a directory", "permission denied", "dir must"]
+                .iter()
+                .any(|p| reason.starts_with(p)) =>
+        {
+            Err(ApiError::bad_request("dir", reason))
+        }
+        Some(reason) => Err(ApiError::Unavailable(format!("{}: {reason}", advert.host))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    #[serde(flatten)]
+    tail: TailRequest,
+}
+
+/// `Last-Event-ID` of a `log` event: `{seq}.{index}`.
+fn resume_point(headers: &HeaderMap) -> Result<Option<(u64, usize)>, ApiError> {
+    let Some(raw) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let bad =
+        || ApiError::bad_request("Last-Event-ID", &format!("{raw:?} is not a log event id (seq.index)"));
+    let (seq, index) = raw.trim().split_once('.').ok_or_else(bad)?;
+    Ok(Some((seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?)))
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let resume = resume_point(&headers)?;
+    let w = watch::start(&state, &caller, &q.tail, resume).await?;
+    let events = w.events.map(|e| {
+        let event = SseEvent::default().event(e.event).data(e.data.to_string());
+        match e.id {
+            Some(id) => event.id(id),
+            None => event,
+        }
+    });
+    Ok(super::sse::live_response(events, &state))
+}

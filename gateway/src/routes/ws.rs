@@ -1,0 +1,360 @@
+//! `GET /api/v1/ws`: the WebSocket of the seed's live-tail protocol, plus subject subscriptions.
+//!
+//! Every frame is JSON text `{"event": NAME, "data": {...}}`.
+//!
+//! In:
+//! - `start_tail_f {cvm_ip, log_path, log_name}`: watch a file (several at once are fine);
+//! - `stop_tail_f {}` stops every tail of the connection, `{cvm_ip, log_name}` just that one;
+//! - `subscribe {subject, from?, since?}` and `unsubscribe {subject}`: any readable subject.
+//!
+//! Out: `log {name, host, line, offset}`, `tail_f_status {status, kind, message, name, host}`,
+//! `message {subject, seq, payload}` for subscriptions, `error {error, detail, field, request}`
+//! for a refused request (the connection stays open), and `lagged` before the server closes a
+//! connection that fell too far behind.
+//!
+//! The `Origin` of a browser's handshake must be this server's own or in
+//! `gateway.allowed_origins`; frames and messages over the configured limits close the socket.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::auth::{Access, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stream::{self, StreamItem};
+use crate::tail::{watch, TailRequest};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    super::protect(Router::new().route("/api/v1/ws", get(upgrade)), state, Access::Read)
+}
+
+/// Frames waiting to be written to one socket; producers of frames wait when it is full, and a
+/// subscription that waits too long lags and cuts the connection off.
+const OUTBOUND_FRAMES: usize = 256;
+
+/// Whether a browser page from `Origin` may open the socket: same origin, or allowed.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        // Not a browser (browsers always send Origin on a WebSocket handshake).
+        return Ok(());
+    };
+    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+        return Ok(());
+    }
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(ApiError::OriginRefused(origin.to_owned()))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.config.allowed_origins)?;
+    let cfg = &state.config;
+    Ok(ws
+        .max_frame_size(cfg.max_ws_frame_bytes)
+        .max_message_size(cfg.max_ws_message_bytes)
+        .on_upgrade(move |socket| Connection::new(state, caller).serve(socket)))
+}
+
+enum Out {
+    Frame(String),
+    /// Send this frame, then close the socket.
+    Last(String),
+}
+
+fn frame(event: &str, data: &Value) -> String {
+    json!({ "event": event, "data": data }).to_string()
+}
+
+/// A task that ends when dropped.
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Connection {
+    state: AppState,
+    caller: Caller,
+    tx: mpsc::Sender<Out>,
+    rx: Option<mpsc::Receiver<Out>>,
+    /// (host, name) → the task forwarding that tail; dropping it releases the viewer's lease.
+    tails: HashMap<(String, String), Task>,
+    /// subject filter → the task forwarding it.
+    subscriptions: HashMap<String, Task>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Inbound {
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StopRequest {
+    #[serde(default, alias = "host")]
+    cvm_ip: Option<String>,
+    #[serde(default, alias = "name")]
+    log_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscribeRequest {
+    subject: String,
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+impl Connection {
+    fn new(state: AppState, caller: Caller) -> Self {
+        let (tx, rx) = mpsc::channel(OUTBOUND_FRAMES);
+        Self { state, caller, tx, rx: Some(rx), tails: HashMap::new(), subscriptions: HashMap::new() }
+    }
+
+    async fn serve(mut self, socket: WebSocket) {
+        let (mut sink, mut incoming) = socket.split();
+        let mut rx = self.rx.take().expect("served once");
+        let mut ping = tokio::time::interval(self.state.config.keep_alive);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                msg = incoming.next() => match msg {
+                    Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        self.refuse("", &ApiError::bad_request("frame", &"binary frames are not part of the protocol; send JSON text")).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                },
+                out = rx.recv() => {
+                    let Some(out) = out else { break };
+                    let (text, last) = match out {
+                        Out::Frame(t) => (t, false),
+                        Out::Last(t) => (t, true),
+                    };
+                    if sink.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        break;
+                    }
+                    if last {
+                        let _ = sink
+                            .send(Message::Close(Some(CloseFrame { code: 1013, reason: Utf8Bytes::from_static("lagged") })))
+                            .await;
+                        break;
+                    }
+                }
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping the tasks releases every lease this connection held.
+        self.tails.clear();
+        self.subscriptions.clear();
+    }
+
+    async fn send(&self, event: &str, data: &Value) {
+        let _ = self.tx.send(Out::Frame(frame(event, data))).await;
+    }
+
+    async fn refuse(&self, request: &str, e: &ApiError) {
+        let (_, mut body) = e.body();
+        body["request"] = json!(request);
+        self.send("error", &body).await;
+    }
+
+    fn active(&self) -> usize {
+        self.tails.values().chain(self.subscriptions.values()).filter(|t| !t.0.is_finished()).count()
+    }
+
+    fn check_room(&self) -> Result<(), ApiError> {
+        let max = self.state.config.max_ws_subscriptions;
+        if self.active() >= max {
+            return Err(ApiError::bad_request(
+                "subscriptions",
+                &format!("this connection already holds {max} tails and subscriptions (gateway.max_ws_subscriptions)"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        let inbound: Inbound = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                let e = ApiError::bad_request(
+                    "frame",
+                    &format!("not {{\"event\": ..., \"data\": {{...}}}}: {e}"),
+                );
+                return self.refuse("", &e).await;
+            }
+        };
+        let result = match inbound.event.as_str() {
+            "start_tail_f" => self.start_tail(inbound.data).await,
+            "stop_tail_f" => self.stop_tail(inbound.data).await,
+            "subscribe" => self.subscribe(inbound.data).await,
+            "unsubscribe" => self.unsubscribe(&inbound.data),
+            other => Err(ApiError::bad_request(
+                "event",
+                &format!(
+                    "unknown event {other:?}; expected start_tail_f, stop_tail_f, subscribe or unsubscribe"
+                ),
+            )),
+        };
+        if let Err(e) = result {
+            self.refuse(&inbound.event, &e).await;
+        }
+    }
+
+    async fn start_tail(&mut self, data: Value) -> Result<(), ApiError> {
+        let req: TailRequest = parse(data)?;
+        let key = (req.cvm_ip.trim().to_owned(), req.name()?);
+        if self.tails.get(&key).is_some_and(|t| !t.0.is_finished()) {
+            // Already watching it on this connection: a repeated start changes nothing.
+            return Ok(());
+        }
+        self.check_room()?;
+        let w = watch::start(&self.state, &self.caller, &req, None).await?;
+        let tx = self.tx.clone();
+        let mut events = w.events;
+        let task = tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                let text = frame(e.event, &e.data);
+                let out = if e.event == "lagged" { Out::Last(text) } else { Out::Frame(text) };
+                if tx.send(out).await.is_err() || e.ends {
+                    break;
+                }
+            }
+        });
+        self.tails.insert(key, Task(task));
+        Ok(())
+    }
+
+    async fn stop_tail(&mut self, data: Value) -> Result<(), ApiError> {
+        let req: StopRequest = if data.is_null() { StopRequest::default() } else { parse(data)? };
+        let matches = |(h, n): &(String, String)| {
+            req.cvm_ip.as_deref().is_none_or(|want| want.trim() == h)
+                && req.log_name.as_deref().is_none_or(|want| want.trim() == n)
+        };
+        let stopping: Vec<(String, String)> = self.tails.keys().filter(|k| matches(k)).cloned().collect();
+        if stopping.is_empty() && (req.cvm_ip.is_some() || req.log_name.is_some()) {
+            return Err(ApiError::bad_request("log_name", &"this connection is not watching that tail"));
+        }
+        for key in stopping {
+            self.tails.remove(&key);
+            let (host, name) = key;
+            self.send(
+                "tail_f_status",
+                &json!({
+                    "status": "stopped",
+                    "kind": "stopped",
+                    "message": format!("stopped watching {name} on {host}"),
+                    "name": name,
+                    "host": host,
+                }),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, data: Value) -> Result<(), ApiError> {
+        let req: SubscribeRequest = parse(data)?;
+        let (filter, stream_name) = stream::access::resolve(&req.subject, &self.state.auth, &self.caller)?;
+        let key = filter.to_string();
+        if self.subscriptions.get(&key).is_some_and(|t| !t.0.is_finished()) {
+            return Ok(());
+        }
+        self.check_room()?;
+        let start = super::sse::start_point(&HeaderMap::new(), req.from, req.since.as_deref())?;
+        let mut items = stream::follow(self.state.hub.clone(), stream_name, key.clone(), start);
+        let tx = self.tx.clone();
+        let subject = key.clone();
+        let task = tokio::spawn(async move {
+            while let Some(item) = items.next().await {
+                let out = match item {
+                    // The event's JSON is rendered once for every client; only the envelope is new.
+                    StreamItem::Event(e) => Out::Frame(format!(r#"{{"event":"message","data":{}}}"#, e.json)),
+                    StreamItem::Lagged(missed) => Out::Last(frame(
+                        "lagged",
+                        &json!({ "subject": subject, "missed": missed, "detail": "this connection fell behind and is closed; reconnect and subscribe with from= to resume" }),
+                    )),
+                    StreamItem::Failed(reason) => Out::Frame(frame(
+                        "error",
+                        &json!({ "error": "unavailable", "detail": reason, "request": "subscribe", "subject": subject }),
+                    )),
+                };
+                let ends = !matches!(out, Out::Frame(ref f) if f.starts_with(r#"{"event":"message""#));
+                if tx.send(out).await.is_err() || ends {
+                    break;
+                }
+            }
+        });
+        self.subscriptions.insert(key, Task(task));
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, data: &Value) -> Result<(), ApiError> {
+        let subject = data
+            .get("subject")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request("subject", &"missing"))?;
+        let filter = tailrace_schemas::SubjectFilter::parse(subject)
+            .map_err(|e| ApiError::bad_request("subject", &e))?;
+        self.subscriptions
+            .remove(filter.as_str())
+            .map(drop)
+            .ok_or_else(|| ApiError::bad_request("subject", &format!("not subscribed to {filter}")))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
+    serde_json::from_value(data).map_err(|e| ApiError::bad_request("data", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("host", host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert("origin", o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_allowed_origins_pass_and_others_are_refused() {
+        assert!(check_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &[]).is_ok());
+        assert!(check_origin(&headers(None, "127.0.0.1:8080"), &[]).is_ok(), "not a browser");
+        assert!(check_origin(&headers(Some("https://evil.example"), "127.0.0.1:8080"), &[]).is_err());
+        let allowed = vec!["https://ops.example".to_owned()];
+        assert!(check_origin(&headers(Some("https://ops.example"), "127.0.0.1:8080"), &allowed).is_ok());
+    }
+}

@@ -1,0 +1,267 @@
+//! One viewer's live tail: the request checked, the tail claimed with a [`ViewerLease`], and its
+//! lines and statuses as [`TailEvent`]s in the seed's shapes:
+//! `log {name, host, line, offset}` and `tail_f_status {status, kind, message, name, host}`.
+//!
+//! The subscriptions are made before the lease is written, so the first lines of a tail that
+//! this viewer starts are never missed. The stream starts with the last stored batch of the
+//! file (context for a viewer joining a running tail), then goes live; each `log` event's id is
+//! `{stream sequence}.{line index}`, so a reconnecting client resumes after exactly that line.
+
+use futures::stream::{self, BoxStream, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tailrace_nats::sessions::JoinError;
+use tailrace_nats::topology;
+use tailrace_schemas::{subject, HostId, SourceId, Timestamp};
+
+use super::{hosts, ViewerLease};
+use crate::auth::{Access, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stream::{follow, Start, StreamItem};
+
+/// The seed's `start_tail_f` fields (`host`, `path`, `name` are accepted too).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TailRequest {
+    /// The host's name or address.
+    #[serde(alias = "host")]
+    pub cvm_ip: String,
+    #[serde(alias = "path")]
+    pub log_path: String,
+    /// Display name, and the source in subjects; the file's stem when absent.
+    #[serde(default, alias = "name")]
+    pub log_name: Option<String>,
+}
+
+/// One event for a client: its name, optional id, JSON data, and whether it ends the stream.
+#[derive(Debug, Clone)]
+pub struct TailEvent {
+    pub event: &'static str,
+    pub id: Option<String>,
+    pub data: Value,
+    pub ends: bool,
+}
+
+/// A claimed tail and its events. Dropping it releases the claim.
+pub struct TailWatch {
+    pub host: HostId,
+    pub source: SourceId,
+    pub name: String,
+    pub path: String,
+    pub events: BoxStream<'static, TailEvent>,
+}
+
+impl std::fmt::Debug for TailWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TailWatch")
+            .field("host", &self.host)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_PATH: usize = 4096;
+const MAX_NAME: usize = 128;
+
+impl TailRequest {
+    /// The display name: given, or the file name without its extension.
+    pub fn name(&self) -> Result<String, ApiError> {
+        name_of(self)
+    }
+}
+
+fn name_of(req: &TailRequest) -> Result<String, ApiError> {
+    let name = match req.log_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_owned(),
+        None => {
+            let file = req.log_path.rsplit('/').next().unwrap_or_default();
+            file.split_once('.').map_or(file, |(stem, _)| stem).to_owned()
+        }
+    };
+    if name.is_empty() {
+        return Err(ApiError::bad_request("log_name", &"empty, and the path names no file to take it from"));
+    }
+    if name.len() > MAX_NAME {
+        return Err(ApiError::bad_request("log_name", &format!("longer than {MAX_NAME} bytes")));
+    }
+    Ok(name)
+}
+
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if !path.starts_with('/') {
+        return Err(ApiError::bad_request("log_path", &format!("must be an absolute path, got {path:?}")));
+    }
+    if path.len() > MAX_PATH {
+        return Err(ApiError::bad_request("log_path", &format!("longer than {MAX_PATH} bytes")));
+    }
+    if path.chars().any(|c| c == '\0' || c == '\n') {
+        return Err(ApiError::bad_request("log_path", &"holds a NUL or newline"));
+    }
+    Ok(())
+}
+
+/// Checks `req`, claims the tail for a new viewer, and returns its events. `resume` is the
+/// last `log` id the client saw (`seq.index`), to continue right after it.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    req: &TailRequest,
+    resume: Option<(u64, usize)>,
+) -> Result<TailWatch, ApiError> {
+    check_path(&req.log_path)?;
+    let name = name_of(req)?;
+    let advert = hosts::resolve(state, req.cvm_ip.trim()).await?;
+    // A catalog file is for anyone who may read; any other path needs control.
+    let access =
+        if state.config.catalog.offers(&advert.kind, &req.log_path) { Access::Read } else { Access::Control };
+    if let (true, Some(role)) = (state.auth.enabled(), caller.role) {
+        if !role.grants(access) {
+            return Err(ApiError::Forbidden { role, access });
+        }
+    }
+    let host = advert.host.clone();
+    let source = SourceId::from(name.as_str());
+    let since = Timestamp::now();
+
+    let logs_start = match resume {
+        Some((seq, _)) => Start::Sequence(seq),
+        None => Start::LastPerSubject,
+    };
+    let logs =
+        follow(state.hub.clone(), topology::LOGS, subject::logs_raw(&host, &source).to_string(), logs_start);
+    let statuses = follow(
+        state.hub.clone(),
+        topology::STATUS,
+        subject::tail_status(&host, &source).to_string(),
+        Start::LastPerSubject,
+    );
+
+    let lease = ViewerLease::join(
+        state.tail_sessions().await?.clone(),
+        host.clone(),
+        source.clone(),
+        req.log_path.clone(),
+        state.new_viewer_id(),
+        state.config.tail_lease,
+    )
+    .await
+    .map_err(|e| match e {
+        JoinError::PathConflict { .. } => ApiError::Conflict(e.to_string()),
+        JoinError::Kv(e) => ApiError::Unavailable(e.to_string()),
+    })?;
+
+    let (n, h) = (name.clone(), host.as_str().to_owned());
+    let logs = logs.flat_map(move |item| stream::iter(log_events(item, &n, &h, resume)));
+    let (n, h) = (name.clone(), host.as_str().to_owned());
+    let statuses = statuses.filter_map(move |item| futures::future::ready(status_event(item, &n, &h, since)));
+    let events = stream::select(logs, statuses)
+        .scan(Some(lease), |lease, event| {
+            // The lease lives exactly as long as the stream; after an ending event, both end.
+            let out = lease.is_some().then_some(event.clone());
+            if event.ends {
+                lease.take();
+            }
+            futures::future::ready(out)
+        })
+        .boxed();
+    Ok(TailWatch { host, source, name, path: req.log_path.clone(), events })
+}
+
+fn ending(item: StreamItem) -> Option<TailEvent> {
+    match item {
+        StreamItem::Event(_) => None,
+        StreamItem::Lagged(missed) => Some(TailEvent {
+            event: "lagged",
+            id: None,
+            data: json!({ "missed": missed, "detail": "this client fell behind and was cut off; reconnect to resume" }),
+            ends: true,
+        }),
+        StreamItem::Failed(reason) => {
+            Some(TailEvent { event: "error", id: None, data: json!({ "detail": reason }), ends: true })
+        }
+    }
+}
+
+fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usize)>) -> Vec<TailEvent> {
+    let e = match item {
+        StreamItem::Event(e) => e,
+        other => return ending(other).into_iter().collect(),
+    };
+    let skip = match resume {
+        Some((seq, index)) if seq == e.seq => index + 1,
+        Some((seq, _)) if e.seq < seq => usize::MAX,
+        _ => 0,
+    };
+    let Some(lines) = e.payload.get("lines").and_then(Value::as_array) else { return Vec::new() };
+    lines
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(i, l)| TailEvent {
+            event: "log",
+            id: Some(format!("{}.{i}", e.seq)),
+            data: json!({
+                "name": name,
+                "host": host,
+                "line": l.get("text").cloned().unwrap_or(Value::Null),
+                "offset": l.get("offset").cloned().unwrap_or(Value::Null),
+            }),
+            ends: false,
+        })
+        .collect()
+}
+
+fn status_event(item: StreamItem, name: &str, host: &str, since: Timestamp) -> Option<TailEvent> {
+    let e = match item {
+        StreamItem::Event(e) => e,
+        other => return ending(other),
+    };
+    let p = &e.payload;
+    let kind = p.get("kind").and_then(Value::as_str).unwrap_or_default();
+    // A `stopped` from before this viewer came is an earlier session's end, not news.
+    let at = p.get("at").and_then(Value::as_str).and_then(|t| Timestamp::parse_rfc3339(t).ok());
+    if kind == "stopped" && at.is_none_or(|at| at < since) {
+        return None;
+    }
+    Some(TailEvent {
+        event: "tail_f_status",
+        id: None,
+        data: json!({
+            "status": p.get("status").cloned().unwrap_or(Value::Null),
+            "kind": kind,
+            "message": p.get("message").cloned().unwrap_or(Value::Null),
+            "name": name,
+            "host": host,
+            "path": p.get("path").cloned().unwrap_or(Value::Null),
+            "at": p.get("at").cloned().unwrap_or(Value::Null),
+        }),
+        ends: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str, name: Option<&str>) -> TailRequest {
+        TailRequest { cvm_ip: "cvm".into(), log_path: path.into(), log_name: name.map(Into::into) }
+    }
+
+    #[test]
+    fn the_name_defaults_to_the_file_stem() {
+        assert_eq!(name_of(&req("/home/nutanix/data/logs/genesis.out", None)).unwrap(), "genesis");
+        assert_eq!(name_of(&req("/var/log/messages", Some(" syslog "))).unwrap(), "syslog");
+        assert!(name_of(&req("/var/log/", None)).is_err());
+    }
+
+    #[test]
+    fn relative_and_odd_paths_are_refused_naming_the_field() {
+        for bad in ["var/log/x", "/tmp/a\nb", ""] {
+            match check_path(bad) {
+                Err(ApiError::BadRequest { field, .. }) => assert_eq!(field, "log_path"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(check_path("/var/log/syslog").is_ok());
+    }
+}

@@ -1,0 +1,165 @@
+//! Test clients of a real gateway socket (feature `testing`): an SSE reader, a WebSocket client
+//! speaking the `{event, data}` protocol, and [`serve`] to put an app on a loopback port.
+//! Every crate's gateway tests use these; none writes its own.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{app, AppState};
+
+/// Serves the app of `state` on a free loopback port; returns `http://127.0.0.1:PORT`.
+pub async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let router = app(state);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {}", self.data))
+    }
+}
+
+/// Reads SSE events from a streaming response.
+pub struct SseReader {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buf: String,
+}
+
+impl std::fmt::Debug for SseReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseReader").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+impl SseReader {
+    /// Opens `url`, sending `Last-Event-ID` when given.
+    pub async fn open(url: &str, last_event_id: Option<&str>) -> Self {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.expect("SSE request sent");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        Self { status, headers, body: resp.bytes_stream().boxed(), buf: String::new() }
+    }
+
+    /// The next event (keep-alive comments skipped); panics after 15 s without one.
+    pub async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let mut e = SseEvent::default();
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        e.id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        e.event = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                if e.id.is_none() && e.event.is_none() && e.data.is_empty() {
+                    continue;
+                }
+                return e;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(15), self.body.next())
+                .await
+                .expect("an SSE event within 15 s");
+            self.buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").expect("stream read")));
+        }
+    }
+
+    /// The next event named `event`, skipping others.
+    pub async fn next_named(&mut self, event: &str) -> SseEvent {
+        loop {
+            let e = self.next().await;
+            if e.event.as_deref() == Some(event) {
+                return e;
+            }
+        }
+    }
+}
+
+/// A WebSocket client of `/api/v1/ws`.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl std::fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsClient")
+    }
+}
+
+impl WsClient {
+    /// Connects to `{base}/api/v1/ws` (an `http://` base).
+    pub async fn connect(base: &str) -> Self {
+        let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket handshake");
+        Self { socket }
+    }
+
+    /// Sends `{"event": event, "data": data}`.
+    pub async fn send(&mut self, event: &str, data: Value) {
+        let text = serde_json::json!({ "event": event, "data": data }).to_string();
+        self.socket.send(Message::text(text)).await.expect("WebSocket send");
+    }
+
+    /// The next `(event, data)`; `None` when the server closed; panics after 15 s without one.
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(15), self.socket.next())
+                .await
+                .expect("a WebSocket message within 15 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON frame");
+                    return Some((v["event"].as_str().unwrap_or_default().to_owned(), v["data"].clone()));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next event named `event`, skipping others.
+    pub async fn next_named(&mut self, event: &str) -> Value {
+        loop {
+            let (name, data) = self.next().await.unwrap_or_else(|| panic!("closed before a {event} event"));
+            if name == event {
+                return data;
+            }
+        }
+    }
+
+    /// The `line`s of the next `n` `log` events, as `(name, line)`.
+    pub async fn lines(&mut self, n: usize) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let d = self.next_named("log").await;
+            out.push((
+                d["name"].as_str().unwrap_or_default().to_owned(),
+                d["line"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,148 @@
+//! What this producer offers to gateways: its hosts, advertised in the `tail-hosts` bucket
+//! (refreshed at a third of the bucket's TTL, removed on a clean stop), and directory listings
+//! of those hosts, answered on `tail.list.{host}`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::Store;
+use futures::StreamExt;
+use tailrace_nats::topology::TAIL_HOSTS_TTL;
+use tailrace_schemas::{decode, encode, subject, DirListing, HostId, ListRequest, TailHost, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use super::listing;
+use super::transport::Transport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostServiceError {
+    #[error("cannot subscribe to {subject}: {reason}")]
+    Subscribe { subject: String, reason: String },
+}
+
+#[derive(Debug)]
+pub struct HostService {
+    pub hosts: HashMap<HostId, Transport>,
+    /// The host type of `local`.
+    pub local_kind: String,
+    /// This producer's name in adverts.
+    pub producer: String,
+    pub client: async_nats::Client,
+    pub store: Store,
+}
+
+impl HostService {
+    fn adverts(&self) -> Vec<TailHost> {
+        self.hosts
+            .iter()
+            .map(|(host, transport)| {
+                let (kind, address) = match transport {
+                    Transport::Local => (self.local_kind.clone(), None),
+                    Transport::Ssh(h) => (h.kind.clone(), Some(h.address.clone())),
+                };
+                TailHost {
+                    v: 1,
+                    host: host.clone(),
+                    address,
+                    kind,
+                    producer: self.producer.clone(),
+                    advertised_at: Timestamp::now(),
+                }
+            })
+            .collect()
+    }
+
+    async fn advertise(&self) {
+        for advert in self.adverts() {
+            let key = TailHost::key(&advert.host);
+            match tailrace_schemas::encode_json(&advert) {
+                Ok(bytes) => {
+                    if let Err(e) = self.store.put(&key, bytes.into()).await {
+                        tracing::warn!(%key, error = %e, "cannot advertise a tail host");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode a tail host advert"),
+            }
+        }
+    }
+
+    /// Advertises and answers listings until `cancel`, then withdraws the adverts.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), HostServiceError> {
+        let mut requests = futures::stream::SelectAll::new();
+        for host in self.hosts.keys() {
+            let subject = subject::tail_list(host).to_string();
+            let sub = self
+                .client
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| HostServiceError::Subscribe { subject, reason: e.to_string() })?;
+            requests.push(sub);
+        }
+        let mut refresh = tokio::time::interval(TAIL_HOSTS_TTL / 3);
+        let mut listings = futures::stream::FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = refresh.tick() => self.advertise().await,
+                Some(request) = requests.next() => {
+                    if let Some(job) = self.answer(request) {
+                        listings.push(job);
+                    }
+                }
+                Some(()) = listings.next(), if !listings.is_empty() => {}
+            }
+        }
+        for advert in self.adverts() {
+            let _ = self.store.delete(TailHost::key(&advert.host)).await;
+        }
+        Ok(())
+    }
+
+    /// A future that lists the requested directory and replies.
+    fn answer(
+        &self,
+        request: async_nats::Message,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let reply = request.reply.clone()?;
+        let host: HostId = request
+            .subject
+            .as_str()
+            .rsplit('.')
+            .next()
+            .and_then(|t| tailrace_schemas::unescape(t).ok().map(|s| HostId::from(s.as_str())))?;
+        let transport = self.hosts.get(&host)?.clone();
+        let client = self.client.clone();
+        Some(async move {
+            let listing = match decode::<ListRequest>(&request.payload) {
+                Ok(req) => {
+                    tokio::time::timeout(Duration::from_secs(20), listing::list(&host, &transport, &req.dir))
+                        .await
+                        .unwrap_or_else(|_| DirListing {
+                            v: 1,
+                            host: host.clone(),
+                            dir: req.dir.clone(),
+                            entries: Vec::new(),
+                            truncated: false,
+                            error: Some("listing took longer than 20 s".to_owned()),
+                        })
+                }
+                Err(e) => DirListing {
+                    v: 1,
+                    host: host.clone(),
+                    dir: String::new(),
+                    entries: Vec::new(),
+                    truncated: false,
+                    error: Some(format!("unreadable ListRequest: {e}")),
+                },
+            };
+            match encode(&listing) {
+                Ok(bytes) => {
+                    if let Err(e) = client.publish(reply, bytes.into()).await {
+                        tracing::warn!(error = %e, "cannot reply to a listing request");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode a listing"),
+            }
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! Directory listings on a host (the seed's dynamic `taillist`): one `find` run over the host's
+//! connection, parsed into [`DirEntry`]s.
+
+use tailrace_schemas::{DirEntry, DirListing, HostId, Timestamp};
+
+use super::transport::{shell_quote, Transport};
+
+/// Entries returned at most; a listing with more says `truncated`.
+pub const MAX_ENTRIES: usize = 2000;
+
+/// Prints `type \t size \t mtime \t name \0` per entry (types after following symlinks), or a
+/// message and a non-zero exit when the directory cannot be read.
+const LIST_SH: &str = r#"dir=$1; max=$2
+[ -e "$dir" ] || { printf 'no such directory: %s' "$dir"; exit 2; }
+[ -d "$dir" ] || { printf 'not a directory: %s' "$dir"; exit 3; }
+{ [ -r "$dir" ] && [ -x "$dir" ]; } || { printf 'permission denied: %s' "$dir"; exit 4; }
+find "$dir" -mindepth 1 -maxdepth 1 -printf '%Y\t%s\t%T@\t%f\0' 2>/dev/null | head -z -n "$max"
+"#;
+
+/// Lists `dir` on the host reached by `transport`.
+pub async fn list(host: &HostId, transport: &Transport, dir: &str) -> DirListing {
+    let mut listing = DirListing {
+        v: 1,
+        host: host.clone(),
+        dir: dir.to_owned(),
+        entries: Vec::new(),
+        truncated: false,
+        error: None,
+    };
+    if !dir.starts_with('/') {
+        listing.error = Some(format!("dir must be an absolute path, got {dir:?}"));
+        return listing;
+    }
+    let connection = match transport.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            listing.error = Some(e.to_string());
+            return listing;
+        }
+    };
+    let command =
+        format!("bash -c {} tailrace-list {} {}", shell_quote(LIST_SH), shell_quote(dir), MAX_ENTRIES + 1);
+    match connection.run(&command).await {
+        Ok((out, 0)) => {
+            let (entries, truncated) = parse(dir, &out);
+            listing.entries = entries;
+            listing.truncated = truncated;
+        }
+        Ok((out, code)) => {
+            let message = String::from_utf8_lossy(&out).trim().to_owned();
+            listing.error = Some(if message.is_empty() {
+                format!("listing {dir} failed (exit {code})")
+            } else {
+                message
+            });
+        }
+        Err(e) => listing.error = Some(format!("cannot list {dir}: {e}")),
+    }
+    listing
+}
+
+/// Parses the listing script's output, sorted by name, directories first.
+fn parse(dir: &str, out: &[u8]) -> (Vec<DirEntry>, bool) {
+    let base = dir.trim_end_matches('/');
+    let mut entries: Vec<DirEntry> = out
+        .split(|b| *b == 0)
+        .filter(|r| !r.is_empty())
+        .filter_map(|record| {
+            let record = String::from_utf8_lossy(record);
+            let mut fields = record.splitn(4, '\t');
+            let (kind, size, mtime, name) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+            let modified = mtime.parse::<f64>().ok().map(|secs| Timestamp::from_nanos((secs * 1e9) as i64));
+            Some(DirEntry {
+                name: name.to_owned(),
+                path: format!("{base}/{name}"),
+                dir: kind == "d",
+                size: size.parse().unwrap_or(0),
+                modified,
+            })
+        })
+        .collect();
+    let truncated = entries.len() > MAX_ENTRIES;
+    entries.truncate(MAX_ENTRIES);
+    entries.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
+    (entries, truncated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_tabs_and_sorts_directories_first() {
+        let out = b"f\t12\t1700000000.5\tb.log\0d\t4096\t1700000000.0\tarchive\0f\t0\t1.0\tweird\tname\0";
+        let (entries, truncated) = parse("/var/log/", out);
+        assert!(!truncated);
+        let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["archive", "b.log", "weird\tname"]);
+        assert_eq!(entries[1].path, "/var/log/b.log");
+        assert_eq!(entries[1].size, 12);
+        assert!(entries[0].dir);
+    }
+}
