@@ -183,3 +183,51 @@ async fn a_client_that_falls_behind_gets_lagged_and_is_cut_off() {
     assert!(lagged > 0 && events < 400, "{events} events then lagged by {lagged}");
     assert!(items.next().await.is_none(), "cut off after lagged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_subscription_gets_its_subjects_messages_until_unsubscribed() {
+    let g = gateway(GatewayConfig::default()).await;
+    let s0 = g.put("logs.raw.h.s", "before").await;
+    let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.h.*", "from": s0 })).await;
+    assert_eq!(ws.next_named("subscribed").await["subject"], "logs.raw.h.*");
+    let first = ws.next_named("message").await;
+    assert_eq!(
+        (first["seq"].as_u64(), first["payload"]["lines"][0]["text"].as_str()),
+        (Some(s0), Some("before"))
+    );
+    let s1 = g.put("logs.raw.h.s", "live").await;
+    g.put("logs.raw.other.s", "not mine").await;
+    let live = ws.next_named("message").await;
+    assert_eq!((live["seq"].as_u64(), live["subject"].as_str()), (Some(s1), Some("logs.raw.h.s")));
+
+    ws.send("unsubscribe", serde_json::json!({ "subject": "logs.raw.h.*" })).await;
+    assert_eq!(ws.next_named("unsubscribed").await["subject"], "logs.raw.h.*");
+    g.put("logs.raw.h.s", "after").await;
+    // The next thing to arrive is the answer to this, not a message.
+    ws.send("subscribe", serde_json::json!({ "subject": "tail.status.>" })).await;
+    let (event, _) = ws.next().await.unwrap();
+    assert_eq!(event, "subscribed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_holds_at_most_the_configured_number_of_subscriptions() {
+    let g = gateway(GatewayConfig { max_ws_subscriptions: 2, ..Default::default() }).await;
+    let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
+    for s in ["logs.raw.a.>", "logs.raw.b.>"] {
+        ws.send("subscribe", serde_json::json!({ "subject": s })).await;
+        ws.next_named("subscribed").await;
+    }
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.c.>" })).await;
+    let err = ws.next_named("error").await;
+    assert!(err["detail"].as_str().unwrap().contains("max_ws_subscriptions"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_message_over_the_limit_closes_the_socket() {
+    let cfg = GatewayConfig { max_ws_frame_bytes: 1024, max_ws_message_bytes: 1024, ..Default::default() };
+    let g = gateway(cfg).await;
+    let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
+    ws.send("subscribe", serde_json::json!({ "subject": "x".repeat(4096) })).await;
+    assert!(ws.next().await.is_none(), "closed rather than read");
+}

@@ -8,6 +8,7 @@
 //! - `subscribe {subject, from?, since?}` and `unsubscribe {subject}`: any readable subject.
 //!
 //! Out: `log {name, host, line, offset}`, `tail_f_status {status, kind, message, name, host}`,
+//! `subscribed {subject}` / `unsubscribed {subject}` acknowledging those requests,
 //! `message {subject, seq, payload}` for subscriptions, `error {error, detail, field, request}`
 //! for a refused request (the connection stays open), and `lagged` before the server closes a
 //! connection that fell too far behind.
@@ -217,7 +218,13 @@ impl Connection {
             "start_tail_f" => self.start_tail(inbound.data).await,
             "stop_tail_f" => self.stop_tail(inbound.data).await,
             "subscribe" => self.subscribe(inbound.data).await,
-            "unsubscribe" => self.unsubscribe(&inbound.data),
+            "unsubscribe" => match self.unsubscribe(&inbound.data) {
+                Ok(filter) => {
+                    self.send("unsubscribed", &json!({ "subject": filter.as_str() })).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             other => Err(ApiError::bad_request(
                 "event",
                 &format!(
@@ -314,11 +321,12 @@ impl Connection {
                 }
             }
         });
-        self.subscriptions.insert(key, Task(task));
+        self.subscriptions.insert(key.clone(), Task(task));
+        self.send("subscribed", &json!({ "subject": key })).await;
         Ok(())
     }
 
-    fn unsubscribe(&mut self, data: &Value) -> Result<(), ApiError> {
+    fn unsubscribe(&mut self, data: &Value) -> Result<tailrace_schemas::SubjectFilter, ApiError> {
         let subject = data
             .get("subject")
             .and_then(Value::as_str)
@@ -327,8 +335,8 @@ impl Connection {
             .map_err(|e| ApiError::bad_request("subject", &e))?;
         self.subscriptions
             .remove(filter.as_str())
-            .map(drop)
-            .ok_or_else(|| ApiError::bad_request("subject", &format!("not subscribed to {filter}")))
+            .ok_or_else(|| ApiError::bad_request("subject", &format!("not subscribed to {filter}")))?;
+        Ok(filter)
     }
 }
 

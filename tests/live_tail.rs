@@ -1,0 +1,235 @@
+//! Live tail end to end: browsers' WebSocket and SSE clients, the gateway, the tail producer,
+//! a real sshd on loopback and a real nats-server.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{Stack, HOST, KIND};
+use tailrace_gateway::testing::{SseReader, WsClient};
+use tailrace_producers::testing::{append_numbered, followers, numbered, numbered_line, until};
+
+fn tail_url(stack: &Stack, host: &str, path: &std::path::Path, name: &str) -> String {
+    format!("{}/api/v1/tail/stream?host={host}&path={}&name={name}", stack.base, path.display())
+}
+
+/// The `line`s of the next `n` SSE `log` events.
+async fn sse_lines(sse: &mut SseReader, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let e = sse.next_named("log").await;
+        let d = e.json();
+        out.push((e.id.unwrap_or_default(), d["line"].as_str().unwrap_or_default().to_owned()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_appended_to_a_remote_file_reach_websocket_and_sse_clients_in_order_over_one_ssh_tail() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 5);
+
+    let mut ws = WsClient::connect(&stack.base).await;
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": "app" })).await;
+    let started = ws.next_named("tail_f_status").await;
+    assert_eq!((started["status"].as_str(), started["kind"].as_str()), (Some("started"), Some("started")));
+    assert_eq!(started["name"], "app");
+    let first: Vec<String> = ws.lines(5).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(first, numbered(0, 5), "a fresh tail starts with the file's last lines");
+
+    // The second viewer names the host by its address, as the seed's pages do (cvm_ip).
+    let mut sse = SseReader::open(&tail_url(&stack, "127.0.0.1", &path, "app"), None).await;
+    assert_eq!(sse.status, 200);
+    assert_eq!(sse.headers["x-accel-buffering"], "no");
+    // It starts with the last stored batch (here the first five lines), then goes live.
+    let context: Vec<String> = sse_lines(&mut sse, 5).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(context, numbered(0, 5));
+
+    for chunk in 0..10 {
+        append_numbered(&path, 5 + chunk * 50, 55 + chunk * 50);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let over_ws: Vec<String> = ws.lines(500).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(over_ws, numbered(5, 505));
+    let over_sse: Vec<String> = sse_lines(&mut sse, 500).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(over_sse, numbered(5, 505));
+    assert_eq!(followers(&path), 1, "two viewers, one follower on the host");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_tail_f_answers_stopped_and_the_remote_follower_ends_after_the_grace_period() {
+    let stack = Stack::start(Duration::from_millis(300)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 3);
+    let mut ws = WsClient::connect(&stack.base).await;
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": "app" })).await;
+    assert_eq!(ws.lines(3).await.len(), 3);
+    until("the follower runs on the host", || followers(&path) == 1).await;
+
+    ws.send("stop_tail_f", json!({})).await;
+    let stopped = ws.next_named("tail_f_status").await;
+    assert_eq!((stopped["status"].as_str(), stopped["name"].as_str()), (Some("stopped"), Some("app")));
+    until("the follower ends on the host", || followers(&path) == 0).await;
+
+    // The connection stays usable: a new start runs a new tail.
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": "app" })).await;
+    until("a new follower runs", || followers(&path) == 1).await;
+    drop(ws);
+    until("closing the socket releases the tail", || followers(&path) == 0).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_holding_dots_or_wildcards_never_see_another_tails_lines() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let (app, db) = (stack.file("app.log"), stack.file("db.log"));
+    std::fs::write(&app, "A first\n").unwrap();
+    std::fs::write(&db, "D first\n").unwrap();
+    for p in [&app, &db] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    let mut clients = Vec::new();
+    for (name, path) in [("*", &app), ("app.>", &db), ("app", &app), (">", &db)] {
+        let mut ws = WsClient::connect(&stack.base).await;
+        ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": name })).await;
+        let first = ws.lines(1).await;
+        assert_eq!(first[0].0, name);
+        clients.push((name, path.clone(), ws));
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&app)
+        .map(|mut f| std::io::Write::write_all(&mut f, b"A second\n"))
+        .unwrap()
+        .unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&db)
+        .map(|mut f| std::io::Write::write_all(&mut f, b"D second\n"))
+        .unwrap()
+        .unwrap();
+    for (name, path, ws) in &mut clients {
+        let (got_name, line) = ws.lines(1).await.remove(0);
+        let want = if *path == app { "A second" } else { "D second" };
+        assert_eq!((got_name.as_str(), line.as_str()), (*name, want), "viewer of {name}");
+    }
+    // Nothing else arrives for anyone: no name widened into another's subject.
+    for (name, _, ws) in &mut clients {
+        ws.send("subscribe", json!({ "subject": "tail.status.none.none" })).await;
+        let (event, data) = ws.next().await.unwrap();
+        assert_eq!(event, "subscribed", "viewer of {name} got a stray event: {data}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_error_events_naming_the_field_and_a_missing_file_gets_its_status() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let mut ws = WsClient::connect(&stack.base).await;
+    let missing = stack.file("not-yet.log");
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": missing, "log_name": "later" })).await;
+    let status = ws.next_named("tail_f_status").await;
+    assert_eq!((status["status"].as_str(), status["kind"].as_str()), (Some("error"), Some("file_missing")));
+    assert!(status["message"].as_str().unwrap().contains("not-yet.log"), "{status}");
+
+    for (event, data, field) in [
+        ("start_tail_f", json!({ "cvm_ip": "nowhere", "log_path": "/var/log/x" }), "host"),
+        ("start_tail_f", json!({ "cvm_ip": HOST, "log_path": "relative/x.log" }), "log_path"),
+        ("start_tail_f", json!({ "log_path": "/var/log/x" }), "data"),
+        ("subscribe", json!({ "subject": "logs.>" }), "subject"),
+        ("unsubscribe", json!({ "subject": "logs.raw.a.b" }), "subject"),
+        ("dance", json!({}), "event"),
+    ] {
+        ws.send(event, data.clone()).await;
+        let err = ws.next_named("error").await;
+        assert_eq!(err["field"], field, "{event} {data}: {err}");
+        assert!(!err["detail"].as_str().unwrap().is_empty());
+    }
+    // Still open and working after every refusal.
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 1);
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path })).await;
+    assert_eq!(ws.lines(1).await, [("app".to_owned(), numbered_line(0))], "the name defaults to the stem");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_tail_resumed_with_last_event_id_gets_exactly_the_missed_lines() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 5);
+    let url = tail_url(&stack, HOST, &path, "app");
+    let mut first = SseReader::open(&url, None).await;
+    let seen = sse_lines(&mut first, 5).await;
+    assert_eq!(seen.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(), numbered(0, 5));
+    let last_id = seen[2].0.clone();
+    drop(first);
+    append_numbered(&path, 5, 8);
+    let mut again = SseReader::open(&url, Some(&last_id)).await;
+    let missed: Vec<String> = sse_lines(&mut again, 5).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(missed, numbered(3, 8), "resumes after line index 2 of its batch");
+    append_numbered(&path, 8, 9);
+    assert_eq!(sse_lines(&mut again, 1).await[0].1, numbered_line(8), "then live, no repeats");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_lists_advertised_hosts_with_their_files_and_directories_are_listed_over_ssh() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    append_numbered(&stack.file("app.log"), 0, 2);
+    std::fs::create_dir(stack.file("archive")).unwrap();
+
+    let catalog: serde_json::Value =
+        reqwest::get(format!("{}/api/v1/tail/catalog", stack.base)).await.unwrap().json().await.unwrap();
+    let host = &catalog["hosts"][0];
+    assert_eq!((host["host"].as_str(), host["kind"].as_str()), (Some(HOST), Some(KIND)));
+    assert_eq!(host["address"], "127.0.0.1");
+    let names: Vec<&str> =
+        host["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app", "db"]);
+
+    let list = |host: &str, dir: &str| {
+        let url = format!("{}/api/v1/tail/list?host={host}&dir={dir}", stack.base);
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let resp = list(HOST, &stack.files.path().display().to_string()).await;
+    assert_eq!(resp.status(), 200);
+    let listing: serde_json::Value = resp.json().await.unwrap();
+    let entries: Vec<(&str, bool)> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["dir"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(entries, [("archive", true), ("app.log", false)]);
+
+    for (host, dir, field) in
+        [(HOST, "/no/such/dir", "dir"), (HOST, "relative", "dir"), ("nowhere", "/tmp", "host")]
+    {
+        let resp = list(host, dir).await;
+        assert_eq!(resp.status(), 400, "{host} {dir}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["field"], field, "{body}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_from_a_foreign_origin_is_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let url = format!("{}/api/v1/ws", stack.base.replacen("http://", "ws://", 1));
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected a 403 refusal, got {other:?}"),
+    }
+    let mut same = url.as_str().into_client_request().unwrap();
+    same.headers_mut().insert("origin", stack.base.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(same).await.is_ok(), "same origin is allowed");
+    stack.stop().await;
+}

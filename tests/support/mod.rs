@@ -1,0 +1,119 @@
+//! The whole live-tail stack for end-to-end tests, in one process: a real nats-server, a real
+//! sshd on loopback, the tail producer (supervisor and host service) and the gateway on a real
+//! socket. Built from the crates' own helpers; every end-to-end test starts it from here.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tailrace_gateway::{AppState, GatewayConfig};
+use tailrace_nats::config::{PublisherConfig, StreamsConfig};
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::topology::{Topology, TAIL_HOSTS, TAIL_SESSIONS};
+use tailrace_nats::Publisher;
+use tailrace_producers::tail::{HostService, TailConfig, TailSupervisor, Transport};
+use tailrace_producers::testing::{readable_dir, TestSshd};
+use tailrace_schemas::{Catalog, CatalogFile};
+use tokio_util::sync::CancellationToken;
+
+/// The SSH host of the stack, of host type [`KIND`].
+pub const HOST: &str = "cvm-1";
+pub const KIND: &str = "testcvm";
+
+pub struct Stack {
+    pub nats: TestServer,
+    pub sshd: TestSshd,
+    pub client: async_nats::Client,
+    pub state: AppState,
+    /// `http://127.0.0.1:PORT` of the gateway.
+    pub base: String,
+    /// Files the SSH user can read; the catalog of [`KIND`] offers `app.log` and `db.log` here.
+    pub files: tempfile::TempDir,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Stack {
+    /// Starts everything; a tail stops `grace` after its last viewer leaves.
+    pub async fn start(grace: Duration) -> Self {
+        let nats = TestServer::start().await;
+        let client = nats.client().await;
+        let js = async_nats::jetstream::new(client.clone());
+        Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
+        let sshd = TestSshd::start().await;
+        let files = readable_dir("tailrace-stack-");
+        let mut host = sshd.host_config(HOST);
+        host.kind = KIND.to_owned();
+        let hosts = HashMap::from([(HOST.into(), Transport::ssh(host))]);
+
+        let cancel = CancellationToken::new();
+        let service = HostService {
+            hosts: hosts.clone(),
+            local_kind: "linux".into(),
+            producer: "test-producer".into(),
+            client: client.clone(),
+            store: js.get_key_value(TAIL_HOSTS).await.unwrap(),
+        };
+        let supervisor = TailSupervisor {
+            hosts,
+            cfg: TailConfig::default(),
+            grace,
+            publisher: Publisher::new(client.clone(), PublisherConfig::default()),
+            store: js.get_key_value(TAIL_SESSIONS).await.unwrap(),
+        };
+        let tasks = vec![
+            tokio::spawn({
+                let c = cancel.clone();
+                async move { service.run(c).await.unwrap() }
+            }),
+            tokio::spawn({
+                let c = cancel.clone();
+                async move { supervisor.run(c).await.unwrap() }
+            }),
+        ];
+
+        let file = |name: &str| CatalogFile {
+            name: name.trim_end_matches(".log").to_owned(),
+            path: files.path().join(name).display().to_string(),
+        };
+        let gateway = GatewayConfig {
+            tail_lease: Duration::from_secs(3),
+            catalog: Catalog {
+                kinds: BTreeMap::from([(KIND.to_owned(), vec![file("app.log"), file("db.log")])]),
+            },
+            ..Default::default()
+        };
+        let state = AppState::new(client.clone(), gateway, StreamsConfig::default());
+        let base = tailrace_gateway::testing::serve(state.clone()).await;
+        let stack = Self { nats, sshd, client, state, base, files, cancel, tasks };
+        stack.wait_advertised().await;
+        stack
+    }
+
+    async fn wait_advertised(&self) {
+        let url = format!("{}/api/v1/tail/catalog", self.base);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            if body["hosts"].as_array().is_some_and(|h| !h.is_empty()) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no host advertised within 15 s: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.files.path().join(name)
+    }
+
+    /// Stops the producer (every tail reports `stopped`).
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
