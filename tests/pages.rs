@@ -1,4 +1,7 @@
-//! Pages in a real headless Chromium against a real gateway and nats-server.
+//! Pages in a real headless Chromium against a real gateway and nats-server (and, for the
+//! live-tail page, the tail producer and a real sshd).
+
+mod support;
 
 use std::time::Duration;
 
@@ -43,4 +46,73 @@ async fn the_overview_page_shows_the_broker_and_live_stream_counts() {
         browser.screenshot(&std::path::Path::new(&dir).join("overview.png")).await;
     }
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while_paused_and_stop_stops_the_tail(
+) {
+    use tailrace_producers::testing::{append_numbered, followers, until};
+    let stack = support::Stack::start(Duration::from_millis(300)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 3);
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let browser = Browser::start().await;
+    let click = |id: &'static str| {
+        let client = browser.client.clone();
+        async move {
+            client.execute(&format!("document.getElementById('{id}').click()"), vec![]).await.unwrap();
+        }
+    };
+    const T: Duration = Duration::from_secs(20);
+    let shown = "document.querySelectorAll('#log .ln').length";
+
+    browser
+        .client
+        .goto(&format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST))
+        .await
+        .unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    click("start").await;
+    browser.wait_for("document.querySelector('#status [data-name=app][data-status=started]')", T).await;
+    browser.wait_for(&format!("{shown} === 3"), T).await;
+
+    append("E1122 10:00:00.000001 1234 boom.cc:12] replication failed\nW1122 10:00:01.000000 1234 x.cc:1] slow disk\n");
+    let error = browser.wait_for("document.querySelector('#log .ln.error')?.textContent", T).await;
+    assert!(error.as_str().unwrap().contains("replication failed"), "{error}");
+    browser.wait_for("document.querySelector('#log .ln.warn')?.textContent.includes('slow disk')", T).await;
+
+    click("pause").await;
+    append_numbered(&path, 3, 13);
+    browser.wait_for("document.getElementById('held').textContent.includes('10 held')", T).await;
+    assert_eq!(
+        browser.client.execute(&format!("return {shown}"), vec![]).await.unwrap(),
+        5,
+        "held, not shown"
+    );
+    click("pause").await;
+    browser.wait_for(&format!("{shown} === 15"), T).await;
+
+    browser
+        .client
+        .execute("const f = document.getElementById('filter'); f.value = 'REPLICATION'; f.dispatchEvent(new Event('input'))", vec![])
+        .await
+        .unwrap();
+    let visible =
+        "[...document.querySelectorAll('#log .ln')].filter(d => !d.classList.contains('hidden')).length";
+    browser.wait_for(&format!("{visible} === 1"), T).await;
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("realtimelog.png")).await;
+    }
+
+    assert_eq!(followers(&path), 1);
+    click("stop").await;
+    browser.wait_for("document.querySelector('#status [data-name=app][data-status=stopped]')", T).await;
+    browser.wait_for("document.getElementById('start').disabled === false", T).await;
+    until("the stop button ends the remote follower", || followers(&path) == 0).await;
+    browser.close().await;
+    stack.stop().await;
 }

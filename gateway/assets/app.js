@@ -32,6 +32,14 @@ export async function api(path, options = {}) {
   return body;
 }
 
+// A ws:// or wss:// URL of this gateway's `path`, with the token (sockets cannot send headers).
+export function wsUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const t = token();
+  const sep = path.includes("?") ? "&" : "?";
+  return `${scheme}://${location.host}${path}${t ? `${sep}access_token=${encodeURIComponent(t)}` : ""}`;
+}
+
 export function formatBytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;

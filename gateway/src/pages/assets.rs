@@ -15,6 +15,7 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("../../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../assets/overview.js")),
+    ("realtimelog.js", "text/javascript; charset=utf-8", include_str!("../../assets/realtimelog.js")),
 ];
 
 fn find(name: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {

@@ -12,6 +12,7 @@
 //! its script in `assets/`, listed in [`assets::ASSETS`].
 
 pub mod assets;
+pub mod realtimelog;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -20,10 +21,13 @@ use axum::Router;
 use crate::state::AppState;
 
 /// The navigation bar: path and label of every page, in order.
-pub const NAV: &[(&str, &str)] = &[("/", "Overview")];
+pub const NAV: &[(&str, &str)] = &[("/", "Overview"), ("/realtimelog", "Live tail")];
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(overview)).route("/assets/{file}", get(assets::serve))
+    Router::new()
+        .route("/", get(overview))
+        .route("/realtimelog", get(realtimelog::page))
+        .route("/assets/{file}", get(assets::serve))
 }
 
 /// Escapes text for HTML element content and attribute values.

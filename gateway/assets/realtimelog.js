@@ -1,0 +1,293 @@
+// The live-tail page: the seed's start_tail_f / stop_tail_f over /api/v1/ws, with several
+// files at once (one colour each), pause/resume, filter, highlighting and download.
+//
+// Responsiveness at thousands of lines per second comes from three rules: lines are appended
+// once per animation frame in one fragment; the DOM keeps at most MAX_SHOWN lines (older ones
+// are removed); the download buffer keeps at most MAX_KEPT lines (older ones are dropped and
+// counted).
+import { api, el, wsUrl } from "./app.js";
+
+const MAX_SHOWN = 5000;
+const MAX_KEPT = 200000;
+const COLOURS = ["#4ea1ff", "#5fd38d", "#f59e4a", "#c792ea", "#4fd1c5", "#ff8fa3", "#e6d36a", "#9fb4ff"];
+// glog (E1122 10:00:00), log4j/syslog words, Python tracebacks.
+const ERROR_RE = /^[EF]\d{4} |\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|Traceback)\b/i;
+const WARN_RE = /^W\d{4} |\bWARN(ING)?\b/i;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+let catalog = { hosts: [] };
+let extraFiles = []; // files added by path or by browsing, for the current host
+let socket = null;
+let running = false;
+let paused = false;
+let held = [];
+let pending = [];
+let kept = [];
+let dropped = 0;
+let received = 0;
+const statuses = new Map(); // name -> {status, message}
+const colours = new Map(); // name -> colour
+
+function currentHost() {
+  return catalog.hosts.find((h) => h.host === $("host").value);
+}
+
+function colourOf(name) {
+  if (!colours.has(name)) colours.set(name, COLOURS[colours.size % COLOURS.length]);
+  return colours.get(name);
+}
+
+function stemOf(path) {
+  const file = path.split("/").pop() || path;
+  const dot = file.indexOf(".");
+  return dot > 0 ? file.slice(0, dot) : file;
+}
+
+function renderFiles() {
+  const box = $("files");
+  const host = currentHost();
+  const legend = el("legend", {}, "Files");
+  if (!host) {
+    box.replaceChildren(legend, el("p", { class: "muted" }, "no host"));
+    return;
+  }
+  $("host-kind").textContent = `${host.kind}${host.address ? ` · ${host.address}` : ""}`;
+  const wanted = new Set((params.get("files") || "").split(",").filter(Boolean));
+  const files = [...host.files, ...extraFiles];
+  const items = files.map((f) => {
+    const input = el("input", { type: "checkbox", value: f.path, "data-name": f.name });
+    if (wanted.has(f.name) || f.checked) input.checked = true;
+    const label = el("label", { title: f.path }, input, el("span", { class: "swatch", style: `background:${colourOf(f.name)}` }), f.name);
+    return label;
+  });
+  box.replaceChildren(legend, ...(items.length ? items : [el("p", { class: "muted" }, "no files in the catalog for this host type; add a path")]));
+}
+
+function selectedFiles() {
+  return [...document.querySelectorAll("#files input[type=checkbox]:checked")].map((i) => ({ name: i.dataset.name, path: i.value }));
+}
+
+function setStatusLine(text, cls = "muted") {
+  const p = $("status");
+  p.className = `status ${cls}`;
+  p.textContent = text;
+}
+
+function renderStatuses() {
+  const p = $("status");
+  p.className = "status";
+  p.replaceChildren(...[...statuses].map(([name, s]) =>
+    el("span", { class: `file ${s.status === "error" ? "error" : s.status === "started" ? "ok" : "muted"}`, "data-name": name, "data-status": s.status },
+      el("span", { class: "swatch", style: `background:${colourOf(name)}` }), `${name}: ${s.status}${s.message ? ` — ${s.message}` : ""}`)));
+}
+
+function setRunning(on) {
+  running = on;
+  $("start").disabled = on;
+  $("stop").disabled = !on;
+  $("pause").disabled = !on;
+  $("host").disabled = on;
+}
+
+function lineClass(line) {
+  if (ERROR_RE.test(line)) return "ln error";
+  if (WARN_RE.test(line)) return "ln warn";
+  return "ln";
+}
+
+function matchesFilter(line) {
+  const f = $("filter").value;
+  return !f || line.toLowerCase().includes(f.toLowerCase());
+}
+
+function lineElement({ name, line }) {
+  const div = el("div", { class: lineClass(line) }, el("span", { class: "src", style: `color:${colourOf(name)}` }, `[${name}]`), line);
+  if (!matchesFilter(line)) div.classList.add("hidden");
+  return div;
+}
+
+// Appends what arrived since the last frame, then trims the view to MAX_SHOWN lines.
+function flush() {
+  const batch = pending;
+  pending = [];
+  const view = $("log");
+  const frag = document.createDocumentFragment();
+  for (const l of batch.slice(-MAX_SHOWN)) frag.append(lineElement(l));
+  view.append(frag);
+  let excess = view.childElementCount - MAX_SHOWN;
+  while (excess-- > 0) view.firstElementChild.remove();
+  if ($("autoscroll").checked) view.scrollTop = view.scrollHeight;
+  updateCounts();
+}
+
+let frameRequested = false;
+function show(l) {
+  pending.push(l);
+  if (!frameRequested) {
+    frameRequested = true;
+    requestAnimationFrame(() => { frameRequested = false; flush(); });
+  }
+}
+
+function updateCounts() {
+  $("held").textContent = paused ? `paused · ${held.length.toLocaleString()} held` : "";
+  $("counts").textContent = `${received.toLocaleString()} received${dropped ? ` · ${dropped.toLocaleString()} oldest not kept for download` : ""}`;
+}
+
+function onLog(data) {
+  const l = { name: data.name, line: data.line ?? "" };
+  received++;
+  kept.push(l);
+  if (kept.length > MAX_KEPT) { kept.splice(0, kept.length - MAX_KEPT); dropped = received - MAX_KEPT; }
+  if (paused) {
+    held.push(l);
+    if (held.length > MAX_SHOWN) held.splice(0, held.length - MAX_SHOWN);
+    updateCounts();
+  } else {
+    show(l);
+  }
+}
+
+function onStatus(data) {
+  statuses.set(data.name, { status: data.status, message: data.message });
+  renderStatuses();
+  const anyLive = [...statuses.values()].some((s) => s.status !== "stopped");
+  if (!anyLive && running) finish();
+}
+
+function finish() {
+  setRunning(false);
+  if (paused) togglePause();
+  if (socket) { socket.close(); socket = null; }
+}
+
+function start() {
+  const host = currentHost();
+  const files = selectedFiles();
+  if (!host) return setStatusLine("pick a host", "error");
+  if (!files.length) return setStatusLine("pick at least one file", "error");
+  statuses.clear();
+  for (const f of files) statuses.set(f.name, { status: "starting", message: f.path });
+  renderStatuses();
+  setRunning(true);
+  socket = new WebSocket(wsUrl("/api/v1/ws"));
+  socket.onopen = () => {
+    for (const f of files) socket.send(JSON.stringify({ event: "start_tail_f", data: { cvm_ip: host.host, log_path: f.path, log_name: f.name } }));
+  };
+  socket.onmessage = (m) => {
+    const { event, data } = JSON.parse(m.data);
+    if (event === "log") onLog(data);
+    else if (event === "tail_f_status") onStatus(data);
+    else if (event === "error") {
+      const name = data.request === "start_tail_f" ? "request" : event;
+      statuses.set(name, { status: "error", message: data.detail });
+      renderStatuses();
+    } else if (event === "lagged") {
+      setStatusLine(`this page fell behind and was disconnected (${data.detail}); press Start again`, "error");
+    }
+  };
+  socket.onclose = () => {
+    if (running) {
+      setRunning(false);
+      statuses.set("connection", { status: "error", message: "the connection to the gateway closed" });
+      renderStatuses();
+    }
+    socket = null;
+  };
+}
+
+function stop() {
+  if (!socket) return;
+  socket.send(JSON.stringify({ event: "stop_tail_f", data: {} }));
+  // The gateway answers `stopped` per file (then the socket closes); do not wait forever.
+  setTimeout(() => { if (running) finish(); }, 3000);
+}
+
+function togglePause() {
+  paused = !paused;
+  $("pause").textContent = paused ? "Resume" : "Pause";
+  if (!paused) {
+    const release = held;
+    held = [];
+    for (const l of release) show(l);
+  }
+  updateCounts();
+}
+
+function refilter() {
+  for (const div of $("log").children) {
+    const text = div.lastChild ? div.lastChild.textContent : "";
+    div.classList.toggle("hidden", !matchesFilter(text));
+  }
+}
+
+function download() {
+  const host = $("host").value || "tail";
+  const text = kept.map((l) => `[${l.name}] ${l.line}\n`).join("");
+  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/plain" })), download: `tailrace-${host}-${new Date().toISOString().replace(/[:.]/g, "-")}.log` });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+function addFile(path, name) {
+  path = path.trim();
+  if (!path.startsWith("/")) return setStatusLine(`a path must be absolute: ${path}`, "error");
+  extraFiles.push({ name: name || stemOf(path), path, checked: true });
+  renderFiles();
+}
+
+async function browse() {
+  const host = currentHost();
+  const dir = $("browse-dir").value.trim();
+  const list = $("browse-list");
+  if (!host || !dir) return;
+  try {
+    const listing = await api(`/api/v1/tail/list?host=${encodeURIComponent(host.host)}&dir=${encodeURIComponent(dir)}`);
+    list.replaceChildren(...listing.entries.map((e) => {
+      const li = el("li", { "data-path": e.path }, `${e.dir ? "📁 " : ""}${e.name}${e.dir ? "/" : ""}`);
+      li.addEventListener("click", () => {
+        if (e.dir) { $("browse-dir").value = e.path; browse(); } else { addFile(e.path); }
+      });
+      return li;
+    }));
+    if (listing.truncated) list.append(el("li", { class: "muted" }, "… more entries not shown"));
+    list.hidden = false;
+  } catch (e) {
+    list.replaceChildren(el("li", { class: "error" }, e.message));
+    list.hidden = false;
+  }
+}
+
+async function load() {
+  try {
+    catalog = await api("/api/v1/tail/catalog");
+  } catch (e) {
+    setStatusLine(`cannot read the catalog: ${e.message}`, "error");
+    return;
+  }
+  const select = $("host");
+  if (!catalog.hosts.length) {
+    select.replaceChildren(el("option", { value: "" }, "no host is served by any producer"));
+    return;
+  }
+  select.replaceChildren(...catalog.hosts.map((h) => el("option", { value: h.host }, h.address && h.address !== h.host ? `${h.host} (${h.address})` : h.host)));
+  const want = params.get("host") || params.get("cvm");
+  const match = catalog.hosts.find((h) => h.host === want || h.address === want);
+  if (match) select.value = match.host;
+  renderFiles();
+}
+
+$("host").addEventListener("change", () => { extraFiles = []; renderFiles(); });
+$("start").addEventListener("click", start);
+$("stop").addEventListener("click", stop);
+$("pause").addEventListener("click", togglePause);
+$("filter").addEventListener("input", refilter);
+$("download").addEventListener("click", download);
+$("clear").addEventListener("click", () => { $("log").replaceChildren(); kept = []; held = []; received = 0; dropped = 0; updateCounts(); });
+$("custom-add").addEventListener("click", () => addFile($("custom-path").value));
+$("browse").addEventListener("click", browse);
+window.addEventListener("beforeunload", () => { if (socket) socket.close(); });
+load();

@@ -1,0 +1,48 @@
+//! `/realtimelog`: the seed's live-tail page. Pick a host and one or more files (from the
+//! catalog, a typed path, or a browsed directory), start, watch lines arrive in one colour per
+//! file, pause/resume with a count of lines held, filter, see errors and warnings highlighted,
+//! download what was received, stop. It talks to `/api/v1/ws` with the seed's events; the page
+//! keeps a bounded number of lines in the DOM so it stays responsive at thousands of lines/s.
+//!
+//! Query parameters preselect: `?host=NAME_OR_ADDRESS&files=name,name` (`cvm=` is taken as
+//! `host=`, as the seed's links name the CVM).
+
+use axum::response::Html;
+
+use super::layout;
+
+pub async fn page() -> Html<String> {
+    layout(
+        "Live tail",
+        "/realtimelog",
+        r#"<h1>Live tail</h1>
+<section class="tail-controls">
+  <div class="row">
+    <label>Host <select id="host"><option value="">loading…</option></select></label>
+    <span id="host-kind" class="muted"></span>
+  </div>
+  <fieldset id="files" class="files"><legend>Files</legend><p class="muted">pick a host</p></fieldset>
+  <div class="row">
+    <label>Path <input id="custom-path" class="mono" size="48" placeholder="/var/log/app.log"></label>
+    <button id="custom-add" type="button">Add file</button>
+    <label>Directory <input id="browse-dir" class="mono" size="32" placeholder="/var/log"></label>
+    <button id="browse" type="button">List</button>
+  </div>
+  <ul id="browse-list" class="browse mono" hidden></ul>
+  <div class="row">
+    <button id="start" type="button" class="primary">Start</button>
+    <button id="stop" type="button" disabled>Stop</button>
+    <button id="pause" type="button" disabled>Pause</button>
+    <span id="held" class="muted"></span>
+    <label><input id="autoscroll" type="checkbox" checked> Autoscroll</label>
+    <label>Filter <input id="filter" size="24" placeholder="text in the line"></label>
+    <button id="download" type="button">Download</button>
+    <button id="clear" type="button">Clear</button>
+    <span id="counts" class="muted"></span>
+  </div>
+</section>
+<p id="status" class="status muted">idle</p>
+<div id="log" class="logview mono" aria-live="off"></div>"#,
+        &["realtimelog.js"],
+    )
+}
