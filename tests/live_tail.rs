@@ -154,6 +154,7 @@ async fn bad_requests_get_error_events_naming_the_field_and_a_missing_file_gets_
     ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path })).await;
     assert_eq!(ws.lines(1).await, [("app".to_owned(), numbered_line(0))], "the name defaults to the stem");
     stack.stop().await;
+    until("a follower waiting for a missing file ends with its reader", || followers(&missing) == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,20 +11,49 @@
 #   M                        the file does not exist (waiting for it)
 #   P                        the file exists but cannot be read
 #   K                        keep-alive when idle; a closed connection ends us with SIGPIPE
+# Waiting: with inotifywait (inotify-tools) on the host, a change to the file's directory wakes
+# us at once and we poll only twice a second as a safety net; without it we poll every INTERVAL.
 set -u
 f=$1; off=$2; want=$3; last=$4; interval=$5
 tmp=$(mktemp "${TMPDIR:-/tmp}/tailrace-follow.XXXXXX") || exit 3
-trap 'rm -f "$tmp"' EXIT
+watch_fd=""; WATCH_PID=""
+trap 'rm -f "$tmp"; [ -z "$WATCH_PID" ] || kill "$WATCH_PID" 2>/dev/null' EXIT
 trap 'exit 0' HUP INT TERM PIPE
 ident=""; state=""; idle=0; max=1048576
+wait=$interval; keep=100
+dir=${f%/*}; [ -n "$dir" ] || dir=/
+base=${f##*/}
+if command -v inotifywait >/dev/null 2>&1 && [ -d "$dir" ]; then
+  coproc WATCH { exec inotifywait -m -q -e modify,attrib,close_write,create,moved_to,moved_from,delete --format '%f' -- "$dir" 2>/dev/null; }
+  watch_fd=${WATCH[0]}; wait=0.5; keep=4
+fi
+# One idle round: a keep-alive now and then (writing to a closed connection ends us, so a
+# follower never outlives its reader, even while it waits for a missing file), then a pause.
+idle_round() {
+  idle=$((idle+1))
+  if [ "$idle" -ge "$keep" ]; then echo K; idle=0; fi
+  pause
+}
+# Sleeps until the file may have changed: an event naming it, or the poll interval.
+pause() {
+  [ -n "$watch_fd" ] || { sleep "$interval"; return; }
+  local name rc
+  while :; do
+    read -r -t "$wait" -u "$watch_fd" name; rc=$?
+    [ "$rc" -gt 128 ] && return                                  # timed out: poll anyway
+    [ "$rc" -eq 0 ] || { watch_fd=""; wait=$interval; keep=100; return; }   # watcher gone
+    [ "$name" = "$base" ] && break
+  done
+  while read -r -t 0 -u "$watch_fd"; do read -r -u "$watch_fd" name || break; done
+}
 while :; do
   if ! st=$(stat -L -c '%d:%i %s' -- "$f" 2>/dev/null); then
     [ "$state" = M ] || { echo M; state=M; }
-    sleep "$interval"; idle=$((idle+1)); continue
+    idle_round; continue
   fi
   if [ ! -r "$f" ]; then
     [ "$state" = P ] || { echo P; state=P; }
-    sleep "$interval"; idle=$((idle+1)); continue
+    idle_round; continue
   fi
   now=${st% *}; size=${st#* }
   if [ "$now" != "$ident" ]; then
@@ -54,7 +83,5 @@ while :; do
       continue
     fi
   fi
-  idle=$((idle+1))
-  if [ "$idle" -ge 100 ]; then echo K; idle=0; fi
-  sleep "$interval"
+  idle_round
 done

@@ -44,14 +44,12 @@ pub struct TailSpec {
 pub struct TailConfig {
     /// Lines sent from the end of the file when a tail starts fresh.
     pub last_lines: u32,
-    /// A batch is published when it holds this many lines...
+    /// A batch is published when it holds this many lines, or this many bytes, or when the
+    /// follower's chunk ends (new bytes are never held back waiting for more).
     pub batch_lines: usize,
-    /// ... or this many bytes ...
     pub batch_bytes: usize,
-    /// ... or when its first line is this old.
-    #[serde(with = "humantime_serde")]
-    pub linger: Duration,
-    /// How often the follower looks for new bytes.
+    /// How often the follower looks for new bytes when the host has no `inotifywait`
+    /// (with it, a change wakes the follower at once).
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Longest line kept whole; longer lines are cut into pieces of this size.
@@ -69,7 +67,6 @@ impl Default for TailConfig {
             last_lines: 100,
             batch_lines: 512,
             batch_bytes: 256 * 1024,
-            linger: Duration::from_millis(20),
             poll_interval: Duration::from_millis(20),
             max_line_bytes: 64 * 1024,
             reconnect_delay: Duration::from_millis(200),

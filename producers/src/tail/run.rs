@@ -17,6 +17,10 @@ use super::lines::Lines;
 use super::transport::{FollowArgs, Transport};
 use super::{TailConfig, TailSpec};
 
+/// A safety bound on how long a line may sit in a batch; chunks are flushed whole when they
+/// end, so in practice nothing waits this long.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Where to continue reading a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResumePoint {
@@ -174,7 +178,7 @@ pub async fn run_tail(
     let mut t = Tail {
         raw: subject::logs_raw(&spec.host, &spec.source),
         status: subject::tail_status(&spec.host, &spec.source),
-        batch: Batcher::new(cfg.batch_lines, cfg.batch_bytes, cfg.linger),
+        batch: Batcher::new(cfg.batch_lines, cfg.batch_bytes, LINGER),
         spec: &spec,
         cfg: &cfg,
         publisher: &publisher,
@@ -261,6 +265,10 @@ pub async fn run_tail(
                     for l in out.drain(..) {
                         t.push(l).await;
                     }
+                    // A chunk is everything the follower found new: waiting for more
+                    // would only add latency, so it is published now (in batches of at most
+                    // `batch_lines`); a busy file makes big chunks, so batches stay big.
+                    t.flush().await;
                 }
                 Ok(Some(Frame::Rotated { ident })) => {
                     t.end_of_file(&mut lines).await;
