@@ -60,10 +60,11 @@ ensure_rust() {
 }
 
 # What the tests use besides nats-server: OpenSSH's sshd on loopback, headless Chromium and its
-# WebDriver, and nats-py for processors written in Python.
+# WebDriver, inotify-tools (the tail follower wakes on inotify where a host has it), and nats-py
+# for processors written in Python.
 ensure_test_prereqs() {
   apt_install openssh-server openssh-client chromium chromium-driver
-  apt_install procps
+  apt_install procps inotify-tools
   # An unprivileged user for SSH tests (root reads every file, so permission tests need another
   # user). Its password is a test fixture, and the account exists only on test machines.
   if [ "$(id -u)" = 0 ] && ! id tailrace-test >/dev/null 2>&1; then
