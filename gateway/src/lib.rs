@@ -72,6 +72,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The listener with `TCP_NODELAY` on every accepted socket: live streams write small frames,
+/// and Nagle's algorithm with delayed ACKs would hold each for up to 40 ms.
+pub fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    })
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// for up to `drain`.
 pub async fn serve(
@@ -81,7 +92,7 @@ pub async fn serve(
     drain: Duration,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(nodelay(listener), app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
     });

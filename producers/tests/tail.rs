@@ -9,7 +9,7 @@ use tailrace_nats::testing::TestServer;
 use tailrace_nats::topology::Topology;
 use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
-use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
+use tailrace_producers::tail::{run_tail, FollowerKind, TailConfig, TailSpec, Transport};
 use tailrace_producers::testing::{append_numbered, numbered, readable_dir, TestSshd};
 use tailrace_schemas::{decode, subject, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
@@ -132,12 +132,21 @@ async fn resumes_after_the_ssh_connection_is_killed_without_gap_or_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_and_truncation_are_followed() {
+    follows_rotation_and_truncation(FollowerKind::Perl).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bash_follower_follows_rotation_and_truncation_too() {
+    follows_rotation_and_truncation(FollowerKind::Bash).await;
+}
+
+async fn follows_rotation_and_truncation(follower: FollowerKind) {
     let w = World::new().await;
     let path = w.file("app.log");
     append_numbered(&path, 0, 10);
     let spec = w.spec("local", &path);
     let mut status = w.statuses(&spec).await;
-    let (cancel, task) = w.start(&spec, Transport::Local, TailConfig::default());
+    let (cancel, task) = w.start(&spec, Transport::Local, TailConfig { follower, ..Default::default() });
     wait_status(&mut status, TailStatusKind::Started).await;
     assert_eq!(w.lines(&spec, 10).await, numbered(0, 10));
 

@@ -1,7 +1,8 @@
 //! The live tail: one file on one host, followed by byte offsets and published as `LogBatch`es,
 //! with its state published as `TailStatus`.
 //!
-//! - `follow.sh`: the follower program, run with bash on the host (over SSH, or locally).
+//! - `follow.pl` and `follow.sh`: the follower program, run on the host (over SSH, or locally)
+//!   with perl where it has it (one process, no forks), else with bash.
 //! - [`frames`]: parses the follower's output.
 //! - [`lines`]: bytes to lines with offsets.
 //! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
@@ -28,7 +29,7 @@ pub use config::TailSection;
 pub use hosts::HostService;
 pub use run::{resume_point, run_tail, ResumePoint};
 pub use supervisor::TailSupervisor;
-pub use transport::Transport;
+pub use transport::{FollowerKind, Transport};
 
 /// What to tail: a file on a host, published under a source name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,8 +49,11 @@ pub struct TailConfig {
     /// follower's chunk ends (new bytes are never held back waiting for more).
     pub batch_lines: usize,
     pub batch_bytes: usize,
-    /// How often the follower looks for new bytes when the host has no `inotifywait`
-    /// (with it, a change wakes the follower at once).
+    /// Which follower runs on the host: `auto` (Perl where the host has perl, else bash),
+    /// `perl` or `bash`.
+    pub follower: transport::FollowerKind,
+    /// How often the follower looks for new bytes when it cannot use inotify (with it, a
+    /// change wakes the follower at once).
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Longest line kept whole; longer lines are cut into pieces of this size.
@@ -65,6 +69,7 @@ impl Default for TailConfig {
     fn default() -> Self {
         Self {
             last_lines: 100,
+            follower: transport::FollowerKind::Auto,
             batch_lines: 512,
             batch_bytes: 256 * 1024,
             poll_interval: Duration::from_millis(20),

@@ -216,6 +216,7 @@ pub async fn run_tail(
             ident: resume.map(|r| r.ident),
             last_lines: t.cfg.last_lines,
             interval: t.cfg.poll_interval,
+            kind: t.cfg.follower,
         };
         let follower = match conn.follow(&args).await {
             Ok(f) => f,

@@ -11,6 +11,18 @@ use tokio::io::{AsyncRead, ReadBuf};
 use crate::ssh::{self, HostConfig, SshError, SshSession};
 
 const FOLLOW_SH: &str = include_str!("follow.sh");
+const FOLLOW_PL: &str = include_str!("follow.pl");
+
+/// Which follower program runs on the host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowerKind {
+    /// `follow.pl` where the host has perl (no forks, inotify wake-up), else `follow.sh`.
+    #[default]
+    Auto,
+    Perl,
+    Bash,
+}
 
 /// How to reach the host a tail reads from.
 #[derive(Debug, Clone)]
@@ -71,9 +83,27 @@ pub struct FollowArgs {
     pub ident: Option<tailrace_schemas::FileIdentity>,
     pub last_lines: u32,
     pub interval: std::time::Duration,
+    pub kind: FollowerKind,
 }
 
 impl FollowArgs {
+    /// The shell command that runs the follower: `tailrace-follow PATH ...` in its command line,
+    /// so it can be found on the host by name.
+    fn command(&self) -> String {
+        let mut args = String::from("tailrace-follow");
+        for a in self.argv() {
+            args.push(' ');
+            args.push_str(&shell_quote(&a));
+        }
+        let perl = format!("exec perl -e {} {args}", shell_quote(FOLLOW_PL));
+        let bash = format!("exec bash -c {} {args}", shell_quote(FOLLOW_SH));
+        match self.kind {
+            FollowerKind::Perl => perl,
+            FollowerKind::Bash => bash,
+            FollowerKind::Auto => format!("if command -v perl >/dev/null 2>&1; then {perl}; else {bash}; fi"),
+        }
+    }
+
     fn argv(&self) -> Vec<String> {
         vec![
             self.path.clone(),
@@ -103,18 +133,16 @@ impl Connection {
     pub async fn follow(&self, args: &FollowArgs) -> Result<Follower, String> {
         match self {
             Connection::Local => {
-                let mut child = tokio::process::Command::new("bash")
+                let mut child = tokio::process::Command::new("sh")
                     .arg("-c")
-                    .arg(FOLLOW_SH)
-                    .arg("tailrace-follow")
-                    .args(args.argv())
+                    .arg(args.command())
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::null())
                     .kill_on_drop(true)
                     .spawn()
-                    .map_err(|e| format!("cannot start bash: {e}"))?;
-                let stdout = child.stdout.take().ok_or("no stdout from bash")?;
+                    .map_err(|e| format!("cannot start sh: {e}"))?;
+                let stdout = child.stdout.take().ok_or("no stdout from sh")?;
                 Ok(Follower { inner: Box::pin(stdout), _guard: Some(child) })
             }
             Connection::Ssh(session) => {
@@ -122,12 +150,10 @@ impl Connection {
                     .channel_open_session()
                     .await
                     .map_err(|e| format!("cannot open a channel: {e}"))?;
-                let mut command = format!("exec bash -c {} tailrace-follow", shell_quote(FOLLOW_SH));
-                for a in args.argv() {
-                    command.push(' ');
-                    command.push_str(&shell_quote(&a));
-                }
-                channel.exec(true, command).await.map_err(|e| format!("cannot run the follower: {e}"))?;
+                channel
+                    .exec(true, args.command())
+                    .await
+                    .map_err(|e| format!("cannot run the follower: {e}"))?;
                 Ok(Follower { inner: Box::pin(channel.into_stream()), _guard: None })
             }
         }
