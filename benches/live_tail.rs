@@ -367,7 +367,7 @@ async fn throughput(w: &World) {
     println!("| what | lines | seconds | lines/s | MB/s |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     println!(
-        "| tailrace tail → JetStream (stored, acked) | {lines} | {:.2} | {ours_rate:.0} | {:.1} |",
+        "| tailrace tail → LOGS stream (counted at a NATS subscriber) | {lines} | {:.2} | {ours_rate:.0} | {:.1} |",
         ours.as_secs_f64(),
         ours_rate * LINE_BYTES as f64 / 1e6
     );
@@ -430,10 +430,20 @@ async fn fanout(w: &World) {
     let clients = env_num("BENCH_CLIENTS", 10_000);
     let rate = env_num("BENCH_FANOUT_RATE", 100);
     let seconds = env_num("BENCH_SECONDS", 10);
-    println!("\n### {clients} SSE clients of one subject at {rate} lines/s for {seconds} s (gateway in its own process)\n");
+    println!("\n### {clients} SSE clients of one subject at {rate} lines/s for {seconds} s, server in its own process\n");
+    println!("| server | clients | events sent | deliveries | delivered p50 ms | p99 ms | max ms | clients cut off | RSS: 1 client | all clients | while streaming | per client |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let port = tailrace_nats::testing::free_port();
+    let baseline = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["baseline-server", &w.nats.url(), &port.to_string()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    fanout_against("plain axum + broadcast (baseline)", baseline, port, w, clients, rate, seconds).await;
     let port = tailrace_nats::testing::free_port();
     let data = tempfile::tempdir().unwrap();
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tailrace"))
+    let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tailrace"))
         .arg("run")
         .env_remove("TAILRACE_CONFIG")
         .envs([
@@ -448,7 +458,51 @@ async fn fanout(w: &World) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = gateway.id().unwrap();
+    fanout_against("tailrace gateway", gateway, port, w, clients, rate, seconds).await;
+}
+
+/// What a hand-written SSE fan-out looks like with axum: one core NATS subscription, each
+/// message rendered to JSON once and sent to every client through a tokio broadcast channel,
+/// with keep-alives (as the gateway has).
+async fn baseline_server(nats_url: String, port: u16) {
+    use axum::response::sse::{Event, Sse};
+    let client = async_nats::connect(nats_url).await.unwrap();
+    let (tx, _) = tokio::sync::broadcast::channel::<Arc<String>>(1024);
+    let mut sub = client.subscribe("logs.raw.bench.fan").await.unwrap();
+    let sender = tx.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let batch: tailrace_schemas::LogBatch = tailrace_schemas::decode(&m.payload).unwrap();
+            let _ = sender.send(Arc::new(serde_json::to_string(&batch).unwrap()));
+        }
+    });
+    let app = axum::Router::new().route(
+        "/api/v1/stream",
+        axum::routing::get(move || {
+            let rx = tx.subscribe();
+            async move {
+                let events = futures::stream::unfold(rx, |mut rx| async move {
+                    let json = rx.recv().await.ok()?;
+                    Some((Ok::<_, std::convert::Infallible>(Event::default().data(json.as_str())), rx))
+                });
+                Sse::new(events).keep_alive(axum::response::sse::KeepAlive::default())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    axum::serve(tailrace_gateway::nodelay(listener), app).await.unwrap();
+}
+
+async fn fanout_against(
+    name: &str,
+    mut server: tokio::process::Child,
+    port: u16,
+    w: &World,
+    clients: u64,
+    rate: u64,
+    seconds: u64,
+) {
+    let pid = server.id().unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_until("the gateway to listen", Duration::from_secs(30), || {
         std::net::TcpStream::connect(addr).is_ok()
@@ -465,7 +519,7 @@ async fn fanout(w: &World) {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(pid);
-    eprintln!("fanout: gateway RSS {before} KiB with one client; connecting {clients} …");
+    eprintln!("fanout ({name}): RSS {before} KiB with one client; connecting {clients} …");
     for i in 1..clients {
         tasks.push(tokio::spawn(sse_client(addr, subject.clone(), lat.clone(), connected.clone())));
         if i % 500 == 0 {
@@ -483,7 +537,7 @@ async fn fanout(w: &World) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = rss_kib(pid);
     let connected_n = connected.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("  … gateway RSS {after} KiB with {connected_n} clients; publishing …");
+    eprintln!("  … RSS {after} KiB with {connected_n} clients; publishing …");
 
     let js = async_nats::jetstream::new(w.client.clone());
     let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
@@ -512,10 +566,8 @@ async fn fanout(w: &World) {
     let during = rss_kib(pid);
     let (p50, p99, max) = lat.summary();
     let still = tasks.iter().filter(|t| !t.is_finished()).count();
-    println!("| clients | events sent | deliveries | delivered p50 ms | p99 ms | max ms | clients cut off (lagged) | gateway RSS: 1 client | {connected_n} clients | while streaming | per client |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     println!(
-        "| {connected_n} | {total} | {} of {expected} | {p50:.1} | {p99:.1} | {max:.1} | {} | {before} KiB | {after} KiB | {during} KiB | {:.1} KiB |",
+        "| {name} | {connected_n} | {total} | {} of {expected} | {p50:.1} | {p99:.1} | {max:.1} | {} | {before} KiB | {after} KiB | {during} KiB | {:.1} KiB |",
         lat.len(),
         connected_n as usize - still,
         (after.saturating_sub(before)) as f64 / connected_n.max(1) as f64
@@ -523,7 +575,7 @@ async fn fanout(w: &World) {
     for t in tasks {
         t.abort();
     }
-    let _ = gateway.kill().await;
+    let _ = server.kill().await;
 }
 
 async fn tails(w: &World) {
@@ -607,6 +659,12 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("baseline-server") {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(baseline_server(args[2].clone(), args[3].parse().unwrap()));
+        return;
+    }
     let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let all = which.is_empty();
     let wants = |w: &str| all || which.iter().any(|a| a == w);

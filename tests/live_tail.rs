@@ -70,7 +70,13 @@ async fn stop_tail_f_answers_stopped_and_the_remote_follower_ends_after_the_grac
     until("the follower runs on the host", || followers(&path) == 1).await;
 
     ws.send("stop_tail_f", json!({})).await;
-    let stopped = ws.next_named("tail_f_status").await;
+    // (`started` may still be on its way: statuses and lines are separate streams.)
+    let stopped = loop {
+        let s = ws.next_named("tail_f_status").await;
+        if s["status"] != "started" {
+            break s;
+        }
+    };
     assert_eq!((stopped["status"].as_str(), stopped["name"].as_str()), (Some("stopped"), Some("app")));
     until("the follower ends on the host", || followers(&path) == 0).await;
 

@@ -15,7 +15,7 @@ pub async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
     let router = app(state);
-    tokio::spawn(async move { axum::serve(crate::nodelay(listener), router).await });
+    tokio::spawn(async move { axum::serve(crate::nodelay(listener), router.into_make_service()).await });
     base
 }
 

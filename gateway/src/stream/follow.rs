@@ -1,10 +1,16 @@
 //! One client's view of a filter: optionally history from a start point, then live events,
 //! each exactly once, in stream order.
+//!
+//! The live part is read straight from the hub's broadcast channel by whoever polls the stream
+//! (the client's connection task): no task or queue per client, so a client costs a broadcast
+//! receiver and a few hundred bytes of state, and events that are already waiting go out
+//! together in one write.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hub::{Event, Hub};
@@ -31,71 +37,91 @@ pub enum StreamItem {
     Failed(String),
 }
 
-/// The events of `filter` on `stream` from `start`, then live.
+fn policy(start: Start) -> Option<DeliverPolicy> {
+    match start {
+        Start::Live => None,
+        Start::Sequence(seq) => Some(DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) }),
+        Start::Time(t) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_nanos()))
+            .ok()
+            .map(|start_time| DeliverPolicy::ByStartTime { start_time }),
+        Start::LastPerSubject => Some(DeliverPolicy::LastPerSubject),
+    }
+}
+
+fn failed(reason: String) -> BoxStream<'static, StreamItem> {
+    stream::iter([StreamItem::Failed(reason)]).boxed()
+}
+
+/// The events of `filter` on `stream` from `start`, then live. The stream ends after a
+/// `Lagged` or `Failed` item.
 pub fn follow(
     hub: Hub,
     stream: &'static str,
     filter: String,
     start: Start,
 ) -> BoxStream<'static, StreamItem> {
-    async_stream(move |tx| async move {
+    // The setup future (subscribing, creating a replay consumer) is large; boxed on its own, it
+    // is freed once it has run instead of sizing every client's stream for good.
+    stream::once(Box::pin(async move {
         // Subscribe to live first, so nothing that arrives during the replay is missed.
-        let (shared, mut live) = match hub.subscribe(stream, &filter).await {
+        let (shared, rx) = match hub.subscribe(stream, &filter).await {
             Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(StreamItem::Failed(e)).await;
-                return;
-            }
+            Err(e) => return failed(e),
         };
-        let mut last_sent = 0u64;
-        let policy = match start {
-            Start::Live => None,
-            Start::Sequence(seq) => Some(DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) }),
-            Start::Time(t) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_nanos()))
-                .ok()
-                .map(|start_time| DeliverPolicy::ByStartTime { start_time }),
-            Start::LastPerSubject => Some(DeliverPolicy::LastPerSubject),
-        };
-        if let Some(deliver_policy) = policy {
-            match replay(&hub, stream, &filter, deliver_policy, &tx).await {
-                Ok(seq) => last_sent = seq,
-                Err(e) => {
-                    let _ = tx.send(StreamItem::Failed(e)).await;
-                    return;
+        let last_sent = Arc::new(AtomicU64::new(0));
+        let history = match policy(start) {
+            None => stream::empty().boxed(),
+            Some(p) => match replay(&hub, stream, &filter, p).await {
+                Ok(h) => {
+                    let last_sent = last_sent.clone();
+                    h.map(move |item| {
+                        if let StreamItem::Event(e) = &item {
+                            last_sent.store(e.seq, Ordering::Relaxed);
+                        }
+                        item
+                    })
+                    .boxed()
                 }
-            }
-        }
-        loop {
-            match live.recv().await {
-                Ok(event) if event.seq <= last_sent => {}
-                Ok(event) => {
-                    last_sent = event.seq;
-                    if tx.send(StreamItem::Event(event)).await.is_err() {
-                        break;
+                Err(e) => return failed(e),
+            },
+        };
+        let live = stream::unfold(Some((shared, rx, last_sent)), |state| async move {
+            let (shared, mut rx, last_sent) = state?;
+            loop {
+                match rx.recv().await {
+                    Ok(event) if event.seq <= last_sent.load(Ordering::Relaxed) => {}
+                    Ok(event) => {
+                        last_sent.store(event.seq, Ordering::Relaxed);
+                        return Some((StreamItem::Event(event), Some((shared, rx, last_sent))));
+                    }
+                    Err(RecvError::Lagged(n)) => return Some((StreamItem::Lagged(n), None)),
+                    Err(RecvError::Closed) => {
+                        return Some((StreamItem::Failed("the subscription ended".into()), None))
                     }
                 }
-                Err(RecvError::Lagged(n)) => {
-                    let _ = tx.send(StreamItem::Lagged(n)).await;
-                    break;
-                }
-                Err(RecvError::Closed) => {
-                    let _ = tx.send(StreamItem::Failed("the subscription ended".into())).await;
-                    break;
-                }
             }
-        }
-        drop(shared);
+        });
+        history.chain(live).boxed()
+    }))
+    .flatten()
+    .scan(false, |ended, item| {
+        // Nothing follows an item that ends the stream.
+        let out = (!*ended).then(|| {
+            *ended = !matches!(item, StreamItem::Event(_));
+            item
+        });
+        futures::future::ready(out)
     })
+    .boxed()
 }
 
-/// Sends stored events from `policy` until caught up; returns the last sequence sent.
+/// Stored events from `policy` until caught up (the consumer's pending count reaches 0).
 async fn replay(
     hub: &Hub,
     stream: &str,
     filter: &str,
     deliver_policy: DeliverPolicy,
-    tx: &tokio::sync::mpsc::Sender<StreamItem>,
-) -> Result<u64, String> {
+) -> Result<BoxStream<'static, StreamItem>, String> {
     let js = hub.jetstream();
     let mut consumer = js
         .get_stream_no_info(stream)
@@ -110,48 +136,24 @@ async fn replay(
         .await
         .map_err(|e| e.to_string())?;
     if consumer.info().await.map_err(|e| e.to_string())?.num_pending == 0 {
-        return Ok(0);
+        return Ok(stream::empty().boxed());
     }
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    let mut last = 0;
-    while let Some(m) = messages.next().await {
-        let m = m.map_err(|e| e.to_string())?;
-        let info = m.info().map_err(|e| e.to_string())?;
-        last = info.stream_sequence;
-        let pending = info.pending;
-        let event = Arc::new(Event::new(last, m.subject.to_string(), &m.payload));
-        if tx.send(StreamItem::Event(event)).await.is_err() || pending == 0 {
-            break;
-        }
-    }
-    Ok(last)
-}
-
-/// A stream fed by a task through a small channel (the task ends when the stream is dropped).
-fn async_stream<F, Fut>(body: F) -> BoxStream<'static, StreamItem>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<StreamItem>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let task = tokio::spawn(body(tx));
-    let guard = AbortOnDrop(task);
-    tokio_stream_from(rx, guard).boxed()
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn tokio_stream_from(
-    rx: tokio::sync::mpsc::Receiver<StreamItem>,
-    guard: AbortOnDrop,
-) -> impl futures::Stream<Item = StreamItem> + Send + 'static {
-    futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|item| (item, (rx, guard)))
+    let messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    Ok(stream::unfold(Some(messages), |state| async move {
+        let mut messages = state?;
+        let item = match messages.next().await? {
+            Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
+            Ok(m) => match m.info() {
+                Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
+                Ok(info) => {
+                    let done = info.pending == 0;
+                    let event = Event::new(info.stream_sequence, m.subject.to_string(), &m.payload);
+                    (StreamItem::Event(Arc::new(event)), done)
+                }
+            },
+        };
+        let (item, done) = item;
+        Some((item, (!done).then_some(messages)))
     })
+    .boxed())
 }
