@@ -590,12 +590,15 @@ async fn tails(w: &World) {
     for count in [1, n] {
         eprintln!("{count} tails …");
         let lat = Latencies::default();
+        let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
         let mut sub = w.client.subscribe("logs.raw.bench.>").await.unwrap();
         let recorder = tokio::spawn({
             let lat = lat.clone();
+            let seen = seen.clone();
             async move {
                 while let Some(m) = sub.next().await {
                     if let Ok(b) = tailrace_schemas::decode::<tailrace_schemas::LogBatch>(&m.payload) {
+                        seen.lock().unwrap().insert(b.source.as_str().to_owned());
                         for l in &b.lines {
                             lat.record(&l.text);
                         }
@@ -611,12 +614,20 @@ async fn tails(w: &World) {
             running.push(w.tail(&source, &path));
             paths.push(path);
         }
-        // Every tail is up when a line written to each has arrived.
+        // Every tail is up when a line written to each has arrived (a tail starting fresh
+        // begins at the end of its file, so warm-up lines are written until each shows up).
         let started = Instant::now();
-        for p in &paths {
-            append(p, &line(0, wall_nanos()));
-        }
-        wait_until("every tail to deliver", Duration::from_secs(120), || lat.len() >= count as usize).await;
+        let mut round = 0;
+        wait_until("every tail to deliver", Duration::from_secs(120), || {
+            if round % 10 == 0 {
+                for p in &paths {
+                    append(p, &line(0, wall_nanos()));
+                }
+            }
+            round += 1;
+            seen.lock().unwrap().len() >= count as usize
+        })
+        .await;
         eprintln!("  … {count} tails up in {:.1} s", started.elapsed().as_secs_f64());
         tokio::time::sleep(Duration::from_millis(500)).await;
         lat.clear();

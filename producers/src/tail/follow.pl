@@ -2,8 +2,9 @@
 # with no forks, so a change reaches the reader in well under a millisecond. Used whenever the
 # host has perl (every Debian, RHEL and CentOS does); follow.sh is the fallback.
 # Arguments: tailrace-follow PATH OFFSET IDENT LAST_LINES INTERVAL
-# Waiting: inotify on the file's directory through raw syscalls (x86_64, aarch64, i386), so an
-# append wakes us at once; with no inotify, a poll every INTERVAL seconds.
+# Waiting: inotify through raw syscalls (x86_64, aarch64, i386) on the file (writes) and its
+# directory (our name appearing or going), so an append wakes us at once; with no inotify, a
+# poll every INTERVAL seconds.
 use strict;
 use warnings;
 use POSIX ();
@@ -23,18 +24,24 @@ my ($dir, $base) = $f =~ m{^(.*)/([^/]*)$} ? ($1 eq '' ? '/' : $1, $2) : ('.', $
 
 # inotify_init1 and inotify_add_watch syscall numbers per architecture.
 my %nr = (x86_64 => [294, 254], aarch64 => [26, 27], i686 => [332, 292], i386 => [332, 292]);
+my $sys = $nr{(POSIX::uname())[4]};
 my $ino;
-sub watch {
-    my $n = $nr{(POSIX::uname())[4]} or return;
-    my $fd = syscall($n->[0], 0);
-    return if $fd < 0;
-    open(my $fh, '<&=', $fd) or return;
-    # MODIFY|ATTRIB|CLOSE_WRITE|MOVED_FROM|MOVED_TO|CREATE|DELETE
-    my $mask = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200;
-    if (syscall($n->[1], $fd, $dir, $mask) < 0) { close $fh; return; }
-    $ino = $fh;
+# The directory is watched only for names coming and going (rotation, creation), filtered by
+# our file's name; the file itself for writes. A busy directory of other logs wakes no one.
+sub add_watch {
+    my ($path, $mask) = @_;
+    return $ino && syscall($sys->[1], fileno($ino), $path, $mask) >= 0;
 }
-watch();
+if ($sys) {
+    my $fd = syscall($sys->[0], 0);
+    if ($fd >= 0 && open(my $fh, '<&=', $fd)) {
+        $ino = $fh;
+        # CREATE|DELETE|MOVED_FROM|MOVED_TO
+        undef $ino unless add_watch($dir, 0x100 | 0x200 | 0x40 | 0x80);
+    }
+}
+# MODIFY|ATTRIB|CLOSE_WRITE|MOVE_SELF|DELETE_SELF, on the file now at the path.
+sub watch_file { add_watch($f, 0x2 | 0x4 | 0x8 | 0x800 | 0x400); }
 
 # Sleeps until the file may have changed: an inotify event naming it, or the poll interval.
 sub pause {
@@ -52,7 +59,7 @@ sub pause {
         while ($p + 16 <= length $buf) {
             my ($wd, $mask, $cookie, $len) = unpack('lLLL', substr($buf, $p, 16));
             my $name = unpack('Z*', substr($buf, $p + 16, $len));
-            $hit = 1 if $name eq $base;
+            $hit = 1 if $len == 0 || $name eq $base;    # a file watch's events carry no name
             $p += 16 + $len;
         }
         return if $hit;
@@ -128,6 +135,7 @@ while (1) {
         out("O $now $off\n") if $ident eq '';
         close $fh if $fh;
         ($fh, $ident, $state) = ($new, $now, '');
+        watch_file();
     } elsif ($size < $off) {
         $off = 0; out("T\n");
     }
