@@ -108,6 +108,23 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
         browser.screenshot(&std::path::Path::new(&dir).join("realtimelog.png")).await;
     }
 
+    // A flood keeps at most 5,000 lines in the page, while counting every line received.
+    browser
+        .client
+        .execute(
+            "const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for chunk in 0..12 {
+        append_numbered(&path, 100 + chunk * 1000, 1100 + chunk * 1000);
+    }
+    browser
+        .wait_for("document.getElementById('counts').textContent.replace(/[^0-9a-z ]/g, '').startsWith('12015 received')", T)
+        .await;
+    browser.wait_for(&format!("{shown} === 5000"), T).await;
+
     assert_eq!(followers(&path), 1);
     click("stop").await;
     browser.wait_for("document.querySelector('#status [data-name=app][data-status=stopped]')", T).await;
