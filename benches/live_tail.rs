@@ -23,7 +23,6 @@ use tailrace_gateway::testing::SseReader;
 use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::Topology;
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
 use tailrace_producers::testing::{readable_dir, TestSshd};
@@ -92,10 +91,9 @@ struct World {
 impl World {
     async fn new() -> Self {
         eprintln!("starting nats-server and sshd …");
-        let nats = TestServer::start().await;
+        let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
-        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
         let sshd = TestSshd::start().await;
         let files = readable_dir("tailrace-bench-");
         Self { nats, client, sshd, files, publisher }

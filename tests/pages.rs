@@ -9,14 +9,12 @@ use tailrace_gateway::browser::Browser;
 use tailrace_gateway::{app, AppState, GatewayConfig};
 use tailrace_nats::config::StreamsConfig;
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::Topology;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_page_shows_the_broker_and_live_stream_counts() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with_topology().await;
     let client = server.client().await;
     let js = async_nats::jetstream::new(client.clone());
-    Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
     for _ in 0..3 {
         js.publish("logs.raw.web-1.app", "line".into()).await.unwrap().await.unwrap();
     }

@@ -8,7 +8,6 @@ use tailrace_gateway::testing::{serve, SseReader};
 use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::StreamsConfig;
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::Topology;
 
 struct Gateway {
     _nats: TestServer,
@@ -18,10 +17,9 @@ struct Gateway {
 }
 
 async fn gateway(cfg: GatewayConfig) -> Gateway {
-    let nats = TestServer::start().await;
+    let nats = TestServer::start_with_topology().await;
     let client = nats.client().await;
     let js = async_nats::jetstream::new(client.clone());
-    Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
     let state = AppState::new(client, cfg, StreamsConfig::default());
     let base = serve(state.clone()).await;
     Gateway { _nats: nats, js, state, base }

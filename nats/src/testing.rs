@@ -37,6 +37,17 @@ impl TestServer {
         Self::start_with_args(Vec::new(), None).await
     }
 
+    /// Starts a single server with every declared stream and bucket applied (default limits).
+    pub async fn start_with_topology() -> Self {
+        let server = Self::start().await;
+        let js = server.jetstream().await;
+        crate::Topology::from_config(&crate::config::StreamsConfig::default())
+            .apply(&js)
+            .await
+            .expect("apply the topology");
+        server
+    }
+
     /// Starts a single server with extra command-line arguments (TLS, auth, ...).
     pub async fn start_with(args: Vec<String>) -> Self {
         Self::start_with_args(args, None).await

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tailrace_nats::config::{PublisherConfig, StreamsConfig};
+use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::{Topology, TAIL_SESSIONS};
+use tailrace_nats::topology::TAIL_SESSIONS;
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{TailConfig, TailSpec, TailSupervisor, Transport};
 use tailrace_producers::testing::{append_numbered, followers, numbered, readable_dir, until, TestSshd};
@@ -24,10 +24,9 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let nats = TestServer::start().await;
+        let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
-        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
         let store = publisher.jetstream().get_key_value(TAIL_SESSIONS).await.unwrap();
         let files = readable_dir("tailrace-sessions-");
         Self { _nats: nats, client, publisher, store, files }

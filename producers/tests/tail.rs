@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tailrace_nats::config::{PublisherConfig, StreamsConfig};
+use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::Topology;
 use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
 use tailrace_producers::tail::{run_tail, FollowerKind, TailConfig, TailSpec, Transport};
@@ -24,10 +23,9 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let nats = TestServer::start().await;
+        let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
-        Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
         let files = readable_dir("tailrace-tail-");
         Self { nats, publisher, client, files }
     }

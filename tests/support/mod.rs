@@ -11,7 +11,7 @@ use std::time::Duration;
 use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::{Topology, TAIL_HOSTS, TAIL_SESSIONS};
+use tailrace_nats::topology::{TAIL_HOSTS, TAIL_SESSIONS};
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{HostService, TailConfig, TailSupervisor, Transport};
 use tailrace_producers::testing::{readable_dir, TestSshd};
@@ -38,10 +38,9 @@ pub struct Stack {
 impl Stack {
     /// Starts everything; a tail stops `grace` after its last viewer leaves.
     pub async fn start(grace: Duration) -> Self {
-        let nats = TestServer::start().await;
+        let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let js = async_nats::jetstream::new(client.clone());
-        Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
         let sshd = TestSshd::start().await;
         let files = readable_dir("tailrace-stack-");
         let mut host = sshd.host_config(HOST);
