@@ -55,7 +55,10 @@ impl SseReader {
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
-        let resp = req.send().await.expect("SSE request sent");
+        let resp = tokio::time::timeout(Duration::from_secs(30), req.send())
+            .await
+            .expect("SSE response headers within 30 s")
+            .expect("SSE request sent");
         let (status, headers) = (resp.status(), resp.headers().clone());
         Self { status, headers, body: resp.bytes_stream().boxed(), buf: String::new() }
     }
@@ -125,10 +128,12 @@ impl WsClient {
 
     /// The next `(event, data)`; `None` when the server closed; panics after 15 s without one.
     pub async fn next(&mut self) -> Option<(String, Value)> {
+        // One deadline for the whole call: the server's pings must not keep extending it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(15), self.socket.next())
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
-                .expect("a WebSocket message within 15 s");
+                .expect("a WebSocket event within 15 s");
             match msg {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("JSON frame");

@@ -53,7 +53,8 @@ fn failed(reason: String) -> BoxStream<'static, StreamItem> {
 }
 
 /// The events of `filter` on `stream` from `start`, then live. The stream ends after a
-/// `Lagged` or `Failed` item.
+/// `Lagged` or `Failed` item. Nothing happens until it is first polled; use [`subscribe`] when
+/// the subscription must exist before something else is done (before a tail is started).
 pub fn follow(
     hub: Hub,
     stream: &'static str,
@@ -62,57 +63,65 @@ pub fn follow(
 ) -> BoxStream<'static, StreamItem> {
     // The setup future (subscribing, creating a replay consumer) is large; boxed on its own, it
     // is freed once it has run instead of sizing every client's stream for good.
-    stream::once(Box::pin(async move {
-        // Subscribe to live first, so nothing that arrives during the replay is missed.
-        let (shared, rx) = match hub.subscribe(stream, &filter).await {
-            Ok(s) => s,
+    stream::once(Box::pin(subscribe(hub, stream, filter, start))).flatten().boxed()
+}
+
+/// Subscribes now (live first, so nothing arriving during the replay is missed), and returns
+/// the events of `filter` from `start`, then live.
+pub async fn subscribe(
+    hub: Hub,
+    stream: &'static str,
+    filter: String,
+    start: Start,
+) -> BoxStream<'static, StreamItem> {
+    let (shared, rx) = match hub.subscribe(stream, &filter).await {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let last_sent = Arc::new(AtomicU64::new(0));
+    let history = match policy(start) {
+        None => stream::empty().boxed(),
+        Some(p) => match replay(&hub, stream, &filter, p).await {
+            Ok(h) => {
+                let last_sent = last_sent.clone();
+                h.map(move |item| {
+                    if let StreamItem::Event(e) = &item {
+                        last_sent.store(e.seq, Ordering::Relaxed);
+                    }
+                    item
+                })
+                .boxed()
+            }
             Err(e) => return failed(e),
-        };
-        let last_sent = Arc::new(AtomicU64::new(0));
-        let history = match policy(start) {
-            None => stream::empty().boxed(),
-            Some(p) => match replay(&hub, stream, &filter, p).await {
-                Ok(h) => {
-                    let last_sent = last_sent.clone();
-                    h.map(move |item| {
-                        if let StreamItem::Event(e) = &item {
-                            last_sent.store(e.seq, Ordering::Relaxed);
-                        }
-                        item
-                    })
-                    .boxed()
+        },
+    };
+    let live = stream::unfold(Some((shared, rx, last_sent)), |state| async move {
+        let (shared, mut rx, last_sent) = state?;
+        loop {
+            match rx.recv().await {
+                Ok(event) if event.seq <= last_sent.load(Ordering::Relaxed) => {}
+                Ok(event) => {
+                    last_sent.store(event.seq, Ordering::Relaxed);
+                    return Some((StreamItem::Event(event), Some((shared, rx, last_sent))));
                 }
-                Err(e) => return failed(e),
-            },
-        };
-        let live = stream::unfold(Some((shared, rx, last_sent)), |state| async move {
-            let (shared, mut rx, last_sent) = state?;
-            loop {
-                match rx.recv().await {
-                    Ok(event) if event.seq <= last_sent.load(Ordering::Relaxed) => {}
-                    Ok(event) => {
-                        last_sent.store(event.seq, Ordering::Relaxed);
-                        return Some((StreamItem::Event(event), Some((shared, rx, last_sent))));
-                    }
-                    Err(RecvError::Lagged(n)) => return Some((StreamItem::Lagged(n), None)),
-                    Err(RecvError::Closed) => {
-                        return Some((StreamItem::Failed("the subscription ended".into()), None))
-                    }
+                Err(RecvError::Lagged(n)) => return Some((StreamItem::Lagged(n), None)),
+                Err(RecvError::Closed) => {
+                    return Some((StreamItem::Failed("the subscription ended".into()), None))
                 }
             }
-        });
-        history.chain(live).boxed()
-    }))
-    .flatten()
-    .scan(false, |ended, item| {
-        // Nothing follows an item that ends the stream.
-        let out = (!*ended).then(|| {
-            *ended = !matches!(item, StreamItem::Event(_));
-            item
-        });
-        futures::future::ready(out)
-    })
-    .boxed()
+        }
+    });
+    history
+        .chain(live)
+        .scan(false, |ended, item| {
+            // Nothing follows an item that ends the stream.
+            let out = (!*ended).then(|| {
+                *ended = !matches!(item, StreamItem::Event(_));
+                item
+            });
+            futures::future::ready(out)
+        })
+        .boxed()
 }
 
 /// Stored events from `policy` until caught up (the consumer's pending count reaches 0).

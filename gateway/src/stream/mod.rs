@@ -11,5 +11,5 @@ pub mod follow;
 pub mod hub;
 pub mod json;
 
-pub use follow::{follow, Start, StreamItem};
+pub use follow::{follow, subscribe, Start, StreamItem};
 pub use hub::{Event, Hub};

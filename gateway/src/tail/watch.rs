@@ -18,7 +18,7 @@ use super::{hosts, ViewerLease};
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::stream::{follow, Start, StreamItem};
+use crate::stream::{subscribe, Start, StreamItem};
 
 /// The seed's `start_tail_f` fields (`host`, `path`, `name` are accepted too).
 #[derive(Debug, Clone, Deserialize)]
@@ -127,14 +127,22 @@ pub async fn start(
         Some((seq, _)) => Start::Sequence(seq),
         None => Start::LastPerSubject,
     };
-    let logs =
-        follow(state.hub.clone(), topology::LOGS, subject::logs_raw(&host, &source).to_string(), logs_start);
-    let statuses = follow(
+    // Subscribed before the lease is written: the tail this viewer starts publishes its first
+    // lines and its `started` right after, and a subscription made later would miss them.
+    let logs = subscribe(
+        state.hub.clone(),
+        topology::LOGS,
+        subject::logs_raw(&host, &source).to_string(),
+        logs_start,
+    )
+    .await;
+    let statuses = subscribe(
         state.hub.clone(),
         topology::STATUS,
         subject::tail_status(&host, &source).to_string(),
         Start::LastPerSubject,
-    );
+    )
+    .await;
 
     let lease = ViewerLease::join(
         state.tail_sessions().await?.clone(),
