@@ -95,6 +95,8 @@ async fn subscribe(
 ) -> Result<Response, ApiError> {
     let (filter, stream_name) = stream::access::resolve(&q.subject, &state.auth, &caller)?;
     let start = start_point(&headers, q.from, q.since.as_deref())?;
-    let items = stream::follow(state.hub.clone(), stream_name, filter.to_string(), start);
+    // Subscribed before the response starts: whatever is published after the client sees the
+    // headers reaches it.
+    let items = stream::subscribe(state.hub.clone(), stream_name, filter.to_string(), start).await;
     Ok(sse_response(items, &state))
 }

@@ -298,7 +298,8 @@ impl Connection {
         }
         self.check_room()?;
         let start = super::sse::start_point(&HeaderMap::new(), req.from, req.since.as_deref())?;
-        let mut items = stream::follow(self.state.hub.clone(), stream_name, key.clone(), start);
+        // Subscribed before `subscribed` is sent, so everything published after it arrives.
+        let mut items = stream::subscribe(self.state.hub.clone(), stream_name, key.clone(), start).await;
         let tx = self.tx.clone();
         let subject = key.clone();
         let task = tokio::spawn(async move {
