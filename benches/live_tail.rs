@@ -62,6 +62,17 @@ impl Latencies {
             self.0.lock().unwrap().push(now.saturating_sub(t) / 1000);
         }
     }
+    fn push(&self, micros: u64) {
+        self.0.lock().unwrap().push(micros);
+    }
+    /// Every latency of several lists together.
+    fn merged(all: &[Latencies]) -> Self {
+        let merged = Latencies::default();
+        for l in all {
+            merged.0.lock().unwrap().extend_from_slice(&l.0.lock().unwrap());
+        }
+        merged
+    }
     fn len(&self) -> usize {
         self.0.lock().unwrap().len()
     }
@@ -224,7 +235,11 @@ async fn latency(w: &World, gateway: &str) {
         });
         // And as the gateway's hub sees them (JetStream push consumer), before HTTP.
         let at_hub = Latencies::default();
-        let hub = tailrace_gateway::stream::Hub::new(w.publisher.jetstream().clone(), 4096);
+        let hub = tailrace_gateway::stream::Hub::new(
+            w.publisher.jetstream().clone(),
+            4096,
+            tailrace_gateway::stream::Linger::NEVER,
+        );
         let mut hub_items = tailrace_gateway::stream::follow(
             hub,
             "LOGS",
@@ -388,13 +403,17 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A raw SSE client: one socket, parses `data:` lines for the write time, records latency.
+/// A raw SSE client: one socket, scans `data:` lines for the write time, records latency in
+/// its own list (no lock shared between clients, so 10,000 clients measure the server, not a
+/// contended mutex) and counts deliveries in one shared counter.
 async fn sse_client(
     addr: std::net::SocketAddr,
     subject: String,
     lat: Latencies,
+    delivered: Arc<std::sync::atomic::AtomicUsize>,
     connected: Arc<std::sync::atomic::AtomicU64>,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     let Ok(mut sock) = tokio::net::TcpStream::connect(addr).await else { return };
     let req = format!(
         "GET /api/v1/stream?subject={subject} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
@@ -402,25 +421,37 @@ async fn sse_client(
     if sock.write_all(req.as_bytes()).await.is_err() {
         return;
     }
-    let mut buf = vec![0u8; 16 << 10];
-    let mut pending = String::new();
+    let mut buf = Vec::with_capacity(16 << 10);
     let mut headers_seen = false;
     loop {
-        let n = match sock.read(&mut buf).await {
+        let start = buf.len();
+        buf.resize(start + (8 << 10), 0);
+        let n = match sock.read(&mut buf[start..]).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        pending.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if !headers_seen && pending.contains("\r\n\r\n") {
+        buf.truncate(start + n);
+        let now = wall_nanos();
+        if !headers_seen {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
             headers_seen = true;
-            connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            connected.fetch_add(1, Relaxed);
+            buf.drain(..end + 4);
         }
-        while let Some(i) = pending.find('\n') {
-            let l: String = pending.drain(..=i).collect();
-            if l.starts_with("data:") {
-                lat.record(&l);
+        let mut consumed = 0;
+        let mut got = 0;
+        while let Some(i) = buf[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &buf[consumed..consumed + i];
+            if line.starts_with(b"data:") {
+                if let Some(t) = std::str::from_utf8(line).ok().and_then(written_at) {
+                    lat.push(now.saturating_sub(t) / 1000);
+                    got += 1;
+                }
             }
+            consumed += i + 1;
         }
+        buf.drain(..consumed);
+        delivered.fetch_add(got, Relaxed);
     }
 }
 
@@ -429,8 +460,10 @@ async fn fanout(w: &World) {
     let rate = env_num("BENCH_FANOUT_RATE", 100);
     let seconds = env_num("BENCH_SECONDS", 10);
     println!("\n### {clients} SSE clients of one subject at {rate} lines/s for {seconds} s, server in its own process\n");
-    println!("| server | clients | events sent | deliveries | delivered p50 ms | p99 ms | max ms | clients cut off | RSS: 1 client | all clients | while streaming | per client |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| server | clients | events sent | deliveries | delivered p50 ms | p99 ms | max ms | clients cut off | server CPU s | clients CPU s | RSS: 1 client | all clients | while streaming | per client |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     let port = tailrace_nats::testing::free_port();
     let baseline = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args(["baseline-server", &w.nats.url(), &port.to_string()])
@@ -439,24 +472,27 @@ async fn fanout(w: &World) {
         .spawn()
         .unwrap();
     fanout_against("plain axum + broadcast (baseline)", baseline, port, w, clients, rate, seconds).await;
-    let port = tailrace_nats::testing::free_port();
-    let data = tempfile::tempdir().unwrap();
-    let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tailrace"))
-        .arg("run")
-        .env_remove("TAILRACE_CONFIG")
-        .envs([
+    // The gateway as configured by default (events gathered for 50 ms above 2,000 clients), and
+    // with gathering off, to show what it buys.
+    for (name, linger_above) in
+        [("tailrace gateway", None), ("tailrace gateway, no gathering", Some("1000000000"))]
+    {
+        let port = tailrace_nats::testing::free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tailrace"));
+        cmd.arg("run").env_remove("TAILRACE_CONFIG").envs([
             ("TAILRACE_NATS__URL", w.nats.url()),
             ("TAILRACE_DATA_DIR", data.path().display().to_string()),
             ("TAILRACE_GATEWAY__BIND", format!("127.0.0.1:{port}")),
             ("TAILRACE_TAIL__SERVE_LOCAL", "false".to_owned()),
             ("TAILRACE_LOG__LEVEL", "warn".to_owned()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    fanout_against("tailrace gateway", gateway, port, w, clients, rate, seconds).await;
+        ]);
+        if let Some(above) = linger_above {
+            cmd.env("TAILRACE_GATEWAY__FANOUT_LINGER_ABOVE", above);
+        }
+        let gateway = cmd.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+        fanout_against(name, gateway, port, w, clients, rate, seconds).await;
+    }
 }
 
 /// What a hand-written SSE fan-out looks like with axum: one core NATS subscription, each
@@ -507,10 +543,14 @@ async fn fanout_against(
     })
     .await;
     let subject = "logs.raw.bench.fan".to_owned();
-    let lat = Latencies::default();
+    let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let connected = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut lats = vec![Latencies::default()];
+    let client = |lat: &Latencies| {
+        tokio::spawn(sse_client(addr, subject.clone(), lat.clone(), delivered.clone(), connected.clone()))
+    };
     // One client first, so the shared subscription and its buffers exist before the baseline.
-    let mut tasks = vec![tokio::spawn(sse_client(addr, subject.clone(), lat.clone(), connected.clone()))];
+    let mut tasks = vec![client(&lats[0])];
     wait_until("the first client", Duration::from_secs(10), || {
         connected.load(std::sync::atomic::Ordering::Relaxed) == 1
     })
@@ -519,7 +559,8 @@ async fn fanout_against(
     let before = rss_kib(pid);
     eprintln!("fanout ({name}): RSS {before} KiB with one client; connecting {clients} …");
     for i in 1..clients {
-        tasks.push(tokio::spawn(sse_client(addr, subject.clone(), lat.clone(), connected.clone())));
+        lats.push(Latencies::default());
+        tasks.push(client(&lats[lats.len() - 1]));
         if i % 500 == 0 {
             wait_until("a batch of clients", Duration::from_secs(30), || {
                 connected.load(std::sync::atomic::Ordering::Relaxed) >= i
@@ -538,6 +579,7 @@ async fn fanout_against(
     eprintln!("  … RSS {after} KiB with {connected_n} clients; publishing …");
 
     let js = async_nats::jetstream::new(w.client.clone());
+    let (server_cpu, clients_cpu) = (cpu_seconds_of(pid), cpu_seconds());
     let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let total = rate * seconds;
     for seq in 0..total {
@@ -560,12 +602,17 @@ async fn fanout_against(
         js.publish(subject.clone(), tailrace_schemas::encode(&batch).unwrap().into()).await.unwrap();
     }
     let expected = (total * connected_n) as usize;
-    wait_until("every delivery", Duration::from_secs(30), || lat.len() >= expected).await;
+    wait_until("every delivery", Duration::from_secs(30), || {
+        delivered.load(std::sync::atomic::Ordering::Relaxed) >= expected
+    })
+    .await;
     let during = rss_kib(pid);
+    let (server_cpu, clients_cpu) = (cpu_seconds_of(pid) - server_cpu, cpu_seconds() - clients_cpu);
+    let lat = Latencies::merged(&lats);
     let (p50, p99, max) = lat.summary();
     let still = tasks.iter().filter(|t| !t.is_finished()).count();
     println!(
-        "| {name} | {connected_n} | {total} | {} of {expected} | {p50:.1} | {p99:.1} | {max:.1} | {} | {before} KiB | {after} KiB | {during} KiB | {:.1} KiB |",
+        "| {name} | {connected_n} | {total} | {} of {expected} | {p50:.1} | {p99:.1} | {max:.1} | {} | {server_cpu:.1} | {clients_cpu:.1} | {before} KiB | {after} KiB | {during} KiB | {:.1} KiB |",
         lat.len(),
         connected_n as usize - still,
         (after.saturating_sub(before)) as f64 / connected_n.max(1) as f64
@@ -659,7 +706,12 @@ async fn tails(w: &World) {
 
 /// CPU seconds this process has used (user + system).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of(std::process::id())
+}
+
+/// CPU seconds process `pid` has used (user + system).
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> =
         stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)

@@ -27,7 +27,15 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Events a streaming client may fall behind before it is sent `lagged` and cut off.
     pub stream_buffer_events: usize,
-    /// Interval of SSE keep-alive comments.
+    /// A subject watched by at least `fanout_linger_above` clients of this process has its
+    /// events gathered for up to `fanout_linger` and sent together: each client is then woken
+    /// and written to once per gathering instead of once per event. Below that many clients
+    /// every event goes out at once.
+    #[serde(with = "humantime_serde")]
+    pub fanout_linger: Duration,
+    pub fanout_linger_above: usize,
+    /// Interval of SSE keep-alive comments: a stream silent for a whole interval gets one (so
+    /// at most two intervals pass without a byte).
     #[serde(with = "humantime_serde")]
     pub keep_alive: Duration,
     /// Tails plus subscriptions one WebSocket connection may hold at once.
@@ -52,6 +60,8 @@ impl Default for GatewayConfig {
             request_timeout: Duration::from_secs(30),
             allowed_origins: Vec::new(),
             stream_buffer_events: 1024,
+            fanout_linger: Duration::from_millis(50),
+            fanout_linger_above: 2000,
             keep_alive: Duration::from_secs(15),
             max_ws_subscriptions: 64,
             tail_lease: Duration::from_secs(30),

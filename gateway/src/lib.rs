@@ -11,6 +11,7 @@
 //! - [`error`]: [`ApiError`]: client errors keep their status and say why, internal errors are
 //!   logged once and answered with a generic 500.
 //! - [`routes`]: one module per group of endpoints (`health`, `status`, `metrics`, `streams`).
+//! - [`sse`]: Server-Sent Events frames rendered once, and the live response that writes them.
 //! - [`stream`]: live subjects for browsers: shared subscriptions and exact resumption.
 //! - [`tail`]: live tail for browsers: advertised hosts, viewer leases, one tail's events.
 //! - [`pages`]: the page shell, navigation, and embedded assets.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod pages;
 pub mod routes;
+pub mod sse;
 pub mod state;
 pub mod stream;
 pub mod tail;

@@ -50,7 +50,11 @@ impl AppState {
         );
         Self {
             js: jetstream::new(client.clone()),
-            hub: crate::stream::Hub::new(jetstream::new(client.clone()), config.stream_buffer_events),
+            hub: crate::stream::Hub::new(
+                jetstream::new(client.clone()),
+                config.stream_buffer_events,
+                crate::stream::Linger { above: config.fanout_linger_above, window: config.fanout_linger },
+            ),
             client,
             auth: Auth::new(&config.tokens),
             config: Arc::new(config),

@@ -79,6 +79,28 @@ async fn live_events_arrive_in_order_with_stream_sequence_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_heavy_fan_out_gathered_events_still_arrive_once_each_in_order() {
+    // Gathering from the second client on, with a window long enough to gather all ten.
+    let cfg = GatewayConfig {
+        fanout_linger_above: 2,
+        fanout_linger: Duration::from_millis(300),
+        ..GatewayConfig::default()
+    };
+    let g = gateway(cfg).await;
+    let mut a = SseReader::open(&url(&g, "subject=logs.raw.h.>"), None).await;
+    let mut b = SseReader::open(&url(&g, "subject=logs.raw.h.>"), None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut want = Vec::new();
+    for i in 0..10 {
+        want.push((g.put("logs.raw.h.s", &format!("line {i}")).await, format!("line {i}")));
+    }
+    assert_eq!(texts(&mut a, 10).await, want);
+    assert_eq!(texts(&mut b, 10).await, want);
+    let later = g.put("logs.raw.h.s", "after").await;
+    assert_eq!(texts(&mut a, 1).await, vec![(later, "after".to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_event_id_resume_delivers_exactly_the_missed_events() {
     let g = gateway(GatewayConfig::default()).await;
     let mut first = SseReader::open(&url(&g, "subject=logs.raw.>"), None).await;

@@ -2,12 +2,9 @@
 //! subject the caller may read. Each event's id is its stream sequence, so a reconnecting
 //! `EventSource` (which sends `Last-Event-ID`) resumes exactly after the last event it got.
 
-use std::convert::Infallible;
-
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures::{Stream, StreamExt};
@@ -16,6 +13,7 @@ use tailrace_schemas::Timestamp;
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::sse;
 use crate::state::AppState;
 use crate::stream::{self, Start, StreamItem};
 
@@ -51,40 +49,28 @@ pub fn start_point(headers: &HeaderMap, from: Option<u64>, since: Option<&str>) 
     Ok(Start::Live)
 }
 
-/// Server-Sent Events from stream items: `message` events with ids, then `lagged` or `error`.
+/// Server-Sent Events from stream items: `message` events with ids (rendered once by the hub),
+/// then `lagged` or `error`.
 pub fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static, state: &AppState) -> Response {
-    let events = items
-        .scan(false, |ended, item| {
-            if *ended {
-                return futures::future::ready(None);
+    let frames = items.scan(false, |ended, item| {
+        if *ended {
+            return futures::future::ready(None);
+        }
+        let frame = match item {
+            StreamItem::Event(e) => e.sse.clone(),
+            StreamItem::Lagged(n) => {
+                *ended = true;
+                let detail = serde_json::json!({ "missed": n, "detail": "this client fell behind and was cut off; reconnect to resume from the last event id" });
+                sse::frame(Some("lagged"), None, &detail.to_string())
             }
-            let event = match item {
-                StreamItem::Event(e) => SseEvent::default().id(e.seq.to_string()).data(&e.json),
-                StreamItem::Lagged(n) => {
-                    *ended = true;
-                    SseEvent::default().event("lagged").data(
-                        serde_json::json!({ "missed": n, "detail": "this client fell behind and was cut off; reconnect to resume from the last event id" }).to_string(),
-                    )
-                }
-                StreamItem::Failed(reason) => {
-                    *ended = true;
-                    SseEvent::default().event("error").data(serde_json::json!({ "detail": reason }).to_string())
-                }
-            };
-            futures::future::ready(Some(event))
-        });
-    live_response(events, state)
-}
-
-/// A live SSE response: keep-alives, and headers that stop proxies buffering or caching it.
-pub fn live_response(events: impl Stream<Item = SseEvent> + Send + 'static, state: &AppState) -> Response {
-    let events = events.map(Ok::<_, Infallible>);
-    let mut resp =
-        Sse::new(events).keep_alive(KeepAlive::new().interval(state.config.keep_alive)).into_response();
-    // Proxies (nginx) must not buffer a live stream.
-    resp.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
-    resp
+            StreamItem::Failed(reason) => {
+                *ended = true;
+                sse::frame(Some("error"), None, &serde_json::json!({ "detail": reason }).to_string())
+            }
+        };
+        futures::future::ready(Some(frame))
+    });
+    sse::response(frames, state.config.keep_alive)
 }
 
 async fn subscribe(

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::sse::Event as SseEvent;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -20,6 +19,7 @@ use tailrace_schemas::{decode, encode, subject, DirListing, ListRequest};
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::sse;
 use crate::state::AppState;
 use crate::tail::{hosts, watch, TailRequest};
 
@@ -112,12 +112,6 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     let resume = resume_point(&headers)?;
     let w = watch::start(&state, &caller, &q.tail, resume).await?;
-    let events = w.events.map(|e| {
-        let event = SseEvent::default().event(e.event).data(e.data.to_string());
-        match e.id {
-            Some(id) => event.id(id),
-            None => event,
-        }
-    });
-    Ok(super::sse::live_response(events, &state))
+    let frames = w.events.map(|e| sse::frame(Some(e.event), e.id.as_deref(), &e.data.to_string()));
+    Ok(sse::response(frames, state.config.keep_alive))
 }

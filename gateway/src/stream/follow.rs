@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::hub::{Event, Hub};
+use super::hub::{Batch, Event, Hub, Shared};
 
 /// Where a client starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,22 +95,30 @@ pub async fn subscribe(
             Err(e) => return failed(e),
         },
     };
-    let live = stream::unfold(Some((shared, rx, last_sent)), |state| async move {
-        let (shared, mut rx, last_sent) = state?;
-        loop {
-            match rx.recv().await {
-                Ok(event) if event.seq <= last_sent.load(Ordering::Relaxed) => {}
-                Ok(event) => {
-                    last_sent.store(event.seq, Ordering::Relaxed);
-                    return Some((StreamItem::Event(event), Some((shared, rx, last_sent))));
+    let live =
+        stream::unfold(Some(Live { _shared: shared, rx, last_sent, batch: None }), |state| async move {
+            let mut live = state?;
+            loop {
+                if let Some((batch, next)) = &mut live.batch {
+                    if let Some(event) = batch.get(*next).cloned() {
+                        *next += 1;
+                        if event.seq > live.last_sent.load(Ordering::Relaxed) {
+                            live.last_sent.store(event.seq, Ordering::Relaxed);
+                            return Some((StreamItem::Event(event), Some(live)));
+                        }
+                        continue;
+                    }
+                    live.batch = None;
                 }
-                Err(RecvError::Lagged(n)) => return Some((StreamItem::Lagged(n), None)),
-                Err(RecvError::Closed) => {
-                    return Some((StreamItem::Failed("the subscription ended".into()), None))
+                match live.rx.recv().await {
+                    Ok(batch) => live.batch = Some((batch, 0)),
+                    Err(RecvError::Lagged(n)) => return Some((StreamItem::Lagged(n), None)),
+                    Err(RecvError::Closed) => {
+                        return Some((StreamItem::Failed("the subscription ended".into()), None))
+                    }
                 }
             }
-        }
-    });
+        });
     history
         .chain(live)
         .scan(false, |ended, item| {
@@ -122,6 +130,16 @@ pub async fn subscribe(
             futures::future::ready(out)
         })
         .boxed()
+}
+
+/// The live part of a client's stream: the shared subscription it holds, its receiver, the
+/// last sequence it was sent, and the broadcast batch it is part-way through.
+struct Live {
+    /// Held, not read: the shared subscription lives while a client does.
+    _shared: Arc<Shared>,
+    rx: broadcast::Receiver<Batch>,
+    last_sent: Arc<AtomicU64>,
+    batch: Option<(Batch, usize)>,
 }
 
 /// Stored events from `policy` until caught up (the consumer's pending count reaches 0).

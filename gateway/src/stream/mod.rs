@@ -12,4 +12,4 @@ pub mod hub;
 pub mod json;
 
 pub use follow::{follow, subscribe, Start, StreamItem};
-pub use hub::{Event, Hub};
+pub use hub::{Batch, Event, Hub, Linger};
