@@ -79,3 +79,11 @@ ensure_test_prereqs() {
     python3 -m pip install -q --disable-pip-version-check nats-py
   fi
 }
+
+# What the benchmark scripts compare against: the drain3 template miner (scripts/grouping.py).
+ensure_bench_prereqs() {
+  if ! python3 -c 'import drain3' >/dev/null 2>&1; then
+    say "installing drain3 from PyPI (the grouping benchmark's baseline)"
+    python3 -m pip install -q --disable-pip-version-check drain3
+  fi
+}

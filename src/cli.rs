@@ -39,6 +39,19 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Fingerprint lines read on stdin: one line out per line in, `fingerprint<TAB>severity<TAB>template`.
+    Fingerprint {
+        /// The lines are messages without headers (skip header detection).
+        #[arg(long)]
+        content: bool,
+        /// Print lines, templates and the time spent fingerprinting on stderr at the end.
+        #[arg(long)]
+        stats: bool,
+        /// Share of comparable tokens that must be equal for a line to join a template
+        /// (default: the configured `processors.fingerprint.similarity`).
+        #[arg(long)]
+        similarity: Option<f64>,
+    },
     /// Print the version.
     Version,
 }
@@ -71,6 +84,14 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Streams { action } => streams(action, &cfg).await,
         Command::Bench { what: BenchWhat::Publish { rounds, lines } } => {
             crate::bench::publish(&cfg, rounds.max(1), lines).await
+        }
+        Command::Fingerprint { content, stats, similarity } => {
+            let mut miner = tailrace_processors::fingerprint::MinerConfig::default();
+            if let Some(s) = similarity {
+                anyhow::ensure!((0.0..=1.0).contains(&s), "--similarity must be between 0 and 1, not {s}");
+                miner.similarity = s;
+            }
+            crate::fingerprint::run(miner, content, stats)
         }
         Command::Version => {
             say(&format!("tailrace {}", env!("CARGO_PKG_VERSION")));

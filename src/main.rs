@@ -7,6 +7,7 @@
 mod bench;
 mod cli;
 mod config;
+mod fingerprint;
 mod logging;
 mod run;
 mod shutdown;

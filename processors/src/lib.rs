@@ -9,3 +9,6 @@
 //! their only input and output are NATS messages, acknowledged in that order.
 //!
 //! The runtime and built-in processors arrive with issue 4.
+
+pub mod fingerprint;
+pub mod line;

@@ -1,0 +1,340 @@
+//! Online template mining: masked lines of one event template end up in one cluster, whose
+//! template (`<*>` where lines differ) is the message and whose fingerprint never
+//! changes once made.
+//!
+//! Like Drain (He et al., ICWS 2017), clusters are grouped by token count and first token, and
+//! a line joins the most similar cluster of its group if the similarity reaches a threshold,
+//! turning the positions where they differ into `<*>`. Unlike Drain, variables are masked
+//! before mining (so most lines of a template are already identical and hit an exact-match
+//! cache), and similarity is counted over the positions that can still differ: a position that
+//! is `<*>` in both the line and the template says nothing about whether they are one event.
+//!
+//! A cluster's fingerprint is a stable hash (FNV-1a, 64 bits) of the first line that made it,
+//! so it does not depend on the process, the platform or the order later lines arrive in. The
+//! clusters can be exported and absorbed again ([`Miner::absorb`]): a restarted processor, or
+//! another instance of it, continues with the same templates and fingerprints.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use tailrace_schemas::Fingerprint;
+
+use super::mask::{Masked, WILDCARD};
+use super::slot::{self, Fit};
+
+/// Tuning of the miner. One configuration serves every log format.
+#[derive(Debug, Clone, Copy)]
+pub struct MinerConfig {
+    /// Share of comparable positions that must be equal for a line to join a cluster.
+    pub similarity: f64,
+    /// Most clusters kept; beyond it, a line that matches none gets a fingerprint of its
+    /// masked text without being remembered (so garbage cannot grow memory without bound).
+    pub max_clusters: usize,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        Self { similarity: 0.75, max_clusters: 100_000 }
+    }
+}
+
+/// One template.
+#[derive(Debug, Clone)]
+struct Cluster {
+    fingerprint: Fingerprint,
+    /// `None` is a wildcard position.
+    slots: Vec<Option<Box<str>>>,
+    template: String,
+}
+
+impl Cluster {
+    fn render(&mut self) {
+        self.template.clear();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if i > 0 {
+                self.template.push(' ');
+            }
+            self.template.push_str(slot.as_deref().unwrap_or(WILDCARD));
+        }
+    }
+}
+
+/// What matching one line did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// The line fits a template as it stands.
+    Nothing,
+    /// The line made a new template.
+    New,
+    /// The line turned positions of its template into `<*>`.
+    Generalized,
+    /// No room for a new template: the fingerprint is of the masked line, not remembered.
+    Unremembered,
+}
+
+/// A line's template.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'m> {
+    pub fingerprint: Fingerprint,
+    pub template: &'m str,
+    pub learned: Learned,
+}
+
+/// A template as stored and exchanged: its fingerprint and text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateRecord {
+    pub fingerprint: Fingerprint,
+    pub template: String,
+}
+
+/// Clusters of one token count and first token.
+type GroupKey = (u32, u64);
+
+/// The masked line's own hash is the key; hashing it again would only cost time.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+/// Exact masked lines already seen, at most this many (then forgotten and relearned).
+const CACHE_LIMIT: usize = 1 << 18;
+
+#[derive(Default)]
+pub struct Miner {
+    cfg: MinerConfig,
+    clusters: Vec<Cluster>,
+    groups: HashMap<GroupKey, Vec<u32>>,
+    by_fingerprint: HashMap<Fingerprint, u32>,
+    /// Hash of a masked line → its cluster.
+    cache: PrehashedMap<u32>,
+    /// Clusters made or changed since [`Miner::take_changes`].
+    changed: Vec<u32>,
+    /// Scratch for the fingerprint of an unremembered line.
+    scratch: String,
+}
+
+impl std::fmt::Debug for Miner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Miner")
+            .field("cfg", &self.cfg)
+            .field("templates", &self.clusters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a, 64 bits: tiny, fast enough, and the same everywhere forever.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn is_wild(token: &str) -> bool {
+    token == WILDCARD
+}
+
+/// The group a line or template with this first token and length falls in.
+fn group_key(len: usize, first: Option<&str>) -> GroupKey {
+    let first = match first {
+        Some(t) if !t.contains(WILDCARD) => fnv1a(t.as_bytes()),
+        _ => 0,
+    };
+    (len as u32, first)
+}
+
+impl Miner {
+    pub fn new(cfg: MinerConfig) -> Self {
+        Self { cfg, ..Self::default() }
+    }
+
+    pub fn templates(&self) -> usize {
+        self.clusters.len()
+    }
+
+    /// The template of `masked`, learning from it.
+    pub fn learn(&mut self, masked: &Masked) -> Matched<'_> {
+        let key_hash = fnv1a(masked.text().as_bytes());
+        if let Some(&idx) = self.cache.get(&key_hash) {
+            let c = &self.clusters[idx as usize];
+            return Matched { fingerprint: c.fingerprint, template: &c.template, learned: Learned::Nothing };
+        }
+        let key = group_key(masked.len(), masked.tokens().next());
+        let (idx, learned) = match self.best(key, masked) {
+            Some(idx) => (idx, self.generalize(idx, masked)),
+            None if self.clusters.len() >= self.cfg.max_clusters => {
+                self.scratch.clear();
+                self.scratch.push_str(masked.text());
+                return Matched {
+                    fingerprint: Fingerprint(key_hash),
+                    template: &self.scratch,
+                    learned: Learned::Unremembered,
+                };
+            }
+            None => (self.create(key, Fingerprint(key_hash), masked), Learned::New),
+        };
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(key_hash, idx);
+        let c = &self.clusters[idx as usize];
+        Matched { fingerprint: c.fingerprint, template: &c.template, learned }
+    }
+
+    /// The most similar cluster of the group, if similar enough. Ties go to more equal
+    /// positions, then to the smaller fingerprint, so the choice does not depend on the order
+    /// the clusters were learned in.
+    fn best(&self, key: GroupKey, masked: &Masked) -> Option<u32> {
+        let candidates = self.groups.get(&key)?;
+        let mut best: Option<(f64, usize, Fingerprint, u32)> = None;
+        for &idx in candidates {
+            let c = &self.clusters[idx as usize];
+            let (mut equal, mut compared) = (0usize, 0usize);
+            let mut reshaped = false;
+            for (slot, token) in c.slots.iter().zip(masked.tokens()) {
+                match slot {
+                    None if is_wild(token) => {}
+                    None => {
+                        equal += 1;
+                        compared += 1;
+                    }
+                    Some(word) => {
+                        compared += 1;
+                        match slot::fit(word, token) {
+                            Fit::Equal => equal += 1,
+                            Fit::Differs => {}
+                            Fit::Reshaped => {
+                                reshaped = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if reshaped {
+                continue;
+            }
+            let sim = if compared == 0 { 1.0 } else { equal as f64 / compared as f64 };
+            if sim < self.cfg.similarity {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((s, e, f, _)) => {
+                    (sim, equal, std::cmp::Reverse(c.fingerprint)) > (s, e, std::cmp::Reverse(f))
+                }
+            };
+            if better {
+                best = Some((sim, equal, c.fingerprint, idx));
+            }
+        }
+        best.map(|b| b.3)
+    }
+
+    fn generalize(&mut self, idx: u32, masked: &Masked) -> Learned {
+        let c = &mut self.clusters[idx as usize];
+        let mut changed = false;
+        for (position, token) in c.slots.iter_mut().zip(masked.tokens()) {
+            if let Some(word) = position.as_deref() {
+                if slot::fit(word, token) != Fit::Equal {
+                    *position = slot::generalize(word, token);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Learned::Nothing;
+        }
+        c.render();
+        self.changed.push(idx);
+        Learned::Generalized
+    }
+
+    fn create(&mut self, key: GroupKey, mut fingerprint: Fingerprint, masked: &Masked) -> u32 {
+        // Two different texts with one 64-bit hash: step to a free value, deterministically.
+        while self.by_fingerprint.contains_key(&fingerprint) {
+            fingerprint = Fingerprint(fingerprint.0.wrapping_add(1));
+        }
+        let slots = masked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+        self.insert(key, Cluster { fingerprint, slots, template: String::new() })
+    }
+
+    fn insert(&mut self, key: GroupKey, mut cluster: Cluster) -> u32 {
+        cluster.render();
+        let idx = self.clusters.len() as u32;
+        self.by_fingerprint.insert(cluster.fingerprint, idx);
+        self.groups.entry(key).or_default().push(idx);
+        self.clusters.push(cluster);
+        self.changed.push(idx);
+        idx
+    }
+
+    /// Takes in a template learned elsewhere (a store, another instance). A known fingerprint
+    /// is generalized to cover both; an unknown one is added. Absorbing is idempotent.
+    pub fn absorb(&mut self, record: &TemplateRecord) {
+        let slots: Vec<Option<Box<str>>> =
+            record.template.split(' ').map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+        if let Some(&idx) = self.by_fingerprint.get(&record.fingerprint) {
+            let c = &mut self.clusters[idx as usize];
+            if c.slots.len() != slots.len() {
+                return;
+            }
+            let mut changed = false;
+            for (mine, theirs) in c.slots.iter_mut().zip(&slots) {
+                let Some(word) = mine.as_deref() else { continue };
+                let general = match theirs.as_deref() {
+                    None => None,
+                    Some(t) if slot::fit(word, t) == Fit::Equal => continue,
+                    Some(t) => slot::generalize(word, t),
+                };
+                if general.as_deref() != Some(word) {
+                    *mine = general;
+                    changed = true;
+                }
+            }
+            if changed {
+                c.render();
+                self.changed.push(idx);
+            }
+            return;
+        }
+        let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
+        self.insert(key, Cluster { fingerprint: record.fingerprint, slots, template: String::new() });
+    }
+
+    /// Every template, for a snapshot.
+    pub fn records(&self) -> impl Iterator<Item = TemplateRecord> + '_ {
+        self.clusters
+            .iter()
+            .map(|c| TemplateRecord { fingerprint: c.fingerprint, template: c.template.clone() })
+    }
+
+    /// The templates made or changed since the last call, each once.
+    pub fn take_changes(&mut self) -> Vec<TemplateRecord> {
+        let mut idx = std::mem::take(&mut self.changed);
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter()
+            .map(|i| {
+                let c = &self.clusters[i as usize];
+                TemplateRecord { fingerprint: c.fingerprint, template: c.template.clone() }
+            })
+            .collect()
+    }
+}
