@@ -39,6 +39,16 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Run the named processors (all sharing the work with other instances of the same names)
+    /// until Ctrl-C or SIGTERM. `--list` names them.
+    Process {
+        /// Processor names (`classify`, `fingerprint`, `auth-failures`).
+        #[arg(required_unless_present = "list")]
+        names: Vec<String>,
+        /// List the processors and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Fingerprint lines read on stdin: one line out per line in, `fingerprint<TAB>severity<TAB>template`.
     Fingerprint {
         /// The lines are messages without headers (skip header detection).
@@ -85,8 +95,15 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Bench { what: BenchWhat::Publish { rounds, lines } } => {
             crate::bench::publish(&cfg, rounds.max(1), lines).await
         }
+        Command::Process { list: true, .. } => {
+            for (name, what) in tailrace_processors::registry::BUILT_IN {
+                say(&format!("{name:<16} {what}"));
+            }
+            Ok(())
+        }
+        Command::Process { names, .. } => crate::process::run(cfg, names, crate::shutdown::on_signal()).await,
         Command::Fingerprint { content, stats, similarity } => {
-            let mut miner = tailrace_processors::fingerprint::MinerConfig::default();
+            let mut miner = cfg.processors.fingerprint.miner();
             if let Some(s) = similarity {
                 anyhow::ensure!((0.0..=1.0).contains(&s), "--similarity must be between 0 and 1, not {s}");
                 miner.similarity = s;
@@ -108,6 +125,11 @@ fn say(line: &str) {
 /// Connects for a one-shot command: to nats.url, or to the managed server of a running
 /// `tailrace run` on this machine.
 async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
+    Ok(async_nats::jetstream::new(connect_client(cfg, "tailrace-cli").await?))
+}
+
+/// A client of nats.url, or of the managed server of a running `tailrace run` on this machine.
+pub async fn connect_client(cfg: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
     let url = cfg
         .nats
         .url
@@ -118,10 +140,9 @@ async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstre
     }
     let mut nats = cfg.nats.clone();
     nats.reconnect.connect_timeout = Duration::from_secs(5);
-    let client = tailrace_nats::connect(&nats, Some(&url), "tailrace-cli")
+    tailrace_nats::connect(&nats, Some(&url), name)
         .await
-        .with_context(|| format!("is a NATS server running at {url}? (`tailrace run` starts one)"))?;
-    Ok(async_nats::jetstream::new(client))
+        .with_context(|| format!("is a NATS server running at {url}? (`tailrace run` starts one)"))
 }
 
 async fn streams(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use tailrace_gateway::GatewayConfig;
 use tailrace_nats::NatsConfig;
+use tailrace_processors::registry::ProcessorsConfig;
 use tailrace_producers::tail::TailSection;
 
 const DEFAULT_FILE: &str = "tailrace.toml";
@@ -23,6 +24,7 @@ pub struct Config {
     pub nats: NatsConfig,
     pub gateway: GatewayConfig,
     pub tail: TailSection,
+    pub processors: ProcessorsConfig,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             nats: NatsConfig::default(),
             gateway: GatewayConfig::default(),
             tail: TailSection::default(),
+            processors: ProcessorsConfig::default(),
         }
     }
 }
@@ -77,6 +80,7 @@ impl Config {
         figment = figment.merge(Env::prefixed("TAILRACE_").split("__").ignore(&["config"]));
         let cfg: Config = figment.extract().map_err(describe)?;
         cfg.gateway.validate().context("invalid gateway configuration")?;
+        cfg.processors.validate(&cfg.nats.consumer).context("invalid processors configuration")?;
         Ok(cfg)
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod fingerprint;
 mod logging;
+mod process;
 mod run;
 mod shutdown;
 

@@ -38,6 +38,9 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         }
     }
 
+    let processors = crate::process::start(&cfg, &client, &cfg.processors.run, &cancel).await?;
+    tracing::info!(processors = %cfg.processors.run.join(", "), "processors started");
+
     let listener = tokio::net::TcpListener::bind(cfg.gateway.bind)
         .await
         .with_context(|| format!("cannot listen on gateway.bind {}", cfg.gateway.bind))?;
@@ -94,6 +97,9 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "tail host service ended with an error"),
         Err(e) => tracing::error!(error = %e, "tail host service task failed"),
+    }
+    if let Err(e) = processors.wait(&cancel).await {
+        tracing::error!(error = %format!("{e:#}"), "processors ended with an error");
     }
     match gateway.await {
         Ok(Ok(())) => {}

@@ -119,6 +119,7 @@ pub struct StreamsConfig {
     pub telemetry: StreamLimits,
     pub issues: StreamLimits,
     pub status: StreamLimits,
+    pub derived: StreamLimits,
     pub dlq: StreamLimits,
 }
 
@@ -134,6 +135,7 @@ impl Default for StreamsConfig {
             telemetry: StreamLimits::default(),
             issues: StreamLimits::default(),
             status: StreamLimits::default(),
+            derived: StreamLimits::default(),
             dlq: StreamLimits::default(),
         }
     }

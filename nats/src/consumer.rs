@@ -9,10 +9,19 @@
 //! `max_deliveries` deliveries (or at once for [`HandleError::Reject`]) the message goes to
 //! `dlq.{consumer}` as a [`DeadLetter`] with the reason, and is terminated. On cancellation the
 //! runner stops fetching, finishes what it holds, and returns.
+//!
+//! An aggregating handler (one with a [`Handler::window`]) folds many inputs into one output:
+//! the runner holds the inputs it handled, asks for [`Handler::flush`] once per window (and on
+//! shutdown, and when it holds too many), publishes the flush's outputs and acks the held
+//! inputs only once those are stored. A crash before the acks redelivers the held inputs, so
+//! nothing is lost; the flush's ids name the held sequence range, so re-forming the same window
+//! is stored once.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
@@ -22,7 +31,7 @@ use tailrace_schemas::{subject, DeadLetter, Subject, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConsumerConfig;
-use crate::publisher::{Outgoing, Publisher};
+use crate::publisher::{AckHandle, Outgoing, Publisher};
 use crate::topology::{ConsumerSpec, TopologyError};
 
 /// One delivered message.
@@ -53,6 +62,22 @@ impl Delivery {
     }
 }
 
+/// The inputs one flush of an aggregating handler covers: the lowest and highest stream sequence
+/// among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushId {
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+impl FlushId {
+    /// A deduplication id for the `index`th output of this flush: the same inputs flushed again
+    /// (after a crash before their acks) give the same ids.
+    pub fn output_id(&self, consumer: &str, index: usize) -> String {
+        format!("{consumer}/w{}-{}/{index}", self.first_seq, self.last_seq)
+    }
+}
+
 /// Why a handler could not handle a message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HandleError {
@@ -69,6 +94,20 @@ pub enum HandleError {
 /// own (idempotent) write before returning.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send;
+
+    /// For a handler that aggregates: how long it may hold handled inputs before
+    /// [`Handler::flush`]. `None` (the default): each input is settled on its own.
+    fn window(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The outputs aggregated from every input handled since the last flush; the handler starts
+    /// a new window. Those inputs are acked once these outputs are stored; if this fails they
+    /// are redelivered (and must have been forgotten by the handler).
+    fn flush(&self, id: FlushId) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
+        let _ = id;
+        async { Ok(Vec::new()) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +123,12 @@ pub struct ConsumerRunner {
     spec: ConsumerSpec,
     cfg: ConsumerConfig,
     publisher: Publisher,
+}
+
+/// An input an aggregating handler took in, with the acks of the outputs it gave at once.
+struct Held {
+    delivery: Delivery,
+    acks: Vec<AckHandle>,
 }
 
 enum Settled {
@@ -108,12 +153,25 @@ impl ConsumerRunner {
         let mut in_flight = FuturesUnordered::new();
         let limit = this.cfg.batch.max(1) * 2;
         let mut fetch_failures = 0usize;
+        let window = handler.window();
+        let mut held: Vec<Held> = Vec::new();
+        // Below the consumer's max_ack_pending, so the server keeps delivering while we hold.
+        let held_limit = (this.cfg.batch * 4).max(512);
+        let mut deadline = window.map(|w| Instant::now() + w);
         while !cancel.is_cancelled() {
-            let fetch = consumer
-                .fetch()
-                .max_messages(this.cfg.batch.max(1))
-                .expires(Duration::from_millis(500))
-                .messages();
+            let mut expires = Duration::from_millis(500);
+            if let (Some(w), Some(d)) = (window, deadline) {
+                let now = Instant::now();
+                if now >= d || held.len() >= held_limit {
+                    this.flush(handler.as_ref(), &mut held).await;
+                    deadline = Some(now + w);
+                }
+                // Wake for the next flush even if nothing arrives.
+                expires = deadline
+                    .map_or(expires, |d| d.saturating_duration_since(Instant::now()))
+                    .clamp(Duration::from_millis(20), expires);
+            }
+            let fetch = consumer.fetch().max_messages(this.cfg.batch.max(1)).expires(expires).messages();
             let batch = tokio::select! {
                 _ = cancel.cancelled() => break,
                 b = fetch => b,
@@ -156,6 +214,17 @@ impl ConsumerRunner {
                     .increment(1);
                 // Handle in order; settle (await output acks, then ack) concurrently.
                 let outcome = handler.handle(&delivery).await;
+                if window.is_some() {
+                    if let Ok(outputs) = outcome {
+                        // Held until the window's flush is stored.
+                        let mut acks = Vec::with_capacity(outputs.len());
+                        for out in outputs {
+                            acks.push(this.publisher.publish(out).await);
+                        }
+                        held.push(Held { delivery, acks });
+                        continue;
+                    }
+                }
                 let this = this.clone();
                 in_flight.push(async move { this.settle(delivery, outcome).await });
                 while in_flight.len() >= limit {
@@ -166,8 +235,55 @@ impl ConsumerRunner {
             while let Some(Some(_)) = futures::FutureExt::now_or_never(in_flight.next()) {}
         }
         while in_flight.next().await.is_some() {}
+        if window.is_some() {
+            this.flush(handler.as_ref(), &mut held).await;
+        }
         tracing::info!(consumer = %name, "consumer runner stopped");
         Ok(())
+    }
+
+    /// Flushes an aggregating handler and settles the inputs it held.
+    async fn flush<H: Handler>(&self, handler: &H, held: &mut Vec<Held>) {
+        if held.is_empty() {
+            return;
+        }
+        let name = self.spec.name.as_str();
+        let held = std::mem::take(held);
+        let id = FlushId {
+            first_seq: held.iter().map(|h| h.delivery.stream_seq).min().unwrap_or(0),
+            last_seq: held.iter().map(|h| h.delivery.stream_seq).max().unwrap_or(0),
+        };
+        let stored = match handler.flush(id).await {
+            Ok(outputs) => self.publish_all(outputs).await.map_err(HandleError::Retry),
+            Err(e) => Err(e),
+        };
+        let mut inputs = Vec::with_capacity(held.len());
+        let mut stored = stored;
+        for Held { delivery, acks } in held {
+            for ack in acks {
+                if let Err(e) = ack.await {
+                    stored = stored.and(Err(HandleError::Retry(e.to_string())));
+                }
+            }
+            inputs.push(delivery);
+        }
+        match stored {
+            Ok(()) => {
+                for delivery in &inputs {
+                    if let Err(e) = delivery.message.ack().await {
+                        tracing::warn!(consumer = name, error = %e, "ack failed; the message will be redelivered");
+                    }
+                }
+                metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned())
+                    .increment(inputs.len() as u64);
+            }
+            Err(e) => {
+                tracing::warn!(consumer = name, error = %e, inputs = inputs.len(), "flush failed; its inputs will be redelivered");
+                for delivery in inputs {
+                    self.settle(delivery, Err(e.clone())).await;
+                }
+            }
+        }
     }
 
     async fn settle(&self, delivery: Delivery, outcome: Result<Vec<Outgoing>, HandleError>) -> Settled {

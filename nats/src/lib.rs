@@ -35,7 +35,7 @@ pub mod testing;
 pub use batcher::Batcher;
 pub use config::NatsConfig;
 pub use connect::{connect, ConnectError};
-pub use consumer::{ConsumerRunner, Delivery, HandleError, Handler, RunnerError};
+pub use consumer::{ConsumerRunner, Delivery, FlushId, HandleError, Handler, RunnerError};
 pub use publisher::{AckHandle, Outgoing, PublishError, Publisher};
 pub use server::{ManagedServer, ServerError};
 pub use topology::{ApplyAction, ApplyOutcome, ConsumerSpec, Topology, TopologyError};

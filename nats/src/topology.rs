@@ -23,10 +23,15 @@ pub const TELEMETRY: &str = "TELEMETRY";
 pub const ISSUES: &str = "ISSUES";
 pub const STATUS: &str = "STATUS";
 pub const DLQ: &str = "DLQ";
+/// Outputs of processors added by developers (`derived.>`).
+pub const DERIVED: &str = "DERIVED";
 /// Desired live tails, with leases renewed by viewers.
 pub const TAIL_SESSIONS: &str = "tail-sessions";
 /// Hosts producers can tail; entries expire unless refreshed.
 pub const TAIL_HOSTS: &str = "tail-hosts";
+/// Event templates the fingerprint processor learned (key: fingerprint), shared by its
+/// instances and kept across restarts.
+pub const FINGERPRINT_TEMPLATES: &str = "fingerprint-templates";
 /// How long a `tail-hosts` entry lives; producers refresh theirs at a third of it.
 pub const TAIL_HOSTS_TTL: Duration = Duration::from_secs(60);
 
@@ -170,6 +175,17 @@ impl Topology {
                 },
                 &cfg.dlq,
             ),
+            (
+                Declared {
+                    name: DERIVED,
+                    subject: roots::DERIVED,
+                    description: "outputs of processors added by developers",
+                    max_age: 7 * DAY,
+                    max_bytes: 1024 * MIB,
+                    max_msgs_per_subject: -1,
+                },
+                &cfg.derived,
+            ),
         ];
         let streams = declared.into_iter().map(|(d, limits)| stream_config(&d, limits, cfg)).collect();
         Self { streams }
@@ -204,17 +220,29 @@ impl Topology {
         }
     }
 
+    /// The fingerprint-templates bucket: one key per template, latest value only.
+    pub fn fingerprint_templates(&self) -> kv::Config {
+        kv::Config {
+            bucket: FINGERPRINT_TEMPLATES.to_owned(),
+            description: "event templates learned by the fingerprint processor".to_owned(),
+            history: 1,
+            num_replicas: self.replicas(),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        }
+    }
+
     fn replicas(&self) -> usize {
         self.streams.first().map_or(1, |s| s.num_replicas)
     }
 
     /// Makes the server match the declaration. Idempotent.
     pub async fn apply(&self, js: &jetstream::Context) -> Result<Vec<ApplyOutcome>, TopologyError> {
-        let mut outcomes = Vec::with_capacity(self.streams.len() + 2);
+        let mut outcomes = Vec::with_capacity(self.streams.len() + 3);
         for desired in &self.streams {
             outcomes.push(apply_stream(js, desired).await?);
         }
-        for bucket in [self.tail_sessions(), self.tail_hosts()] {
+        for bucket in [self.tail_sessions(), self.tail_hosts(), self.fingerprint_templates()] {
             outcomes.push(apply_bucket(js, bucket).await?);
         }
         Ok(outcomes)

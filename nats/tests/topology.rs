@@ -13,7 +13,11 @@ async fn applying_streams_twice_changes_nothing() {
     let topo = Topology::from_config(&StreamsConfig::default());
 
     let first = topo.apply(&js).await.unwrap();
-    assert_eq!(first.len(), 10, "eight streams, the tail-sessions and tail-hosts buckets");
+    assert_eq!(
+        first.len(),
+        12,
+        "nine streams, the tail-sessions, tail-hosts and fingerprint-templates buckets"
+    );
     assert!(first.iter().all(|o| o.action == ApplyAction::Created), "{first:?}");
 
     let second = topo.apply(&js).await.unwrap();

@@ -1,14 +1,22 @@
 //! Processors: turn subjects into other subjects.
 //!
-//! Owns the processor runtime (a `Processor` is input filters, a handler and outputs, driven by
-//! `tailrace_nats::ConsumerRunner` on a durable consumer of its own) and the built-in
-//! processors: classify (category and severity), fingerprint (issue templates) and the report
-//! splitter. Adding one touches no other.
+//! Owns the processor runtime ([`runtime`]: a [`Processor`] is input filters, a handler and
+//! outputs, driven by `tailrace_nats::ConsumerRunner` on a durable consumer of its own) and the
+//! built-in processors: [`classify`] (category and severity of every line), [`issues`] (the
+//! fingerprint processor: issue occurrences of warn and error lines) and the example a
+//! developer copies ([`example`]). [`registry`] starts them by name. The algorithms are
+//! separate and free of I/O: [`line`] (header, structured fields, severity) and
+//! [`fingerprint`] (masking and template mining).
 //!
 //! Processors never write to sled, never serve HTTP and never call another component directly:
 //! their only input and output are NATS messages, acknowledged in that order.
-//!
-//! The runtime and built-in processors arrive with issue 4.
 
+pub mod classify;
+pub mod example;
 pub mod fingerprint;
+pub mod issues;
 pub mod line;
+pub mod registry;
+pub mod runtime;
+
+pub use runtime::{run, Inputs, Processor};

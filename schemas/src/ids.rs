@@ -100,7 +100,7 @@ free_name!(
     Category, "Category"
 );
 free_name!(
-    /// What an issue is grouped under: an app, or a host and source.
+    /// What an issue is grouped under: an app (reports) or a log category (log lines).
     Scope, "Scope"
 );
 

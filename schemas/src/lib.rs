@@ -14,7 +14,8 @@
 //! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges; decoders accept
 //!   both, older schema versions and unknown fields.
 //! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
-//!   [`telemetry`], [`issue`], [`tail_status`], [`dead_letter`], [`tail_session`] (the
+//!   [`telemetry`], [`issue`], [`issue_template`] (a learned template in the
+//!   `fingerprint-templates` KV bucket), [`tail_status`], [`dead_letter`], [`tail_session`] (the
 //!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
 //!   producer can tail, in `tail-hosts`) and [`dir_listing`] (the `tail.list.{host}` request).
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
@@ -33,6 +34,7 @@ pub mod dir_listing;
 pub mod file_event;
 pub mod ids;
 pub mod issue;
+pub mod issue_template;
 pub mod log_batch;
 pub mod report;
 pub mod subject;
@@ -54,6 +56,7 @@ pub use ids::{
     TargetId,
 };
 pub use issue::IssueOccurrence;
+pub use issue_template::IssueTemplate;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use report::{AppReport, LogIssue, Report};
 pub use subject::{Subject, SubjectError, SubjectFilter};

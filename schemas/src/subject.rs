@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AppName, Category, ConsumerName, CustomerId, HostId, Scope, Severity, SourceId, TargetId};
+use crate::token::Token;
 
 /// Why a string is not a valid subject or filter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +39,8 @@ pub mod roots {
     pub const ISSUES: &str = "issues.>";
     pub const TAIL_STATUS: &str = "tail.status.>";
     pub const DLQ: &str = "dlq.>";
+    /// What processors added by developers write: `derived.{processor}.…`.
+    pub const DERIVED: &str = "derived.>";
 }
 
 fn check(raw: &str, allow_wildcards: bool) -> Result<(), SubjectError> {
@@ -248,6 +251,14 @@ pub fn tail_status(host: &HostId, source: &SourceId) -> Subject {
 /// `tail.list.{host}`: a request (not stored) for a directory listing on `host`.
 pub fn tail_list(host: &HostId) -> Subject {
     Subject::from_tokens(&["tail", "list", host.token().as_str()])
+}
+
+/// `derived.{processor}.{tokens…}`: a processor's own output; each token is escaped.
+pub fn derived(processor: &ConsumerName, tokens: &[&str]) -> Subject {
+    let escaped: Vec<Token> = tokens.iter().map(|t| crate::token::escape(t)).collect();
+    let mut all = vec!["derived", processor.as_str()];
+    all.extend(escaped.iter().map(|t| t.as_str()));
+    Subject::from_tokens(&all)
 }
 
 /// `dlq.{consumer}`

@@ -15,6 +15,7 @@ const STREAMS: &[(&str, &str, Access)] = &[
     (roots::TELEMETRY, topology::TELEMETRY, Access::Read),
     (roots::ISSUES, topology::ISSUES, Access::Read),
     (roots::TAIL_STATUS, topology::STATUS, Access::Read),
+    (roots::DERIVED, topology::DERIVED, Access::Read),
     (roots::REPORTS, topology::REPORTS, Access::Control),
     (roots::DLQ, topology::DLQ, Access::Control),
 ];

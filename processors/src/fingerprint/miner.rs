@@ -286,7 +286,8 @@ impl Miner {
     }
 
     /// Takes in a template learned elsewhere (a store, another instance). A known fingerprint
-    /// is generalized to cover both; an unknown one is added. Absorbing is idempotent.
+    /// is generalized to cover both; an unknown one is added. Absorbing is idempotent, and what
+    /// is absorbed is not reported by [`Miner::take_changes`].
     pub fn absorb(&mut self, record: &TemplateRecord) {
         let slots: Vec<Option<Box<str>>> =
             record.template.split(' ').map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
@@ -310,12 +311,19 @@ impl Miner {
             }
             if changed {
                 c.render();
-                self.changed.push(idx);
             }
             return;
         }
         let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
-        self.insert(key, Cluster { fingerprint: record.fingerprint, slots, template: String::new() });
+        let idx =
+            self.insert(key, Cluster { fingerprint: record.fingerprint, slots, template: String::new() });
+        // Learned elsewhere: not a change of ours to pass on.
+        self.changed.retain(|&c| c != idx);
+    }
+
+    /// The current template of a fingerprint this miner knows.
+    pub fn template_of(&self, fingerprint: Fingerprint) -> Option<&str> {
+        self.by_fingerprint.get(&fingerprint).map(|&idx| self.clusters[idx as usize].template.as_str())
     }
 
     /// Every template, for a snapshot.

@@ -1,0 +1,182 @@
+//! `classify`: every raw line gets a category and a severity.
+//!
+//! Reads `logs.raw.>` ([`LogBatch`]) and writes each batch's lines regrouped by category and
+//! severity, in file order within each group, as [`ClassifiedBatch`]es to
+//! `logs.classified.{category}.{severity}.{host}.{source}`. The category comes from [`rules`],
+//! the severity from the line itself ([`crate::line`]). A line longer than `max_line_bytes` is
+//! cut at a character boundary and marked `truncated`; a line that was not valid UTF-8 stays
+//! (converted lossily by its producer) and keeps its `lossy` mark.
+
+pub mod rules;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use tailrace_nats::topology::LOGS;
+use tailrace_nats::{Delivery, HandleError, Handler, Outgoing};
+use tailrace_schemas::subject::{self, roots};
+use tailrace_schemas::{ClassifiedBatch, ClassifiedLine, ConsumerName, LogBatch, SubjectFilter};
+
+use crate::runtime::{Inputs, Processor};
+pub use rules::{RuleConfig, RuleError, Rules};
+
+/// `[processors.classify]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyConfig {
+    /// Lines longer than this many bytes are cut and marked `truncated`.
+    pub max_line_bytes: usize,
+    /// Rules tried before the defaults, in order.
+    pub rules: Vec<RuleConfig>,
+    /// Whether the default rules (catalog names, the seed's file-name patterns) follow.
+    pub default_rules: bool,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        Self { max_line_bytes: 16 * 1024, rules: Vec::new(), default_rules: true }
+    }
+}
+
+#[derive(Debug)]
+pub struct Classify {
+    name: ConsumerName,
+    rules: Rules,
+    max_line_bytes: usize,
+}
+
+/// The consumer name of the built-in classifier.
+pub const NAME: &str = "classify";
+
+impl Classify {
+    pub fn new(cfg: &ClassifyConfig) -> Result<Self, RuleError> {
+        Ok(Self {
+            name: ConsumerName::new(NAME).expect("a valid consumer name"),
+            rules: Rules::new(&cfg.rules, cfg.default_rules)?,
+            max_line_bytes: cfg.max_line_bytes.max(1),
+        })
+    }
+
+    /// The classified batches of one raw batch, in order of their first line.
+    pub fn classify(&self, batch: LogBatch) -> Vec<ClassifiedBatch> {
+        let file = self.rules.for_file(&batch.host, &batch.source, &batch.path);
+        let mut out: Vec<ClassifiedBatch> = Vec::new();
+        for line in batch.lines {
+            let category = file.category(&line.text);
+            let severity = crate::line::severity(&line.text);
+            let (text, truncated) = cut(line.text, self.max_line_bytes);
+            let classified = ClassifiedLine { offset: line.offset, text, truncated, lossy: line.lossy };
+            // Batches hold few groups: a linear search beats hashing.
+            match out.iter_mut().find(|b| b.severity == severity && &b.category == category) {
+                Some(group) => group.lines.push(classified),
+                None => out.push(ClassifiedBatch {
+                    v: 1,
+                    host: batch.host.clone(),
+                    source: batch.source.clone(),
+                    path: batch.path.clone(),
+                    category: category.clone(),
+                    severity,
+                    lines: vec![classified],
+                    read_at: batch.read_at,
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, and whether it was cut.
+fn cut(mut text: String, max: usize) -> (String, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    (text, true)
+}
+
+impl Handler for Classify {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
+        let result = (|| {
+            let batch: LogBatch = tailrace_schemas::decode(delivery.payload())
+                .map_err(|e| HandleError::Reject(format!("{} on {}: {e}", NAME, delivery.subject())))?;
+            self.classify(batch)
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let subject = subject::logs_classified(&b.category, b.severity, &b.host, &b.source);
+                    Outgoing::encode(subject, &b, delivery.output_id(NAME, i))
+                        .map_err(|e| HandleError::Reject(e.to_string()))
+                })
+                .collect()
+        })();
+        std::future::ready(result)
+    }
+}
+
+impl Processor for Classify {
+    fn name(&self) -> &ConsumerName {
+        &self.name
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs { stream: LOGS, filters: vec![SubjectFilter::parse(roots::LOGS_RAW).expect("a valid filter")] }
+    }
+
+    fn outputs(&self) -> Vec<SubjectFilter> {
+        vec![SubjectFilter::parse(roots::LOGS_CLASSIFIED).expect("a valid filter")]
+    }
+
+    fn description(&self) -> &'static str {
+        "category and severity of every raw line: logs.raw.> -> logs.classified.{category}.{severity}.{host}.{source}"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailrace_schemas::{HostId, LogLine, Severity, SourceId, Timestamp};
+
+    fn batch(path: &str, lines: &[&str]) -> LogBatch {
+        LogBatch {
+            v: 1,
+            host: HostId::new("h1"),
+            source: SourceId::new("app"),
+            path: path.to_owned(),
+            file: None,
+            generation: 0,
+            lines: lines
+                .iter()
+                .enumerate()
+                .map(|(i, t)| LogLine { offset: i as u64 * 100, text: (*t).to_owned(), lossy: i == 2 })
+                .collect(),
+            next_offset: None,
+            read_at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn lines_are_grouped_by_category_and_severity_in_file_order() {
+        let c = Classify::new(&ClassifyConfig { max_line_bytes: 20, ..Default::default() }).unwrap();
+        let out = c.classify(batch(
+            "/var/log/server-a.log",
+            &["INFO started", "ERROR disk full", "INFO serving", "ERROR a very long error line indeed"],
+        ));
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].category.as_str(), out[0].severity), ("server", Severity::Info));
+        assert_eq!(out[0].lines.iter().map(|l| l.offset).collect::<Vec<_>>(), vec![0, 200]);
+        assert!(out[0].lines[1].lossy, "the lossy mark is kept");
+        assert_eq!(out[1].severity, Severity::Error);
+        assert_eq!(out[1].lines[1].text, "ERROR a very long er");
+        assert!(out[1].lines[1].truncated && !out[1].lines[0].truncated);
+    }
+
+    #[test]
+    fn cutting_respects_characters() {
+        assert_eq!(cut("aé".to_owned(), 2), ("a".to_owned(), true));
+        assert_eq!(cut("ab".to_owned(), 2), ("ab".to_owned(), false));
+    }
+}

@@ -1,0 +1,230 @@
+//! `fingerprint`: issue occurrences of warn and error lines.
+//!
+//! Reads `logs.classified.*.warn.>` and `logs.classified.*.error.>` ([`ClassifiedBatch`]),
+//! fingerprints each line ([`crate::fingerprint`]: header cut, variables masked, templates
+//! mined online) and tallies the lines of each (category, fingerprint, host, source) over a short
+//! window. When the window closes it publishes one [`IssueOccurrence`] per tally to
+//! `issues.{category}` (count, first and last seen, a sample line, the template as the message),
+//! capped as the seed did ([`window::Caps`]), and its inputs are acked only then.
+//!
+//! The templates it learns go to the `fingerprint-templates` KV bucket ([`templates`]) before the
+//! occurrences are published; every instance loads the bucket at start and absorbs what the
+//! others write, so fingerprints stay the same across restarts and instances.
+
+pub mod templates;
+pub mod window;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tailrace_nats::topology::CLASSIFIED;
+use tailrace_nats::{Delivery, FlushId, HandleError, Handler, Outgoing};
+use tailrace_schemas::subject::{self, roots};
+use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, SubjectFilter};
+use tokio_util::sync::CancellationToken;
+
+use crate::fingerprint::{Fingerprinter, MinerConfig, TemplateRecord};
+use crate::runtime::{Inputs, Processor};
+pub use templates::{TemplateStore, TemplateStoreError};
+pub use window::Caps;
+use window::{Seen, Window};
+
+/// The consumer name of the fingerprint processor.
+pub const NAME: &str = "fingerprint";
+
+/// `[processors.fingerprint]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FingerprintConfig {
+    /// How long lines are tallied before their occurrences are published (the report window).
+    /// Must stay well under `nats.consumer.ack_wait`: the window's inputs are acked at its end.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub caps: Caps,
+    /// Share of comparable tokens that must be equal for a line to join a template.
+    pub similarity: f64,
+    /// Most templates kept; lines beyond are fingerprinted by their masked text alone.
+    pub max_templates: usize,
+}
+
+impl Default for FingerprintConfig {
+    fn default() -> Self {
+        let miner = MinerConfig::default();
+        Self {
+            window: Duration::from_secs(5),
+            caps: Caps::default(),
+            similarity: miner.similarity,
+            max_templates: miner.max_clusters,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintConfigError {
+    #[error("processors.fingerprint.similarity must be between 0 and 1, not {0}")]
+    Similarity(f64),
+    #[error("processors.fingerprint.window must be positive and at most half of nats.consumer.ack_wait ({ack_wait:?}), not {window:?}")]
+    Window { window: Duration, ack_wait: Duration },
+}
+
+impl FingerprintConfig {
+    pub fn validate(&self, ack_wait: Duration) -> Result<(), FingerprintConfigError> {
+        if !(0.0..=1.0).contains(&self.similarity) {
+            return Err(FingerprintConfigError::Similarity(self.similarity));
+        }
+        if self.window.is_zero() || self.window > ack_wait / 2 {
+            return Err(FingerprintConfigError::Window { window: self.window, ack_wait });
+        }
+        Ok(())
+    }
+
+    pub fn miner(&self) -> MinerConfig {
+        MinerConfig { similarity: self.similarity, max_clusters: self.max_templates }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    fingerprinter: Fingerprinter,
+    window: Window,
+    /// Templates a failed flush could not store; stored with the next.
+    unsaved: Vec<TemplateRecord>,
+}
+
+#[derive(Debug)]
+pub struct FingerprintProcessor {
+    name: ConsumerName,
+    cfg: FingerprintConfig,
+    state: Arc<Mutex<State>>,
+    store: TemplateStore,
+}
+
+impl FingerprintProcessor {
+    /// Loads the stored templates and keeps absorbing other instances' until `cancel`.
+    pub async fn open(
+        store: TemplateStore,
+        cfg: FingerprintConfig,
+        cancel: CancellationToken,
+    ) -> Result<Self, TemplateStoreError> {
+        let (records, mut watch) = store.load().await?;
+        let mut fingerprinter = Fingerprinter::new(cfg.miner());
+        for r in &records {
+            fingerprinter.miner().absorb(r);
+        }
+        tracing::info!(templates = records.len(), "fingerprint templates loaded");
+        let state =
+            Arc::new(Mutex::new(State { fingerprinter, window: Window::default(), unsaved: Vec::new() }));
+        let shared = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            loop {
+                let entry = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    e = watch.next() => e,
+                };
+                let Some(entry) = entry else { break };
+                let Ok(entry) = entry else { continue };
+                let (Some(record), Some(state)) = (templates::decode(&entry), shared.upgrade()) else {
+                    continue;
+                };
+                state.lock().expect("fingerprint state").fingerprinter.miner().absorb(&record);
+            }
+        });
+        Ok(Self { name: ConsumerName::new(NAME).expect("a valid consumer name"), cfg, state, store })
+    }
+
+    fn take_in(&self, batch: &ClassifiedBatch) {
+        let scope = Scope::new(batch.category.as_str());
+        let mut state = self.state.lock().expect("fingerprint state");
+        let State { fingerprinter, window, .. } = &mut *state;
+        for line in &batch.lines {
+            let fingerprint = fingerprinter.line(&line.text).fingerprint;
+            window.add(Seen {
+                scope: &scope,
+                fingerprint,
+                host: &batch.host,
+                source: &batch.source,
+                severity: batch.severity,
+                at: batch.read_at,
+                line: &line.text,
+            });
+        }
+    }
+}
+
+impl Handler for FingerprintProcessor {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
+        let result = tailrace_schemas::decode::<ClassifiedBatch>(delivery.payload())
+            .map_err(|e| HandleError::Reject(format!("{NAME} on {}: {e}", delivery.subject())))
+            .map(|batch| {
+                if batch.severity >= Severity::Warn {
+                    self.take_in(&batch);
+                }
+                Vec::new()
+            });
+        std::future::ready(result)
+    }
+
+    fn window(&self) -> Option<Duration> {
+        Some(self.cfg.window)
+    }
+
+    async fn flush(&self, id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
+        {
+            let (closed, changes) = {
+                let mut state = self.state.lock().expect("fingerprint state");
+                let State { fingerprinter, window, unsaved } = &mut *state;
+                let miner = fingerprinter.miner();
+                let closed =
+                    window.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned());
+                let mut changes = std::mem::take(unsaved);
+                changes.extend(miner.take_changes());
+                (closed, changes)
+            };
+            // Templates first: an occurrence never names a fingerprint the bucket lacks.
+            if let Err(e) = self.store.save(&changes).await {
+                self.state.lock().expect("fingerprint state").unsaved.extend(changes);
+                return Err(HandleError::Retry(e.to_string()));
+            }
+            if closed.suppressed > 0 {
+                metrics::counter!("tailrace_issues_suppressed_total").increment(closed.suppressed as u64);
+                tracing::debug!(
+                    suppressed = closed.suppressed,
+                    "issues over the window's caps were not published"
+                );
+            }
+            closed
+                .occurrences
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    Outgoing::encode(subject::issues(&o.scope), o, id.output_id(NAME, i))
+                        .map_err(|e| HandleError::Reject(e.to_string()))
+                })
+                .collect()
+        }
+    }
+}
+
+impl Processor for FingerprintProcessor {
+    fn name(&self) -> &ConsumerName {
+        &self.name
+    }
+
+    fn inputs(&self) -> Inputs {
+        let filter = |s: Severity| {
+            SubjectFilter::parse(&format!("logs.classified.*.{}.>", s.as_str())).expect("a valid filter")
+        };
+        Inputs { stream: CLASSIFIED, filters: vec![filter(Severity::Warn), filter(Severity::Error)] }
+    }
+
+    fn outputs(&self) -> Vec<SubjectFilter> {
+        vec![SubjectFilter::parse(roots::ISSUES).expect("a valid filter")]
+    }
+
+    fn description(&self) -> &'static str {
+        "issue occurrences of warn and error lines: logs.classified.*.{warn,error}.> -> issues.{category}"
+    }
+}

@@ -1,0 +1,124 @@
+//! Fingerprints: lines of one template share one, whatever their variables and headers; lines
+//! of different templates do not.
+
+use proptest::prelude::*;
+use tailrace_processors::fingerprint::Fingerprinter;
+
+/// Event templates with typed holes, as services write them.
+const TEMPLATES: &[&str] = &[
+    "Connection to {ip}:{port} timed out after {dur}",
+    "Failed to open {path}: permission denied",
+    "Request {uuid} to {url} returned status {num}",
+    "Block {hex} of size {size} is corrupt on {ip}",
+    "User {quoted} rejected by policy with {kv}",
+    "Retrying upload of {path} ({num} of {num}) in {dur}",
+];
+
+fn variable(kind: &str) -> BoxedStrategy<String> {
+    match kind {
+        "ip" => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}"))
+            .boxed(),
+        "port" | "num" => any::<u32>().prop_map(|n| n.to_string()).boxed(),
+        "dur" => (1u32..100_000, prop::sample::select(vec!["ms", "s", "us", "m"]))
+            .prop_map(|(n, u)| format!("{n}{u}"))
+            .boxed(),
+        "size" => (1u32..100_000, prop::sample::select(vec!["KB", "MiB", "B", "GB"]))
+            .prop_map(|(n, u)| format!("{n}{u}"))
+            .boxed(),
+        "path" => prop::collection::vec("[a-z]{1,8}", 1..5).prop_map(|p| format!("/{}", p.join("/"))).boxed(),
+        "url" => {
+            ("[a-z]{2,8}", "[a-z]{1,8}").prop_map(|(h, p)| format!("https://{h}.example.com/{p}")).boxed()
+        }
+        "uuid" => "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".boxed(),
+        "hex" => "[0-9a-f]{8,16}".boxed(),
+        "quoted" => "[a-z]{1,6}( [a-z]{1,6}){0,2}".prop_map(|s| format!("\"{s}\"")).boxed(),
+        // The key is part of the template; its value varies.
+        "kv" => any::<u16>().prop_map(|v| format!("code={v}")).boxed(),
+        other => panic!("no variable kind {other}"),
+    }
+}
+
+/// A header in one of the common shapes (timestamps, host, pid, level, logger).
+fn header() -> BoxedStrategy<String> {
+    let t = (0u32..60, 0u32..1000, 1u32..99_999);
+    prop_oneof![
+        t.clone().prop_map(|(s, ms, _)| format!("2024-01-02 10:00:{s:02},{ms:03} ERROR ")),
+        t.clone().prop_map(|(s, _, pid)| format!("Jan  5 10:00:{s:02} node{} app[{pid}]: ", pid % 7)),
+        t.clone().prop_map(|(s, ms, pid)| format!("E0102 10:00:{s:02}.{ms:06} {pid} main.go:{}] ", ms % 300)),
+        t.prop_map(|(s, ms, _)| format!(
+            "2024-01-02T10:00:{s:02}.{ms:03}Z WARN [worker-{}] c.e.Service - ",
+            ms % 9
+        )),
+    ]
+    .boxed()
+}
+
+/// One filled line of template `index`.
+fn line(index: usize) -> BoxedStrategy<String> {
+    let template = TEMPLATES[index];
+    let kinds: Vec<String> =
+        template.split('{').skip(1).map(|p| p.split('}').next().unwrap().to_owned()).collect();
+    let values: Vec<BoxedStrategy<String>> = kinds.iter().map(|k| variable(k)).collect();
+    (header(), values)
+        .prop_map(move |(header, values)| {
+            let mut out = template.to_owned();
+            for (kind, value) in kinds.iter().zip(values) {
+                out = out.replacen(&format!("{{{kind}}}"), &value, 1);
+            }
+            format!("{header}{out}")
+        })
+        .boxed()
+}
+
+proptest! {
+    #[test]
+    fn lines_that_differ_only_in_variables_share_a_fingerprint(
+        (index, lines) in (0..TEMPLATES.len()).prop_flat_map(|i| (Just(i), prop::collection::vec(line(i), 2..12)))
+    ) {
+        let _ = index;
+        let mut fp = Fingerprinter::default();
+        let first = fp.line(&lines[0]).fingerprint;
+        for l in &lines[1..] {
+            prop_assert_eq!(fp.line(l).fingerprint, first, "{} vs {}", lines[0], l);
+        }
+    }
+
+    #[test]
+    fn lines_of_different_templates_get_different_fingerprints(
+        (a, b) in (0..TEMPLATES.len(), 0..TEMPLATES.len())
+            .prop_filter("two templates", |(a, b)| a != b)
+            .prop_flat_map(|(a, b)| (line(a), line(b)))
+    ) {
+        let mut fp = Fingerprinter::default();
+        let fa = fp.line(&a).fingerprint;
+        prop_assert_ne!(fp.line(&b).fingerprint, fa, "{} vs {}", a, b);
+    }
+
+    /// Words of one length and first word that differ in most positions are other events.
+    #[test]
+    fn templates_that_share_little_stay_apart(
+        words in prop::collection::vec("[a-z]{3,8}", 4..10),
+        others in prop::collection::vec("[A-Z]{3,8}", 10),
+    ) {
+        let mut changed = words.clone();
+        // Keep the first word; replace more than half of the rest.
+        let n = words.len();
+        for (i, other) in others.iter().enumerate().take(n / 2 + 1) {
+            changed[n - 1 - i] = other.clone();
+        }
+        let mut fp = Fingerprinter::default();
+        let fa = fp.content(&words.join(" ")).fingerprint;
+        prop_assert_ne!(fp.content(&changed.join(" ")).fingerprint, fa);
+    }
+}
+
+#[test]
+fn a_template_keeps_its_fingerprint_and_shows_its_variables() {
+    let mut fp = Fingerprinter::default();
+    let a =
+        fp.line("2024-01-02 10:00:00,000 ERROR Connection to 10.0.0.1:5432 timed out after 30s").fingerprint;
+    let m = fp.line("2024-01-02 10:00:09,999 ERROR Connection to 10.0.0.2:6379 timed out after 1500ms");
+    assert_eq!(m.fingerprint, a);
+    assert_eq!(m.template, "Connection to <*> timed out after <*>");
+}
