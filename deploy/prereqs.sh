@@ -61,7 +61,7 @@ ensure_rust() {
 
 # What the tests use besides nats-server: OpenSSH's sshd on loopback, headless Chromium and its
 # WebDriver, inotify-tools (the tail follower wakes on inotify where a host has it), and nats-py
-# for processors written in Python.
+# and msgpack for processors written in Python.
 ensure_test_prereqs() {
   apt_install openssh-server openssh-client chromium chromium-driver
   apt_install procps inotify-tools
@@ -74,15 +74,21 @@ ensure_test_prereqs() {
   if [ "$(id -u)" = 0 ]; then
     echo 'tailrace-test:tailrace-test-password' | chpasswd
   fi
-  if ! python3 -c 'import nats' >/dev/null 2>&1; then
+  # Checked from / : in the repository, `import nats` would find the nats/ crate directory.
+  if ! (cd / && python3 -c 'import nats.js') >/dev/null 2>&1; then
     say "installing nats-py from PyPI"
     python3 -m pip install -q --disable-pip-version-check nats-py
+  fi
+  # The Python processor example decodes MessagePack.
+  if ! (cd / && python3 -c 'import msgpack') >/dev/null 2>&1; then
+    say "installing msgpack from PyPI"
+    python3 -m pip install -q --disable-pip-version-check msgpack
   fi
 }
 
 # What the benchmark scripts compare against: the drain3 template miner (scripts/grouping.py).
 ensure_bench_prereqs() {
-  if ! python3 -c 'import drain3' >/dev/null 2>&1; then
+  if ! (cd / && python3 -c 'import drain3') >/dev/null 2>&1; then
     say "installing drain3 from PyPI (the grouping benchmark's baseline)"
     python3 -m pip install -q --disable-pip-version-check drain3
   fi

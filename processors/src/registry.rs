@@ -3,6 +3,8 @@
 //! A new built-in processor adds one row to [`BUILT_IN`] and one arm to [`start`]; nothing else
 //! changes (its consumer is its own).
 
+use std::time::Duration;
+
 use async_nats::jetstream;
 use serde::{Deserialize, Serialize};
 use tailrace_nats::config::ConsumerConfig;
@@ -72,13 +74,17 @@ pub struct Context {
 }
 
 impl ProcessorsConfig {
-    /// Checks every name in `run` and each processor's settings, without a broker.
+    /// Checks every name in `run` and each processor's settings, without a broker. The
+    /// window's bound on `ack_wait` is checked where fingerprint runs (here if `run` names it,
+    /// else when it is started).
     pub fn validate(&self, consumer: &ConsumerConfig) -> Result<(), StartError> {
         for name in &self.run {
             known(name)?;
         }
         classify::Rules::new(&self.classify.rules, self.classify.default_rules)?;
-        self.fingerprint.validate(consumer.ack_wait)?;
+        let ack_wait =
+            if self.run.iter().any(|n| n == issues::NAME) { consumer.ack_wait } else { Duration::MAX };
+        self.fingerprint.validate(ack_wait)?;
         Ok(())
     }
 }

@@ -1,0 +1,190 @@
+//! Processors as separate processes: `tailrace process` killed between its outputs and its acks,
+//! and a processor written in Python with nats-py.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tailrace_nats::config::PublisherConfig;
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::{Outgoing, Publisher};
+use tailrace_schemas::{subject, ClassifiedBatch, HostId, LogBatch, LogLine, SourceId, Timestamp};
+
+/// `tailrace process NAMES` against `server`, acks awaited for at most 2 s.
+fn process(server: &TestServer, dir: &std::path::Path, names: &[&str]) -> Child {
+    let config = dir.join("tailrace.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[nats]\nurl = \"{}\"\n[nats.consumer]\nack_wait = \"2s\"\nbatch = 32\n[processors.fingerprint]\nwindow = \"500ms\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tailrace"))
+        .arg("--config")
+        .arg(&config)
+        .arg("process")
+        .args(names)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn batch(host: &str, first: u64, n: usize) -> LogBatch {
+    LogBatch {
+        v: 1,
+        host: HostId::new(host),
+        source: SourceId::new("app"),
+        path: "/var/log/app.log".into(),
+        file: None,
+        generation: 0,
+        lines: (0..n as u64)
+            .map(|i| LogLine { offset: first + i, text: format!("ERROR line {}", first + i), lossy: false })
+            .collect(),
+        next_offset: Some(first + n as u64),
+        read_at: Timestamp::now(),
+    }
+}
+
+async fn publish(publisher: &Publisher, b: &LogBatch) {
+    let out = Outgoing::encode(subject::logs_raw(&b.host, &b.source), b, b.dedup_id()).unwrap();
+    publisher.publish_and_wait(out).await.unwrap();
+}
+
+async fn stream_messages(server: &TestServer, stream: &str) -> u64 {
+    let mut s = server.jetstream().await.get_stream(stream).await.unwrap();
+    s.info().await.unwrap().state.messages
+}
+
+/// Every message of `stream`, payloads only.
+async fn all(server: &TestServer, stream: &str) -> Vec<bytes::Bytes> {
+    let n = stream_messages(server, stream).await as usize;
+    let s = server.jetstream().await.get_stream(stream).await.unwrap();
+    let c = s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
+    let mut msgs = c.messages().await.unwrap();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.push(msgs.next().await.unwrap().unwrap().payload.clone());
+    }
+    out
+}
+
+async fn wait_for(server: &TestServer, stream: &str, n: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let have = stream_messages(server, stream).await;
+        if have >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stream}: {have} of {n} messages after {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_processor_killed_between_outputs_and_acks_loses_and_doubles_nothing() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    let batches = 3000u64;
+    for b in 0..batches {
+        publish(&publisher, &batch("h", b * 4, 4)).await;
+    }
+    // Kill it mid-stream, more than once: some outputs are stored whose inputs were never acked.
+    for _ in 0..3 {
+        let mut child = process(&server, dir.path(), &["classify"]);
+        let before = stream_messages(&server, "CLASSIFIED").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stream_messages(&server, "CLASSIFIED").await < (before + 300).min(batches) {
+            assert!(Instant::now() < deadline, "classify made no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+    }
+    let mut child = process(&server, dir.path(), &["classify"]);
+    wait_for(&server, "CLASSIFIED", batches, Duration::from_secs(60)).await;
+    // The redeliveries of the killed runs have had time to come back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+    let mut offsets: Vec<u64> = all(&server, "CLASSIFIED")
+        .await
+        .iter()
+        .flat_map(|p| {
+            tailrace_schemas::decode::<ClassifiedBatch>(p).unwrap().lines.into_iter().map(|l| l.offset)
+        })
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets.len() as u64, batches * 4, "no line doubled");
+    assert_eq!(offsets, (0..batches * 4).collect::<Vec<_>>(), "no line lost");
+}
+
+#[tokio::test]
+async fn a_python_processor_reads_classified_lines_and_writes_its_own_subject() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut classify = process(&server, dir.path(), &["classify"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/processors/examples/python/line_counter.py");
+    let mut python = Command::new("python3")
+        .arg(script)
+        .arg(server.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with nats-py and msgpack (deploy/prereqs.sh installs them)");
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    let mut b = batch("10.0.0.7", 0, 3);
+    b.lines[1].text = "INFO all good".into();
+    publish(&publisher, &b).await;
+    publish(&publisher, &batch("web.example", 100, 5)).await;
+    // Three classified batches (error, info, error), three outputs.
+    wait_for(&server, "DERIVED", 3, Duration::from_secs(30)).await;
+    let s = server.jetstream().await.get_stream("DERIVED").await.unwrap();
+    let c = s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
+    let mut msgs = c.messages().await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let m = msgs.next().await.unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        seen.push((
+            m.subject.to_string(),
+            v["host"].as_str().unwrap().to_owned(),
+            v["severity"].as_str().unwrap().to_owned(),
+            v["lines"].as_u64().unwrap(),
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "derived.py-line-counter.10~2E0~2E0~2E7".to_owned(),
+                "10.0.0.7".to_owned(),
+                "error".to_owned(),
+                2
+            ),
+            (
+                "derived.py-line-counter.10~2E0~2E0~2E7".to_owned(),
+                "10.0.0.7".to_owned(),
+                "info".to_owned(),
+                1
+            ),
+            (
+                "derived.py-line-counter.web~2Eexample".to_owned(),
+                "web.example".to_owned(),
+                "error".to_owned(),
+                5
+            ),
+        ]
+    );
+    for child in [&mut python, &mut classify] {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+}
