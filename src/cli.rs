@@ -68,6 +68,13 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
+    /// Raw lines through classify and fingerprint to issues, beside the consumer runner
+    /// copying the same messages untouched, against a throwaway local nats-server.
+    Pipeline {
+        /// Lines of 200 bytes.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+    },
     /// Publisher throughput beside plain async-nats JetStream publishing, LogBatch messages of
     /// 1, 64 and 512 lines of 200 bytes, against a throwaway local nats-server.
     Publish {
@@ -92,6 +99,9 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Run => crate::run::run(cfg, crate::shutdown::on_signal()).await,
         Command::Streams { action } => streams(action, &cfg).await,
+        Command::Bench { what: BenchWhat::Pipeline { lines } } => {
+            crate::bench::pipeline(&cfg, lines.max(1)).await
+        }
         Command::Bench { what: BenchWhat::Publish { rounds, lines } } => {
             crate::bench::publish(&cfg, rounds.max(1), lines).await
         }

@@ -193,7 +193,14 @@ impl ConsumerRunner {
                     continue;
                 }
             };
-            while let Some(message) = batch.next().await {
+            loop {
+                // Settling goes on while the batch is awaited: a fetch that is not full waits
+                // for its expiry, and the outputs' acks must not wait with it.
+                let message = tokio::select! {
+                    m = batch.next() => m,
+                    Some(_) = in_flight.next(), if !in_flight.is_empty() => continue,
+                };
+                let Some(message) = message else { break };
                 let message = match message {
                     Ok(m) => m,
                     Err(e) => {

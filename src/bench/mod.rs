@@ -15,6 +15,9 @@ use tailrace_schemas::{FileIdentity, LogBatch, LogLine, Subject, Timestamp};
 
 use crate::config::Config;
 
+mod pipeline;
+pub use pipeline::pipeline;
+
 const LINE_BYTES: usize = 200;
 const SIZES: [usize; 3] = [1, 64, 512];
 
