@@ -29,9 +29,11 @@ async fn applying_streams_twice_changes_nothing() {
         names,
         [
             "CLASSIFIED",
+            "DERIVED",
             "DLQ",
             "FILES",
             "ISSUES",
+            "KV_fingerprint-templates",
             "KV_tail-hosts",
             "KV_tail-sessions",
             "LOGS",
