@@ -15,7 +15,8 @@
 //! shutdown, and when it holds too many), publishes the flush's outputs and acks the held
 //! inputs only once those are stored. A crash before the acks redelivers the held inputs, so
 //! nothing is lost; the flush's ids name the held sequence range, so re-forming the same window
-//! is stored once.
+//! is stored once. Redelivered inputs that form a different range are aggregated again: after
+//! such a crash a count can be higher than the truth, never lower.
 
 use std::future::Future;
 use std::sync::Arc;
