@@ -30,7 +30,7 @@ use crate::fingerprint::{Fingerprinter, MinerConfig, TemplateRecord};
 use crate::runtime::{Inputs, Processor};
 pub use templates::{TemplateStore, TemplateStoreError};
 pub use window::Caps;
-use window::{Seen, Window};
+use window::Window;
 
 /// The consumer name of the fingerprint processor.
 pub const NAME: &str = "fingerprint";
@@ -139,17 +139,10 @@ impl FingerprintProcessor {
         let scope = Scope::new(batch.category.as_str());
         let mut state = self.state.lock().expect("fingerprint state");
         let State { fingerprinter, window, .. } = &mut *state;
+        let mut tallies = window.origin(&scope, &batch.host, &batch.source);
         for line in &batch.lines {
             let fingerprint = fingerprinter.line(&line.text).fingerprint;
-            window.add(Seen {
-                scope: &scope,
-                fingerprint,
-                host: &batch.host,
-                source: &batch.source,
-                severity: batch.severity,
-                at: batch.read_at,
-                line: &line.text,
-            });
+            tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
         }
     }
 }

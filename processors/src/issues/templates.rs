@@ -57,8 +57,9 @@ impl TemplateStore {
         Ok((records, watch))
     }
 
+    /// Writes the templates, all in flight at once (each put waits for its own ack).
     pub async fn save(&self, records: &[TemplateRecord]) -> Result<(), TemplateStoreError> {
-        for r in records {
+        let puts = records.iter().map(|r| async move {
             let value = IssueTemplate { v: 1, fingerprint: r.fingerprint, template: r.template.clone() };
             let key = r.fingerprint.to_string();
             let bytes = tailrace_schemas::encode(&value)
@@ -66,9 +67,10 @@ impl TemplateStore {
             self.store
                 .put(&key, bytes.into())
                 .await
-                .map_err(|e| TemplateStoreError::Write { key, reason: e.to_string() })?;
-        }
-        Ok(())
+                .map(|_| ())
+                .map_err(|e| TemplateStoreError::Write { key, reason: e.to_string() })
+        });
+        futures::future::try_join_all(puts).await.map(|_| ())
     }
 }
 

@@ -26,10 +26,10 @@ impl Default for Caps {
     }
 }
 
+/// Where lines come from: looked up once per batch, not per line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+struct Origin {
     scope: Scope,
-    fingerprint: Fingerprint,
     host: HostId,
     source: SourceId,
 }
@@ -46,7 +46,30 @@ struct Tally {
 /// Occurrences tallied since the window opened.
 #[derive(Debug, Default)]
 pub struct Window {
-    tallies: HashMap<Key, Tally>,
+    tallies: HashMap<Origin, HashMap<Fingerprint, Tally>>,
+}
+
+/// The tallies of one origin in the window.
+#[derive(Debug)]
+pub struct Tallies<'w> {
+    tallies: &'w mut HashMap<Fingerprint, Tally>,
+}
+
+impl Tallies<'_> {
+    /// Counts one line of `fingerprint` seen at `at`.
+    pub fn add(&mut self, fingerprint: Fingerprint, severity: Severity, at: Timestamp, line: &str) {
+        let tally = self.tallies.entry(fingerprint).or_insert_with(|| Tally {
+            severity,
+            count: 0,
+            first_seen: at,
+            last_seen: at,
+            sample: sample(line),
+        });
+        tally.count += 1;
+        tally.severity = tally.severity.max(severity);
+        tally.first_seen = tally.first_seen.min(at);
+        tally.last_seen = tally.last_seen.max(at);
+    }
 }
 
 /// A closed window: what to publish, and how many issues the caps held back.
@@ -73,40 +96,37 @@ impl Window {
         self.tallies.is_empty()
     }
 
+    /// The tallies of lines from one scope, host and source (a batch's lines share them).
+    pub fn origin(&mut self, scope: &Scope, host: &HostId, source: &SourceId) -> Tallies<'_> {
+        let origin = Origin { scope: scope.clone(), host: host.clone(), source: source.clone() };
+        Tallies { tallies: self.tallies.entry(origin).or_default() }
+    }
+
+    /// Counts one line.
     pub fn add(&mut self, seen: Seen<'_>) {
-        let key = Key {
-            scope: seen.scope.clone(),
-            fingerprint: seen.fingerprint,
-            host: seen.host.clone(),
-            source: seen.source.clone(),
-        };
-        let tally = self.tallies.entry(key).or_insert_with(|| Tally {
-            severity: seen.severity,
-            count: 0,
-            first_seen: seen.at,
-            last_seen: seen.at,
-            sample: sample(seen.line),
-        });
-        tally.count += 1;
-        tally.severity = tally.severity.max(seen.severity);
-        tally.first_seen = tally.first_seen.min(seen.at);
-        tally.last_seen = tally.last_seen.max(seen.at);
+        self.origin(seen.scope, seen.host, seen.source).add(
+            seen.fingerprint,
+            seen.severity,
+            seen.at,
+            seen.line,
+        );
     }
 
     /// Closes the window: the capped occurrences, each with its template as `message`.
     pub fn close(&mut self, caps: Caps, template: impl Fn(Fingerprint) -> String) -> Closed {
-        let mut all: Vec<(Key, Tally)> = self.tallies.drain().collect();
+        let mut all: Vec<(Origin, Fingerprint, Tally)> = self
+            .tallies
+            .drain()
+            .flat_map(|(origin, tallies)| tallies.into_iter().map(move |(fp, t)| (origin.clone(), fp, t)))
+            .collect();
         let before = all.len();
         // Most frequent, then most recent; the fingerprint settles ties, so the choice is the
         // same on every run.
-        all.sort_by(|(ka, a), (kb, b)| {
-            b.count
-                .cmp(&a.count)
-                .then(b.last_seen.cmp(&a.last_seen))
-                .then(ka.fingerprint.cmp(&kb.fingerprint))
+        all.sort_by(|(_, fa, a), (_, fb, b)| {
+            b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)).then(fa.cmp(fb))
         });
         let mut per_source: HashMap<(HostId, SourceId), usize> = HashMap::new();
-        all.retain(|(k, _)| {
+        all.retain(|(k, _, _)| {
             let n = per_source.entry((k.host.clone(), k.source.clone())).or_default();
             *n += 1;
             *n <= caps.per_source
@@ -114,11 +134,11 @@ impl Window {
         all.truncate(caps.total);
         let occurrences: Vec<IssueOccurrence> = all
             .into_iter()
-            .map(|(k, t)| IssueOccurrence {
+            .map(|(k, fingerprint, t)| IssueOccurrence {
                 v: 1,
-                message: template(k.fingerprint),
+                message: template(fingerprint),
                 scope: k.scope,
-                fingerprint: k.fingerprint,
+                fingerprint,
                 severity: t.severity,
                 count: t.count,
                 first_seen: t.first_seen,
