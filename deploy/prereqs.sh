@@ -79,10 +79,14 @@ ensure_test_prereqs() {
     say "installing nats-py from PyPI"
     python3 -m pip install -q --disable-pip-version-check nats-py
   fi
-  # The Python processor example decodes MessagePack.
+  # The Python processor example decodes MessagePack, which long payloads wrap in zstd frames.
   if ! (cd / && python3 -c 'import msgpack') >/dev/null 2>&1; then
     say "installing msgpack from PyPI"
     python3 -m pip install -q --disable-pip-version-check msgpack
+  fi
+  if ! (cd / && python3 -c 'import zstandard') >/dev/null 2>&1; then
+    say "installing zstandard from PyPI"
+    python3 -m pip install -q --disable-pip-version-check zstandard
   fi
 }
 

@@ -17,6 +17,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The hot paths decode and re-encode batches of hundreds of short strings: mimalloc's per-thread
+// free lists make that measurably cheaper than glibc's malloc (BENCHMARKS.md, processors).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let cfg = match config::Config::load(args.config.as_deref()) {

@@ -137,14 +137,28 @@ async fn a_python_processor_reads_classified_lines_and_writes_its_own_subject() 
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("python3 with nats-py and msgpack (deploy/prereqs.sh installs them)");
+        .expect("python3 with nats-py, msgpack and zstandard (deploy/prereqs.sh installs them)");
     let publisher = Publisher::new(server.client().await, PublisherConfig::default());
     let mut b = batch("10.0.0.7", 0, 3);
     b.lines[1].text = "INFO all good".into();
     publish(&publisher, &b).await;
-    publish(&publisher, &batch("web.example", 100, 5)).await;
+    // Long enough that its classified batch goes out as a zstd frame.
+    publish(&publisher, &batch("web.example", 100, 400)).await;
     // Three classified batches (error, info, error), three outputs.
     wait_for(&server, "DERIVED", 3, Duration::from_secs(30)).await;
+    let classified = server.jetstream().await.get_stream("CLASSIFIED").await.unwrap();
+    let mut web = None;
+    for seq in 1..=3 {
+        let m = classified.get_raw_message(seq).await.unwrap();
+        if m.subject.contains("web~2Eexample") {
+            web = Some(m);
+        }
+    }
+    let web = web.expect("the web.example batch was classified");
+    assert!(
+        tailrace_schemas::is_compressed(&web.payload),
+        "the python processor was given a compressed batch"
+    );
     let s = server.jetstream().await.get_stream("DERIVED").await.unwrap();
     let c = s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
     let mut msgs = c.messages().await.unwrap();
@@ -179,7 +193,7 @@ async fn a_python_processor_reads_classified_lines_and_writes_its_own_subject() 
                 "derived.py-line-counter.web~2Eexample".to_owned(),
                 "web.example".to_owned(),
                 "error".to_owned(),
-                5
+                400
             ),
         ]
     );

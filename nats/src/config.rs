@@ -151,11 +151,19 @@ pub struct PublisherConfig {
     pub ack_timeout: Duration,
     /// Attempts per message before the caller is told it failed.
     pub max_attempts: u32,
+    /// Payloads of at least this many bytes are sent as a zstd frame (readers decompress them
+    /// by their first bytes; see `tailrace_schemas::codec`). 0: never compress.
+    pub compress_from: usize,
 }
 
 impl Default for PublisherConfig {
     fn default() -> Self {
-        Self { max_in_flight: 4096, ack_timeout: Duration::from_secs(5), max_attempts: 10 }
+        Self {
+            max_in_flight: 4096,
+            ack_timeout: Duration::from_secs(5),
+            max_attempts: 10,
+            compress_from: 4096,
+        }
     }
 }
 
@@ -169,6 +177,9 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Messages fetched per pull request.
     pub batch: usize,
+    /// Messages a handler works on at once, on as many cores; their outputs are still published
+    /// in input order. Aggregating handlers (a window) always take one at a time.
+    pub concurrency: usize,
     /// Delay before the first redelivery of a failed message; doubled per delivery.
     #[serde(with = "humantime_serde")]
     pub retry_delay: Duration,
@@ -182,6 +193,7 @@ impl Default for ConsumerConfig {
             max_deliveries: 5,
             ack_wait: Duration::from_secs(30),
             batch: 256,
+            concurrency: 4,
             retry_delay: Duration::from_millis(200),
             max_retry_delay: Duration::from_secs(30),
         }

@@ -2,7 +2,9 @@
 //!
 //! It drives a durable pull consumer: fetch a batch, hand each message to the [`Handler`],
 //! publish the handler's outputs through the [`Publisher`], and ack the input only after every
-//! output is acknowledged by JetStream. Outputs carry ids derived from the input's stream and
+//! output is acknowledged by JetStream. Up to `concurrency` messages are handled at once, each on
+//! a task of its own (so a CPU-bound handler uses every core); their outputs are published in
+//! the order the inputs were delivered. Outputs carry ids derived from the input's stream and
 //! sequence, so a redelivery republishes the same ids and JetStream drops the copies.
 //!
 //! A handler that fails with [`HandleError::Retry`] gets the message again after a backoff; after
@@ -26,7 +28,7 @@ use tokio::time::Instant;
 
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
-use futures::stream::FuturesUnordered;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 use tailrace_schemas::{subject, DeadLetter, Subject, Timestamp};
 use tokio_util::sync::CancellationToken;
@@ -132,6 +134,11 @@ struct Held {
     acks: Vec<AckHandle>,
 }
 
+type Settling = std::pin::Pin<Box<dyn Future<Output = Settled> + Send>>;
+
+/// A message handled on a task of its own, with its outputs already prepared for the wire.
+type Handled = (Delivery, Result<Vec<Outgoing>, HandleError>);
+
 enum Settled {
     Acked,
     Retried,
@@ -152,9 +159,11 @@ impl ConsumerRunner {
         let this = Arc::new(self);
         let handler = Arc::new(handler);
         let mut in_flight = FuturesUnordered::new();
+        let mut handling = FuturesOrdered::new();
         let limit = this.cfg.batch.max(1) * 2;
         let mut fetch_failures = 0usize;
         let window = handler.window();
+        let concurrency = if window.is_some() { 1 } else { this.cfg.concurrency.max(1) };
         let mut held: Vec<Held> = Vec::new();
         // Below the consumer's max_ack_pending, so the server keeps delivering while we hold.
         let held_limit = (this.cfg.batch * 4).max(512);
@@ -195,10 +204,14 @@ impl ConsumerRunner {
                 }
             };
             loop {
-                // Settling goes on while the batch is awaited: a fetch that is not full waits
-                // for its expiry, and the outputs' acks must not wait with it.
+                // Publishing and settling go on while the batch is awaited: a fetch that is not
+                // full waits for its expiry, and the outputs must not wait with it.
                 let message = tokio::select! {
                     m = batch.next() => m,
+                    Some(handled) = handling.next(), if !handling.is_empty() => {
+                        this.publish_in_order(handled, &name, &mut in_flight).await;
+                        continue;
+                    }
                     Some(_) = in_flight.next(), if !in_flight.is_empty() => continue,
                 };
                 let Some(message) = message else { break };
@@ -220,24 +233,41 @@ impl ConsumerRunner {
                 };
                 metrics::counter!("tailrace_consumer_received_total", "consumer" => name.clone())
                     .increment(1);
-                // Handle in order; settle (await output acks, then ack) concurrently.
-                let outcome = handler.handle(&delivery).await;
                 if window.is_some() {
-                    if let Ok(outputs) = outcome {
-                        // Held until the window's flush is stored.
-                        let mut acks = Vec::with_capacity(outputs.len());
-                        for out in outputs {
-                            acks.push(this.publisher.publish(out).await);
+                    // Handled in order and held until the window's flush is stored.
+                    match handler.handle(&delivery).await {
+                        Ok(outputs) => {
+                            let mut acks = Vec::with_capacity(outputs.len());
+                            for out in outputs {
+                                acks.push(this.publisher.publish(out).await);
+                            }
+                            held.push(Held { delivery, acks });
                         }
-                        held.push(Held { delivery, acks });
-                        continue;
+                        Err(e) => {
+                            let this = this.clone();
+                            in_flight.push(this.settle_owned(delivery, Err(e)));
+                        }
+                    }
+                    continue;
+                }
+                let (handler, publisher) = (handler.clone(), this.publisher.clone());
+                handling.push_back(tokio::spawn(async move {
+                    let outcome = handler.handle(&delivery).await;
+                    let outcome =
+                        outcome.map(|outs| outs.into_iter().map(|o| publisher.prepare(o)).collect());
+                    (delivery, outcome)
+                }));
+                while handling.len() >= concurrency {
+                    if let Some(handled) = handling.next().await {
+                        this.publish_in_order(handled, &name, &mut in_flight).await;
                     }
                 }
-                let this = this.clone();
-                in_flight.push(async move { this.settle(delivery, outcome).await });
                 while in_flight.len() >= limit {
                     in_flight.next().await;
                 }
+            }
+            while let Some(handled) = handling.next().await {
+                this.publish_in_order(handled, &name, &mut in_flight).await;
             }
             // Drain settled futures without blocking the next fetch.
             while let Some(Some(_)) = futures::FutureExt::now_or_never(in_flight.next()) {}
@@ -248,6 +278,43 @@ impl ConsumerRunner {
         }
         tracing::info!(consumer = %name, "consumer runner stopped");
         Ok(())
+    }
+
+    /// Publishes a handled message's outputs (in the order of their inputs: the caller awaits
+    /// handled messages in delivery order) and leaves the wait for their acks to `in_flight`.
+    async fn publish_in_order(
+        self: &Arc<Self>,
+        handled: Result<Handled, tokio::task::JoinError>,
+        name: &str,
+        in_flight: &mut FuturesUnordered<Settling>,
+    ) {
+        let (delivery, outcome) = match handled {
+            Ok(handled) => handled,
+            Err(e) => {
+                // The message stays unacked and is redelivered after ack_wait.
+                tracing::error!(consumer = name, error = %e, "handler panicked");
+                return;
+            }
+        };
+        let outcome = match outcome {
+            Ok(outputs) => {
+                let mut acks = Vec::with_capacity(outputs.len());
+                for out in outputs {
+                    acks.push(self.publisher.publish(out).await);
+                }
+                Ok(acks)
+            }
+            Err(e) => Err(e),
+        };
+        in_flight.push(self.clone().settle_owned(delivery, outcome));
+    }
+
+    fn settle_owned(
+        self: Arc<Self>,
+        delivery: Delivery,
+        outcome: Result<Vec<AckHandle>, HandleError>,
+    ) -> Settling {
+        Box::pin(async move { self.settle(delivery, outcome).await })
     }
 
     /// Flushes an aggregating handler and settles the inputs it held.
@@ -294,10 +361,11 @@ impl ConsumerRunner {
         }
     }
 
-    async fn settle(&self, delivery: Delivery, outcome: Result<Vec<Outgoing>, HandleError>) -> Settled {
+    /// Waits for the outputs' acks, then acks the input; or retries or dead-letters it.
+    async fn settle(&self, delivery: Delivery, outcome: Result<Vec<AckHandle>, HandleError>) -> Settled {
         let name = self.spec.name.as_str();
         let error = match outcome {
-            Ok(outputs) => match self.publish_all(outputs).await {
+            Ok(acks) => match wait_all(acks).await {
                 Ok(()) => {
                     if let Err(e) = delivery.message.ack().await {
                         // Not acked means redelivered; the outputs' ids make that harmless.
@@ -336,10 +404,7 @@ impl ConsumerRunner {
         for out in outputs {
             handles.push(self.publisher.publish(out).await);
         }
-        for handle in handles {
-            handle.await.map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        wait_all(handles).await
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: String) -> Settled {
@@ -386,4 +451,12 @@ impl ConsumerRunner {
             }
         }
     }
+}
+
+/// Waits for every ack; the first failure is the answer.
+async fn wait_all(acks: Vec<AckHandle>) -> Result<(), String> {
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -32,6 +32,7 @@ impl Harness {
             max_deliveries: 3,
             ack_wait: Duration::from_secs(2),
             batch: 16,
+            concurrency: 4,
             retry_delay: Duration::from_millis(20),
             max_retry_delay: Duration::from_millis(100),
         }
@@ -193,4 +194,35 @@ async fn two_runners_of_one_name_split_the_work_without_duplicates() {
     h.cancel.cancel();
     ta.await.unwrap();
     tb.await.unwrap();
+}
+
+/// Forwards each message after a delay that shrinks with its number, so later messages finish
+/// handling first.
+struct SlowFirst;
+
+impl Handler for SlowFirst {
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        let n: u64 = std::str::from_utf8(d.payload()).unwrap().trim_start_matches('m').parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(40u64.saturating_sub(n * 3))).await;
+        Ok(vec![Outgoing {
+            subject: Subject::parse("issues.test").unwrap(),
+            payload: d.payload().clone(),
+            msg_id: d.output_id("slow-first", 0),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn outputs_are_stored_in_input_order_when_later_inputs_finish_handling_first() {
+    let h = Harness::start().await;
+    let inputs: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    for m in &inputs {
+        h.put("logs.raw.h.s", m).await;
+    }
+    let task = h.run("slow-first", SlowFirst);
+    let out = h.read("ISSUES", inputs.len()).await;
+    let got: Vec<String> = out.iter().map(|m| String::from_utf8(m.payload.to_vec()).unwrap()).collect();
+    assert_eq!(got, inputs);
+    h.cancel.cancel();
+    task.await.unwrap();
 }

@@ -30,7 +30,12 @@ async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_messa
     let client = connect(&NatsConfig::default(), Some(server.url()), "test").await.unwrap();
     let publisher = Publisher::new(
         client,
-        PublisherConfig { ack_timeout: Duration::from_millis(500), max_attempts: 200, max_in_flight: 64 },
+        PublisherConfig {
+            ack_timeout: Duration::from_millis(500),
+            max_attempts: 200,
+            max_in_flight: 64,
+            ..Default::default()
+        },
     );
     Topology::from_config(&StreamsConfig::default()).apply(publisher.jetstream()).await.unwrap();
 

@@ -18,5 +18,6 @@ pub mod issues;
 pub mod line;
 pub mod registry;
 pub mod runtime;
+pub mod synthetic;
 
 pub use runtime::{run, Inputs, Processor};

@@ -47,7 +47,9 @@ pub mod token;
 
 pub use catalog::{Catalog, CatalogFile};
 pub use classified::{ClassifiedBatch, ClassifiedLine};
-pub use codec::{decode, encode, encode_json, DecodeError, EncodeError, Payload};
+pub use codec::{
+    compress, decode, decompress, encode, encode_json, is_compressed, DecodeError, EncodeError, Payload,
+};
 pub use dead_letter::DeadLetter;
 pub use dir_listing::{DirEntry, DirListing, ListRequest};
 pub use file_event::{FileEvent, FileEventKind};

@@ -129,6 +129,12 @@ fn round_trip<T: Payload + PartialEq + std::fmt::Debug>(value: &T) -> Result<(),
     prop_assert_eq!(&decode::<T>(&wire).unwrap(), value);
     let json = encode_json(value).unwrap();
     prop_assert_eq!(&decode::<T>(&json).unwrap(), value);
+    // As the publisher sends long payloads: one zstd frame around either form.
+    for plain in [&wire, &json] {
+        let frame = compress(plain).unwrap();
+        prop_assert!(is_compressed(&frame) && !codec::is_json(&frame));
+        prop_assert_eq!(&decode::<T>(&frame).unwrap(), value);
+    }
     Ok(())
 }
 
@@ -271,4 +277,35 @@ fn dedup_ids_follow_the_data_identity() {
     assert_eq!(b.dedup_id(), id, "read time is not part of the identity");
     b.lines[0].offset = 101;
     assert_ne!(b.dedup_id(), id);
+}
+
+#[test]
+fn a_frame_claiming_more_than_the_limit_is_refused_without_inflating_it() {
+    let zeros = vec![0u8; codec::MAX_DECOMPRESSED + 1];
+    let frame = compress(&zeros).unwrap();
+    assert!(frame.len() < 64 * 1024, "a bomb is small on the wire");
+    let err = decode::<LogBatch>(&frame).unwrap_err().to_string();
+    assert!(err.contains("LogBatch") && err.contains("zstd") && err.contains("more than"), "{err}");
+}
+
+#[test]
+fn a_corrupt_frame_is_refused_with_the_type_named() {
+    let batch = LogBatch {
+        v: 1,
+        host: "h".into(),
+        source: "s".into(),
+        path: "/p".into(),
+        file: None,
+        generation: 0,
+        lines: (0..200).map(|i| LogLine { offset: i, text: format!("line {i}"), lossy: false }).collect(),
+        next_offset: None,
+        read_at: Timestamp::from_nanos(0),
+    };
+    let mut frame = compress(&encode(&batch).unwrap()).unwrap();
+    let middle = frame.len() / 2;
+    frame.truncate(middle);
+    let err = decode::<LogBatch>(&frame).unwrap_err().to_string();
+    assert!(err.contains("invalid LogBatch (zstd frame)"), "{err}");
+    let err = decode::<LogBatch>(&codec::ZSTD_MAGIC).unwrap_err().to_string();
+    assert!(err.contains("zstd"), "{err}");
 }

@@ -123,7 +123,9 @@ pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow:
     let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
     eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
     let client = tailrace_nats::connect(&cfg.nats, Some(server.url()), "tailrace-bench").await?;
-    let pub_cfg = PublisherConfig { max_in_flight: 256, ..cfg.nats.publisher.clone() };
+    // Both sides send the same bytes: this measures the publisher's bookkeeping, not compression
+    // (which `bench pipeline` measures).
+    let pub_cfg = PublisherConfig { max_in_flight: 256, compress_from: 0, ..cfg.nats.publisher.clone() };
     let window = pub_cfg.max_in_flight;
     let publisher = Publisher::new(client.clone(), pub_cfg);
     let js = jetstream::new(client);

@@ -9,52 +9,14 @@ use tailrace_nats::config::{PublisherConfig, ServerConfig};
 use tailrace_nats::topology::{ConsumerSpec, Topology};
 use tailrace_nats::{ConsumerRunner, Delivery, HandleError, Handler, ManagedServer, Outgoing, Publisher};
 use tailrace_processors::registry::{self, Context};
-use tailrace_schemas::{ConsumerName, HostId, LogBatch, LogLine, SourceId, Subject, Timestamp};
+use tailrace_processors::synthetic::{self, LINE_BYTES};
+use tailrace_schemas::{ConsumerName, Subject};
 use tokio_util::sync::CancellationToken;
 
 use super::say;
 use crate::config::Config;
 
-const LINE_BYTES: usize = 200;
 const LINES_PER_BATCH: usize = 512;
-
-/// A line of 200 bytes: one in ten is a warning or an error of a handful of templates.
-fn line(n: usize) -> String {
-    let body = match n % 20 {
-        0 => format!("ERROR Connection to 10.0.{}.{}:5432 timed out after {}ms", n % 250, n % 7, n % 9000),
-        1 => format!("WARN Disk /dev/sd{} is {}% full on node-{}", n % 4, n % 100, n % 64),
-        _ => format!("INFO request {n} served in {}us for user{}", n % 5000, n % 300),
-    };
-    let mut text =
-        format!("2026-11-23 10:{:02}:{:02},{:03} {body} ", n / 60_000 % 60, n / 1000 % 60, n % 1000);
-    while text.len() < LINE_BYTES {
-        text.push('.');
-    }
-    text.truncate(LINE_BYTES);
-    text
-}
-
-fn batches(lines: usize) -> Vec<LogBatch> {
-    (0..lines.div_ceil(LINES_PER_BATCH))
-        .map(|b| {
-            let first = b * LINES_PER_BATCH;
-            let last = (first + LINES_PER_BATCH).min(lines);
-            LogBatch {
-                v: 1,
-                host: HostId::new(format!("node-{}", b % 8)),
-                source: SourceId::new("server"),
-                path: "/var/log/server-app.log".into(),
-                file: None,
-                generation: 0,
-                lines: (first..last)
-                    .map(|n| LogLine { offset: (n * LINE_BYTES) as u64, text: line(n), lossy: false })
-                    .collect(),
-                next_offset: Some((last * LINE_BYTES) as u64),
-                read_at: Timestamp::now(),
-            }
-        })
-        .collect()
-}
 
 /// Republishes every message unchanged: the runner and the broker, without any processing.
 struct Copy;
@@ -66,11 +28,21 @@ impl Handler for Copy {
     }
 }
 
-/// Waits until `consumer` on `stream` has nothing pending or unacked, printing progress.
-async fn drained(
+/// How far a consumer has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Point {
+    /// Every message was delivered to it (an aggregating handler may still hold them).
+    Delivered,
+    /// Every message was acked.
+    Acked,
+}
+
+/// Waits until `consumer` on `stream` reaches `point`, printing progress; how long that took.
+async fn reached(
     js: &jetstream::Context,
     stream: &str,
     consumer: &str,
+    point: Point,
     total: u64,
 ) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -78,7 +50,8 @@ async fn drained(
     loop {
         let s = js.get_stream(stream).await?;
         if let Ok(info) = s.consumer_info(consumer).await {
-            let left = info.num_pending + info.num_ack_pending as u64;
+            let unacked = if point == Point::Acked { info.num_ack_pending as u64 } else { 0 };
+            let left = info.num_pending + unacked;
             if left == 0 && info.delivered.stream_sequence > 0 {
                 return Ok(start.elapsed());
             }
@@ -87,7 +60,7 @@ async fn drained(
                 last_report = Instant::now();
             }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -109,7 +82,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let publisher =
         Publisher::new(client.clone(), PublisherConfig { max_in_flight: 256, ..cfg.nats.publisher.clone() });
 
-    let input = batches(lines);
+    let input = synthetic::batches(lines, LINES_PER_BATCH);
     let messages = input.len() as u64;
     eprintln!("bench: publishing {lines} lines of {LINE_BYTES} bytes in {messages} LogBatch messages…");
     let start = Instant::now();
@@ -131,7 +104,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let copy = tokio::spawn(
         ConsumerRunner::new(spec, consumer.clone(), publisher.clone()).run(Copy, cancel.clone()),
     );
-    let copied = drained(&js, "LOGS", "copy", messages).await?;
+    let copied = reached(&js, "LOGS", "copy", Point::Acked, messages).await?;
     cancel.cancel();
     copy.await??;
 
@@ -143,19 +116,33 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     for name in ["classify", "fingerprint"] {
         tasks.push(registry::start(name, &ctx, cancel.clone()).await?);
     }
-    let classified = drained(&js, "LOGS", "classify", messages).await?;
+    let classified = reached(&js, "LOGS", "classify", Point::Acked, messages).await?;
     let classified_msgs = js.get_stream("CLASSIFIED").await?.info().await?.state.messages;
-    drained(&js, "CLASSIFIED", "fingerprint", classified_msgs).await?;
+    reached(&js, "CLASSIFIED", "fingerprint", Point::Delivered, classified_msgs).await?;
+    let fingerprinted = start.elapsed();
+    reached(&js, "CLASSIFIED", "fingerprint", Point::Acked, classified_msgs).await?;
+    let through = start.elapsed();
     cancel.cancel();
     for t in tasks {
         t.await??;
     }
-    let through = start.elapsed();
     let issues = js.get_stream("ISSUES").await?.info().await?.state.messages;
+    let stored = |name: &'static str| {
+        let js = js.clone();
+        async move { anyhow::Ok(js.get_stream(name).await?.info().await?.state.bytes) }
+    };
+    let (raw_bytes, classified_bytes) = (stored("LOGS").await?, stored("CLASSIFIED").await?);
     server.stop().await;
 
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
     say(&format!("{lines} lines of {LINE_BYTES} bytes, {messages} messages of {LINES_PER_BATCH} lines, one nats-server, this machine's cores shared by all"));
+    say(&format!(
+        "stored: LOGS {:.1} MB, CLASSIFIED {:.1} MB for {:.1} MB of line text (nats.publisher.compress_from = {})",
+        raw_bytes as f64 / 1e6,
+        classified_bytes as f64 / 1e6,
+        (lines * LINE_BYTES) as f64 / 1e6,
+        cfg.nats.publisher.compress_from
+    ));
     say("");
     say("| stage | seconds | lines/s | vs copy |");
     say("| --- | ---: | ---: | ---: |");
@@ -176,7 +163,14 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
         rate(classified) / rate(copied)
     ));
     say(&format!(
-        "| classify + fingerprint: raw -> issues ({issues} occurrences) | {:.2} | {:.0} | {:.2} |",
+        "| classify + fingerprint: raw -> fingerprinted (all delivered to fingerprint) | {:.2} | {:.0} | {:.2} |",
+        fingerprinted.as_secs_f64(),
+        rate(fingerprinted),
+        rate(fingerprinted) / rate(copied)
+    ));
+    say(&format!(
+        "| the same until the last window's {issues} occurrences are stored (+ up to {:?} window) | {:.2} | {:.0} | {:.2} |",
+        cfg.processors.fingerprint.window,
         through.as_secs_f64(),
         rate(through),
         rate(through) / rate(copied)

@@ -8,7 +8,8 @@ It follows the same contract as the Rust processors (processors/README.md):
   `Nats-Msg-Id` derived from the input's stream sequence, so a redelivery is stored once;
 - it acks an input only after JetStream has acknowledged its output.
 
-Input: ClassifiedBatch (MessagePack map, or JSON), on logs.classified.{category}.{severity}.{host}.{source}.
+Input: ClassifiedBatch (MessagePack map, or JSON; a long one wrapped in a zstd frame, told by
+its first four bytes), on logs.classified.{category}.{severity}.{host}.{source}.
 Output (JSON): {"v": 1, "host", "source", "category", "severity", "lines", "truncated", "input_seq"}.
 
     python3 line_counter.py nats://127.0.0.1:4222
@@ -21,12 +22,19 @@ import sys
 
 import msgpack
 import nats
+import zstandard
 from nats.js.api import AckPolicy, ConsumerConfig
 
 NAME = "py-line-counter"
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_DECOMPRESSED = 64 << 20
+
+
 def decode(payload: bytes) -> dict:
+    if payload[:4] == ZSTD_MAGIC:
+        payload = zstandard.ZstdDecompressor().decompress(payload, max_output_size=MAX_DECOMPRESSED)
     if payload.lstrip()[:1] == b"{":
         return json.loads(payload)
     return msgpack.unpackb(payload, raw=False)
