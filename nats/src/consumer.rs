@@ -2,9 +2,9 @@
 //!
 //! It drives a durable pull consumer: fetch a batch, hand each message to the [`Handler`],
 //! publish the handler's outputs through the [`Publisher`], and ack the input only after every
-//! output is acknowledged by JetStream. Up to `concurrency` messages are handled at once, each on
-//! a task of its own (so a CPU-bound handler uses every core); their outputs are published in
-//! the order the inputs were delivered. Outputs carry ids derived from the input's stream and
+//! output is acknowledged by JetStream. A [`Handler::concurrent`] handler gets up to
+//! `concurrency` messages at once, each on a task of its own (so a CPU-bound handler uses every
+//! core); outputs are published in the order the inputs were delivered either way. Outputs carry ids derived from the input's stream and
 //! sequence, so a redelivery republishes the same ids and JetStream drops the copies.
 //!
 //! A handler that fails with [`HandleError::Retry`] gets the message again after a backoff; after
@@ -98,6 +98,14 @@ pub enum HandleError {
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send;
 
+    /// Whether up to `concurrency` messages may be handled at once, each on a task of its own
+    /// (outputs are published in input order either way). Worth it for a CPU-bound, stateless
+    /// handler; a handler that applies inputs to state in order (a sink recording the last
+    /// sequence it applied) keeps the default, one at a time.
+    fn concurrent(&self) -> bool {
+        false
+    }
+
     /// For a handler that aggregates: how long it may hold handled inputs before
     /// [`Handler::flush`]. `None` (the default): each input is settled on its own.
     fn window(&self) -> Option<Duration> {
@@ -163,7 +171,8 @@ impl ConsumerRunner {
         let limit = this.cfg.batch.max(1) * 2;
         let mut fetch_failures = 0usize;
         let window = handler.window();
-        let concurrency = if window.is_some() { 1 } else { this.cfg.concurrency.max(1) };
+        let concurrency =
+            if window.is_none() && handler.concurrent() { this.cfg.concurrency.max(1) } else { 1 };
         let mut held: Vec<Held> = Vec::new();
         // Below the consumer's max_ack_pending, so the server keeps delivering while we hold.
         let held_limit = (this.cfg.batch * 4).max(512);

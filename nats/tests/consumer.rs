@@ -201,6 +201,10 @@ async fn two_runners_of_one_name_split_the_work_without_duplicates() {
 struct SlowFirst;
 
 impl Handler for SlowFirst {
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
         let n: u64 = std::str::from_utf8(d.payload()).unwrap().trim_start_matches('m').parse().unwrap();
         tokio::time::sleep(Duration::from_millis(40u64.saturating_sub(n * 3))).await;
@@ -223,6 +227,40 @@ async fn outputs_are_stored_in_input_order_when_later_inputs_finish_handling_fir
     let out = h.read("ISSUES", inputs.len()).await;
     let got: Vec<String> = out.iter().map(|m| String::from_utf8(m.payload.to_vec()).unwrap()).collect();
     assert_eq!(got, inputs);
+    h.cancel.cancel();
+    task.await.unwrap();
+}
+
+/// Records how many `handle` calls were ever in progress at once.
+struct Sequential {
+    active: Arc<AtomicU64>,
+    most: Arc<AtomicU64>,
+}
+
+impl Handler for Sequential {
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        Ok(vec![Outgoing {
+            subject: Subject::parse("issues.test").unwrap(),
+            payload: d.payload().clone(),
+            msg_id: d.output_id("sequential", 0),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_is_not_concurrent_gets_one_message_at_a_time() {
+    let h = Harness::start().await;
+    for i in 0..12 {
+        h.put("logs.raw.h.s", &format!("s{i}")).await;
+    }
+    let most = Arc::new(AtomicU64::new(0));
+    let task = h.run("sequential", Sequential { active: Arc::new(AtomicU64::new(0)), most: most.clone() });
+    h.read("ISSUES", 12).await;
+    assert_eq!(most.load(Ordering::SeqCst), 1);
     h.cancel.cancel();
     task.await.unwrap();
 }

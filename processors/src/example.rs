@@ -92,6 +92,11 @@ pub fn failures(batch: &ClassifiedBatch) -> Vec<AuthFailure> {
 }
 
 impl Handler for AuthFailuresProcessor {
+    /// Stateless, so batches may be handled on every core.
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
         let result = (|| {
             let batch: ClassifiedBatch = tailrace_schemas::decode(delivery.payload())

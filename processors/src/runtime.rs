@@ -78,6 +78,10 @@ impl<P: Processor> Handler for Checked<P> {
         self.check(self.processor.handle(delivery).await?)
     }
 
+    fn concurrent(&self) -> bool {
+        self.processor.concurrent()
+    }
+
     fn window(&self) -> Option<Duration> {
         self.processor.window()
     }

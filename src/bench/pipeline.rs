@@ -22,6 +22,10 @@ const LINES_PER_BATCH: usize = 512;
 struct Copy;
 
 impl Handler for Copy {
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
         let subject = Subject::parse("benchcopy.raw").map_err(|e| HandleError::Reject(e.to_string()))?;
         Ok(vec![Outgoing { subject, payload: d.payload().clone(), msg_id: d.output_id("copy", 0) }])

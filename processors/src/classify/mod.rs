@@ -99,6 +99,11 @@ fn cut(mut text: String, max: usize) -> (String, bool) {
 }
 
 impl Handler for Classify {
+    /// Stateless: batches are classified on every core, published in order.
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
         let result = (|| {
             let batch: LogBatch = tailrace_schemas::decode(delivery.payload())
