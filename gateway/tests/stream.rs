@@ -151,7 +151,11 @@ async fn clients_of_one_filter_share_one_subscription() {
         clients.push(SseReader::open(&url(&g, "subject=logs.raw.*.s"), None).await);
     }
     let other = SseReader::open(&url(&g, "subject=tail.status.>"), None).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Subscriptions are made as the streams start, which a loaded machine may take a while to do.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while g.state.hub.subscriptions() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(g.state.hub.subscriptions(), 2, "one per distinct filter");
     g.put("logs.raw.h.s", "to all").await;
     for c in &mut clients {
