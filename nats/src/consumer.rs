@@ -4,8 +4,9 @@
 //! publish the handler's outputs through the [`Publisher`], and ack the input only after every
 //! output is acknowledged by JetStream. A [`Handler::concurrent`] handler gets up to
 //! `concurrency` messages at once, each on a task of its own (so a CPU-bound handler uses every
-//! core); outputs are published in the order the inputs were delivered either way. Outputs carry ids derived from the input's stream and
-//! sequence, so a redelivery republishes the same ids and JetStream drops the copies.
+//! core); outputs are published in the order the inputs were delivered either way. Outputs carry
+//! ids derived from the input's stream and sequence, so a redelivery republishes the same ids and
+//! JetStream drops the copies. A handler that panics on a message dead-letters that message.
 //!
 //! A handler that fails with [`HandleError::Retry`] gets the message again after a backoff; after
 //! `max_deliveries` deliveries (or at once for [`HandleError::Reject`]) the message goes to
@@ -20,7 +21,9 @@
 //! is stored once. Redelivered inputs that form a different range are aggregated again: after
 //! such a crash a count can be higher than the truth, never lower.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +32,7 @@ use tokio::time::Instant;
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tailrace_schemas::{subject, DeadLetter, Subject, Timestamp};
 use tokio_util::sync::CancellationToken;
 
@@ -261,7 +264,13 @@ impl ConsumerRunner {
                 }
                 let (handler, publisher) = (handler.clone(), this.publisher.clone());
                 handling.push_back(tokio::spawn(async move {
-                    let outcome = handler.handle(&delivery).await;
+                    let outcome = match AssertUnwindSafe(handler.handle(&delivery)).catch_unwind().await {
+                        Ok(outcome) => outcome,
+                        // Redelivering would panic again: the DLQ keeps the message and says why.
+                        Err(panic) => {
+                            Err(HandleError::Reject(format!("the handler panicked: {}", panic_text(&*panic))))
+                        }
+                    };
                     let outcome =
                         outcome.map(|outs| outs.into_iter().map(|o| publisher.prepare(o)).collect());
                     (delivery, outcome)
@@ -300,8 +309,9 @@ impl ConsumerRunner {
         let (delivery, outcome) = match handled {
             Ok(handled) => handled,
             Err(e) => {
-                // The message stays unacked and is redelivered after ack_wait.
-                tracing::error!(consumer = name, error = %e, "handler panicked");
+                // Only a runtime shutting down cancels the task (panics are caught in it); the
+                // message stays unacked and is redelivered after ack_wait.
+                tracing::warn!(consumer = name, error = %e, "handling was cancelled");
                 return;
             }
         };
@@ -468,4 +478,13 @@ async fn wait_all(acks: Vec<AckHandle>) -> Result<(), String> {
         ack.await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

@@ -264,3 +264,41 @@ async fn a_handler_that_is_not_concurrent_gets_one_message_at_a_time() {
     h.cancel.cancel();
     task.await.unwrap();
 }
+
+/// Panics on `boom`, forwards everything else.
+struct Fragile;
+
+impl Handler for Fragile {
+    fn concurrent(&self) -> bool {
+        true
+    }
+
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        assert_ne!(d.payload().as_ref(), b"boom", "cannot handle this one");
+        Ok(vec![Outgoing {
+            subject: Subject::parse("issues.test").unwrap(),
+            payload: d.payload().clone(),
+            msg_id: d.output_id("fragile", 0),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_handler_panics_on_is_dead_lettered_and_the_rest_handled() {
+    let h = Harness::start().await;
+    for m in ["before", "boom", "after"] {
+        h.put("logs.raw.h.s", m).await;
+    }
+    let task = h.run("fragile", Fragile);
+    let out = h.read("ISSUES", 2).await;
+    assert_eq!(out.iter().map(|m| m.payload.as_ref()).collect::<Vec<_>>(), [b"before".as_ref(), b"after"]);
+    let letter: DeadLetter = decode(&h.read("DLQ", 1).await[0].payload).unwrap();
+    assert_eq!(letter.payload, b"boom");
+    assert!(
+        letter.reason.contains("panicked") && letter.reason.contains("cannot handle this one"),
+        "{}",
+        letter.reason
+    );
+    h.cancel.cancel();
+    task.await.unwrap();
+}
