@@ -2,7 +2,8 @@
 //!
 //! This crate is the contract between components: producers, processors, sinks, the gateway and
 //! programs in other languages agree on it and on nothing else. It does no I/O, holds no state
-//! and knows nothing of NATS beyond the syntax of a subject.
+//! (beyond a per-thread zstd context reused between calls) and knows nothing of NATS beyond the
+//! syntax of a subject.
 //!
 //! # Layout
 //! - [`token`]: reversible escaping of user strings (host names, IPs, file names) into one
@@ -11,8 +12,8 @@
 //! - [`subject`]: [`Subject`] (concrete, publishable), [`SubjectFilter`] (may hold wildcards), and
 //!   one builder per row of the subject table in DESIGN.md.
 //! - [`time`]: [`Timestamp`], RFC 3339 at the edges and integer nanoseconds on the wire.
-//! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges; decoders accept
-//!   both, older schema versions and unknown fields.
+//! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges, either possibly in
+//!   a zstd frame; decoders accept all of them, older schema versions and unknown fields.
 //! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
 //!   [`telemetry`], [`issue`], [`issue_template`] (a learned template in the
 //!   `fingerprint-templates` KV bucket), [`tail_status`], [`dead_letter`], [`tail_session`] (the
