@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: the `[nats]` section of the config file, with defaults and documentation.
-//! - [`connect`]: a client from config (URL, credentials file, TLS, reconnect with backoff).
+//! - [`connect`](mod@connect): a client from config (URL, credentials file, TLS, reconnect with backoff).
 //! - [`server`]: the managed local `nats-server` that `tailrace run` starts when no URL is set:
 //!   found on PATH or at a configured path, health-checked, restarted if it dies, stopped cleanly.
 //! - [`topology`]: every stream, consumer and KV bucket of DESIGN.md, declared once and applied

@@ -4,7 +4,7 @@
 //! - [`access`]: which subjects a role may read, and which stream holds a filter.
 //! - [`json`]: a stored message as JSON for the edges (decoded once, shared by all clients).
 //! - [`hub`]: the shared subscriptions.
-//! - [`follow`]: one client's stream: history from a point, then live, without gap or repeat.
+//! - [`follow`](mod@follow): one client's stream: history from a point, then live, without gap or repeat.
 
 pub mod access;
 pub mod follow;
