@@ -5,7 +5,7 @@
 //! built-in processors: [`classify`] (category and severity of every line), [`issues`] (the
 //! fingerprint processor: issue occurrences of warn and error lines) and the example a
 //! developer copies ([`example`]). [`registry`] starts them by name. The algorithms are
-//! separate and free of I/O: [`line`] (header, structured fields, severity) and
+//! separate and free of I/O: [`line`](mod@line) (header, structured fields, severity) and
 //! [`fingerprint`] (masking and template mining).
 //!
 //! Processors never write to sled, never serve HTTP and never call another component directly:

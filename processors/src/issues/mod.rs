@@ -3,7 +3,7 @@
 //! Reads `logs.classified.*.warn.>` and `logs.classified.*.error.>` ([`ClassifiedBatch`]),
 //! fingerprints each line ([`crate::fingerprint`]: header cut, variables masked, templates
 //! mined online) and tallies the lines of each (category, fingerprint, host, source) over a short
-//! window. When the window closes it publishes one [`IssueOccurrence`] per tally to
+//! window. When the window closes it publishes one [`IssueOccurrence`](tailrace_schemas::IssueOccurrence) per tally to
 //! `issues.{category}` (count, first and last seen, a sample line, the template as the message),
 //! capped as the seed did ([`window::Caps`]), and its inputs are acked only then.
 //!

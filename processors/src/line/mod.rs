@@ -2,7 +2,7 @@
 //!
 //! - [`header`]: where a plain line's header (timestamp, host, pid, level, logger) ends.
 //! - [`structured`]: the message and level of JSON and logfmt lines.
-//! - [`severity`]: the seed's first-five-words rule.
+//! - [`severity`](mod@severity): the seed's first-five-words rule.
 
 pub mod header;
 pub mod severity;
