@@ -77,6 +77,15 @@ impl Harness {
     }
 }
 
+/// The input's payload to `issues.test`, with the id `consumer` derives from the input.
+fn forward(d: &Delivery, consumer: &str) -> Outgoing {
+    Outgoing {
+        subject: Subject::parse("issues.test").unwrap(),
+        payload: d.payload().clone(),
+        msg_id: d.output_id(consumer, 0),
+    }
+}
+
 /// Fails the first `fail_first` deliveries of every message, then forwards it to issues.
 struct Flaky {
     fail_first: u64,
@@ -89,11 +98,7 @@ impl Handler for Flaky {
         if d.delivered <= self.fail_first {
             return Err(HandleError::Retry(format!("database unavailable on delivery {}", d.delivered)));
         }
-        Ok(vec![Outgoing {
-            subject: Subject::parse("issues.test").unwrap(),
-            payload: d.payload().clone(),
-            msg_id: d.output_id("flaky", 0),
-        }])
+        Ok(vec![forward(d, "flaky")])
     }
 }
 
@@ -208,11 +213,7 @@ impl Handler for SlowFirst {
     async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
         let n: u64 = std::str::from_utf8(d.payload()).unwrap().trim_start_matches('m').parse().unwrap();
         tokio::time::sleep(Duration::from_millis(40u64.saturating_sub(n * 3))).await;
-        Ok(vec![Outgoing {
-            subject: Subject::parse("issues.test").unwrap(),
-            payload: d.payload().clone(),
-            msg_id: d.output_id("slow-first", 0),
-        }])
+        Ok(vec![forward(d, "slow-first")])
     }
 }
 
@@ -243,11 +244,7 @@ impl Handler for Sequential {
         self.most.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(5)).await;
         self.active.fetch_sub(1, Ordering::SeqCst);
-        Ok(vec![Outgoing {
-            subject: Subject::parse("issues.test").unwrap(),
-            payload: d.payload().clone(),
-            msg_id: d.output_id("sequential", 0),
-        }])
+        Ok(vec![forward(d, "sequential")])
     }
 }
 
@@ -275,11 +272,7 @@ impl Handler for Fragile {
 
     async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
         assert_ne!(d.payload().as_ref(), b"boom", "cannot handle this one");
-        Ok(vec![Outgoing {
-            subject: Subject::parse("issues.test").unwrap(),
-            payload: d.payload().clone(),
-            msg_id: d.output_id("fragile", 0),
-        }])
+        Ok(vec![forward(d, "fragile")])
     }
 }
 

@@ -131,11 +131,8 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
         t.await??;
     }
     let issues = js.get_stream("ISSUES").await?.info().await?.state.messages;
-    let stored = |name: &'static str| {
-        let js = js.clone();
-        async move { anyhow::Ok(js.get_stream(name).await?.info().await?.state.bytes) }
-    };
-    let (raw_bytes, classified_bytes) = (stored("LOGS").await?, stored("CLASSIFIED").await?);
+    let raw_bytes = js.get_stream("LOGS").await?.info().await?.state.bytes;
+    let classified_bytes = js.get_stream("CLASSIFIED").await?.info().await?.state.bytes;
     server.stop().await;
 
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
