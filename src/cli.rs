@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tailrace_nats::topology::{self, ApplyAction, Topology};
+use tailrace_nats::ManagedServer;
 
 use crate::config::Config;
 
@@ -97,7 +98,7 @@ pub enum StreamsAction {
 
 pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
-        Command::Run => crate::run::run(cfg, crate::shutdown::on_signal()).await,
+        Command::Run => Box::pin(crate::run::run(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await
@@ -135,22 +136,29 @@ fn say(line: &str) {
 /// Connects for a one-shot command: to nats.url, or to the managed server of a running
 /// `tailrace run` on this machine.
 async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
-    Ok(async_nats::jetstream::new(connect_client(cfg, "tailrace-cli").await?))
+    Ok(async_nats::jetstream::new(connect_client(cfg, "tailrace-cli").await?.0))
 }
 
-/// A client of nats.url, or of the managed server of a running `tailrace run` on this machine.
-pub async fn connect_client(cfg: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
-    let url = cfg
-        .nats
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("nats://{}:{}", cfg.nats.server.host, cfg.nats.server.port));
-    if cfg.nats.url.is_none() {
-        eprintln!("nats.url is not set: using the managed server of `tailrace run` at {url}");
-    }
-    let mut nats = cfg.nats.clone();
+/// A client of nats.url, or of the managed server of a running `tailrace run` on this machine
+/// (with the credentials it generated into the data directory).
+pub async fn connect_client(
+    cfg: &Config,
+    name: &str,
+) -> anyhow::Result<(async_nats::Client, tailrace_nats::connect::Connections)> {
+    let mut nats = match &cfg.nats.url {
+        Some(_) => cfg.nats.clone(),
+        None => {
+            let nats = ManagedServer::local_client_config(&cfg.nats, &cfg.nats.server, &cfg.data_dir)?;
+            eprintln!(
+                "nats.url is not set: using the managed server of `tailrace run` at {}",
+                nats.url.as_deref().unwrap_or_default()
+            );
+            nats
+        }
+    };
     nats.reconnect.connect_timeout = Duration::from_secs(5);
-    tailrace_nats::connect(&nats, Some(&url), name)
+    let url = nats.url.clone().unwrap_or_default();
+    tailrace_nats::connect::connect_watched(&nats, None, name)
         .await
         .with_context(|| format!("is a NATS server running at {url}? (`tailrace run` starts one)"))
 }

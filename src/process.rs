@@ -65,10 +65,18 @@ impl Running {
 }
 
 pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> anyhow::Result<()> {
-    let client = crate::cli::connect_client(&cfg, "tailrace-process").await?;
+    let (client, connections) = crate::cli::connect_client(&cfg, "tailrace-process").await?;
     let running = start(&cfg, &client, &names, &cancel).await?;
+    // Any role may be the first to reach a restarted server: each puts the topology back.
+    let reapply = tokio::spawn(tailrace_nats::Topology::from_config(&cfg.nats.streams).keep_applied(
+        async_nats::jetstream::new(client.clone()),
+        connections,
+        cancel.clone(),
+    ));
     eprintln!("processing with {} (Ctrl-C stops, after the last window is flushed)", names.join(", "));
     let result = running.wait(&cancel).await;
+    cancel.cancel();
+    let _ = reapply.await;
     if let Err(e) = client.flush().await {
         tracing::warn!(error = %e, "could not flush the NATS connection");
     }

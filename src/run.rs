@@ -25,10 +25,11 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
             Some(ManagedServer::start(&cfg.nats.server, &cfg.data_dir).await?)
         }
     };
-    let url = managed.as_ref().map(|m| m.url().to_owned()).or_else(|| cfg.nats.url.clone());
-    let client = tailrace_nats::connect(&cfg.nats, url.as_deref(), "tailrace").await?;
+    let nats = managed.as_ref().map_or_else(|| cfg.nats.clone(), |m| m.client_config(&cfg.nats));
+    let (client, connections) = tailrace_nats::connect::connect_watched(&nats, None, "tailrace").await?;
 
-    let outcomes = Topology::from_config(&cfg.nats.streams)
+    let topology = Topology::from_config(&cfg.nats.streams);
+    let outcomes = topology
         .apply(&async_nats::jetstream::new(client.clone()))
         .await
         .context("cannot apply the stream topology")?;
@@ -37,6 +38,11 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
             tracing::info!(stream = %o.name, action = ?o.action, "stream applied");
         }
     }
+    let reapply = tokio::spawn(topology.keep_applied(
+        async_nats::jetstream::new(client.clone()),
+        connections.clone(),
+        cancel.clone(),
+    ));
 
     let processors = crate::process::start(&cfg, &client, &cfg.processors.run, &cancel).await?;
     tracing::info!(processors = %cfg.processors.run.join(", "), "processors started");
@@ -73,6 +79,7 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
             .get_key_value(tailrace_nats::topology::TAIL_HOSTS)
             .await
             .context("cannot open the tail-hosts bucket")?,
+        connections: Some(connections),
     };
     let hosts = tokio::spawn(hosts.run(cancel.clone()));
     let tails = TailSupervisor {
@@ -106,6 +113,7 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "gateway ended with an error"),
         Err(e) => tracing::error!(error = %e, "gateway task failed"),
     }
+    let _ = reapply.await;
     if let Err(e) = client.flush().await {
         tracing::warn!(error = %e, "could not flush the NATS connection");
     }

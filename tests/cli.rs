@@ -1,68 +1,53 @@
 //! The `tailrace` binary as an operator uses it.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use tailrace_nats::testing::{free_port, TestServer};
+use std::time::Duration;
 
-fn tailrace() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tailrace"));
-    // Nothing from the developer's environment leaks into a test.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TAILRACE_") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
-    let path = dir.join("tailrace.toml");
-    std::fs::write(&path, body).unwrap();
-    path
-}
+use support::binary::{exited, signal, stop, tailrace, write_config, Setup};
+use tailrace_nats::testing::TestServer;
 
 #[tokio::test]
 async fn run_answers_health_and_exits_0_within_10_s_of_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, nats) = (free_port(), free_port());
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "data_dir = \"{}\"\n[nats.server]\nport = {nats}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n",
-            dir.path().join("data").display()
-        ),
-    );
-    let mut child = tailrace().arg("run").arg("-c").arg(&config).stderr(Stdio::piped()).spawn().unwrap();
-
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
-        match client.get(format!("http://127.0.0.1:{http}/health")).send().await {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("no /health within 30 s: {e}"),
-        }
-    };
+    let setup = Setup::new("");
+    let mut child = setup.spawn();
+    setup.wait_ready(&mut child, Duration::from_secs(30)).await;
+    let health = reqwest::get(format!("{}/health", setup.base())).await.unwrap();
     assert_eq!(health.status(), 200);
-    let status: serde_json::Value =
-        client.get(format!("http://127.0.0.1:{http}/status")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(status["broker"]["connected"], true);
-    assert!(dir.path().join("data/nats").is_dir(), "the managed server's store is under data_dir");
+    assert!(setup.data().join("nats").is_dir(), "the managed server's store is under data_dir");
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
-        .unwrap();
-    let sent = Instant::now();
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(sent.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    signal(&child, nix::sys::signal::Signal::SIGTERM);
+    let exit = exited(&mut child, Duration::from_secs(10)).await;
     assert!(exit.success(), "exit status {exit}");
     // The managed nats-server went with it.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", nats)).is_err(), "nats-server still listening");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", setup.nats)).is_err(), "nats-server still listening");
+}
+
+#[tokio::test]
+async fn subcommands_reach_the_managed_server_with_its_generated_credentials() {
+    let setup = Setup::new("");
+    let mut child = setup.spawn();
+    setup.wait_ready(&mut child, Duration::from_secs(30)).await;
+    let ls = tailrace().args(["streams", "ls", "-c"]).arg(&setup.config).output().unwrap();
+    assert!(ls.status.success(), "{}", String::from_utf8_lossy(&ls.stderr));
+    assert!(String::from_utf8_lossy(&ls.stdout).lines().any(|l| l.starts_with("LOGS")));
+    // Without them the broker refuses: the roles of the gateway cannot be walked around.
+    let anonymous = tailrace()
+        .args(["streams", "ls"])
+        .env("TAILRACE_NATS__URL", format!("nats://127.0.0.1:{}", setup.nats))
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "an anonymous client listed the streams");
+    stop(&mut child).await;
+}
+
+#[test]
+fn a_subcommand_without_a_running_managed_server_says_what_to_check() {
+    let setup = Setup::new("");
+    let out = tailrace().args(["streams", "ls", "-c"]).arg(&setup.config).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tailrace run") && err.contains("data_dir"), "{err}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Processors as separate processes: `tailrace process` killed between its outputs and its acks,
 //! and a processor written in Python with nats-py.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,12 +25,11 @@ fn process(server: &TestServer, dir: &std::path::Path, names: &[&str]) -> Child 
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_tailrace"))
+    support::binary::tailrace()
         .arg("--config")
         .arg(&config)
         .arg("process")
         .args(names)
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -14,6 +14,10 @@ pub struct NatsConfig {
     pub url: Option<String>,
     /// A `.creds` file (JWT and NKey seed) for decentralized auth.
     pub credentials: Option<PathBuf>,
+    /// User and password, for servers that use them. Unset with the managed server: its own
+    /// generated credentials are used (see `server`).
+    pub user: Option<String>,
+    pub password: Option<Secret>,
     pub tls: TlsConfig,
     pub reconnect: ReconnectConfig,
     /// The managed local server, used only when `url` is unset.
@@ -64,7 +68,8 @@ impl Default for ReconnectConfig {
 pub struct ServerConfig {
     /// Path to the nats-server binary; when unset, `nats-server` is looked up on PATH.
     pub binary: Option<PathBuf>,
-    /// Address the managed server listens on. Loopback by default: it has no auth.
+    /// Address the managed server listens on. Loopback by default; any other address needs
+    /// `tls_cert` and `tls_key`, since its generated password must not cross a network in clear.
     pub host: String,
     pub port: u16,
     /// JetStream store; defaults to `<data_dir>/nats`.
@@ -78,6 +83,21 @@ pub struct ServerConfig {
     /// Failed health checks in a row after which a server that is still running (hung) is
     /// killed and restarted.
     pub health_failures: u32,
+    /// How long a server left running by a crashed tailrace gets to stop after SIGTERM before
+    /// it is killed, when a new start finds it on the store.
+    #[serde(with = "humantime_serde")]
+    pub stale_grace: Duration,
+    /// PEM certificate and key the managed server serves TLS with (required off loopback).
+    /// Local clients then require TLS and verify it with `nats.tls.ca`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    /// The JetStream store: `store_dir`, or `<data_dir>/nats`.
+    pub fn store(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.store_dir.clone().unwrap_or_else(|| data_dir.join("nats"))
+    }
 }
 
 impl Default for ServerConfig {
@@ -90,7 +110,31 @@ impl Default for ServerConfig {
             ready_timeout: Duration::from_secs(15),
             health_interval: Duration::from_secs(5),
             health_failures: 3,
+            stale_grace: Duration::from_secs(10),
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+}
+
+/// A secret string: serialized as itself, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions};
+use tokio::sync::watch;
 
 use crate::config::NatsConfig;
 
@@ -14,6 +15,8 @@ pub enum ConnectError {
     Credentials { path: String, source: std::io::Error },
     #[error("nats.tls.cert and nats.tls.key must be set together")]
     HalfClientCert,
+    #[error("nats.user and nats.password must be set together")]
+    HalfUserPassword,
     #[error("cannot connect to NATS at {url}: {source}")]
     Connect { url: String, source: async_nats::ConnectError },
     #[error("no connection to NATS at {url} within {timeout:?}")]
@@ -26,9 +29,23 @@ pub fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
     initial.saturating_mul(factor).min(max)
 }
 
+/// Counts the times the client has (re)connected: 1 after the first connection, one more after
+/// each reconnect. A role that must put something back after the server restarted (the
+/// topology's memory-backed bucket) waits for it to change.
+pub type Connections = watch::Receiver<u64>;
+
 /// Connects to `url` (or `cfg.url`) with the configured credentials, TLS and reconnect backoff.
 /// Reconnects forever once connected; the first connection waits `connect_timeout`.
 pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<Client, ConnectError> {
+    connect_watched(cfg, url, name).await.map(|(client, _)| client)
+}
+
+/// [`connect`], and a [`Connections`] counter of its (re)connections.
+pub async fn connect_watched(
+    cfg: &NatsConfig,
+    url: Option<&str>,
+    name: &str,
+) -> Result<(Client, Connections), ConnectError> {
     let url = url.or(cfg.url.as_deref()).ok_or(ConnectError::NoUrl)?.to_owned();
     let mut opts = match &cfg.credentials {
         Some(path) => ConnectOptions::with_credentials_file(path.clone())
@@ -36,6 +53,13 @@ pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<
             .map_err(|source| ConnectError::Credentials { path: path.display().to_string(), source })?,
         None => ConnectOptions::new(),
     };
+    match (&cfg.user, &cfg.password) {
+        (Some(user), Some(password)) => {
+            opts = opts.user_and_password(user.clone(), password.expose().to_owned());
+        }
+        (None, None) => {}
+        _ => return Err(ConnectError::HalfUserPassword),
+    }
     if cfg.tls.required {
         opts = opts.require_tls(true);
     }
@@ -48,16 +72,22 @@ pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<
         _ => return Err(ConnectError::HalfClientCert),
     }
     let (initial, max) = (cfg.reconnect.initial_delay, cfg.reconnect.max_delay);
+    let (count, connections) = watch::channel(0u64);
     opts = opts
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(move |attempt| backoff(attempt, initial, max))
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
-                other => tracing::debug!(event = %other, "NATS client event"),
+        .event_callback(move |event| {
+            if matches!(event, async_nats::Event::Connected) {
+                count.send_modify(|n| *n += 1);
+            }
+            async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                    other => tracing::debug!(event = %other, "NATS client event"),
+                }
             }
         });
     let timeout = cfg.reconnect.connect_timeout;
@@ -73,7 +103,7 @@ pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(client)
+    Ok((client, connections))
 }
 
 #[cfg(test)]

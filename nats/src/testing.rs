@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::server::{find_binary, ServerProcess};
+use crate::server::{find_binary, ServerProcess, Spawn};
 
 /// A free TCP port on loopback (bound, read, released).
 pub fn free_port() -> u16 {
@@ -105,9 +105,17 @@ impl TestServer {
     pub async fn start_again(&mut self) {
         assert!(self.process.is_none(), "server already running");
         let log = self.dir.path().join("nats-server.log");
-        let p = ServerProcess::spawn(&self.binary, self.addr, &log, &self.args, Duration::from_secs(20))
-            .await
-            .unwrap_or_else(|e| panic!("test nats-server failed to start: {e}"));
+        let p = ServerProcess::spawn(&Spawn {
+            binary: &self.binary,
+            addr: self.addr,
+            log: &log,
+            args: &self.args,
+            ready_timeout: Duration::from_secs(20),
+            name: None,
+            inherit: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("test nats-server failed to start: {e}"));
         self.process = Some(p);
     }
 

@@ -249,6 +249,55 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// Applies the topology again after every reconnect, until `cancel`. A server that was
+    /// restarted (or a fresh node reached after a failover) lacks the memory-backed buckets,
+    /// and any stream whose store was lost; applying is idempotent, so doing it on every
+    /// reconnect costs a few requests and needs no guess at what the server lost.
+    pub async fn keep_applied(
+        self,
+        js: jetstream::Context,
+        mut connections: crate::connect::Connections,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        connections.mark_unchanged();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = connections.changed() => if changed.is_err() { return },
+            }
+            let mut attempt = 0;
+            loop {
+                match self.apply(&js).await {
+                    Ok(outcomes) => {
+                        let changed: Vec<&str> = outcomes
+                            .iter()
+                            .filter(|o| o.action != ApplyAction::Unchanged)
+                            .map(|o| o.name.as_str())
+                            .collect();
+                        tracing::info!(changed = ?changed, "topology applied again after a reconnect");
+                        break;
+                    }
+                    Err(e) => {
+                        // Right after a restart JetStream may not be ready for a moment.
+                        let delay = crate::connect::backoff(
+                            attempt,
+                            Duration::from_millis(100),
+                            Duration::from_secs(5),
+                        );
+                        attempt += 1;
+                        tracing::warn!(error = %e, ?delay, "cannot apply the topology after a reconnect; trying again");
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Creates a KV bucket, or updates the settings that may change on a live one.
 async fn apply_bucket(js: &jetstream::Context, desired: kv::Config) -> Result<ApplyOutcome, TopologyError> {
     let name = format!("KV_{}", desired.bucket);

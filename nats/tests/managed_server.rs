@@ -27,7 +27,7 @@ async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_messa
     let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
     assert!(dir.path().join("nats").is_dir(), "store under the data directory");
 
-    let client = connect(&NatsConfig::default(), Some(server.url()), "test").await.unwrap();
+    let client = connect(&server.client_config(&NatsConfig::default()), None, "test").await.unwrap();
     let publisher = Publisher::new(
         client,
         PublisherConfig {
@@ -114,7 +114,113 @@ async fn a_hung_server_is_killed_and_restarted() {
     tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid))
         .await
         .expect("restarted within 30 s");
-    let client = connect(&NatsConfig::default(), Some(server.url()), "test").await.unwrap();
+    let client = connect(&server.client_config(&NatsConfig::default()), None, "test").await.unwrap();
     client.flush().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_ours_on_the_port_is_refused_and_its_store_left_alone() {
+    let foreign = tailrace_nats::testing::TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig { port: foreign.addr().port(), ..Default::default() };
+    let err = ManagedServer::start(&cfg, dir.path()).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("port {}", foreign.addr().port())), "{err}");
+    assert!(err.contains("already taken"), "{err}");
+    // Nothing of ours was created in the foreign server: it has no streams at all.
+    let js = foreign.jetstream().await;
+    assert_eq!(js.query_account().await.unwrap().streams, 0);
+}
+
+#[tokio::test]
+async fn a_second_managed_server_on_one_store_is_refused_naming_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+        .await
+        .unwrap();
+    let err = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("belongs to another running tailrace"), "{err}");
+    assert!(err.contains(&std::process::id().to_string()), "{err}");
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("nats");
+    std::fs::create_dir_all(&store).unwrap();
+    let port = free_port();
+    // An orphan, as an older tailrace killed with -9 left it: same store, same port.
+    let mut orphan = std::process::Command::new(tailrace_nats::server::find_binary(None).unwrap())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--jetstream", "--store_dir"])
+        .arg(&store)
+        .args(["--server_name", tailrace_nats::server::SERVER_NAME])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while !tailrace_nats::server::answers_info(addr).await {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let server =
+        ManagedServer::start(&ServerConfig { port, ..Default::default() }, dir.path()).await.unwrap();
+    assert!(orphan.try_wait().unwrap().is_some(), "the orphan was stopped");
+    assert_ne!(server.pid(), Some(orphan.id()));
+    let servers = tailrace_nats::server::store_lock::servers_on(&store.canonicalize().unwrap());
+    assert_eq!(servers, vec![server.pid().unwrap()], "one server on the store: ours");
+    server.stop().await;
+    assert!(tailrace_nats::server::store_lock::servers_on(&store.canonicalize().unwrap()).is_empty());
+}
+
+#[tokio::test]
+async fn the_managed_server_refuses_clients_without_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+        .await
+        .unwrap();
+    let mut anonymous = NatsConfig::default();
+    anonymous.reconnect.connect_timeout = Duration::from_secs(2);
+    let err = connect(&anonymous, Some(&server.url()), "anonymous").await;
+    assert!(err.is_err(), "a client without the generated password got in");
+    let client = connect(&server.client_config(&NatsConfig::default()), None, "ok").await.unwrap();
+    client.flush().await.unwrap();
+    // The password is in the 0600 files, never on the server's command line.
+    let creds = tailrace_nats::server::Credentials::load(&dir.path().join("nats")).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.pid().unwrap())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(creds.password.expose()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_non_loopback_host_without_tls_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig { host: "0.0.0.0".into(), port: free_port(), ..Default::default() };
+    let err = ManagedServer::start(&cfg, dir.path()).await.unwrap_err().to_string();
+    assert!(err.contains("0.0.0.0") && err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("nats.server.tls_cert"), "{err}");
+}
+
+#[tokio::test]
+async fn restarts_of_a_server_that_keeps_dying_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig { port: free_port(), ..Default::default() };
+    let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
+    // Killed right after every start: the gaps between restarts must grow.
+    let mut starts = vec![std::time::Instant::now()];
+    for _ in 0..4 {
+        let pid = server.pid().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid)).await.expect("restarted");
+        starts.push(std::time::Instant::now());
+    }
+    let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // 100, 200, 400, 800 ms of backoff (plus start-up time each): the last gap holds at least
+    // the sum of the first two backoffs more than the first.
+    assert!(gaps[3] > gaps[0] + Duration::from_millis(500), "restart gaps did not grow: {gaps:?}");
     server.stop().await;
 }

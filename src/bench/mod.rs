@@ -122,7 +122,7 @@ pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow:
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
     eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-    let client = tailrace_nats::connect(&cfg.nats, Some(server.url()), "tailrace-bench").await?;
+    let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
     // Both sides send the same bytes: this measures the publisher's bookkeeping, not compression
     // (which `bench pipeline` measures).
     let pub_cfg = PublisherConfig { max_in_flight: 256, compress_from: 0, ..cfg.nats.publisher.clone() };

@@ -73,7 +73,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
     eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-    let client = tailrace_nats::connect(&cfg.nats, Some(server.url()), "tailrace-bench").await?;
+    let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
     let js = jetstream::new(client.clone());
     Topology::from_config(&cfg.nats.streams).apply(&js).await?;
     js.create_stream(stream::Config {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +56,7 @@ impl Stack {
             producer: "test-producer".into(),
             client: client.clone(),
             store: js.get_key_value(TAIL_HOSTS).await.unwrap(),
+            connections: None,
         };
         let supervisor = TailSupervisor {
             hosts,

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::listing;
 use super::transport::Transport;
 
+/// How soon a failed advert is written again.
+const RETRY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum HostServiceError {
     #[error("cannot subscribe to {subject}: {reason}")]
@@ -29,6 +32,9 @@ pub struct HostService {
     pub producer: String,
     pub client: async_nats::Client,
     pub store: Store,
+    /// The client's (re)connections: after a reconnect the server may be a restarted one whose
+    /// memory-backed bucket lost every advert, so they are written again at once.
+    pub connections: Option<tailrace_nats::connect::Connections>,
 }
 
 impl HostService {
@@ -52,22 +58,26 @@ impl HostService {
             .collect()
     }
 
-    async fn advertise(&self) {
+    /// Writes every advert; false if one could not be written.
+    async fn advertise(&self) -> bool {
+        let mut all = true;
         for advert in self.adverts() {
             let key = TailHost::key(&advert.host);
             match tailrace_schemas::encode_json(&advert) {
                 Ok(bytes) => {
                     if let Err(e) = self.store.put(&key, bytes.into()).await {
-                        tracing::warn!(%key, error = %e, "cannot advertise a tail host");
+                        tracing::warn!(%key, error = %e, "cannot advertise a tail host; trying again in 1 s");
+                        all = false;
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "cannot encode a tail host advert"),
             }
         }
+        all
     }
 
     /// Advertises and answers listings until `cancel`, then withdraws the adverts.
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), HostServiceError> {
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<(), HostServiceError> {
         let mut requests = futures::stream::SelectAll::new();
         for host in self.hosts.keys() {
             let subject = subject::tail_list(host).to_string();
@@ -78,12 +88,22 @@ impl HostService {
                 .map_err(|e| HostServiceError::Subscribe { subject, reason: e.to_string() })?;
             requests.push(sub);
         }
-        let mut refresh = tokio::time::interval(TAIL_HOSTS_TTL / 3);
         let mut listings = futures::stream::FuturesUnordered::new();
+        let mut next = tokio::time::Instant::now();
+        let mut connections = self.connections.take();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = refresh.tick() => self.advertise().await,
+                Ok(()) = async { connections.as_mut().expect("guarded").changed().await }, if connections.is_some() => {
+                    next = tokio::time::Instant::now();
+                }
+                _ = tokio::time::sleep_until(next) => {
+                    // A failed write is retried soon: after the server restarted, the bucket
+                    // is back as soon as the topology is applied again, and a host missing
+                    // from it for a whole refresh period would make live tail look dead.
+                    let ok = self.advertise().await;
+                    next = tokio::time::Instant::now() + if ok { TAIL_HOSTS_TTL / 3 } else { RETRY };
+                }
                 Some(request) = requests.next() => {
                     if let Some(job) = self.answer(request) {
                         listings.push(job);
