@@ -82,3 +82,33 @@ async fn half_a_client_certificate_and_a_missing_credentials_file_are_named() {
     let err = connect(&NatsConfig::default(), None, "t").await.unwrap_err();
     assert!(matches!(err, ConnectError::NoUrl));
 }
+
+#[tokio::test]
+async fn a_managed_server_off_loopback_serves_tls_and_its_clients_verify_it() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let data = tempfile::tempdir().unwrap();
+    let cfg = tailrace_nats::config::ServerConfig {
+        host: "0.0.0.0".into(),
+        port: tailrace_nats::testing::free_port(),
+        tls_cert: Some(pki_dir.path().join("server.pem")),
+        tls_key: Some(pki_dir.path().join("server-key.pem")),
+        ..Default::default()
+    };
+    let server = tailrace_nats::ManagedServer::start(&cfg, data.path()).await.unwrap();
+    assert!(server.url().starts_with("tls://127.0.0.1:"), "{}", server.url());
+    let base = tls_cfg(pki_dir.path(), false);
+    let client = connect(&server.client_config(&base), None, "tls-managed").await.unwrap();
+    client.flush().await.unwrap();
+    // Subcommands find the same settings from the config and the data directory.
+    let local = tailrace_nats::ManagedServer::local_client_config(&base, &cfg, data.path()).unwrap();
+    connect(&local, None, "tls-managed-cli").await.unwrap().flush().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn half_a_user_and_password_is_named() {
+    let cfg = NatsConfig { user: Some("u".into()), ..Default::default() };
+    let err = connect(&cfg, Some("nats://127.0.0.1:1"), "t").await.unwrap_err();
+    assert!(matches!(err, ConnectError::HalfUserPassword), "{err}");
+}
