@@ -239,6 +239,7 @@ async fn latency(w: &World, gateway: &str) {
             w.publisher.jetstream().clone(),
             4096,
             tailrace_gateway::stream::Linger::NEVER,
+            tailrace_gateway::GatewayConfig::default().max_line_bytes,
         );
         let mut hub_items = tailrace_gateway::stream::follow(
             hub,
@@ -524,7 +525,7 @@ async fn baseline_server(nats_url: String, port: u16) {
         }),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    axum::serve(tailrace_gateway::nodelay(listener), app).await.unwrap();
+    axum::serve(tailrace_gateway::sockets(listener, std::time::Duration::from_secs(30)), app).await.unwrap();
 }
 
 async fn fanout_against(

@@ -57,6 +57,7 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let gateway = tokio::spawn(tailrace_gateway::serve(
         listener,
         app,
+        cfg.gateway.write_timeout,
         cancel.clone().cancelled_owned(),
         Duration::from_secs(5),
     ));

@@ -23,8 +23,20 @@ pub struct GatewayConfig {
     /// Time limit of a REST request (not of streams).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Origins allowed to open a WebSocket; empty means same-origin only.
+    /// Origins allowed to open a WebSocket (`https://dash.example`, scheme included); empty
+    /// means same-origin only (`http(s)://` plus an allowed Host).
     pub allowed_origins: Vec<String>,
+    /// Host names the gateway answers to besides `localhost`, `127.0.0.1`, `[::1]` and its bind
+    /// address (`ops.example`, `10.0.0.5`); `"*"` for any (behind a proxy that checks Host).
+    /// Other names get 400: a DNS-rebinding page must not reach the API.
+    pub allowed_hosts: Vec<String>,
+    /// A client whose socket accepts no bytes for this long is disconnected (a stalled SSE or
+    /// WebSocket reader must not hold its send queue for good).
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Longest line sent to a browser or API client; longer lines are cut (at a character
+    /// boundary) and marked `truncated`, wherever they came from.
+    pub max_line_bytes: usize,
     /// Events a streaming client may fall behind before it is sent `lagged` and cut off.
     pub stream_buffer_events: usize,
     /// A subject watched by at least `fanout_linger_above` clients of this process has its
@@ -59,6 +71,9 @@ impl Default for GatewayConfig {
             max_ws_message_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            write_timeout: Duration::from_secs(30),
+            max_line_bytes: 64 << 10,
             stream_buffer_events: 1024,
             fanout_linger: Duration::from_millis(50),
             fanout_linger_above: 2000,

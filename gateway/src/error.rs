@@ -84,3 +84,47 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// Middleware: errors made by the framework and its layers rather than by our handlers (no
+/// such route, wrong method, body over the limit, request timeout) get the same JSON body as
+/// ours, so a client can always read `{error, detail, field}`.
+pub async fn json_errors(
+    axum::extract::State(max_body_bytes): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (code, detail, field) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            format!("the request body is larger than gateway.max_body_bytes ({max_body_bytes} bytes)"),
+            Some("body"),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", format!("no endpoint {method} {path}"), None),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", format!("{path} does not take {method}"), None)
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            ("timeout", "the request took longer than gateway.request_timeout".to_owned(), None)
+        }
+        other => (
+            if other.is_client_error() { "bad_request" } else { "internal" },
+            other.canonical_reason().unwrap_or("error").to_owned(),
+            None,
+        ),
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = json!({ "error": code, "detail": detail, "field": field }).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

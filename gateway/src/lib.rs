@@ -25,6 +25,8 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod extract;
+pub mod host;
 pub mod pages;
 pub mod routes;
 pub mod sse;
@@ -70,19 +72,55 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn_with_state(state.hosts.clone(), host::check))
+        .layer(axum::middleware::from_fn_with_state(body_limit, error::json_errors))
         .layer(axum::middleware::from_fn(routes::metrics::track))
         .with_state(state)
 }
 
-/// The listener with `TCP_NODELAY` on every accepted socket: live streams write small frames,
-/// and Nagle's algorithm with delayed ACKs would hold each for up to 40 ms.
-pub fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+/// The gateway's sockets: `TCP_NODELAY` on every accepted one (live streams write small frames,
+/// and Nagle's algorithm with delayed ACKs would hold each for up to 40 ms), and a write
+/// timeout (a client that accepts no bytes for `write_timeout` is dropped instead of holding
+/// its send queue; a healthy idle stream still gets its keep-alives through).
+pub fn sockets(listener: TcpListener, write_timeout: Duration) -> Sockets {
+    Sockets { listener, write_timeout }
+}
+
+/// See [`sockets`].
+#[derive(Debug)]
+pub struct Sockets {
+    listener: TcpListener,
+    write_timeout: Duration,
+}
+
+impl axum::serve::Listener for Sockets {
+    type Io = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((tcp, addr)) => {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                    let mut io = tokio_io_timeout::TimeoutStream::new(tcp);
+                    io.set_write_timeout(Some(self.write_timeout));
+                    return (Box::pin(io), addr);
+                }
+                // Out of descriptors and the like: wait instead of spinning; a connection
+                // reset before accept is simply skipped.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
         }
-    })
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
@@ -90,16 +128,18 @@ pub fn nodelay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    write_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // `into_make_service` hands each connection an `Arc` of the router; serving the `Router`
     // itself rebuilds its route table per connection (measured: ~20 KiB per SSE client).
-    let server = axum::serve(nodelay(listener), app.into_make_service()).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
+    let server = axum::serve(sockets(listener, write_timeout), app.into_make_service())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
     tokio::select! {
         r = server => r,
         // Draining is bounded: a client that never finishes cannot hold the process.

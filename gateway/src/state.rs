@@ -19,6 +19,8 @@ pub struct AppState {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub auth: Auth,
+    /// The Host names and Origins the gateway answers to.
+    pub hosts: crate::host::Hosts,
     pub config: Arc<GatewayConfig>,
     /// The declared stream limits, for `POST /api/v1/streams/apply`.
     pub streams: Arc<StreamsConfig>,
@@ -54,9 +56,11 @@ impl AppState {
                 jetstream::new(client.clone()),
                 config.stream_buffer_events,
                 crate::stream::Linger { above: config.fanout_linger_above, window: config.fanout_linger },
+                config.max_line_bytes,
             ),
             client,
             auth: Auth::new(&config.tokens),
+            hosts: crate::host::Hosts::new(&config),
             config: Arc::new(config),
             streams: Arc::new(streams),
             metrics: crate::routes::metrics::handle(),

@@ -14,8 +14,11 @@ use crate::{app, AppState};
 pub async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
+    let write_timeout = state.config.write_timeout;
     let router = app(state);
-    tokio::spawn(async move { axum::serve(crate::nodelay(listener), router.into_make_service()).await });
+    tokio::spawn(async move {
+        axum::serve(crate::sockets(listener, write_timeout), router.into_make_service()).await
+    });
     base
 }
 
@@ -140,6 +143,18 @@ impl WsClient {
                     return Some((v["event"].as_str().unwrap_or_default().to_owned(), v["data"].clone()));
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Reads until the server closes; the close frame's code, if it sent one.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await.expect("closed within 15 s") {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
                 Some(Ok(_)) => {}
             }
         }

@@ -162,7 +162,11 @@ async fn a_body_over_the_limit_is_refused() {
         .header(header::CONTENT_LENGTH, 4096)
         .body(Body::from(vec![b'x'; 4096]))
         .unwrap();
-    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = json(&resp.into_body().collect().await.unwrap().to_bytes());
+    assert_eq!(body["field"], "body", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("max_body_bytes"), "{body}");
     let (status, _, _) = call(&app, "POST", "/api/v1/streams/apply", None, Body::from(vec![b'x'; 100])).await;
     assert_eq!(status, StatusCode::OK, "a body under the limit is fine");
 }
@@ -184,4 +188,31 @@ async fn the_page_shell_links_versioned_assets_that_are_served() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
     assert_eq!(call(&app, "GET", "/assets/nope.js", None, Body::empty()).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_client_error_is_json_naming_what_was_wrong() {
+    let server = TestServer::start().await;
+    let app = gateway(&server, false).await;
+    for (method, uri, field) in [
+        ("GET", "/api/v1/stream?subject=logs.raw.%3E&from=abc", Some("from")),
+        ("GET", "/api/v1/stream?from=3", Some("subject")),
+        ("GET", "/api/v1/stream?subject=logs.raw.%FF", Some("subject")),
+        ("GET", "/api/v1/stream?subject=logs.raw.%00", Some("subject")),
+        ("GET", "/api/v1/stream?subject=logs.raw.a%1B", Some("subject")),
+        ("GET", "/api/v1/tail/list?host=local&dir=/var/log/%00x", Some("dir")),
+        ("GET", "/api/v1/tail/list?host=local", Some("dir")),
+        ("GET", "/api/v1/tail/stream?host=local", Some("log_path")),
+        ("GET", "/api/v1/nothing-here", None),
+        ("DELETE", "/status", None),
+    ] {
+        let (status, body, headers) = call(&app, method, uri, None, Body::empty()).await;
+        assert!(status.is_client_error(), "{method} {uri}: {status}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{method} {uri}");
+        let body = json(&body);
+        assert!(body["error"].is_string() && body["detail"].is_string(), "{uri}: {body}");
+        if let Some(field) = field {
+            assert_eq!(body["field"], field, "{method} {uri}: {body}");
+        }
+    }
 }

@@ -253,5 +253,138 @@ async fn a_websocket_message_over_the_limit_closes_the_socket() {
     let g = gateway(cfg).await;
     let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
     ws.send("subscribe", serde_json::json!({ "subject": "x".repeat(4096) })).await;
-    assert!(ws.next().await.is_none(), "closed rather than read");
+    assert_eq!(ws.close_code().await, Some(1009), "closed with 'message too big'");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_past_the_end_is_refused_when_asked_for_and_live_only_on_a_reconnect() {
+    let g = gateway(GatewayConfig::default()).await;
+    let last = g.put("logs.raw.h.s", "old").await;
+    let resp = reqwest::get(url(&g, "subject=logs.raw.>&from=1000000000000")).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["field"], "from");
+    assert!(body["detail"].as_str().unwrap().contains("past the end"), "{body}");
+    // Just after the end is fine: the next message.
+    let mut sse = SseReader::open(&url(&g, &format!("subject=logs.raw.>&from={}", last + 1)), None).await;
+    assert_eq!(sse.status, 200);
+    let next = g.put("logs.raw.h.s", "next").await;
+    assert_eq!(texts(&mut sse, 1).await, vec![(next, "next".to_owned())]);
+
+    for id in ["18446744073709551614", "18446744073709551615"] {
+        let mut sse = SseReader::open(&url(&g, "subject=logs.raw.>"), Some(id)).await;
+        assert_eq!(sse.status, 200, "Last-Event-ID {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let live = g.put("logs.raw.h.s", &format!("live after {id}")).await;
+        assert_eq!(texts(&mut sse, 1).await, vec![(live, format!("live after {id}"))], "nothing replayed");
+    }
+
+    let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>", "from": 1_000_000_000_000u64 })).await;
+    let err = ws.next_named("error").await;
+    assert_eq!(err["field"], "from", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_line_in_a_small_compressed_message_reaches_clients_cut_to_the_limit() {
+    let g = gateway(GatewayConfig { max_line_bytes: 1000, ..Default::default() }).await;
+    let mut sse = SseReader::open(&url(&g, "subject=logs.raw.>"), None).await;
+    let mut ws = tailrace_gateway::testing::WsClient::connect(&g.base).await;
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>" })).await;
+    ws.next_named("subscribed").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let batch = tailrace_schemas::LogBatch {
+        v: 1,
+        host: "h".into(),
+        source: "s".into(),
+        path: "/p".into(),
+        file: None,
+        generation: 0,
+        lines: vec![tailrace_schemas::LogLine { offset: 0, text: "x".repeat(60 << 20), lossy: false }],
+        next_offset: None,
+        read_at: tailrace_schemas::Timestamp::now(),
+    };
+    let frame = tailrace_schemas::codec::compress(&tailrace_schemas::encode(&batch).unwrap()).unwrap();
+    assert!(frame.len() < 64 << 10, "{} bytes on the wire", frame.len());
+    g.js.publish("logs.raw.h.s", frame.into()).await.unwrap().await.unwrap();
+    let e = sse.next().await;
+    assert!(e.data.len() < 4000, "an SSE event of {} bytes", e.data.len());
+    let line = &e.json()["payload"]["lines"][0];
+    assert_eq!((line["text"].as_str().unwrap().len(), &line["truncated"]), (1000, &serde_json::json!(true)));
+    let m = ws.next_named("message").await;
+    assert_eq!(m["payload"]["lines"][0]["text"].as_str().unwrap().len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_sse_client_is_dropped_after_the_write_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = GatewayConfig {
+        write_timeout: Duration::from_secs(1),
+        // Far more than will be sent: the client must be dropped for stalling, not for lag.
+        stream_buffer_events: 100_000,
+        ..Default::default()
+    };
+    let g = gateway(cfg).await;
+    let addr: std::net::SocketAddr = g.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(addr).await.unwrap();
+    tcp.write_all(
+        format!("GET /api/v1/stream?subject=logs.raw.%3E HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 64];
+    let n = tcp.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head[..n]));
+    assert_eq!(g.state.hub.subscriptions(), 1);
+    // The client reads nothing more while far more than any socket buffer holds is sent.
+    let line = "y".repeat(60_000);
+    for _ in 0..400 {
+        g.put("logs.raw.h.s", &line).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while g.state.hub.subscriptions() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled client still holds its subscription after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(tcp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_rebinding_page_cannot_open_a_websocket_or_call_the_api() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let g = gateway(GatewayConfig::default()).await;
+    let addr = g.base.trim_start_matches("http://").to_owned();
+    let status = |request: String| {
+        let addr = addr.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(request.as_bytes()).await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            (text[9..12].to_owned(), text)
+        }
+    };
+    let upgrade = |host: &str, origin: &str| {
+        format!(
+            "GET /api/v1/ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+    };
+    let (code, text) = status(upgrade("evil.example", "http://evil.example")).await;
+    assert_eq!(code, "400", "{text}");
+    assert!(text.contains("\"field\":\"Host\""), "{text}");
+    let (code, text) = status(upgrade(&addr, "http://evil.example")).await;
+    assert_eq!(code, "403", "{text}");
+    let (code, _) = status(upgrade(&addr, &format!("http://{addr}"))).await;
+    assert_eq!(code, "101", "same origin on our own Host upgrades");
+    let (code, text) = status("GET /status HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n".to_owned()).await;
+    assert_eq!(code, "400", "{text}");
+    let (code, _) = status("GET /health HTTP/1.1\r\nHost: 10.1.2.3\r\n\r\n".to_owned()).await;
+    assert_eq!(code, "200", "health answers probes by any address");
 }

@@ -21,6 +21,10 @@ pub enum SubjectError {
     EmptyToken { subject: String, position: usize },
     #[error("subject {subject:?} contains whitespace")]
     Whitespace { subject: String },
+    #[error("subject {subject:?} contains a control character (NUL, escape, ...)")]
+    Control { subject: String },
+    #[error("subject is {len} bytes long; at most {MAX_SUBJECT} are allowed")]
+    TooLong { len: usize },
     #[error("subject {subject:?}: wildcard '{wildcard}' must be a whole token")]
     PartialWildcard { subject: String, wildcard: char },
     #[error("subject {subject:?}: '>' is allowed only as the last token")]
@@ -43,12 +47,22 @@ pub mod roots {
     pub const DERIVED: &str = "derived.>";
 }
 
+/// The longest subject or filter accepted (NATS itself allows more, but nothing of ours comes
+/// near it, and a filter is echoed in errors).
+pub const MAX_SUBJECT: usize = 1024;
+
 fn check(raw: &str, allow_wildcards: bool) -> Result<(), SubjectError> {
     if raw.is_empty() {
         return Err(SubjectError::Empty);
     }
+    if raw.len() > MAX_SUBJECT {
+        return Err(SubjectError::TooLong { len: raw.len() });
+    }
     if raw.chars().any(char::is_whitespace) {
         return Err(SubjectError::Whitespace { subject: raw.to_owned() });
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(SubjectError::Control { subject: raw.to_owned() });
     }
     let count = raw.split('.').count();
     for (position, token) in raw.split('.').enumerate() {
@@ -292,6 +306,10 @@ mod tests {
         assert!(matches!(SubjectFilter::parse("logs..x"), Err(SubjectError::EmptyToken { position: 1, .. })));
         assert!(matches!(SubjectFilter::parse("logs x"), Err(SubjectError::Whitespace { .. })));
         assert!(matches!(Subject::parse("logs.*"), Err(SubjectError::Wildcard { .. })));
+        assert!(matches!(SubjectFilter::parse("logs.raw.\0"), Err(SubjectError::Control { .. })));
+        assert!(matches!(SubjectFilter::parse("logs.\u{1b}[2J"), Err(SubjectError::Control { .. })));
+        let long = format!("logs.{}", "a".repeat(MAX_SUBJECT));
+        assert!(matches!(SubjectFilter::parse(&long), Err(SubjectError::TooLong { .. })));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! subject the caller may read. Each event's id is its stream sequence, so a reconnecting
 //! `EventSource` (which sends `Last-Event-ID`) resumes exactly after the last event it got.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -13,6 +13,7 @@ use tailrace_schemas::Timestamp;
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::sse;
 use crate::state::AppState;
 use crate::stream::{self, Start, StreamItem};
@@ -31,22 +32,30 @@ pub struct StreamQuery {
 }
 
 /// Decides where a stream starts: `Last-Event-ID` wins (a reconnect), then `from`, then `since`.
-pub fn start_point(headers: &HeaderMap, from: Option<u64>, since: Option<&str>) -> Result<Start, ApiError> {
-    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+/// Also returns the parameter a sequence start came from (`None` for a reconnect), for
+/// [`stream::check_start`].
+pub fn start_point(
+    headers: &HeaderMap,
+    from: Option<u64>,
+    since: Option<&str>,
+) -> Result<(Start, Option<&'static str>), ApiError> {
+    if let Some(last) = headers.get("last-event-id") {
         let last: u64 = last
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::bad_request("Last-Event-ID", &"not a sequence number"))?;
-        return Ok(Start::Sequence(last + 1));
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| ApiError::bad_request("Last-Event-ID", &"not a sequence number"))?;
+        // The id after the largest one cannot exist: live only.
+        return Ok((last.checked_add(1).map_or(Start::Live, Start::Sequence), None));
     }
     if let Some(seq) = from {
-        return Ok(Start::Sequence(seq));
+        return Ok((Start::Sequence(seq), Some("from")));
     }
     if let Some(since) = since {
         let t = Timestamp::parse_rfc3339(since).map_err(|e| ApiError::bad_request("since", &e))?;
-        return Ok(Start::Time(t));
+        return Ok((Start::Time(t), None));
     }
-    Ok(Start::Live)
+    Ok((Start::Live, None))
 }
 
 /// Server-Sent Events from stream items: `message` events with ids (rendered once by the hub),
@@ -80,7 +89,8 @@ async fn subscribe(
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let (filter, stream_name) = stream::access::resolve(&q.subject, &state.auth, &caller)?;
-    let start = start_point(&headers, q.from, q.since.as_deref())?;
+    let (start, field) = start_point(&headers, q.from, q.since.as_deref())?;
+    let start = stream::check_start(&state.hub, stream_name, start, field).await?;
     // Subscribed before the response starts: whatever is published after the client sees the
     // headers reaches it.
     let items = stream::subscribe(state.hub.clone(), stream_name, filter.to_string(), start).await;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -19,6 +19,7 @@ use tailrace_schemas::{decode, encode, subject, DirListing, ListRequest};
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::sse;
 use crate::state::AppState;
 use crate::tail::{hosts, watch, TailRequest};
@@ -62,6 +63,9 @@ async fn list(
 ) -> Result<Json<DirListing>, ApiError> {
     if !q.dir.starts_with('/') {
         return Err(ApiError::bad_request("dir", &format!("must be an absolute path, got {:?}", q.dir)));
+    }
+    if q.dir.len() > 4096 || q.dir.contains(['\0', '\n']) {
+        return Err(ApiError::bad_request("dir", &"longer than 4096 bytes, or holds a NUL or newline"));
     }
     let advert = hosts::resolve(&state, q.host.trim()).await?;
     let request =

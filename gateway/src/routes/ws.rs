@@ -44,21 +44,30 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// subscription that waits too long lags and cuts the connection off.
 const OUTBOUND_FRAMES: usize = 256;
 
-/// Whether a browser page from `Origin` may open the socket: same origin, or allowed.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
-    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+/// Whether a browser page from `Origin` may open the socket: same origin on an allowed Host,
+/// or listed in `gateway.allowed_origins` (see [`crate::host`]).
+fn check_origin(headers: &HeaderMap, hosts: &crate::host::Hosts) -> Result<(), ApiError> {
+    let Some(origin) = headers.get("origin") else {
         // Not a browser (browsers always send Origin on a WebSocket handshake).
         return Ok(());
     };
-    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
-        return Ok(());
-    }
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+    let origin = origin.to_str().unwrap_or("(not text)");
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    if hosts.allows_origin(origin, host) {
         return Ok(());
     }
     Err(ApiError::OriginRefused(origin.to_owned()))
+}
+
+/// The close code for a read error: 1009 for a frame or message over the limits (so the
+/// client learns why), 1002 for a protocol violation, none when the connection is gone.
+fn close_code(e: axum::Error) -> Option<(u16, &'static str)> {
+    let inner = e.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some((1009, "message too big")),
+        Some(tungstenite::Error::Protocol(_)) => Some((1002, "protocol error")),
+        _ => None,
+    }
 }
 
 async fn upgrade(
@@ -67,7 +76,7 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    check_origin(&headers, &state.config.allowed_origins)?;
+    check_origin(&headers, &state.hosts)?;
     let cfg = &state.config;
     Ok(ws
         .max_frame_size(cfg.max_ws_frame_bytes)
@@ -148,7 +157,14 @@ impl Connection {
                         self.refuse("", &ApiError::bad_request("frame", &"binary frames are not part of the protocol; send JSON text")).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Err(e)) => {
+                        if let Some((code, reason)) = close_code(e) {
+                            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                        }
+                        break;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
                 },
                 out = rx.recv() => {
                     let Some(out) = out else { break };
@@ -297,7 +313,8 @@ impl Connection {
             return Ok(());
         }
         self.check_room()?;
-        let start = super::sse::start_point(&HeaderMap::new(), req.from, req.since.as_deref())?;
+        let (start, field) = super::sse::start_point(&HeaderMap::new(), req.from, req.since.as_deref())?;
+        let start = stream::check_start(&self.state.hub, stream_name, start, field).await?;
         // Subscribed before `subscribed` is sent, so everything published after it arrives.
         let mut items = stream::subscribe(self.state.hub.clone(), stream_name, key.clone(), start).await;
         let tx = self.tx.clone();
@@ -360,10 +377,18 @@ mod tests {
 
     #[test]
     fn same_origin_and_allowed_origins_pass_and_others_are_refused() {
-        assert!(check_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &[]).is_ok());
-        assert!(check_origin(&headers(None, "127.0.0.1:8080"), &[]).is_ok(), "not a browser");
-        assert!(check_origin(&headers(Some("https://evil.example"), "127.0.0.1:8080"), &[]).is_err());
-        let allowed = vec!["https://ops.example".to_owned()];
+        let hosts = |origins: &[&str]| {
+            crate::host::Hosts::new(&crate::GatewayConfig {
+                allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        let none = hosts(&[]);
+        assert!(check_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &none).is_ok());
+        assert!(check_origin(&headers(None, "127.0.0.1:8080"), &none).is_ok(), "not a browser");
+        assert!(check_origin(&headers(Some("https://evil.example"), "127.0.0.1:8080"), &none).is_err());
+        assert!(check_origin(&headers(Some("http://evil.example"), "evil.example"), &none).is_err());
+        let allowed = hosts(&["https://ops.example"]);
         assert!(check_origin(&headers(Some("https://ops.example"), "127.0.0.1:8080"), &allowed).is_ok());
     }
 }

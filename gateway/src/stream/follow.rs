@@ -48,6 +48,43 @@ fn policy(start: Start) -> Option<DeliverPolicy> {
     }
 }
 
+/// Checks a sequence start against the end of `stream`. A start past the next sequence
+/// (`from=1000000000000`, a `Last-Event-ID` from another incarnation of the stream) would make
+/// JetStream replay from the first message; asked for explicitly (`field` names the
+/// parameter), it is refused, and from a reconnect it becomes live only.
+pub async fn check_start(
+    hub: &Hub,
+    stream: &str,
+    start: Start,
+    field: Option<&str>,
+) -> Result<Start, crate::error::ApiError> {
+    let Start::Sequence(seq) = start else { return Ok(start) };
+    let mut s = hub
+        .jetstream()
+        .get_stream(stream)
+        .await
+        .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?;
+    let last = s
+        .info()
+        .await
+        .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?
+        .state
+        .last_sequence;
+    if seq <= last.saturating_add(1) {
+        return Ok(start);
+    }
+    match field {
+        Some(field) => Err(crate::error::ApiError::bad_request(
+            field,
+            &format!(
+                "{seq} is past the end of {stream} (its last sequence is {last}); ask for at most {}, or leave it out for new messages only",
+                last + 1
+            ),
+        )),
+        None => Ok(Start::Live),
+    }
+}
+
 fn failed(reason: String) -> BoxStream<'static, StreamItem> {
     stream::iter([StreamItem::Failed(reason)]).boxed()
 }
@@ -166,7 +203,8 @@ async fn replay(
         return Ok(stream::empty().boxed());
     }
     let messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    Ok(stream::unfold(Some(messages), |state| async move {
+    let max = hub.max_string();
+    Ok(stream::unfold(Some(messages), move |state| async move {
         let mut messages = state?;
         let item = match messages.next().await? {
             Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
@@ -174,7 +212,7 @@ async fn replay(
                 Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
                 Ok(info) => {
                     let done = info.pending == 0;
-                    let event = Event::new(info.stream_sequence, m.subject.to_string(), &m.payload);
+                    let event = Event::new(info.stream_sequence, m.subject.to_string(), &m.payload, max);
                     (StreamItem::Event(Arc::new(event)), done)
                 }
             },

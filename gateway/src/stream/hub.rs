@@ -29,8 +29,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(seq: u64, subject: String, bytes: &[u8]) -> Self {
-        let payload = super::json::payload(&subject, bytes);
+    /// `max_string`: the longest string sent to clients (`gateway.max_line_bytes`).
+    pub fn new(seq: u64, subject: String, bytes: &[u8], max_string: usize) -> Self {
+        let payload = super::json::payload(&subject, bytes, max_string);
         let json = serde_json::json!({ "subject": subject, "seq": seq, "payload": payload }).to_string();
         let sse = crate::sse::frame(None, Some(&seq.to_string()), &json);
         Self { seq, subject, json, sse, payload }
@@ -75,6 +76,7 @@ pub struct Hub {
     js: jetstream::Context,
     capacity: usize,
     linger: Linger,
+    max_string: usize,
     live: Arc<Mutex<Subscriptions>>,
 }
 
@@ -84,8 +86,20 @@ type Subscriptions = HashMap<(String, String), Weak<Shared>>;
 impl Hub {
     /// `capacity`: broadcasts (events, or gatherings under heavy fan-out) a client may fall
     /// behind before it is cut off as lagged.
-    pub fn new(js: jetstream::Context, capacity: usize, linger: Linger) -> Self {
-        Self { js, capacity: capacity.max(16), linger, live: Arc::new(Mutex::new(HashMap::new())) }
+    /// `max_string`: strings of payloads are cut to this many bytes for clients.
+    pub fn new(js: jetstream::Context, capacity: usize, linger: Linger, max_string: usize) -> Self {
+        Self {
+            js,
+            capacity: capacity.max(16),
+            linger,
+            max_string,
+            live: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The longest string of a payload sent to clients.
+    pub fn max_string(&self) -> usize {
+        self.max_string
     }
 
     pub fn jetstream(&self) -> &jetstream::Context {
@@ -134,7 +148,7 @@ impl Hub {
             .map_err(|e| e.to_string())?;
         let messages = consumer.messages().await.map_err(|e| e.to_string())?;
         let (tx, rx) = broadcast::channel(self.capacity);
-        let task = tokio::spawn(fan_out(messages, tx.clone(), self.linger));
+        let task = tokio::spawn(fan_out(messages, tx.clone(), self.linger, self.max_string));
         let shared = Arc::new(Shared { tx, task });
         let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         live.retain(|_, w| w.strong_count() > 0);
@@ -149,13 +163,13 @@ impl Hub {
 }
 
 /// Reads the subscription and broadcasts its events, gathering them under heavy fan-out.
-async fn fan_out(mut messages: push::Ordered, sender: broadcast::Sender<Batch>, linger: Linger) {
-    while let Some(first) = next_event(&mut messages).await {
+async fn fan_out(mut messages: push::Ordered, sender: broadcast::Sender<Batch>, linger: Linger, max: usize) {
+    while let Some(first) = next_event(&mut messages, max).await {
         let mut batch = vec![first];
         if sender.receiver_count() >= linger.above && !linger.window.is_zero() {
             let deadline = Instant::now() + linger.window;
             while batch.len() < MAX_BATCH {
-                match tokio::time::timeout_at(deadline, next_event(&mut messages)).await {
+                match tokio::time::timeout_at(deadline, next_event(&mut messages, max)).await {
                     Ok(Some(event)) => batch.push(event),
                     Ok(None) | Err(_) => break,
                 }
@@ -167,10 +181,10 @@ async fn fan_out(mut messages: push::Ordered, sender: broadcast::Sender<Batch>, 
 }
 
 /// The subscription's next event; `None` when it has ended.
-async fn next_event(messages: &mut push::Ordered) -> Option<Arc<Event>> {
+async fn next_event(messages: &mut push::Ordered, max: usize) -> Option<Arc<Event>> {
     loop {
         let Ok(m) = messages.next().await? else { continue };
         let Ok(info) = m.info() else { continue };
-        return Some(Arc::new(Event::new(info.stream_sequence, m.subject.to_string(), &m.payload)));
+        return Some(Arc::new(Event::new(info.stream_sequence, m.subject.to_string(), &m.payload, max)));
     }
 }

@@ -11,5 +11,5 @@ pub mod follow;
 pub mod hub;
 pub mod json;
 
-pub use follow::{follow, subscribe, Start, StreamItem};
+pub use follow::{check_start, follow, subscribe, Start, StreamItem};
 pub use hub::{Batch, Event, Hub, Linger};

@@ -123,6 +123,16 @@ pub async fn start(
     let source = SourceId::from(name.as_str());
     let since = Timestamp::now();
 
+    // A resume point past the end of the stream (another incarnation of it) would skip every
+    // line from now on: such a client starts over with fresh context instead.
+    let resume = match resume {
+        Some((seq, index)) => {
+            let start =
+                crate::stream::check_start(&state.hub, topology::LOGS, Start::Sequence(seq), None).await?;
+            (start != Start::Live).then_some((seq, index))
+        }
+        None => None,
+    };
     let logs_start = match resume {
         Some((seq, _)) => Start::Sequence(seq),
         None => Start::LastPerSubject,
