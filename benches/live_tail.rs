@@ -24,7 +24,7 @@ use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::Publisher;
-use tailrace_producers::tail::{run_tail, TailConfig, TailSpec, Transport};
+use tailrace_producers::tail::{run_tail, Roots, TailConfig, TailEnd, TailSpec, Transport};
 use tailrace_producers::testing::{readable_dir, TestSshd};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -117,12 +117,13 @@ impl World {
         p
     }
 
-    fn tail(&self, source: &str, path: &Path) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    fn tail(&self, source: &str, path: &Path) -> (CancellationToken, tokio::task::JoinHandle<TailEnd>) {
         let spec = TailSpec { host: "bench".into(), source: source.into(), path: path.display().to_string() };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_tail(
             spec,
             Transport::ssh(self.sshd.host_config("bench")),
+            Roots::new([self.files.path().display().to_string()]),
             TailConfig { last_lines: 0, ..Default::default() },
             self.publisher.clone(),
             cancel.clone(),

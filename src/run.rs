@@ -67,8 +67,10 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         .get_key_value(tailrace_nats::topology::TAIL_SESSIONS)
         .await
         .context("cannot open the tail-sessions bucket")?;
+    let roots = cfg.tail.roots(&cfg.gateway.catalog);
     let hosts = HostService {
         hosts: cfg.tail.transports(),
+        roots: roots.clone(),
         local_kind: cfg.tail.local_kind.clone(),
         producer: format!(
             "{}-{}",
@@ -85,6 +87,7 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let hosts = tokio::spawn(hosts.run(cancel.clone()));
     let tails = TailSupervisor {
         hosts: cfg.tail.transports(),
+        roots,
         cfg: cfg.tail.follow.clone(),
         grace: cfg.tail.grace,
         publisher: Publisher::new(client.clone(), cfg.nats.publisher.clone()),

@@ -255,3 +255,116 @@ async fn a_websocket_from_a_foreign_origin_is_refused() {
     assert!(tokio_tungstenite::connect_async(same).await.is_ok(), "same origin is allowed");
     stack.stop().await;
 }
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+async fn json_of(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_a_host_may_not_serve_are_refused_before_a_tail_starts_naming_log_path() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let secret = tempfile::Builder::new().prefix("tailrace-secret-").tempdir().unwrap();
+    std::fs::write(secret.path().join("shadow"), "root:$6$hash\n").unwrap();
+    std::os::unix::fs::symlink(secret.path().join("shadow"), stack.file("innocent.log")).unwrap();
+    std::fs::create_dir(stack.file("archive")).unwrap();
+    for (path, status, why) in [
+        (stack.file("innocent.log").display().to_string(), 403, "outside the roots"),
+        ("/proc/self/environ".to_owned(), 403, "never served"),
+        ("/etc/shadow".to_owned(), 403, "outside the roots"),
+        (stack.file("archive").display().to_string(), 400, "is a directory"),
+    ] {
+        let url = format!("{}/api/v1/tail/stream?host={HOST}&path={path}&name=x", stack.base);
+        let (code, body) = json_of(&url).await;
+        assert_eq!(code, status, "{path}: {body}");
+        assert_eq!(body["field"], "log_path", "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains(why), "{path}: {body}");
+
+        let mut ws = WsClient::connect(&stack.base).await;
+        ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": "x" })).await;
+        let err = ws.next_named("error").await;
+        assert_eq!(
+            (err["field"].as_str(), err["request"].as_str()),
+            (Some("log_path"), Some("start_tail_f")),
+            "{err}"
+        );
+    }
+    let (code, body) = json_of(&format!("{}/api/v1/tail/list?host={HOST}&dir=/etc", stack.base)).await;
+    assert_eq!((code, body["field"].as_str()), (403, Some("dir")), "{body}");
+    let (code, body) =
+        json_of(&format!("{}/api/v1/tail/list?host={HOST}&dir={}", stack.base, stack.files.path().display()))
+            .await;
+    assert_eq!(code, 200, "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_never_reads_the_lines_of_an_operators_tail() {
+    let stack = Stack::start_with(
+        Duration::from_secs(10),
+        &[(VIEWER, tailrace_gateway::Role::Viewer), (OPERATOR, tailrace_gateway::Role::Operator)],
+    )
+    .await;
+    let (catalog, private) = (stack.file("app.log"), stack.file("private.log"));
+    append_numbered(&catalog, 0, 3);
+    std::fs::write(&private, "token=hunter2\n").unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+
+    // A viewer watching every raw line, over SSE and WebSocket.
+    let mut sse = SseReader::open(
+        &format!("{}/api/v1/stream?subject=logs.raw.>&access_token={VIEWER}", stack.base),
+        None,
+    )
+    .await;
+    assert_eq!(sse.status, 200);
+    let mut ws = WsClient::connect_as(&stack.base, Some(VIEWER)).await;
+    ws.send("subscribe", json!({ "subject": "logs.raw.>" })).await;
+    ws.next_named("subscribed").await;
+
+    // An operator tails a file outside the catalog; it may not borrow a catalog name for it.
+    let url = |token: &str, path: &std::path::Path, name: &str| {
+        format!(
+            "{}/api/v1/tail/stream?host={HOST}&path={}&name={name}&access_token={token}",
+            stack.base,
+            path.display()
+        )
+    };
+    let (code, body) = json_of(&url(OPERATOR, &private, "app")).await;
+    assert_eq!((code, body["field"].as_str()), (400, Some("log_name")), "{body}");
+    let (code, _) = json_of(&url(VIEWER, &private, "private")).await;
+    assert_eq!(code, 403, "a viewer may not start it");
+    let mut op = SseReader::open(&url(OPERATOR, &private, "private"), None).await;
+    assert_eq!(sse_lines(&mut op, 1).await[0].1, "token=hunter2", "the operator reads it");
+
+    // Then the viewer starts a catalog file: that is what it sees, and only that.
+    let own = SseReader::open(&url(VIEWER, &catalog, "app"), None).await;
+    assert_eq!(own.status, 200);
+    append_numbered(&catalog, 3, 6);
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let e = sse.next().await.json();
+        assert!(e["subject"].as_str().unwrap().ends_with(".app"), "viewer saw {e}");
+        seen.extend(
+            e["payload"]["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(seen, numbered(0, 6));
+    let mut over_ws = Vec::new();
+    while over_ws.len() < 6 {
+        let m = ws.next_named("message").await;
+        assert!(m["subject"].as_str().unwrap().ends_with(".app"), "viewer saw {m}");
+        over_ws.extend(
+            m["payload"]["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(over_ws, numbered(0, 6));
+    // Processors' outputs are for operators.
+    let (code, _) =
+        json_of(&format!("{}/api/v1/stream?subject=derived.>&access_token={VIEWER}", stack.base)).await;
+    assert_eq!(code, 403);
+    stack.stop().await;
+}

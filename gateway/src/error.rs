@@ -17,6 +17,9 @@ pub enum ApiError {
     Forbidden { role: Role, access: Access },
     #[error("{field}: {reason}")]
     BadRequest { field: String, reason: String },
+    /// Well-formed, but not something this gateway will serve (a path outside a host's roots).
+    #[error("{field}: {reason}")]
+    Refused { field: String, reason: String },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -42,6 +45,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Refused { .. } => (StatusCode::FORBIDDEN, "refused"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::OriginRefused(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -67,7 +71,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let field = match self {
-            ApiError::BadRequest { field, .. } => Some(field.clone()),
+            ApiError::BadRequest { field, .. } | ApiError::Refused { field, .. } => Some(field.clone()),
             _ => None,
         };
         (status, json!({ "error": code, "detail": detail, "field": field }))

@@ -118,7 +118,15 @@ impl std::fmt::Debug for WsClient {
 impl WsClient {
     /// Connects to `{base}/api/v1/ws` (an `http://` base).
     pub async fn connect(base: &str) -> Self {
-        let url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+        Self::connect_as(base, None).await
+    }
+
+    /// Connects with `?access_token=` when a token is given.
+    pub async fn connect_as(base: &str, token: Option<&str>) -> Self {
+        let mut url = format!("{}/api/v1/ws", base.replacen("http://", "ws://", 1));
+        if let Some(t) = token {
+            url.push_str(&format!("?access_token={t}"));
+        }
         let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket handshake");
         Self { socket }
     }

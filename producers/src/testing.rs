@@ -121,6 +121,7 @@ impl TestSshd {
             known_hosts: self.known_hosts(),
             trust_on_first_use: false,
             connect_timeout: Duration::from_secs(5),
+            allow: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::topology::TAIL_SESSIONS;
 use tailrace_nats::Publisher;
-use tailrace_producers::tail::{TailConfig, TailSpec, TailSupervisor, Transport};
+use tailrace_producers::tail::{Roots, TailConfig, TailSpec, TailSupervisor, Transport};
 use tailrace_producers::testing::{append_numbered, followers, numbered, readable_dir, until, TestSshd};
 use tailrace_schemas::{decode, subject, TailSession, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
@@ -37,8 +37,13 @@ impl World {
         hosts: HashMap<tailrace_schemas::HostId, Transport>,
         grace: Duration,
     ) -> TailSupervisor {
+        let roots = hosts
+            .keys()
+            .map(|h| (h.clone(), Roots::new([self.files.path().display().to_string()])))
+            .collect();
         TailSupervisor {
             hosts,
+            roots,
             cfg: TailConfig::default(),
             grace,
             publisher: self.publisher.clone(),

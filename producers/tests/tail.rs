@@ -8,7 +8,7 @@ use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
-use tailrace_producers::tail::{run_tail, FollowerKind, TailConfig, TailSpec, Transport};
+use tailrace_producers::tail::{run_tail, FollowerKind, Roots, TailConfig, TailEnd, TailSpec, Transport};
 use tailrace_producers::testing::{append_numbered, numbered, readable_dir, TestSshd};
 use tailrace_schemas::{decode, subject, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
@@ -43,10 +43,17 @@ impl World {
         spec: &TailSpec,
         transport: Transport,
         cfg: TailConfig,
-    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    ) -> (CancellationToken, tokio::task::JoinHandle<TailEnd>) {
         let cancel = CancellationToken::new();
-        let task =
-            tokio::spawn(run_tail(spec.clone(), transport, cfg, self.publisher.clone(), cancel.clone()));
+        let roots = Roots::new([self.files.path().display().to_string()]);
+        let task = tokio::spawn(run_tail(
+            spec.clone(),
+            transport,
+            roots,
+            cfg,
+            self.publisher.clone(),
+            cancel.clone(),
+        ));
         (cancel, task)
     }
 
@@ -292,4 +299,97 @@ async fn password_authentication_works_when_configured() {
         panic!("a wrong password was accepted")
     };
     assert_eq!(err.status_kind(), TailStatusKind::AuthFailed, "{err}");
+}
+
+/// A secret outside the tail's roots (the SSH user can read it).
+fn secret(w: &World) -> (tempfile::TempDir, PathBuf) {
+    let outside = readable_dir("tailrace-secret-");
+    let path = outside.path().join("secret.conf");
+    std::fs::write(&path, "token=hunter2\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    assert!(!path.starts_with(w.files.path()));
+    (outside, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_out_of_the_roots_a_directory_and_proc_are_refused_on_the_host() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let (_outside, secret) = secret(&w);
+    let link = w.file("innocent.log");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let dir = w.file("archive");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (path, why) in [
+        (link.clone(), "outside the roots"),
+        (dir.clone(), "is a directory"),
+        (PathBuf::from("/proc/self/environ"), "never served"),
+    ] {
+        let spec = w.spec("cvm", &path);
+        let mut status = w.statuses(&spec).await;
+        let (_cancel, task) = w.start(&spec, Transport::ssh(sshd.host_config("cvm")), TailConfig::default());
+        let refused = wait_status(&mut status, TailStatusKind::Refused).await;
+        assert!(refused.message.contains(why), "{}: {}", path.display(), refused.message);
+        assert_eq!(refused.status, tailrace_schemas::TailState::Error);
+        assert_eq!(task.await.unwrap(), TailEnd::Refused, "{}", path.display());
+    }
+    let js = w.publisher.jetstream();
+    let mut logs = js.get_stream("LOGS").await.unwrap();
+    assert_eq!(logs.info().await.unwrap().state.messages, 0, "not a byte of any of them was published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_to_a_symlink_out_of_the_roots_is_refused_by_either_follower() {
+    for follower in [FollowerKind::Perl, FollowerKind::Bash] {
+        let w = World::new().await;
+        let sshd = TestSshd::start().await;
+        let (_outside, secret) = secret(&w);
+        let path = w.file("app.log");
+        append_numbered(&path, 0, 3);
+        let spec = w.spec("cvm", &path);
+        let mut status = w.statuses(&spec).await;
+        let cfg = TailConfig { follower, ..TailConfig::default() };
+        let (_cancel, task) = w.start(&spec, Transport::ssh(sshd.host_config("cvm")), cfg);
+        wait_status(&mut status, TailStatusKind::Started).await;
+        assert_eq!(w.lines(&spec, 3).await, numbered(0, 3));
+        // Rotated away, and a link to the secret put in its place.
+        std::fs::rename(&path, w.file("app.log.1")).unwrap();
+        std::os::unix::fs::symlink(&secret, &path).unwrap();
+        let refused = wait_status(&mut status, TailStatusKind::Refused).await;
+        assert!(refused.message.contains("outside the roots"), "{follower:?}: {}", refused.message);
+        assert_eq!(task.await.unwrap(), TailEnd::Refused);
+        // Had the secret been read, it would be in the last batch stored for the tail.
+        let logs = w.publisher.jetstream().get_stream("LOGS").await.unwrap();
+        let last =
+            logs.get_last_raw_message_by_subject(subject::logs_raw(&spec.host, &spec.source).as_str()).await;
+        let last: tailrace_schemas::LogBatch = decode(&last.unwrap().payload).unwrap();
+        assert_eq!(
+            last.lines.last().unwrap().text,
+            numbered(2, 3)[0],
+            "{follower:?}: something after the rotation was published"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_show_only_what_the_roots_serve() {
+    use tailrace_producers::tail::listing;
+    let w = World::new().await;
+    append_numbered(&w.file("app.log"), 0, 1);
+    let (outside, secret) = secret(&w);
+    std::os::unix::fs::symlink(outside.path(), w.file("elsewhere")).unwrap();
+    let roots = Roots::new([w.files.path().display().to_string()]);
+    let host = tailrace_schemas::HostId::new("local");
+    let ok = listing::list(&host, &Transport::Local, &roots, &w.files.path().display().to_string()).await;
+    assert!(ok.error.is_none(), "{ok:?}");
+    let names: Vec<&str> = ok.entries.iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&"app.log"), "{names:?}");
+    for refused in
+        [outside.path().display().to_string(), w.file("elsewhere").display().to_string(), "/proc".into()]
+    {
+        let l = listing::list(&host, &Transport::Local, &roots, &refused).await;
+        assert!(l.error.as_deref().is_some_and(|e| e.starts_with(listing::NOT_SERVED)), "{refused}: {l:?}");
+    }
+    drop(secret);
 }

@@ -7,6 +7,9 @@ use crate::codec::{v1, Payload};
 use crate::ids::HostId;
 use crate::time::Timestamp;
 
+/// How the error of a listing refused by the host's allowed roots starts (the rest says why).
+pub const NOT_SERVED: &str = "not served: ";
+
 /// The request: which directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListRequest {

@@ -18,7 +18,8 @@
 //!   [`telemetry`], [`issue`], [`issue_template`] (a learned template in the
 //!   `fingerprint-templates` KV bucket), [`tail_status`], [`dead_letter`], [`tail_session`] (the
 //!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
-//!   producer can tail, in `tail-hosts`) and [`dir_listing`] (the `tail.list.{host}` request).
+//!   producer can tail, in `tail-hosts`), [`dir_listing`] (the `tail.list.{host}` request) and
+//!   [`path_check`] (the `tail.check.{host}` request).
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
 //!
 //! # Versions
@@ -37,6 +38,7 @@ pub mod ids;
 pub mod issue;
 pub mod issue_template;
 pub mod log_batch;
+pub mod path_check;
 pub mod report;
 pub mod subject;
 pub mod tail_host;
@@ -61,6 +63,7 @@ pub use ids::{
 pub use issue::IssueOccurrence;
 pub use issue_template::IssueTemplate;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
+pub use path_check::{PathCheck, PathVerdict, Verdict};
 pub use report::{AppReport, LogIssue, Report};
 pub use subject::{Subject, SubjectError, SubjectFilter};
 pub use tail_host::TailHost;

@@ -267,6 +267,11 @@ pub fn tail_list(host: &HostId) -> Subject {
     Subject::from_tokens(&["tail", "list", host.token().as_str()])
 }
 
+/// `tail.check.{host}`: a request (not stored): may this path be tailed on `host`?
+pub fn tail_check(host: &HostId) -> Subject {
+    Subject::from_tokens(&["tail", "check", host.token().as_str()])
+}
+
 /// `derived.{processor}.{tokens…}`: a processor's own output; each token is escaped.
 pub fn derived(processor: &ConsumerName, tokens: &[&str]) -> Subject {
     let escaped: Vec<Token> = tokens.iter().map(|t| crate::token::escape(t)).collect();

@@ -55,6 +55,9 @@ pub enum TailStatusKind {
     PermissionDenied,
     /// The connection dropped; reconnecting.
     ConnectionLost,
+    /// The path is not served: outside the host's roots after resolving symlinks, or not a
+    /// regular file. The tail ends.
+    Refused,
 }
 
 impl TailStatusKind {
@@ -64,7 +67,7 @@ impl TailStatusKind {
             Started | Resumed | Rotated | Truncated => TailState::Started,
             Stopped => TailState::Stopped,
             AuthFailed | Unreachable | HostKeyUnknown | HostKeyChanged | FileMissing | PermissionDenied
-            | ConnectionLost => TailState::Error,
+            | ConnectionLost | Refused => TailState::Error,
         }
     }
 }

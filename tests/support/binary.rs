@@ -35,13 +35,16 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// `extra` is appended to the config (more sections).
+    /// `extra` is appended to the config (more sections; `[tail]` is taken: `local` may serve
+    /// the scratch directory).
     pub fn new(extra: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("tailrace-run-").tempdir().unwrap();
         let (http, nats) = (free_port(), free_port());
         let body = format!(
-            "data_dir = \"{}\"\n[nats.server]\nport = {nats}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n{extra}",
-            dir.path().join("data").display()
+            "data_dir = \"{}\"\n[nats.server]\nport = {nats}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n\
+             [tail]\nlocal_allow = [\"{}\"]\n{extra}",
+            dir.path().join("data").display(),
+            dir.path().display()
         );
         let config = write_config(dir.path(), &body);
         Self { dir, http, nats, config }

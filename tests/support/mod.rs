@@ -10,14 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tailrace_gateway::{AppState, GatewayConfig};
+use tailrace_gateway::config::TokenConfig;
+use tailrace_gateway::{AppState, GatewayConfig, Role};
 use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::topology::{TAIL_HOSTS, TAIL_SESSIONS};
 use tailrace_nats::Publisher;
-use tailrace_producers::tail::{HostService, TailConfig, TailSupervisor, Transport};
+use tailrace_producers::tail::{HostService, Roots, TailConfig, TailSupervisor, Transport};
 use tailrace_producers::testing::{readable_dir, TestSshd};
-use tailrace_schemas::{Catalog, CatalogFile};
+use tailrace_schemas::{Catalog, CatalogFile, HostId};
 use tokio_util::sync::CancellationToken;
 
 /// The SSH host of the stack, of host type [`KIND`].
@@ -40,6 +41,11 @@ pub struct Stack {
 impl Stack {
     /// Starts everything; a tail stops `grace` after its last viewer leaves.
     pub async fn start(grace: Duration) -> Self {
+        Self::start_with(grace, &[]).await
+    }
+
+    /// [`Stack::start`] with these gateway tokens (`token`, role).
+    pub async fn start_with(grace: Duration, tokens: &[(&str, Role)]) -> Self {
         let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let js = async_nats::jetstream::new(client.clone());
@@ -47,11 +53,13 @@ impl Stack {
         let files = readable_dir("tailrace-stack-");
         let mut host = sshd.host_config(HOST);
         host.kind = KIND.to_owned();
-        let hosts = HashMap::from([(HOST.into(), Transport::ssh(host))]);
-
+        let hosts: HashMap<HostId, Transport> = HashMap::from([(HOST.into(), Transport::ssh(host))]);
+        let roots: HashMap<HostId, Roots> =
+            HashMap::from([(HOST.into(), Roots::new([files.path().display().to_string()]))]);
         let cancel = CancellationToken::new();
         let service = HostService {
             hosts: hosts.clone(),
+            roots: roots.clone(),
             local_kind: "linux".into(),
             producer: "test-producer".into(),
             client: client.clone(),
@@ -60,6 +68,7 @@ impl Stack {
         };
         let supervisor = TailSupervisor {
             hosts,
+            roots,
             cfg: TailConfig::default(),
             grace,
             publisher: Publisher::new(client.clone(), PublisherConfig::default()),
@@ -81,6 +90,14 @@ impl Stack {
             path: files.path().join(name).display().to_string(),
         };
         let gateway = GatewayConfig {
+            tokens: tokens
+                .iter()
+                .map(|(token, role)| TokenConfig {
+                    name: format!("{role:?}"),
+                    token: (*token).to_owned(),
+                    role: *role,
+                })
+                .collect(),
             tail_lease: Duration::from_secs(3),
             catalog: Catalog {
                 kinds: BTreeMap::from([(KIND.to_owned(), vec![file("app.log"), file("db.log")])]),
@@ -95,7 +112,8 @@ impl Stack {
     }
 
     async fn wait_advertised(&self) {
-        let url = format!("{}/api/v1/tail/catalog", self.base);
+        let token = self.state.config.tokens.first().map(|t| t.token.clone()).unwrap_or_default();
+        let url = format!("{}/api/v1/tail/catalog?access_token={token}", self.base);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();

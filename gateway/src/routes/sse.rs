@@ -94,5 +94,7 @@ async fn subscribe(
     // Subscribed before the response starts: whatever is published after the client sees the
     // headers reaches it.
     let items = stream::subscribe(state.hub.clone(), stream_name, filter.to_string(), start).await;
+    let items =
+        stream::access::Visibility::of(&state.auth, &caller, &state.config.catalog, stream_name).apply(items);
     Ok(sse_response(items, &state))
 }

@@ -82,6 +82,12 @@ async fn list(
     let listing: DirListing = decode(&reply.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
     match &listing.error {
         None => Ok(Json(listing)),
+        Some(reason) if reason.starts_with(tailrace_schemas::dir_listing::NOT_SERVED) => {
+            Err(ApiError::Refused {
+                field: "dir".into(),
+                reason: reason[tailrace_schemas::dir_listing::NOT_SERVED.len()..].to_owned(),
+            })
+        }
         Some(reason)
             if ["no such directory", "not a directory", "permission denied", "dir must"]
                 .iter()

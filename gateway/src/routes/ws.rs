@@ -255,13 +255,14 @@ impl Connection {
 
     async fn start_tail(&mut self, data: Value) -> Result<(), ApiError> {
         let req: TailRequest = parse(data)?;
-        let key = (req.cvm_ip.trim().to_owned(), req.name()?);
-        if self.tails.get(&key).is_some_and(|t| !t.0.is_finished()) {
-            // Already watching it on this connection: a repeated start changes nothing.
-            return Ok(());
-        }
         self.check_room()?;
         let w = watch::start(&self.state, &self.caller, &req, None).await?;
+        let key = (req.cvm_ip.trim().to_owned(), w.name.clone());
+        if self.tails.get(&key).is_some_and(|t| !t.0.is_finished()) {
+            // Already watching it on this connection: a repeated start changes nothing (the
+            // second claim is released as `w` drops).
+            return Ok(());
+        }
         let tx = self.tx.clone();
         let mut events = w.events;
         let task = tokio::spawn(async move {
@@ -316,7 +317,14 @@ impl Connection {
         let (start, field) = super::sse::start_point(&HeaderMap::new(), req.from, req.since.as_deref())?;
         let start = stream::check_start(&self.state.hub, stream_name, start, field).await?;
         // Subscribed before `subscribed` is sent, so everything published after it arrives.
-        let mut items = stream::subscribe(self.state.hub.clone(), stream_name, key.clone(), start).await;
+        let items = stream::subscribe(self.state.hub.clone(), stream_name, key.clone(), start).await;
+        let mut items = stream::access::Visibility::of(
+            &self.state.auth,
+            &self.caller,
+            &self.state.config.catalog,
+            stream_name,
+        )
+        .apply(items);
         let tx = self.tx.clone();
         let subject = key.clone();
         let task = tokio::spawn(async move {

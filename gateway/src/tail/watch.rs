@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_nats::sessions::JoinError;
 use tailrace_nats::topology;
-use tailrace_schemas::{subject, HostId, SourceId, Timestamp};
+use tailrace_schemas::{subject, HostId, PathCheck, PathVerdict, SourceId, Timestamp, Verdict};
 
 use super::{hosts, ViewerLease};
 use crate::auth::{Access, Caller};
@@ -109,16 +109,33 @@ pub async fn start(
     resume: Option<(u64, usize)>,
 ) -> Result<TailWatch, ApiError> {
     check_path(&req.log_path)?;
-    let name = name_of(req)?;
     let advert = hosts::resolve(state, req.cvm_ip.trim()).await?;
-    // A catalog file is for anyone who may read; any other path needs control.
-    let access =
-        if state.config.catalog.offers(&advert.kind, &req.log_path) { Access::Read } else { Access::Control };
+    let catalog = &state.config.catalog;
+    let entry = catalog.files(&advert.kind).iter().find(|f| f.path == req.log_path);
+    let given = req.log_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = match (given, entry) {
+        (None, Some(e)) => e.name.clone(),
+        _ => name_of(req)?,
+    };
+    // A catalog file under its catalog name is for anyone who may read; anything else needs
+    // control, and may not take a catalog name: viewers read the lines of catalog names.
+    let catalog_tail = entry.is_some_and(|e| e.name == name);
+    if !catalog_tail && catalog.kinds.values().flatten().any(|f| f.name == name) {
+        return Err(ApiError::bad_request(
+            "log_name",
+            &format!(
+                "{name:?} is a catalog name, kept for its catalog file; name a tail of {} otherwise",
+                req.log_path
+            ),
+        ));
+    }
+    let access = if catalog_tail { Access::Read } else { Access::Control };
     if let (true, Some(role)) = (state.auth.enabled(), caller.role) {
         if !role.grants(access) {
             return Err(ApiError::Forbidden { role, access });
         }
     }
+    check_on_host(state, &advert.host, &req.log_path).await?;
     let host = advert.host.clone();
     let source = SourceId::from(name.as_str());
     let since = Timestamp::now();
@@ -185,6 +202,41 @@ pub async fn start(
     Ok(TailWatch { host, source, name, path: req.log_path.clone(), events })
 }
 
+/// How long the host's producer may take to judge a path (an SSH connect and one command).
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Asks the producer serving `host` whether `path` may be tailed, judged on the host after
+/// resolving its symlinks. A host that cannot be asked now does not stop the tail: its
+/// producer checks again when it connects, and reports what it finds.
+async fn check_on_host(state: &AppState, host: &HostId, path: &str) -> Result<(), ApiError> {
+    let request = tailrace_schemas::encode(&PathCheck { v: 1, path: path.to_owned() })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let reply = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        state.client.request(subject::tail_check(host).to_string(), request.into()),
+    )
+    .await;
+    let verdict = match reply {
+        Ok(Ok(m)) => match tailrace_schemas::decode::<PathVerdict>(&m.payload) {
+            Ok(v) => v,
+            Err(e) => return Err(ApiError::Internal(format!("an unreadable path verdict from {host}: {e}"))),
+        },
+        Ok(Err(e)) => {
+            tracing::warn!(%host, error = %e, "cannot ask the producer about a path; the tail will check it");
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::warn!(%host, "the producer did not judge a path within {CHECK_TIMEOUT:?}; the tail will check it");
+            return Ok(());
+        }
+    };
+    match verdict.verdict {
+        Verdict::Allowed | Verdict::Waiting | Verdict::Unchecked => Ok(()),
+        Verdict::Outside => Err(ApiError::Refused { field: "log_path".into(), reason: verdict.reason }),
+        Verdict::NotAFile => Err(ApiError::bad_request("log_path", &verdict.reason)),
+    }
+}
+
 fn ending(item: StreamItem) -> Option<TailEvent> {
     match item {
         StreamItem::Event(_) => None,
@@ -236,9 +288,10 @@ fn status_event(item: StreamItem, name: &str, host: &str, since: Timestamp) -> O
     };
     let p = &e.payload;
     let kind = p.get("kind").and_then(Value::as_str).unwrap_or_default();
-    // A `stopped` from before this viewer came is an earlier session's end, not news.
+    // A `stopped` or `refused` from before this viewer came is an earlier session's end, not
+    // news.
     let at = p.get("at").and_then(Value::as_str).and_then(|t| Timestamp::parse_rfc3339(t).ok());
-    if kind == "stopped" && at.is_none_or(|at| at < since) {
+    if matches!(kind, "stopped" | "refused") && at.is_none_or(|at| at < since) {
         return None;
     }
     Some(TailEvent {
@@ -253,7 +306,8 @@ fn status_event(item: StreamItem, name: &str, host: &str, since: Timestamp) -> O
             "path": p.get("path").cloned().unwrap_or(Value::Null),
             "at": p.get("at").cloned().unwrap_or(Value::Null),
         }),
-        ends: false,
+        // A refused tail never produces a line: its viewers are told, and let go.
+        ends: kind == "refused",
     })
 }
 

@@ -29,6 +29,11 @@ pub struct HostConfig {
     pub trust_on_first_use: bool,
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// What this host may serve for live tail and listings (absolute paths, files or
+    /// directories, judged after resolving symlinks on the host); empty: the catalog's files
+    /// for its `kind` and `/var/log`. `/proc`, `/sys` and `/dev` are never served.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 fn default_kind() -> String {
@@ -65,6 +70,7 @@ impl std::fmt::Debug for HostConfig {
             .field("user", &self.user)
             .field("key_file", &self.auth.key_file)
             .field("trust_on_first_use", &self.trust_on_first_use)
+            .field("allow", &self.allow)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::roots::Roots;
 use super::{TailConfig, TailSpec};
 use crate::ssh::HostConfig;
 
@@ -16,6 +17,10 @@ pub struct TailSection {
     pub serve_local: bool,
     /// The host type of `local`, which selects the files offered for it.
     pub local_kind: String,
+    /// What `local` may serve (absolute paths, files or directories, judged after resolving
+    /// symlinks); empty: the catalog's files for `local_kind` and `/var/log`. `/proc`, `/sys`
+    /// and `/dev` are never served.
+    pub local_allow: Vec<String>,
     /// Hosts reached over SSH.
     pub hosts: Vec<HostConfig>,
     /// Tails that always run, viewers or not.
@@ -31,6 +36,7 @@ impl Default for TailSection {
         Self {
             serve_local: true,
             local_kind: "linux".to_owned(),
+            local_allow: Vec::new(),
             hosts: Vec::new(),
             pinned: Vec::new(),
             grace: Duration::from_secs(10),
@@ -40,6 +46,23 @@ impl Default for TailSection {
 }
 
 impl TailSection {
+    /// What each served host may serve: its `allow` (or `local_allow`), else the catalog's
+    /// files for its type and `/var/log`.
+    pub fn roots(
+        &self,
+        catalog: &tailrace_schemas::Catalog,
+    ) -> std::collections::HashMap<tailrace_schemas::HostId, Roots> {
+        let mut map: std::collections::HashMap<_, _> = self
+            .hosts
+            .iter()
+            .map(|h| (h.name.as_str().into(), Roots::for_host(&h.allow, catalog, &h.kind)))
+            .collect();
+        if self.serve_local {
+            map.insert("local".into(), Roots::for_host(&self.local_allow, catalog, &self.local_kind));
+        }
+        map
+    }
+
     /// Every host this producer serves, with its transport.
     pub fn transports(&self) -> std::collections::HashMap<tailrace_schemas::HostId, super::Transport> {
         let mut map: std::collections::HashMap<_, _> =

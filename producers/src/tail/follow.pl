@@ -1,7 +1,8 @@
 # tailrace follower, Perl edition: the same protocol as follow.sh (see there), in one process
 # with no forks, so a change reaches the reader in well under a millisecond. Used whenever the
 # host has perl (every Debian, RHEL and CentOS does); follow.sh is the fallback.
-# Arguments: tailrace-follow PATH OFFSET IDENT LAST_LINES INTERVAL
+# Arguments: tailrace-follow PATH OFFSET IDENT LAST_LINES INTERVAL [ROOT...]
+# Each file opened is checked as follow.sh says (X frame: refused, and we exit).
 # Waiting: inotify through raw syscalls (x86_64, aarch64, i386) on the file (writes) and its
 # directory (our name appearing or going), so an append wakes us at once; with no inotify, a
 # poll every INTERVAL seconds.
@@ -11,7 +12,7 @@ use POSIX ();
 use Time::HiRes qw(time);
 
 shift @ARGV;    # the "tailrace-follow" tag, so the process is findable by name
-my ($f, $off, $want, $last, $interval) = @ARGV;
+my ($f, $off, $want, $last, $interval, @roots) = @ARGV;
 $| = 1;
 binmode STDOUT;
 $SIG{PIPE} = $SIG{HUP} = $SIG{INT} = $SIG{TERM} = sub { exit 0 };
@@ -64,6 +65,24 @@ sub pause {
         }
         return if $hit;
     }
+}
+
+# Why the open file may not be served ('' if it may): not a regular file, or, resolved through
+# /proc/self/fd (the file we actually opened, not what the path names a moment later), outside
+# the roots or under /proc, /sys, /dev.
+sub refusal {
+    my ($fh) = @_;
+    return "$f is a directory, not a file" if -d $fh;
+    return "$f is not a regular file" unless -f _;
+    return '' unless @roots;
+    my $real = readlink('/proc/self/fd/' . fileno($fh));
+    unless (defined $real) { require Cwd; $real = Cwd::abs_path($f); }
+    return "$f cannot be resolved" unless defined $real;
+    for my $t ('/proc', '/sys', '/dev') {
+        return "$real is under $t, which is never served" if $real eq $t || index($real, "$t/") == 0;
+    }
+    for my $r (@roots) { return '' if $r eq '/' || $real eq $r || index($real, "$r/") == 0; }
+    return "$real is outside the roots this host serves";
 }
 
 sub keepalive { out("K\n") if time - $last_out >= 2; }
@@ -120,6 +139,8 @@ while (1) {
             keepalive(); pause(); next;
         }
         binmode $new;
+        my $why = refusal($new);
+        if ($why ne '') { out("X $why\n"); exit 0; }
         my @fst = stat($new);
         ($now, $size) = ("$fst[0]:$fst[1]", $fst[7]);
         if ($ident eq '' && $want eq $now) {

@@ -1,6 +1,6 @@
 # tailrace follower: reports one file by explicit byte offsets, so a reader can resume exactly.
 # Runs under bash on the tailed host (over SSH, or locally for the `local` host).
-# Arguments: PATH OFFSET IDENT LAST_LINES INTERVAL
+# Arguments: PATH OFFSET IDENT LAST_LINES INTERVAL [ROOT...]
 #   OFFSET/IDENT: where to resume (IDENT is "dev:inode", or "-" for a fresh start, in which case
 #   the last LAST_LINES lines are sent first). INTERVAL: seconds between polls (e.g. 0.02).
 # Output, one header line per event, each starting with a letter:
@@ -11,10 +11,14 @@
 #   M                        the file does not exist (waiting for it)
 #   P                        the file exists but cannot be read
 #   K                        keep-alive when idle; a closed connection ends us with SIGPIPE
+#   X <reason>               the file may not be served (a directory or device; resolved, it is
+#                            outside the ROOTs or under /proc, /sys, /dev): we exit
+# Every new file (at start and after a rotation) is checked before a byte of it is sent.
 # Waiting: with inotifywait (inotify-tools) on the host, a change to the file's directory wakes
 # us at once and we poll only twice a second as a safety net; without it we poll every INTERVAL.
 set -u
 f=$1; off=$2; want=$3; last=$4; interval=$5
+shift 5; roots=("$@")
 tmp=$(mktemp "${TMPDIR:-/tmp}/tailrace-follow.XXXXXX") || exit 3
 watch_fd=""; WATCH_PID=""
 trap 'rm -f "$tmp"; [ -z "$WATCH_PID" ] || kill "$WATCH_PID" 2>/dev/null' EXIT
@@ -27,6 +31,22 @@ if command -v inotifywait >/dev/null 2>&1 && [ -d "$dir" ]; then
   coproc WATCH { exec inotifywait -m -q -e modify,attrib,close_write,create,moved_to,moved_from,delete --format '%f' -- "$dir" 2>/dev/null; }
   watch_fd=${WATCH[0]}; wait=0.5; keep=4
 fi
+# Why "$f" may not be served (nothing if it may).
+refusal() {
+  [ -d "$f" ] && { echo "$f is a directory, not a file"; return; }
+  [ -f "$f" ] || { echo "$f is not a regular file"; return; }
+  [ ${#roots[@]} -gt 0 ] || return 0
+  local real t r
+  real=$(readlink -f -- "$f" 2>/dev/null) || { echo "$f cannot be resolved"; return; }
+  for t in /proc /sys /dev; do
+    case $real in "$t"|"$t"/*) echo "$real is under $t, which is never served"; return;; esac
+  done
+  for r in "${roots[@]}"; do
+    [ "$r" = / ] && return 0
+    case $real in "$r"|"$r"/*) return 0;; esac
+  done
+  echo "$real is outside the roots this host serves"
+}
 # One idle round: a keep-alive now and then (writing to a closed connection ends us, so a
 # follower never outlives its reader, even while it waits for a missing file), then a pause.
 idle_round() {
@@ -57,6 +77,8 @@ while :; do
   fi
   now=${st% *}; size=${st#* }
   if [ "$now" != "$ident" ]; then
+    why=$(refusal)
+    if [ -n "$why" ]; then echo "X $why"; exit 0; fi
     if [ -z "$ident" ] && [ "$want" = "$now" ]; then
       :                                    # resuming the same file where we left it
     elif [ -z "$ident" ] && [ "$want" = "-" ]; then

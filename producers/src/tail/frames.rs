@@ -27,6 +27,8 @@ pub enum Frame {
     Missing,
     Denied,
     KeepAlive,
+    /// The file may not be served (why, for a person); the follower has exited.
+    Refused(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Some("M") => Frame::Missing,
             Some("P") => Frame::Denied,
             Some("K") => Frame::KeepAlive,
+            Some("X") => Frame::Refused(header.get(2..).unwrap_or_default().to_owned()),
             _ => return Err(garbled()),
         };
         Ok(Some(frame))
@@ -92,7 +95,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_are_parsed_with_their_exact_bytes() {
-        let input: &[u8] = b"O 1:2 5\nD 5 4\nab\ncR 1:3\nT\nM\nP\nK\n";
+        let input: &[u8] = b"O 1:2 5\nD 5 4\nab\ncR 1:3\nT\nM\nP\nK\nX /etc is a directory, not a file\n";
         let mut r = FrameReader::new(input);
         assert_eq!(
             r.next().await.unwrap(),
@@ -110,6 +113,7 @@ mod tests {
         assert_eq!(r.next().await.unwrap(), Some(Frame::Missing));
         assert_eq!(r.next().await.unwrap(), Some(Frame::Denied));
         assert_eq!(r.next().await.unwrap(), Some(Frame::KeepAlive));
+        assert_eq!(r.next().await.unwrap(), Some(Frame::Refused("/etc is a directory, not a file".into())));
         assert_eq!(r.next().await.unwrap(), None);
     }
 

@@ -1,9 +1,14 @@
 //! Directory listings on a host (the seed's dynamic `taillist`): one `find` run over the host's
-//! connection, parsed into [`DirEntry`]s.
+//! connection, parsed into [`DirEntry`]s. Only directories the host's [`Roots`] serve (or that
+//! lead to one) are listed, judged after resolving symlinks on the host, and only entries that
+//! are served or lead to a root are shown.
 
 use tailrace_schemas::{DirEntry, DirListing, HostId, Timestamp};
 
+use super::check::{resolve_with_roots, PathKind};
+use super::roots::Roots;
 use super::transport::{shell_quote, Transport};
+pub use tailrace_schemas::dir_listing::NOT_SERVED;
 
 /// Entries returned at most; a listing with more says `truncated`.
 pub const MAX_ENTRIES: usize = 2000;
@@ -17,8 +22,8 @@ const LIST_SH: &str = r#"dir=$1; max=$2
 find "$dir" -mindepth 1 -maxdepth 1 -printf '%Y\t%s\t%T@\t%f\0' 2>/dev/null | head -z -n "$max"
 "#;
 
-/// Lists `dir` on the host reached by `transport`.
-pub async fn list(host: &HostId, transport: &Transport, dir: &str) -> DirListing {
+/// Lists `dir` on the host reached by `transport`, within `roots`.
+pub async fn list(host: &HostId, transport: &Transport, roots: &Roots, dir: &str) -> DirListing {
     let mut listing = DirListing {
         v: 1,
         host: host.clone(),
@@ -38,11 +43,35 @@ pub async fn list(host: &HostId, transport: &Transport, dir: &str) -> DirListing
             return listing;
         }
     };
+    let (resolved, roots) = match resolve_with_roots(&connection, &[dir], roots).await {
+        Ok((mut r, roots)) => (r.remove(0), roots),
+        Err(e) => {
+            listing.error = Some(format!("cannot list {dir}: {e}"));
+            return listing;
+        }
+    };
+    let real = match (resolved.kind, resolved.path) {
+        (PathKind::Missing | PathKind::Unresolved, _) | (_, None) => {
+            listing.error = Some(format!("no such directory: {dir}"));
+            return listing;
+        }
+        (PathKind::Dir, Some(real)) => real,
+        (_, Some(_)) => {
+            listing.error = Some(format!("not a directory: {dir}"));
+            return listing;
+        }
+    };
+    if let Err(e) = roots.lists(&real) {
+        listing.error = Some(format!("{NOT_SERVED}{e}"));
+        return listing;
+    }
     let command =
-        format!("bash -c {} tailrace-list {} {}", shell_quote(LIST_SH), shell_quote(dir), MAX_ENTRIES + 1);
+        format!("bash -c {} tailrace-list {} {}", shell_quote(LIST_SH), shell_quote(&real), MAX_ENTRIES + 1);
     match connection.run(&command).await {
         Ok((out, 0)) => {
-            let (entries, truncated) = parse(dir, &out);
+            let (mut entries, truncated) = parse(dir, &out);
+            let base = real.trim_end_matches('/');
+            entries.retain(|e| roots.shows(&format!("{base}/{}", e.name), e.dir));
             listing.entries = entries;
             listing.truncated = truncated;
         }

@@ -6,16 +6,20 @@
 //! - [`frames`]: parses the follower's output.
 //! - [`lines`]: bytes to lines with offsets.
 //! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
-//! - [`run`]: the loop: connect, follow, batch, publish, report, reconnect and resume.
+//! - [`roots`]: what a host may serve; [`check`]: a path checked against them on the host,
+//!   after resolving its symlinks there.
+//! - [`run`]: the loop: connect, check, follow, batch, publish, report, reconnect and resume.
 //! - [`supervisor`]: runs the tails the `tail-sessions` bucket wants.
 //! - [`hosts`]: advertises this producer's hosts in `tail-hosts` and answers `tail.list.{host}`
 //!   with [`listing`]s of their directories.
 
+pub mod check;
 pub mod config;
 pub mod frames;
 pub mod hosts;
 pub mod lines;
 pub mod listing;
+pub mod roots;
 pub mod run;
 pub mod supervisor;
 pub mod transport;
@@ -27,7 +31,8 @@ use tailrace_schemas::{HostId, SourceId};
 
 pub use config::TailSection;
 pub use hosts::HostService;
-pub use run::{resume_point, run_tail, ResumePoint};
+pub use roots::Roots;
+pub use run::{resume_point, run_tail, ResumePoint, TailEnd};
 pub use supervisor::TailSupervisor;
 pub use transport::{FollowerKind, Transport};
 

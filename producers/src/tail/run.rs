@@ -12,8 +12,10 @@ use tailrace_schemas::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::check::check;
 use super::frames::{Frame, FrameReader};
 use super::lines::Lines;
+use super::roots::Roots;
 use super::transport::{FollowArgs, Transport};
 use super::{TailConfig, TailSpec};
 
@@ -157,6 +159,14 @@ impl Tail<'_> {
         }
     }
 
+    /// Reports that the path is not served, and ends the tail.
+    async fn refuse(&mut self, reason: String) -> TailEnd {
+        tracing::warn!(host = %self.spec.host, path = %self.spec.path, %reason, "tail refused");
+        self.report(TailStatusKind::Refused, reason, None).await;
+        self.drain().await;
+        TailEnd::Refused
+    }
+
     async fn drain(&mut self) {
         while let Some(h) = self.in_flight.pop_front() {
             if let Err(e) = h.await {
@@ -166,14 +176,26 @@ impl Tail<'_> {
     }
 }
 
-/// Runs one tail until `cancel`; reports `stopped` and waits for its last batches to be stored.
+/// How a tail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailEnd {
+    /// Cancelled (no viewer wants it any more, or shutdown).
+    Stopped,
+    /// Its path may not be served on the host (see [`super::roots`]); starting it again
+    /// changes nothing until the request changes.
+    Refused,
+}
+
+/// Runs one tail until `cancel`, or until its path turns out not to be servable under
+/// `roots`; reports `stopped` (or `refused`) and waits for its last batches to be stored.
 pub async fn run_tail(
     spec: TailSpec,
     transport: Transport,
+    roots: Roots,
     cfg: TailConfig,
     publisher: Publisher,
     cancel: CancellationToken,
-) {
+) -> TailEnd {
     let mut resume = resume_point(publisher.jetstream(), &spec).await;
     let mut t = Tail {
         raw: subject::logs_raw(&spec.host, &spec.source),
@@ -210,6 +232,20 @@ pub async fn run_tail(
                 continue;
             }
         };
+        // Checked on the host at every connect: what the path names may have changed.
+        let checked = match check(&conn, &spec.path, &roots).await {
+            Ok(c) => c,
+            Err(e) => {
+                failures += 1;
+                t.report(TailStatusKind::ConnectionLost, format!("cannot check {}: {e}", spec.path), None)
+                    .await;
+                continue;
+            }
+        };
+        if matches!(checked.verdict, tailrace_schemas::Verdict::Outside | tailrace_schemas::Verdict::NotAFile)
+        {
+            return t.refuse(checked.reason).await;
+        }
         let args = FollowArgs {
             path: spec.path.clone(),
             offset: resume.map_or(0, |r| r.offset),
@@ -217,6 +253,7 @@ pub async fn run_tail(
             last_lines: t.cfg.last_lines,
             interval: t.cfg.poll_interval,
             kind: t.cfg.follower,
+            roots: checked.roots.as_slice().to_vec(),
         };
         let follower = match conn.follow(&args).await {
             Ok(f) => f,
@@ -313,6 +350,10 @@ pub async fn run_tail(
                     .await;
                 }
                 Ok(Some(Frame::KeepAlive)) => {}
+                Ok(Some(Frame::Refused(reason))) => {
+                    t.flush().await;
+                    return t.refuse(reason).await;
+                }
                 Ok(None) | Err(_) => {
                     let reason = match frame {
                         Err(e) => e.to_string(),
@@ -341,4 +382,5 @@ pub async fn run_tail(
         .await;
     // Bounded: the publisher gives up after its attempts.
     t.drain().await;
+    TailEnd::Stopped
 }

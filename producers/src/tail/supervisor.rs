@@ -17,7 +17,8 @@ use tailrace_schemas::{decode, encode_json, HostId, TailSession, Timestamp};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::run::run_tail;
+use super::roots::Roots;
+use super::run::{run_tail, TailEnd};
 use super::transport::Transport;
 use super::{TailConfig, TailSpec};
 
@@ -32,12 +33,14 @@ pub enum SupervisorError {
 struct Running {
     spec: TailSpec,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    task: JoinHandle<TailEnd>,
 }
 
 #[derive(Debug)]
 pub struct TailSupervisor {
     pub hosts: HashMap<HostId, Transport>,
+    /// What each host may serve; a host without an entry serves nothing.
+    pub roots: HashMap<HostId, Roots>,
     pub cfg: TailConfig,
     /// How long a tail keeps running after its last viewer left.
     pub grace: Duration,
@@ -70,6 +73,8 @@ impl TailSupervisor {
             self.store.watch_with_history(">").await.map_err(|e| SupervisorError::Watch(e.to_string()))?;
         let mut sessions: HashMap<String, TailSession> = HashMap::new();
         let mut running: HashMap<String, Running> = HashMap::new();
+        // Sessions whose path was refused (key → path): not started again while they last.
+        let mut refused: HashMap<String, String> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -94,7 +99,7 @@ impl TailSupervisor {
                 },
                 _ = tick.tick() => self.expire(&sessions).await,
             }
-            self.reconcile(&sessions, &mut running, &cancel);
+            self.reconcile(&sessions, &mut running, &mut refused, &cancel);
         }
         for (_, r) in running.drain() {
             r.cancel.cancel();
@@ -135,6 +140,7 @@ impl TailSupervisor {
         &self,
         sessions: &HashMap<String, TailSession>,
         running: &mut HashMap<String, Running>,
+        refused: &mut HashMap<String, String>,
         cancel: &CancellationToken,
     ) {
         let now = Timestamp::now();
@@ -142,8 +148,15 @@ impl TailSupervisor {
             .iter()
             .filter(|(_, s)| self.hosts.contains_key(&s.host) && s.wanted(now, self.grace))
             .collect();
+        refused.retain(|key, path| wanted.get(key).is_some_and(|s| s.path == *path));
         running.retain(|key, r| {
-            let keep = wanted.get(key).is_some_and(|s| s.path == r.spec.path) && !r.task.is_finished();
+            if r.task.is_finished() {
+                if let Some(Ok(TailEnd::Refused)) = futures::FutureExt::now_or_never(&mut r.task) {
+                    refused.insert(key.clone(), r.spec.path.clone());
+                }
+                return false;
+            }
+            let keep = wanted.get(key).is_some_and(|s| s.path == r.spec.path);
             if !keep {
                 tracing::info!(host = %r.spec.host, source = %r.spec.source, "stopping a tail nobody wants");
                 r.cancel.cancel();
@@ -151,7 +164,7 @@ impl TailSupervisor {
             keep
         });
         for (key, s) in wanted {
-            if running.contains_key(key) {
+            if running.contains_key(key) || refused.get(key) == Some(&s.path) {
                 continue;
             }
             let Some(transport) = self.hosts.get(&s.host) else { continue };
@@ -161,6 +174,7 @@ impl TailSupervisor {
             let task = tokio::spawn(run_tail(
                 spec.clone(),
                 transport.clone(),
+                self.roots.get(&spec.host).cloned().unwrap_or_default(),
                 self.cfg.clone(),
                 self.publisher.clone(),
                 token.clone(),

@@ -84,6 +84,8 @@ pub struct FollowArgs {
     pub last_lines: u32,
     pub interval: std::time::Duration,
     pub kind: FollowerKind,
+    /// Resolved roots every opened file must lie in (see [`super::roots`]).
+    pub roots: Vec<String>,
 }
 
 impl FollowArgs {
@@ -105,13 +107,15 @@ impl FollowArgs {
     }
 
     fn argv(&self) -> Vec<String> {
-        vec![
+        let mut argv = vec![
             self.path.clone(),
             self.offset.to_string(),
             self.ident.map_or_else(|| "-".to_owned(), |i| format!("{}:{}", i.dev, i.inode)),
             self.last_lines.to_string(),
             format!("{:.3}", self.interval.as_secs_f64()),
-        ]
+        ];
+        argv.extend(self.roots.iter().cloned());
+        argv
     }
 }
 
