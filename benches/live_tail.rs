@@ -526,7 +526,12 @@ async fn baseline_server(nats_url: String, port: u16) {
         }),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    axum::serve(tailrace_gateway::sockets(listener, std::time::Duration::from_secs(30)), app).await.unwrap();
+    // Plain axum with TCP_NODELAY, as one would write it (no write timeout, nothing else of ours).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await.unwrap();
 }
 
 async fn fanout_against(

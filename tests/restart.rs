@@ -106,6 +106,14 @@ async fn classified_counts(client: &async_nats::Client, n: u64) -> BTreeMap<u64,
     }
 }
 
+/// Lines `0..n` are each in LOGS once, and (once classify has caught up) in CLASSIFIED once.
+async fn assert_each_line_stored_once(client: &async_nats::Client, n: u64) {
+    let (lost, doubled) = lost_and_doubled(&counts(client, "LOGS").await, n);
+    assert!(lost.is_empty() && doubled.is_empty(), "LOGS: lost {lost:?}, doubled {doubled:?}");
+    let (lost, doubled) = lost_and_doubled(&classified_counts(client, n).await, n);
+    assert!(lost.is_empty() && doubled.is_empty(), "CLASSIFIED: lost {lost:?}, doubled {doubled:?}");
+}
+
 /// A cheap pseudo-random sequence (xorshift), seeded from the clock and printed, so a failing
 /// run can be told apart from another.
 struct Moments(u64);
@@ -166,16 +174,7 @@ async fn kill_9_of_run_and_an_immediate_restart_lose_no_acknowledged_line() {
 
     let mut third = setup.spawn();
     setup.wait_ready(&mut third, READY).await;
-    let client = setup.client().await;
-    let (lost, doubled) = lost_and_doubled(&counts(&client, "LOGS").await, N);
-    assert!(lost.is_empty() && doubled.is_empty(), "LOGS: {} lost, {} doubled", lost.len(), doubled.len());
-    let (lost, doubled) = lost_and_doubled(&classified_counts(&client, N).await, N);
-    assert!(
-        lost.is_empty() && doubled.is_empty(),
-        "CLASSIFIED: {} lost, {} doubled",
-        lost.len(),
-        doubled.len()
-    );
+    assert_each_line_stored_once(&setup.client().await, N).await;
     let log = setup.log();
     assert!(!log.contains("no message cache"), "a second server opened the store:\n{log}");
     stop(&mut third).await;
@@ -219,12 +218,7 @@ async fn repeated_kill_9_at_random_moments_loses_and_doubles_nothing() {
 
     let mut last = setup.spawn();
     setup.wait_ready(&mut last, READY).await;
-    let client = setup.client().await;
-    let n = ROUNDS * PER_ROUND;
-    let (lost, doubled) = lost_and_doubled(&counts(&client, "LOGS").await, n);
-    assert!(lost.is_empty() && doubled.is_empty(), "LOGS: lost {lost:?}, doubled {doubled:?}");
-    let (lost, doubled) = lost_and_doubled(&classified_counts(&client, n).await, n);
-    assert!(lost.is_empty() && doubled.is_empty(), "CLASSIFIED: lost {lost:?}, doubled {doubled:?}");
+    assert_each_line_stored_once(&setup.client().await, ROUNDS * PER_ROUND).await;
     stop(&mut last).await;
 }
 

@@ -25,20 +25,24 @@ async fn gateway(cfg: GatewayConfig) -> Gateway {
     Gateway { _nats: nats, js, state, base }
 }
 
+/// A batch of one line.
+fn batch(text: String) -> tailrace_schemas::LogBatch {
+    tailrace_schemas::LogBatch {
+        v: 1,
+        host: "h".into(),
+        source: "s".into(),
+        path: "/p".into(),
+        file: None,
+        generation: 0,
+        lines: vec![tailrace_schemas::LogLine { offset: 0, text, lossy: false }],
+        next_offset: None,
+        read_at: tailrace_schemas::Timestamp::now(),
+    }
+}
+
 impl Gateway {
     async fn put(&self, subject: &str, text: &str) -> u64 {
-        let batch = tailrace_schemas::LogBatch {
-            v: 1,
-            host: "h".into(),
-            source: "s".into(),
-            path: "/p".into(),
-            file: None,
-            generation: 0,
-            lines: vec![tailrace_schemas::LogLine { offset: 0, text: text.into(), lossy: false }],
-            next_offset: None,
-            read_at: tailrace_schemas::Timestamp::now(),
-        };
-        let bytes = tailrace_schemas::encode(&batch).unwrap();
+        let bytes = tailrace_schemas::encode(&batch(text.to_owned())).unwrap();
         self.js.publish(subject.to_owned(), bytes.into()).await.unwrap().await.unwrap().sequence
     }
 }
@@ -293,17 +297,7 @@ async fn a_huge_line_in_a_small_compressed_message_reaches_clients_cut_to_the_li
     ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>" })).await;
     ws.next_named("subscribed").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let batch = tailrace_schemas::LogBatch {
-        v: 1,
-        host: "h".into(),
-        source: "s".into(),
-        path: "/p".into(),
-        file: None,
-        generation: 0,
-        lines: vec![tailrace_schemas::LogLine { offset: 0, text: "x".repeat(60 << 20), lossy: false }],
-        next_offset: None,
-        read_at: tailrace_schemas::Timestamp::now(),
-    };
+    let batch = batch("x".repeat(60 << 20));
     let frame = tailrace_schemas::codec::compress(&tailrace_schemas::encode(&batch).unwrap()).unwrap();
     assert!(frame.len() < 64 << 10, "{} bytes on the wire", frame.len());
     g.js.publish("logs.raw.h.s", frame.into()).await.unwrap().await.unwrap();

@@ -59,15 +59,12 @@ pub async fn check_start(
     field: Option<&str>,
 ) -> Result<Start, crate::error::ApiError> {
     let Start::Sequence(seq) = start else { return Ok(start) };
-    let mut s = hub
+    let last = hub
         .jetstream()
         .get_stream(stream)
         .await
-        .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?;
-    let last = s
-        .info()
-        .await
         .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?
+        .cached_info()
         .state
         .last_sequence;
     if seq <= last.saturating_add(1) {
