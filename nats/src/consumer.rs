@@ -247,7 +247,7 @@ impl ConsumerRunner {
                     .increment(1);
                 if window.is_some() {
                     // Handled in order and held until the window's flush is stored.
-                    match handler.handle(&delivery).await {
+                    match guarded(handler.handle(&delivery), handle_panicked).await {
                         Ok(outputs) => {
                             let mut acks = Vec::with_capacity(outputs.len());
                             for out in outputs {
@@ -264,13 +264,7 @@ impl ConsumerRunner {
                 }
                 let (handler, publisher) = (handler.clone(), this.publisher.clone());
                 handling.push_back(tokio::spawn(async move {
-                    let outcome = match AssertUnwindSafe(handler.handle(&delivery)).catch_unwind().await {
-                        Ok(outcome) => outcome,
-                        // Redelivering would panic again: the DLQ keeps the message and says why.
-                        Err(panic) => {
-                            Err(HandleError::Reject(format!("the handler panicked: {}", panic_text(&*panic))))
-                        }
-                    };
+                    let outcome = guarded(handler.handle(&delivery), handle_panicked).await;
                     let outcome =
                         outcome.map(|outs| outs.into_iter().map(|o| publisher.prepare(o)).collect());
                     (delivery, outcome)
@@ -347,7 +341,7 @@ impl ConsumerRunner {
             first_seq: held.iter().map(|h| h.delivery.stream_seq).min().unwrap_or(0),
             last_seq: held.iter().map(|h| h.delivery.stream_seq).max().unwrap_or(0),
         };
-        let stored = match handler.flush(id).await {
+        let stored = match guarded(handler.flush(id), flush_panicked).await {
             Ok(outputs) => self.publish_all(outputs).await.map_err(HandleError::Retry),
             Err(e) => Err(e),
         };
@@ -481,6 +475,29 @@ async fn wait_all(acks: Vec<AckHandle>) -> Result<(), String> {
 }
 
 /// What a panic said, when it said it with a string.
+/// `work`, with a panic in it caught and turned into an error by `panicked`, so a handler's bug
+/// costs one message (or one window), never the runner.
+async fn guarded<T>(
+    work: impl Future<Output = Result<T, HandleError>>,
+    panicked: fn(&str) -> HandleError,
+) -> Result<T, HandleError> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(panicked(panic_text(&*panic))),
+    }
+}
+
+/// Redelivering a message the handler panicked on would panic again: the DLQ keeps it and says why.
+fn handle_panicked(text: &str) -> HandleError {
+    HandleError::Reject(format!("the handler panicked: {text}"))
+}
+
+/// A flush covers many inputs, none of them known to be the cause: they are redelivered (and
+/// dead-lettered after `max_deliveries` if it keeps happening).
+fn flush_panicked(text: &str) -> HandleError {
+    HandleError::Retry(format!("the handler's flush panicked: {text}"))
+}
+
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()

@@ -295,3 +295,57 @@ async fn a_message_the_handler_panics_on_is_dead_lettered_and_the_rest_handled()
     h.cancel.cancel();
     task.await.unwrap();
 }
+
+/// An aggregating handler that panics on `boom` and counts the rest per window.
+struct FragileWindow(Arc<AtomicU64>);
+
+impl Handler for FragileWindow {
+    fn window(&self) -> Option<Duration> {
+        Some(Duration::from_millis(100))
+    }
+
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        assert_ne!(d.payload().as_ref(), b"boom", "cannot aggregate this one");
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+
+    async fn flush(&self, id: tailrace_nats::FlushId) -> Result<Vec<Outgoing>, HandleError> {
+        let n = self.0.swap(0, Ordering::SeqCst);
+        Ok(vec![Outgoing {
+            subject: Subject::parse("issues.test").unwrap(),
+            payload: Bytes::from(n.to_string()),
+            msg_id: id.output_id("fragile-window", 0),
+        }])
+    }
+}
+
+#[tokio::test]
+async fn an_aggregating_handler_that_panics_dead_letters_that_message_and_keeps_running() {
+    let h = Harness::start().await;
+    for m in ["a", "boom", "b"] {
+        h.put("logs.raw.h.s", m).await;
+    }
+    let task = h.run("fragile-window", FragileWindow(Arc::new(AtomicU64::new(0))));
+    let letter: DeadLetter = decode(&h.read("DLQ", 1).await[0].payload).unwrap();
+    assert_eq!(letter.payload, b"boom");
+    assert!(letter.reason.contains("cannot aggregate this one"), "{}", letter.reason);
+    // The runner lives on: the other two are counted in the windows' flushes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let counted: u64 = h
+            .read("ISSUES", h.stream_len("ISSUES").await as usize)
+            .await
+            .iter()
+            .map(|m| std::str::from_utf8(&m.payload).unwrap().parse::<u64>().unwrap())
+            .sum();
+        if counted == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "counted {counted} of 2");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!task.is_finished(), "the runner is still running");
+    h.cancel.cancel();
+    task.await.unwrap();
+}
