@@ -87,6 +87,11 @@ pub struct ServerConfig {
     /// it is killed, when a new start finds it on the store.
     #[serde(with = "humantime_serde")]
     pub stale_grace: Duration,
+    /// When the managed server fsyncs its store: `always` (every write, before the ack) or
+    /// every interval (`2m`, nats-server's own default). An acknowledged message outlives a
+    /// crash of the server process either way; only `always` outlives a power loss or kernel
+    /// crash (BENCHMARKS.md has the cost).
+    pub sync_interval: SyncInterval,
     /// PEM certificate and key the managed server serves TLS with (required off loopback).
     /// Local clients then require TLS and verify it with `nats.tls.ca`.
     pub tls_cert: Option<PathBuf>,
@@ -111,8 +116,57 @@ impl Default for ServerConfig {
             health_interval: Duration::from_secs(5),
             health_failures: 3,
             stale_grace: Duration::from_secs(10),
+            sync_interval: SyncInterval::default(),
             tls_cert: None,
             tls_key: None,
+        }
+    }
+}
+
+/// How often a nats-server fsyncs its JetStream store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncInterval {
+    /// Before every acknowledgement.
+    Always,
+    /// At this interval.
+    Every(Duration),
+    /// nats-server's default (2 minutes).
+    #[default]
+    ServerDefault,
+}
+
+impl SyncInterval {
+    /// The value of `jetstream { sync_interval: … }` in a nats-server config, if any.
+    pub fn server_setting(&self) -> Option<String> {
+        match self {
+            SyncInterval::Always => Some("always".to_owned()),
+            SyncInterval::Every(d) => Some(format!("\"{}ms\"", d.as_millis().max(1))),
+            SyncInterval::ServerDefault => None,
+        }
+    }
+}
+
+impl Serialize for SyncInterval {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SyncInterval::Always => s.serialize_str("always"),
+            SyncInterval::Every(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            SyncInterval::ServerDefault => s.serialize_str("default"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SyncInterval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "always" => Ok(SyncInterval::Always),
+            "default" => Ok(SyncInterval::ServerDefault),
+            other => humantime::parse_duration(other).map(SyncInterval::Every).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{other:?} is not \"always\", \"default\" or a duration such as \"2m\": {e}"
+                ))
+            }),
         }
     }
 }

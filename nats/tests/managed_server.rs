@@ -224,3 +224,30 @@ async fn restarts_of_a_server_that_keeps_dying_back_off() {
     assert!(gaps[3] > gaps[0] + Duration::from_millis(500), "restart gaps did not grow: {gaps:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sync_interval_is_given_to_the_server_and_bad_values_are_named() {
+    use tailrace_nats::config::SyncInterval;
+    for (setting, expect) in [
+        (SyncInterval::Always, "sync_interval: always"),
+        (SyncInterval::Every(Duration::from_secs(10)), "sync_interval: \"10000ms\""),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ServerConfig { port: free_port(), sync_interval: setting, ..Default::default() };
+        let server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
+        let conf = std::fs::read_to_string(dir.path().join("nats/server.conf")).unwrap();
+        assert!(conf.contains(expect), "{conf}");
+        connect(&server.client_config(&NatsConfig::default()), None, "t")
+            .await
+            .unwrap()
+            .flush()
+            .await
+            .unwrap();
+        server.stop().await;
+    }
+    let parsed: ServerConfig = serde_json::from_str(r#"{"sync_interval": "always"}"#).unwrap();
+    assert_eq!(parsed.sync_interval, SyncInterval::Always);
+    let err =
+        serde_json::from_str::<ServerConfig>(r#"{"sync_interval": "sometimes"}"#).unwrap_err().to_string();
+    assert!(err.contains("sometimes") && err.contains("always"), "{err}");
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Secret;
 
 const FILE: &str = "client-credentials.json";
-const SERVER_CONF: &str = "server-auth.conf";
+const SERVER_CONF: &str = "server.conf";
 const USER: &str = "tailrace";
 
 /// The user and password of the managed server.
@@ -69,12 +69,13 @@ impl Credentials {
         Ok(creds)
     }
 
-    /// Writes the server's `authorization` block (0600) and returns its path, for `-c`.
-    pub fn write_server_conf(&self, store: &Path) -> Result<PathBuf, CredentialsError> {
+    /// Writes the server's config file (0600): its `authorization` block and `extra` (more
+    /// settings); returns its path, for `-c`.
+    pub fn write_server_conf(&self, store: &Path, extra: &str) -> Result<PathBuf, CredentialsError> {
         let path = store.join(SERVER_CONF);
         let conf = format!(
             "# Written by tailrace at every start of the managed server; edits are lost.\n\
-             authorization {{\n  user: {}\n  password: {}\n}}\n",
+             authorization {{\n  user: {}\n  password: {}\n}}\n{extra}",
             serde_json::to_string(&self.user).expect("a string serializes"),
             serde_json::to_string(self.password.expose()).expect("a string serializes"),
         );
@@ -115,7 +116,7 @@ mod tests {
         assert_eq!(a.password.expose().len(), 64);
         let mode = std::fs::metadata(Credentials::path(dir.path())).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let conf = a.write_server_conf(dir.path()).unwrap();
+        let conf = a.write_server_conf(dir.path(), "").unwrap();
         assert!(std::fs::read_to_string(conf).unwrap().contains(a.password.expose()));
         assert!(!format!("{a:?}").contains(a.password.expose()), "Debug hides the password");
     }

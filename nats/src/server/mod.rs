@@ -208,7 +208,12 @@ impl ManagedServer {
         let lock = StoreLock::acquire(&cfg.store(data_dir), cfg.stale_grace).await?;
         let store = lock.store().to_owned();
         let credentials = Credentials::load_or_create(&store)?;
-        let conf = credentials.write_server_conf(&store)?;
+        let extra = cfg
+            .sync_interval
+            .server_setting()
+            .map(|v| format!("jetstream {{\n  sync_interval: {v}\n}}\n"))
+            .unwrap_or_default();
+        let conf = credentials.write_server_conf(&store, &extra)?;
         let mut args = vec![
             "-c".to_owned(),
             conf.display().to_string(),
