@@ -244,7 +244,7 @@ async fn latency(w: &World, gateway: &str) {
         );
         let mut hub_items = tailrace_gateway::stream::follow(
             hub,
-            "LOGS",
+            tailrace_schemas::StreamName::LOGS,
             format!("logs.raw.bench.{source}"),
             tailrace_gateway::stream::Start::Live,
         );

@@ -194,7 +194,8 @@ async fn bad_and_widening_filters_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_falls_behind_gets_lagged_and_is_cut_off() {
     let g = gateway(GatewayConfig { stream_buffer_events: 16, ..Default::default() }).await;
-    let mut items = follow(g.state.hub.clone(), "LOGS", "logs.raw.>".into(), Start::Live);
+    let mut items =
+        follow(g.state.hub.clone(), tailrace_schemas::StreamName::LOGS, "logs.raw.>".into(), Start::Live);
     // Poll once so the subscription exists, then stop reading while much more than fits arrives.
     let _ = tokio::time::timeout(Duration::from_millis(300), items.next()).await;
     for i in 0..400 {

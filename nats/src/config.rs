@@ -1,6 +1,7 @@
 //! The `[nats]` configuration. Every field has a default, so an empty section is valid; unknown
 //! keys are refused so a typo is an error that names the key, not a silently ignored setting.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -202,40 +203,84 @@ pub struct StreamLimits {
     pub max_msgs_per_subject: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[nats.streams]`: replicas and the duplicate window of every stream, and per stream (under
+/// its key in `tailrace_schemas::STREAMS`: `[nats.streams.logs]`, ...) limits that override the
+/// declared defaults. A key that is neither is refused, naming the streams there are.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamsConfig {
     /// Replicas of every stream and bucket: 1 on one server, 3 on a 3-node cluster.
     pub replicas: usize,
     /// How long a `Nats-Msg-Id` is remembered for deduplication.
-    #[serde(with = "humantime_serde")]
     pub duplicate_window: Duration,
-    pub logs: StreamLimits,
-    pub classified: StreamLimits,
-    pub files: StreamLimits,
-    pub reports: StreamLimits,
-    pub telemetry: StreamLimits,
-    pub issues: StreamLimits,
-    pub status: StreamLimits,
-    pub derived: StreamLimits,
-    pub dlq: StreamLimits,
+    /// Stream key → limits given in the config.
+    pub limits: BTreeMap<String, StreamLimits>,
 }
 
 impl Default for StreamsConfig {
     fn default() -> Self {
-        Self {
-            replicas: 1,
-            duplicate_window: Duration::from_secs(120),
-            logs: StreamLimits::default(),
-            classified: StreamLimits::default(),
-            files: StreamLimits::default(),
-            reports: StreamLimits::default(),
-            telemetry: StreamLimits::default(),
-            issues: StreamLimits::default(),
-            status: StreamLimits::default(),
-            derived: StreamLimits::default(),
-            dlq: StreamLimits::default(),
+        Self { replicas: 1, duplicate_window: Duration::from_secs(120), limits: BTreeMap::new() }
+    }
+}
+
+impl StreamsConfig {
+    /// The limits configured for the stream with config key `key` (none set: defaults).
+    pub fn limits_of(&self, key: &str) -> StreamLimits {
+        self.limits.get(key).cloned().unwrap_or_default()
+    }
+}
+
+impl Serialize for StreamsConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2 + self.limits.len()))?;
+        map.serialize_entry("replicas", &self.replicas)?;
+        map.serialize_entry(
+            "duplicate_window",
+            &humantime::format_duration(self.duplicate_window).to_string(),
+        )?;
+        for (key, limits) in &self.limits {
+            map.serialize_entry(key, limits)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = StreamsConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("replicas, duplicate_window, or a table of limits per stream")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StreamsConfig, A::Error> {
+                let mut cfg = StreamsConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "replicas" => cfg.replicas = map.next_value()?,
+                        "duplicate_window" => {
+                            let text: String = map.next_value()?;
+                            cfg.duplicate_window =
+                                humantime::parse_duration(&text).map_err(serde::de::Error::custom)?;
+                        }
+                        stream if tailrace_schemas::streams::stream_by_key(stream).is_some() => {
+                            cfg.limits.insert(key, map.next_value()?);
+                        }
+                        _ => {
+                            let keys: Vec<&str> = tailrace_schemas::STREAMS.iter().map(|d| d.key).collect();
+                            return Err(serde::de::Error::custom(format!(
+                                "unknown field `{key}`: expected replicas, duplicate_window or a stream ({})",
+                                keys.join(", ")
+                            )));
+                        }
+                    }
+                }
+                Ok(cfg)
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

@@ -426,7 +426,7 @@ impl ConsumerRunner {
         let letter = DeadLetter {
             v: 1,
             consumer: name.clone(),
-            stream: info.as_ref().map_or_else(|| self.spec.stream.clone(), |i| i.stream.to_owned()),
+            stream: info.as_ref().map_or_else(|| self.spec.stream.to_string(), |i| i.stream.to_owned()),
             stream_seq: delivery.stream_seq,
             subject: delivery.subject().to_owned(),
             deliveries: delivery.delivered,

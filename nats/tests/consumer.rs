@@ -39,7 +39,8 @@ impl Harness {
     }
 
     fn run<H: Handler>(&self, name: &str, handler: H) -> tokio::task::JoinHandle<()> {
-        let spec = ConsumerSpec::new(ConsumerName::new(name).unwrap(), "LOGS", vec![]);
+        let spec =
+            ConsumerSpec::new(ConsumerName::new(name).unwrap(), tailrace_schemas::StreamName::LOGS, vec![]);
         let runner = ConsumerRunner::new(spec, Self::config(), self.publisher.clone());
         let cancel = self.cancel.clone();
         tokio::spawn(async move { runner.run(handler, cancel).await.unwrap() })

@@ -51,8 +51,14 @@ async fn a_changed_limit_updates_the_stream() {
     Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
 
     let mut cfg = StreamsConfig::default();
-    cfg.logs.max_age = Some(Duration::from_secs(3600));
-    cfg.logs.max_bytes = Some(1 << 20);
+    cfg.limits.insert(
+        "logs".into(),
+        tailrace_nats::config::StreamLimits {
+            max_age: Some(Duration::from_secs(3600)),
+            max_bytes: Some(1 << 20),
+            ..Default::default()
+        },
+    );
     let outcomes = Topology::from_config(&cfg).apply(&js).await.unwrap();
 
     let logs = outcomes.iter().find(|o| o.name == "LOGS").unwrap();
@@ -88,4 +94,13 @@ async fn three_replicas_apply_on_a_three_node_cluster() {
     assert!(outcomes.iter().all(|o| o.action == ApplyAction::Created), "{outcomes:?}");
     let streams = topology::inspect(&js).await.unwrap();
     assert!(streams.iter().all(|s| s.replicas == 3), "{streams:?}");
+}
+
+#[test]
+fn stream_limits_are_keyed_by_the_tables_keys_and_others_are_refused() {
+    let cfg: StreamsConfig = serde_json::from_str(r#"{"replicas": 3, "logs": {"max_bytes": 1024}}"#).unwrap();
+    assert_eq!((cfg.replicas, cfg.limits_of("logs").max_bytes), (3, Some(1024)));
+    assert_eq!(cfg.limits_of("dlq"), Default::default());
+    let err = serde_json::from_str::<StreamsConfig>(r#"{"lgos": {}}"#).unwrap_err().to_string();
+    assert!(err.contains("lgos") && err.contains("classified"), "{err}");
 }

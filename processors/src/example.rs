@@ -9,10 +9,11 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use tailrace_nats::topology::CLASSIFIED;
 use tailrace_nats::{Delivery, HandleError, Handler, Outgoing};
-use tailrace_schemas::subject::{self, roots};
-use tailrace_schemas::{ClassifiedBatch, ConsumerName, HostId, Payload, SourceId, SubjectFilter, Timestamp};
+use tailrace_schemas::subject;
+use tailrace_schemas::{
+    ClassifiedBatch, ConsumerName, HostId, Payload, SourceId, StreamName, SubjectFilter, Timestamp,
+};
 
 use crate::runtime::{Inputs, Processor};
 
@@ -127,10 +128,7 @@ impl Processor for AuthFailuresProcessor {
     }
 
     fn inputs(&self) -> Inputs {
-        Inputs {
-            stream: CLASSIFIED,
-            filters: vec![SubjectFilter::parse(roots::LOGS_CLASSIFIED).expect("a valid filter")],
-        }
+        Inputs { stream: StreamName::CLASSIFIED, filters: vec![StreamName::CLASSIFIED.decl().filter()] }
     }
 
     fn outputs(&self) -> Vec<SubjectFilter> {

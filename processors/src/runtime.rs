@@ -14,14 +14,14 @@ use tailrace_nats::config::ConsumerConfig;
 use tailrace_nats::{
     ConsumerRunner, ConsumerSpec, Delivery, FlushId, HandleError, Handler, Outgoing, Publisher, RunnerError,
 };
-use tailrace_schemas::{ConsumerName, SubjectFilter};
+use tailrace_schemas::{ConsumerName, StreamName, SubjectFilter};
 use tokio_util::sync::CancellationToken;
 
 /// What a processor reads: one stream, narrowed by subject filters.
 #[derive(Debug, Clone)]
 pub struct Inputs {
-    /// The stream's name (`tailrace_nats::topology::LOGS`, ...).
-    pub stream: &'static str,
+    /// The stream it reads.
+    pub stream: StreamName,
     /// Empty: the whole stream.
     pub filters: Vec<SubjectFilter>,
 }

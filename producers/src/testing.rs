@@ -191,7 +191,7 @@ pub async fn stored_lines(
     n: usize,
 ) -> Vec<String> {
     use futures::StreamExt;
-    let stream = js.get_stream(tailrace_nats::topology::LOGS).await.expect("LOGS stream");
+    let stream = js.get_stream(tailrace_schemas::StreamName::LOGS.as_str()).await.expect("LOGS stream");
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
             filter_subject: tailrace_schemas::subject::logs_raw(host, source).to_string(),

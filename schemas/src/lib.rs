@@ -20,6 +20,8 @@
 //!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
 //!   producer can tail, in `tail-hosts`), [`dir_listing`] (the `tail.list.{host}` request) and
 //!   [`path_check`] (the `tail.check.{host}` request).
+//! - [`streams`]: the one table of streams (name, subjects, payload kind, readers, default
+//!   limits) that the topology, the gateway's access rules and JSON rendering derive from.
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
 //!
 //! # Versions
@@ -40,6 +42,7 @@ pub mod issue_template;
 pub mod log_batch;
 pub mod path_check;
 pub mod report;
+pub mod streams;
 pub mod subject;
 pub mod tail_host;
 pub mod tail_session;
@@ -65,6 +68,7 @@ pub use issue_template::IssueTemplate;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use path_check::{PathCheck, PathVerdict, Verdict};
 pub use report::{AppReport, LogIssue, Report};
+pub use streams::{stream_of, PayloadKind, Readers, StreamDecl, StreamName, STREAMS};
 pub use subject::{Subject, SubjectError, SubjectFilter};
 pub use tail_host::TailHost;
 pub use tail_session::TailSession;

@@ -33,20 +33,6 @@ pub enum SubjectError {
     Wildcard { subject: String },
 }
 
-/// The stream roots, one per row of the subject table (what each stream captures).
-pub mod roots {
-    pub const LOGS_RAW: &str = "logs.raw.>";
-    pub const LOGS_CLASSIFIED: &str = "logs.classified.>";
-    pub const FILES_SYNCED: &str = "files.synced.>";
-    pub const REPORTS: &str = "reports.>";
-    pub const TELEMETRY: &str = "telemetry.>";
-    pub const ISSUES: &str = "issues.>";
-    pub const TAIL_STATUS: &str = "tail.status.>";
-    pub const DLQ: &str = "dlq.>";
-    /// What processors added by developers write: `derived.{processor}.…`.
-    pub const DERIVED: &str = "derived.>";
-}
-
 /// The longest subject or filter accepted (NATS itself allows more, but nothing of ours comes
 /// near it, and a filter is echoed in errors).
 pub const MAX_SUBJECT: usize = 1024;

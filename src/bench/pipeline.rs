@@ -104,7 +104,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let consumer = cfg.nats.consumer.clone();
     eprintln!("bench: copy (the consumer runner republishing each message untouched)…");
     let cancel = CancellationToken::new();
-    let spec = ConsumerSpec::new(ConsumerName::new("copy")?, tailrace_nats::topology::LOGS, vec![]);
+    let spec = ConsumerSpec::new(ConsumerName::new("copy")?, tailrace_schemas::StreamName::LOGS, vec![]);
     let copy = tokio::spawn(
         ConsumerRunner::new(spec, consumer.clone(), publisher.clone()).run(Copy, cancel.clone()),
     );

@@ -11,46 +11,37 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::stream::{BoxStream, StreamExt};
-use tailrace_nats::topology;
-use tailrace_schemas::subject::roots;
-use tailrace_schemas::{Catalog, SubjectFilter};
+use tailrace_schemas::{stream_of, Catalog, Readers, StreamDecl, StreamName, SubjectFilter, STREAMS};
 
 use crate::auth::{Access, Auth, Caller};
 use crate::error::ApiError;
 use crate::stream::StreamItem;
 
-/// Subject roots and the streams that hold them.
-const STREAMS: &[(&str, &str, Access)] = &[
-    (roots::LOGS_RAW, topology::LOGS, Access::Read),
-    (roots::LOGS_CLASSIFIED, topology::CLASSIFIED, Access::Read),
-    (roots::FILES_SYNCED, topology::FILES, Access::Read),
-    (roots::TELEMETRY, topology::TELEMETRY, Access::Read),
-    (roots::ISSUES, topology::ISSUES, Access::Read),
-    (roots::TAIL_STATUS, topology::STATUS, Access::Read),
-    (roots::DERIVED, topology::DERIVED, Access::Control),
-    (roots::REPORTS, topology::REPORTS, Access::Control),
-    (roots::DLQ, topology::DLQ, Access::Control),
-];
+/// The access a stream's readers need.
+fn access_of(decl: &StreamDecl) -> Access {
+    match decl.readers {
+        Readers::Everyone => Access::Read,
+        Readers::Operators => Access::Control,
+    }
+}
 
 /// Parses `raw`, checks the caller may read it, and returns the stream that holds it.
-pub fn resolve(raw: &str, auth: &Auth, caller: &Caller) -> Result<(SubjectFilter, &'static str), ApiError> {
+pub fn resolve(raw: &str, auth: &Auth, caller: &Caller) -> Result<(SubjectFilter, StreamName), ApiError> {
     let filter = SubjectFilter::parse(raw).map_err(|e| ApiError::bad_request("subject", &e))?;
-    for (root, stream, access) in STREAMS {
-        let root = SubjectFilter::parse(root).expect("declared roots are valid");
-        if filter.is_within(&root) {
-            if let (true, Some(role)) = (auth.enabled(), caller.role) {
-                if !role.grants(*access) {
-                    return Err(ApiError::Forbidden { role, access: *access });
-                }
-            }
-            return Ok((filter, stream));
+    let Some(decl) = stream_of(&filter) else {
+        let roots: Vec<&str> = STREAMS.iter().map(|d| d.root).collect();
+        return Err(ApiError::bad_request(
+            "subject",
+            &format!("{filter} is not inside one stream; subscribe within one of {}", roots.join(", ")),
+        ));
+    };
+    if let (true, Some(role)) = (auth.enabled(), caller.role) {
+        let access = access_of(decl);
+        if !role.grants(access) {
+            return Err(ApiError::Forbidden { role, access });
         }
     }
-    let readable: Vec<&str> = STREAMS.iter().map(|(r, _, _)| *r).collect();
-    Err(ApiError::bad_request(
-        "subject",
-        &format!("{filter} is not inside one stream; subscribe within one of {}", readable.join(", ")),
-    ))
+    Ok((filter, decl.name))
 }
 
 /// Which messages of a subscription a caller may see.
@@ -63,11 +54,10 @@ pub enum Visibility {
 
 impl Visibility {
     /// What `caller` may see of `stream`: everything, unless it is a viewer reading lines.
-    pub fn of(auth: &Auth, caller: &Caller, catalog: &Catalog, stream: &str) -> Self {
+    pub fn of(auth: &Auth, caller: &Caller, catalog: &Catalog, stream: StreamName) -> Self {
         let viewer = auth.enabled() && caller.role.is_none_or(|r| !r.grants(Access::Control));
-        if !viewer
-            || ![topology::LOGS, topology::CLASSIFIED, topology::STATUS, topology::ISSUES].contains(&stream)
-        {
+        let lines = [StreamName::LOGS, StreamName::CLASSIFIED, StreamName::STATUS, StreamName::ISSUES];
+        if !viewer || !lines.contains(&stream) {
             return Self::All;
         }
         Self::CatalogSources(Arc::new(catalog_tokens(catalog)))

@@ -13,6 +13,8 @@ use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use tailrace_schemas::StreamName;
+
 use super::hub::{Batch, Event, Hub, Shared};
 
 /// Where a client starts.
@@ -54,14 +56,14 @@ fn policy(start: Start) -> Option<DeliverPolicy> {
 /// parameter), it is refused, and from a reconnect it becomes live only.
 pub async fn check_start(
     hub: &Hub,
-    stream: &str,
+    stream: StreamName,
     start: Start,
     field: Option<&str>,
 ) -> Result<Start, crate::error::ApiError> {
     let Start::Sequence(seq) = start else { return Ok(start) };
     let last = hub
         .jetstream()
-        .get_stream(stream)
+        .get_stream(stream.as_str())
         .await
         .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?
         .cached_info()
@@ -89,12 +91,7 @@ fn failed(reason: String) -> BoxStream<'static, StreamItem> {
 /// The events of `filter` on `stream` from `start`, then live. The stream ends after a
 /// `Lagged` or `Failed` item. Nothing happens until it is first polled; use [`subscribe`] when
 /// the subscription must exist before something else is done (before a tail is started).
-pub fn follow(
-    hub: Hub,
-    stream: &'static str,
-    filter: String,
-    start: Start,
-) -> BoxStream<'static, StreamItem> {
+pub fn follow(hub: Hub, stream: StreamName, filter: String, start: Start) -> BoxStream<'static, StreamItem> {
     // The setup future (subscribing, creating a replay consumer) is large; boxed on its own, it
     // is freed once it has run instead of sizing every client's stream for good.
     stream::once(Box::pin(subscribe(hub, stream, filter, start))).flatten().boxed()
@@ -104,18 +101,18 @@ pub fn follow(
 /// the events of `filter` from `start`, then live.
 pub async fn subscribe(
     hub: Hub,
-    stream: &'static str,
+    stream: StreamName,
     filter: String,
     start: Start,
 ) -> BoxStream<'static, StreamItem> {
-    let (shared, rx) = match hub.subscribe(stream, &filter).await {
+    let (shared, rx) = match hub.subscribe(stream.as_str(), &filter).await {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
     let last_sent = Arc::new(AtomicU64::new(0));
     let history = match policy(start) {
         None => stream::empty().boxed(),
-        Some(p) => match replay(&hub, stream, &filter, p).await {
+        Some(p) => match replay(&hub, stream.as_str(), &filter, p).await {
             Ok(h) => {
                 let last_sent = last_sent.clone();
                 h.map(move |item| {

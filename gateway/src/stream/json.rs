@@ -2,23 +2,12 @@
 //! the line limit: a small compressed message can hold a line of tens of megabytes, and it
 //! must not reach every subscriber as it is.
 
-use serde_json::{json, Value};
-use tailrace_schemas::{
-    decode, AppTelemetry, ClassifiedBatch, DeadLetter, FileEvent, IssueOccurrence, LogBatch, Payload, Report,
-    TailStatus,
-};
-
-fn as_json<T: Payload>(bytes: &[u8]) -> Value {
-    match decode::<T>(bytes) {
-        Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
-        Err(e) => json!({ "undecodable": e.to_string() }),
-    }
-}
+use serde_json::Value;
 
 /// The payload's JSON form, decoded by the type its subject carries; strings longer than
 /// `max_string` bytes are cut at a character boundary and their object gets `"truncated": true`.
 pub fn payload(subject: &str, bytes: &[u8], max_string: usize) -> Value {
-    let mut value = decoded(subject, bytes);
+    let mut value = tailrace_schemas::streams::to_json(subject, bytes);
     limit(&mut value, max_string);
     value
 }
@@ -43,21 +32,6 @@ fn limit(value: &mut Value, max: usize) -> bool {
             false
         }
         _ => false,
-    }
-}
-
-fn decoded(subject: &str, bytes: &[u8]) -> Value {
-    let mut tokens = subject.split('.');
-    match (tokens.next(), tokens.next()) {
-        (Some("logs"), Some("raw")) => as_json::<LogBatch>(bytes),
-        (Some("logs"), Some("classified")) => as_json::<ClassifiedBatch>(bytes),
-        (Some("files"), _) => as_json::<FileEvent>(bytes),
-        (Some("reports"), _) => as_json::<Report>(bytes),
-        (Some("telemetry"), _) => as_json::<AppTelemetry>(bytes),
-        (Some("issues"), _) => as_json::<IssueOccurrence>(bytes),
-        (Some("tail"), Some("status")) => as_json::<TailStatus>(bytes),
-        (Some("dlq"), _) => as_json::<DeadLetter>(bytes),
-        _ => json!({ "undecodable": "no payload type is declared for this subject" }),
     }
 }
 

@@ -11,8 +11,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_nats::sessions::JoinError;
-use tailrace_nats::topology;
-use tailrace_schemas::{subject, HostId, PathCheck, PathVerdict, SourceId, Timestamp, Verdict};
+use tailrace_schemas::{subject, HostId, PathCheck, PathVerdict, SourceId, StreamName, Timestamp, Verdict};
 
 use super::{hosts, ViewerLease};
 use crate::auth::{Access, Caller};
@@ -145,7 +144,7 @@ pub async fn start(
     let resume = match resume {
         Some((seq, index)) => {
             let start =
-                crate::stream::check_start(&state.hub, topology::LOGS, Start::Sequence(seq), None).await?;
+                crate::stream::check_start(&state.hub, StreamName::LOGS, Start::Sequence(seq), None).await?;
             (start != Start::Live).then_some((seq, index))
         }
         None => None,
@@ -158,14 +157,14 @@ pub async fn start(
     // lines and its `started` right after, and a subscription made later would miss them.
     let logs = subscribe(
         state.hub.clone(),
-        topology::LOGS,
+        StreamName::LOGS,
         subject::logs_raw(&host, &source).to_string(),
         logs_start,
     )
     .await;
     let statuses = subscribe(
         state.hub.clone(),
-        topology::STATUS,
+        StreamName::STATUS,
         subject::tail_status(&host, &source).to_string(),
         Start::LastPerSubject,
     )

@@ -12,10 +12,9 @@ pub mod rules;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
-use tailrace_nats::topology::LOGS;
 use tailrace_nats::{Delivery, HandleError, Handler, Outgoing};
-use tailrace_schemas::subject::{self, roots};
-use tailrace_schemas::{ClassifiedBatch, ClassifiedLine, ConsumerName, LogBatch, SubjectFilter};
+use tailrace_schemas::subject;
+use tailrace_schemas::{ClassifiedBatch, ClassifiedLine, ConsumerName, LogBatch, StreamName, SubjectFilter};
 
 use crate::runtime::{Inputs, Processor};
 pub use rules::{RuleConfig, RuleError, Rules};
@@ -128,11 +127,11 @@ impl Processor for Classify {
     }
 
     fn inputs(&self) -> Inputs {
-        Inputs { stream: LOGS, filters: vec![SubjectFilter::parse(roots::LOGS_RAW).expect("a valid filter")] }
+        Inputs { stream: StreamName::LOGS, filters: vec![StreamName::LOGS.decl().filter()] }
     }
 
     fn outputs(&self) -> Vec<SubjectFilter> {
-        vec![SubjectFilter::parse(roots::LOGS_CLASSIFIED).expect("a valid filter")]
+        vec![StreamName::CLASSIFIED.decl().filter()]
     }
 
     fn description(&self) -> &'static str {

@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tailrace_nats::topology::CLASSIFIED;
 use tailrace_nats::{Delivery, FlushId, HandleError, Handler, Outgoing};
-use tailrace_schemas::subject::{self, roots};
-use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, SubjectFilter};
+use tailrace_schemas::subject;
+use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, StreamName, SubjectFilter};
 use tokio_util::sync::CancellationToken;
 
 use crate::fingerprint::{Fingerprinter, MinerConfig, TemplateRecord};
@@ -210,11 +209,14 @@ impl Processor for FingerprintProcessor {
         let filter = |s: Severity| {
             SubjectFilter::parse(&format!("logs.classified.*.{}.>", s.as_str())).expect("a valid filter")
         };
-        Inputs { stream: CLASSIFIED, filters: vec![filter(Severity::Warn), filter(Severity::Error)] }
+        Inputs {
+            stream: StreamName::CLASSIFIED,
+            filters: vec![filter(Severity::Warn), filter(Severity::Error)],
+        }
     }
 
     fn outputs(&self) -> Vec<SubjectFilter> {
-        vec![SubjectFilter::parse(roots::ISSUES).expect("a valid filter")]
+        vec![StreamName::ISSUES.decl().filter()]
     }
 
     fn description(&self) -> &'static str {

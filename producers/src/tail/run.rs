@@ -34,7 +34,7 @@ pub struct ResumePoint {
 /// After the last batch stored on the tail's subject, if there is one.
 pub async fn resume_point(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<ResumePoint> {
     let subject = subject::logs_raw(&spec.host, &spec.source);
-    let stream = js.get_stream_no_info(tailrace_nats::topology::LOGS).await.ok()?;
+    let stream = js.get_stream_no_info(tailrace_schemas::StreamName::LOGS.as_str()).await.ok()?;
     let msg = stream.get_last_raw_message_by_subject(subject.as_str()).await.ok()?;
     let batch: LogBatch = decode(&msg.payload).ok()?;
     if batch.path != spec.path {
