@@ -12,6 +12,8 @@
 //!   items into messages by count, size and age.
 //! - [`consumer`]: the one consumer runner every processor and sink uses: durable pull consumer,
 //!   ack only after the handler's outputs are acknowledged, redelivery with backoff, dead letters.
+//! - [`replay`]: reading a stream from a start (sequence, time, last N, new only), for every
+//!   reader of history: the gateway's live views, history, replay and sink rebuilds.
 //! - [`kv`]: compare-and-swap updates of one KV key, for records several processes change.
 //! - [`sessions`]: viewers joining and leaving a desired tail in the `tail-sessions` bucket.
 //! - `testing` (feature `testing`): throwaway servers and clusters for every crate's tests.
@@ -25,6 +27,7 @@ pub mod connect;
 pub mod consumer;
 pub mod kv;
 pub mod publisher;
+pub mod replay;
 pub mod server;
 pub mod sessions;
 pub mod topology;

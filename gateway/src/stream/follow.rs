@@ -9,26 +9,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use futures::stream::{self, BoxStream, StreamExt};
+use tailrace_nats::replay::Checked;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use tailrace_schemas::StreamName;
 
 use super::hub::{Batch, Event, Hub, Shared};
 
-/// Where a client starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// Only what arrives from now on.
-    Live,
-    /// From this stream sequence on (a reconnecting `EventSource` asks for its last id + 1).
-    Sequence(u64),
-    /// From this time on.
-    Time(tailrace_schemas::Timestamp),
-    /// The last message of each subject first (tail status).
-    LastPerSubject,
-}
+pub use tailrace_nats::replay::Start;
 
 #[derive(Debug)]
 pub enum StreamItem {
@@ -37,17 +26,6 @@ pub enum StreamItem {
     Lagged(u64),
     /// The subscription could not be made or broke.
     Failed(String),
-}
-
-fn policy(start: Start) -> Option<DeliverPolicy> {
-    match start {
-        Start::Live => None,
-        Start::Sequence(seq) => Some(DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) }),
-        Start::Time(t) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_nanos()))
-            .ok()
-            .map(|start_time| DeliverPolicy::ByStartTime { start_time }),
-        Start::LastPerSubject => Some(DeliverPolicy::LastPerSubject),
-    }
 }
 
 /// Checks a sequence start against the end of `stream`. A start past the next sequence
@@ -60,27 +38,19 @@ pub async fn check_start(
     start: Start,
     field: Option<&str>,
 ) -> Result<Start, crate::error::ApiError> {
-    let Start::Sequence(seq) = start else { return Ok(start) };
-    let last = hub
-        .jetstream()
-        .get_stream(stream.as_str())
+    let checked = tailrace_nats::replay::check(hub.jetstream(), stream, start)
         .await
-        .map_err(|e| crate::error::ApiError::Unavailable(format!("stream {stream}: {e}")))?
-        .cached_info()
-        .state
-        .last_sequence;
-    if seq <= last.saturating_add(1) {
-        return Ok(start);
-    }
-    match field {
-        Some(field) => Err(crate::error::ApiError::bad_request(
+        .map_err(|e| crate::error::ApiError::Unavailable(e.to_string()))?;
+    match (checked, field) {
+        (Checked::Valid(start), _) => Ok(start),
+        (Checked::PastEnd { seq, last }, Some(field)) => Err(crate::error::ApiError::bad_request(
             field,
             &format!(
                 "{seq} is past the end of {stream} (its last sequence is {last}); ask for at most {}, or leave it out for new messages only",
                 last + 1
             ),
         )),
-        None => Ok(Start::Live),
+        (Checked::PastEnd { .. }, None) => Ok(Start::Live),
     }
 }
 
@@ -105,14 +75,14 @@ pub async fn subscribe(
     filter: String,
     start: Start,
 ) -> BoxStream<'static, StreamItem> {
-    let (shared, rx) = match hub.subscribe(stream.as_str(), &filter).await {
+    let (shared, rx) = match hub.subscribe(stream, &filter).await {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
     let last_sent = Arc::new(AtomicU64::new(0));
-    let history = match policy(start) {
-        None => stream::empty().boxed(),
-        Some(p) => match replay(&hub, stream.as_str(), &filter, p).await {
+    let history = match start {
+        Start::Live => stream::empty().boxed(),
+        start => match replay(&hub, stream, &filter, start).await {
             Ok(h) => {
                 let last_sent = last_sent.clone();
                 h.map(move |item| {
@@ -173,46 +143,21 @@ struct Live {
     batch: Option<(Batch, usize)>,
 }
 
-/// Stored events from `policy` until caught up (the consumer's pending count reaches 0).
+/// Stored events from `start` until caught up, rendered once each.
 async fn replay(
     hub: &Hub,
-    stream: &str,
+    stream: StreamName,
     filter: &str,
-    deliver_policy: DeliverPolicy,
+    start: Start,
 ) -> Result<BoxStream<'static, StreamItem>, String> {
-    let js = hub.jetstream();
-    let mut consumer = js
-        .get_stream_no_info(stream)
-        .await
-        .map_err(|e| e.to_string())?
-        .create_consumer(push::OrderedConfig {
-            deliver_subject: js.client().new_inbox(),
-            filter_subject: filter.to_owned(),
-            deliver_policy,
-            ..Default::default()
-        })
+    let history = tailrace_nats::replay::history(hub.jetstream(), stream, filter, start)
         .await
         .map_err(|e| e.to_string())?;
-    if consumer.info().await.map_err(|e| e.to_string())?.num_pending == 0 {
-        return Ok(stream::empty().boxed());
-    }
-    let messages = consumer.messages().await.map_err(|e| e.to_string())?;
     let max = hub.max_string();
-    Ok(stream::unfold(Some(messages), move |state| async move {
-        let mut messages = state?;
-        let item = match messages.next().await? {
-            Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
-            Ok(m) => match m.info() {
-                Err(e) => return Some((StreamItem::Failed(e.to_string()), None)),
-                Ok(info) => {
-                    let done = info.pending == 0;
-                    let event = Event::new(info.stream_sequence, m.subject.to_string(), &m.payload, max);
-                    (StreamItem::Event(Arc::new(event)), done)
-                }
-            },
-        };
-        let (item, done) = item;
-        Some((item, (!done).then_some(messages)))
-    })
-    .boxed())
+    Ok(history
+        .map(move |m| match m {
+            Ok(m) => StreamItem::Event(Arc::new(Event::new(m.seq, m.subject, &m.payload, max))),
+            Err(e) => StreamItem::Failed(e.to_string()),
+        })
+        .boxed())
 }

@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use async_nats::jetstream::{self, consumer::push, consumer::DeliverPolicy};
+use async_nats::jetstream::{self, consumer::push};
 use bytes::Bytes;
 use futures::StreamExt;
+use tailrace_schemas::StreamName;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant};
@@ -119,10 +120,10 @@ impl Hub {
     /// Joins (or starts) the shared subscription of `filter` on `stream`.
     pub async fn subscribe(
         &self,
-        stream: &str,
+        stream: StreamName,
         filter: &str,
     ) -> Result<(Arc<Shared>, broadcast::Receiver<Batch>), String> {
-        let key = (stream.to_owned(), filter.to_owned());
+        let key = (stream.as_str().to_owned(), filter.to_owned());
         if let Some(shared) = self
             .live
             .lock()
@@ -133,20 +134,10 @@ impl Hub {
             let rx = shared.tx.subscribe();
             return Ok((shared, rx));
         }
-        let consumer = self
-            .js
-            .get_stream_no_info(stream)
-            .await
-            .map_err(|e| e.to_string())?
-            .create_consumer(push::OrderedConfig {
-                deliver_subject: self.js.client().new_inbox(),
-                filter_subject: filter.to_owned(),
-                deliver_policy: DeliverPolicy::New,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        let messages =
+            tailrace_nats::replay::ordered(&self.js, stream, filter, tailrace_nats::replay::Start::Live)
+                .await
+                .map_err(|e| e.to_string())?;
         let (tx, rx) = broadcast::channel(self.capacity);
         let task = tokio::spawn(fan_out(messages, tx.clone(), self.linger, self.max_string));
         let shared = Arc::new(Shared { tx, task });
