@@ -158,9 +158,15 @@ pub async fn connect_client(
     };
     nats.reconnect.connect_timeout = Duration::from_secs(5);
     let url = nats.url.clone().unwrap_or_default();
-    tailrace_nats::connect::connect_watched(&nats, None, name)
-        .await
-        .with_context(|| format!("is a NATS server running at {url}? (`tailrace run` starts one)"))
+    let hint = if cfg.nats.url.is_none() {
+        format!(
+            "is `tailrace run` running with this data_dir? The managed server at {url} was not reached over \
+             its pinned certificate: either nothing listens there, or what does is not the managed server"
+        )
+    } else {
+        format!("is a NATS server running at {url}?")
+    };
+    tailrace_nats::connect::connect_watched(&nats, None, name).await.with_context(|| hint)
 }
 
 async fn streams(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {

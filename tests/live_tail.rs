@@ -159,7 +159,7 @@ async fn bad_requests_get_error_events_naming_the_field_and_a_missing_file_gets_
     for (event, data, field) in [
         ("start_tail_f", json!({ "cvm_ip": "nowhere", "log_path": "/var/log/x" }), "host"),
         ("start_tail_f", json!({ "cvm_ip": HOST, "log_path": "relative/x.log" }), "log_path"),
-        ("start_tail_f", json!({ "log_path": "/var/log/x" }), "data"),
+        ("start_tail_f", json!({ "log_path": "/var/log/x" }), "cvm_ip"),
         ("subscribe", json!({ "subject": "logs.>" }), "subject"),
         ("unsubscribe", json!({ "subject": "logs.raw.a.b" }), "subject"),
         ("dance", json!({}), "event"),

@@ -23,6 +23,7 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
+    /// A tail name already taken by another path on the host.
     Conflict(String),
     #[error("a WebSocket from origin {0} is not allowed (gateway.allowed_origins)")]
     OriginRefused(String),
@@ -70,9 +71,14 @@ impl ApiError {
             ),
             other => other.to_string(),
         };
+        // What the refusal is about: a parameter or body part, or the header that carried the
+        // credentials or the origin.
         let field = match self {
             ApiError::BadRequest { field, .. } | ApiError::Refused { field, .. } => Some(field.clone()),
-            _ => None,
+            ApiError::Unauthorized(_) | ApiError::Forbidden { .. } => Some("Authorization".to_owned()),
+            ApiError::OriginRefused(_) => Some("Origin".to_owned()),
+            ApiError::Conflict(_) => Some("log_name".to_owned()),
+            ApiError::NotFound(_) | ApiError::Unavailable(_) | ApiError::Internal(_) => None,
         };
         (status, json!({ "error": code, "detail": detail, "field": field }))
     }

@@ -26,7 +26,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key_text = decode(key).unwrap_or_else(|| key.to_owned());
+        let Some(key_text) = decode(key).filter(|k| !k.contains('\0')) else {
+            return Err(ApiError::bad_request(
+                "query",
+                &format!("the parameter name {key:?} is not valid UTF-8, or holds a NUL"),
+            ));
+        };
         let value = decode(value)
             .ok_or_else(|| ApiError::bad_request(&key_text, &"is not valid UTF-8 once percent-decoded"))?;
         if value.contains('\0') {
@@ -34,12 +39,25 @@ pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
         }
     }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let reason = e.into_inner().to_string();
-        let field = if path.is_empty() || path == "." { missing_field(&reason) } else { path };
-        ApiError::bad_request(field, &reason)
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| refusal(e, "query"))
+}
+
+/// A JSON value (a WebSocket event's `data`) as a typed request, refused naming the field.
+pub fn from_json<T: DeserializeOwned>(data: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(data).map_err(|e| refusal(e, "data"))
+}
+
+/// A deserialization error as a refusal naming the field it is about (`whole` when it is about
+/// no one field).
+fn refusal<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, whole: &str) -> ApiError {
+    let path = e.path().to_string();
+    let reason = e.into_inner().to_string();
+    let field = if path.is_empty() || path == "." {
+        missing_field(&reason).unwrap_or_else(|| whole.to_owned())
+    } else {
+        path
+    };
+    ApiError::bad_request(field, &reason)
 }
 
 /// `+` as space, then percent-decoding; `None` if the bytes are not UTF-8.
@@ -49,9 +67,9 @@ fn decode(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The field serde names in "missing field `subject`", or `query`.
-fn missing_field(reason: &str) -> String {
-    reason.split('`').nth(1).map_or_else(|| "query".to_owned(), str::to_owned)
+/// The field serde names in "missing field `subject`".
+fn missing_field(reason: &str) -> Option<String> {
+    reason.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -79,6 +97,8 @@ mod tests {
         assert_eq!(field("subject=logs.>&from=abc"), "from");
         assert_eq!(field("subject=logs.%FF"), "subject");
         assert_eq!(field("subject=logs.%00"), "subject");
+        assert_eq!(field("subject=logs.raw.%3E&%FF=1"), "query");
+        assert_eq!(field("subject=logs.raw.%3E&a%00b=1"), "query");
         assert!(parse::<Q>("subject=logs.raw.%3E&from=3").is_ok());
     }
 }

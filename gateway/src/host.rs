@@ -79,9 +79,15 @@ fn normalize(host: &str) -> String {
 /// browser: browsers always send it).
 pub async fn check(State(hosts): State<Hosts>, req: Request, next: Next) -> Result<Response, ApiError> {
     if req.uri().path() != "/health" {
-        if let Some(host) = req.headers().get(HOST) {
-            let host = host.to_str().unwrap_or_default();
-            if !hosts.allows_host(host) {
+        // Every Host header, and the authority of an absolute-form request line.
+        let named = req
+            .headers()
+            .get_all(HOST)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("(not text)").to_owned())
+            .chain(req.uri().authority().map(|a| a.as_str().to_owned()));
+        for host in named {
+            if !hosts.allows_host(&host) {
                 return Err(ApiError::bad_request(
                     "Host",
                     &format!(

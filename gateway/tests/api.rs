@@ -124,6 +124,7 @@ async fn a_request_without_a_token_gets_401_and_the_wrong_role_403() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
     assert_eq!(json(&body)["error"], "unauthorized");
+    assert_eq!(json(&body)["field"], "Authorization");
 
     let (status, _, _) = call(&app, "GET", "/status", Some("not-a-real-token-at-all"), Body::empty()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -138,6 +139,7 @@ async fn a_request_without_a_token_gets_401_and_the_wrong_role_403() {
     let (status, body, _) = call(&app, "POST", "/api/v1/streams/apply", Some(VIEWER), Body::empty()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(json(&body)["detail"], "the viewer role may not control");
+    assert_eq!(json(&body)["field"], "Authorization");
 
     let (status, body, _) = call(&app, "POST", "/api/v1/streams/apply", Some(OPERATOR), Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
@@ -200,6 +202,9 @@ async fn every_client_error_is_json_naming_what_was_wrong() {
         ("GET", "/api/v1/stream?subject=logs.raw.%FF", Some("subject")),
         ("GET", "/api/v1/stream?subject=logs.raw.%00", Some("subject")),
         ("GET", "/api/v1/stream?subject=logs.raw.a%1B", Some("subject")),
+        ("GET", "/api/v1/stream?subject=logs.raw.%3E&from=1&since=2026-01-01T00:00:00Z", Some("since")),
+        ("GET", "/api/v1/stream?subject=logs.raw.%3E&since=9999-12-31T00:00:00Z", Some("since")),
+        ("GET", "/api/v1/stream?subject=logs.raw.%3E&%FF=1", Some("query")),
         ("GET", "/api/v1/tail/list?host=local&dir=/var/log/%00x", Some("dir")),
         ("GET", "/api/v1/tail/list?host=local", Some("dir")),
         ("GET", "/api/v1/tail/stream?host=local", Some("log_path")),
@@ -215,4 +220,27 @@ async fn every_client_error_is_json_naming_what_was_wrong() {
             assert_eq!(body["field"], field, "{method} {uri}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn every_host_a_request_names_must_be_ours() {
+    let server = TestServer::start().await;
+    let app = gateway(&server, false).await;
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move { app.oneshot(req).await.unwrap().status() }
+    };
+    let twice = Request::get("/status")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::HOST, "evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(twice).await, StatusCode::BAD_REQUEST, "a second Host header counts too");
+    let absolute = Request::get("http://evil.example/status")
+        .header(header::HOST, "127.0.0.1")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(absolute).await, StatusCode::BAD_REQUEST, "so does an absolute-form target");
+    let fine = Request::get("/status").header(header::HOST, "localhost:8080").body(Body::empty()).unwrap();
+    assert_eq!(send(fine).await, StatusCode::OK);
 }

@@ -288,6 +288,9 @@ async fn a_start_past_the_end_is_refused_when_asked_for_and_live_only_on_a_recon
     ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>", "from": 1_000_000_000_000u64 })).await;
     let err = ws.next_named("error").await;
     assert_eq!(err["field"], "from", "{err}");
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>", "from": "abc" })).await;
+    let err = ws.next_named("error").await;
+    assert_eq!(err["field"], "from", "a malformed field is named too: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,8 @@ fn policy(start: Start) -> DeliverPolicy {
         Start::Live => DeliverPolicy::New,
         Start::Sequence(seq) => DeliverPolicy::ByStartSequence { start_sequence: seq.max(1) },
         Start::Time(t) => time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_nanos()))
-            .map_or(DeliverPolicy::All, |start_time| DeliverPolicy::ByStartTime { start_time }),
+            // A time past what a date can hold is in the future: nothing stored yet.
+            .map_or(DeliverPolicy::New, |start_time| DeliverPolicy::ByStartTime { start_time }),
         Start::LastPerSubject => DeliverPolicy::LastPerSubject,
         // Resolved to a sequence before a consumer is made.
         Start::Last(_) => DeliverPolicy::All,

@@ -182,9 +182,11 @@ async fn the_managed_server_refuses_clients_without_its_credentials() {
     let server = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
         .await
         .unwrap();
-    let mut anonymous = NatsConfig::default();
+    // Over the pinned TLS, but without the password.
+    let mut anonymous = server.client_config(&NatsConfig::default());
+    (anonymous.user, anonymous.password) = (None, None);
     anonymous.reconnect.connect_timeout = Duration::from_secs(2);
-    let err = connect(&anonymous, Some(&server.url()), "anonymous").await;
+    let err = connect(&anonymous, None, "anonymous").await;
     assert!(err.is_err(), "a client without the generated password got in");
     let client = connect(&server.client_config(&NatsConfig::default()), None, "ok").await.unwrap();
     client.flush().await.unwrap();
@@ -250,4 +252,60 @@ async fn sync_interval_is_given_to_the_server_and_bad_values_are_named() {
     let err =
         serde_json::from_str::<ServerConfig>(r#"{"sync_interval": "sometimes"}"#).unwrap_err().to_string();
     assert!(err.contains("sometimes") && err.contains("always"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_takes_the_port_while_ours_is_down_gets_no_client_and_no_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = ServerConfig { port, ..Default::default() };
+    let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
+    let mut nats = server.client_config(&NatsConfig::default());
+    nats.reconnect.initial_delay = Duration::from_millis(10);
+    nats.reconnect.max_delay = Duration::from_millis(50);
+    let client = connect(&nats, None, "ours").await.unwrap();
+    Topology::from_config(&StreamsConfig::default())
+        .apply(&async_nats::jetstream::new(client.clone()))
+        .await
+        .unwrap();
+
+    // Ours dies; at once a plain nats-server (not ours, no auth) takes the port.
+    let pid = server.pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let foreign_dir = tempfile::tempdir().unwrap();
+    let mut foreign = std::process::Command::new(tailrace_nats::server::find_binary(None).unwrap())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--jetstream", "--store_dir"])
+        .arg(foreign_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while !tailrace_nats::server::answers_info(addr).await {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Our client keeps trying, and never gets in: the handshake with a server without our
+    // certificate fails before it sends its password.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ne!(
+        client.connection_state(),
+        async_nats::connection::State::Connected,
+        "connected to the foreign server"
+    );
+    let foreign_js = async_nats::jetstream::new(async_nats::connect(format!("nats://{addr}")).await.unwrap());
+    assert_eq!(
+        foreign_js.query_account().await.unwrap().streams,
+        0,
+        "streams were created in the foreign server"
+    );
+
+    // It goes; ours comes back on the same store and the client with it.
+    foreign.kill().unwrap();
+    foreign.wait().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid)).await.expect("restarted");
+    client.flush().await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    assert!(js.get_stream("LOGS").await.is_ok());
+    server.stop().await;
 }

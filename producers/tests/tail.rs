@@ -321,10 +321,15 @@ async fn a_symlink_out_of_the_roots_a_directory_and_proc_are_refused_on_the_host
     let dir = w.file("archive");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Another name for the secret inside the roots (same filesystem).
+    let hard = w.file("hard.log");
+    std::fs::hard_link(&secret, &hard).unwrap();
     for (path, why) in [
         (link.clone(), "outside the roots"),
         (dir.clone(), "is a directory"),
+        (hard.clone(), "hard links"),
         (PathBuf::from("/proc/self/environ"), "never served"),
+        (PathBuf::from(format!("{}/../../proc/self/environ", w.files.path().display())), "never served"),
     ] {
         let spec = w.spec("cvm", &path);
         let mut status = w.statuses(&spec).await;

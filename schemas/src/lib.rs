@@ -74,5 +74,5 @@ pub use tail_host::TailHost;
 pub use tail_session::TailSession;
 pub use tail_status::{TailState, TailStatus, TailStatusKind};
 pub use telemetry::AppTelemetry;
-pub use time::Timestamp;
+pub use time::{TimeError, Timestamp};
 pub use token::{escape, unescape, Token, TokenError};

@@ -14,6 +14,15 @@ use time::OffsetDateTime;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Timestamp(i64);
 
+/// RFC 3339 text that is not a timestamp.
+#[derive(Debug, thiserror::Error)]
+pub enum TimeError {
+    #[error("not an RFC 3339 time ({0})")]
+    Parse(#[from] time::error::Parse),
+    #[error("{0} is outside the years 1678 to 2262 that a timestamp holds")]
+    OutOfRange(String),
+}
+
 impl Timestamp {
     pub const EPOCH: Timestamp = Timestamp(0);
 
@@ -37,9 +46,11 @@ impl Timestamp {
         self.0.div_euclid(1_000_000_000)
     }
 
-    pub fn parse_rfc3339(s: &str) -> Result<Self, time::error::Parse> {
+    /// Parses RFC 3339 text; an instant a timestamp cannot hold (before 1677 or after 2262) is
+    /// an error rather than a wrapped-around value.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, TimeError> {
         let t = OffsetDateTime::parse(s, &Rfc3339)?;
-        Ok(Self(t.unix_timestamp_nanos() as i64))
+        i64::try_from(t.unix_timestamp_nanos()).map(Self).map_err(|_| TimeError::OutOfRange(s.to_owned()))
     }
 
     pub fn to_rfc3339(self) -> String {
@@ -113,6 +124,15 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-22T10:00:00.5Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-22T10:00:00.5Z");
         assert_eq!(t.as_unix_seconds(), 1_795_341_600);
+    }
+
+    #[test]
+    fn times_a_timestamp_cannot_hold_are_refused_not_wrapped() {
+        assert!(Timestamp::parse_rfc3339("2262-04-11T23:47:16Z").is_ok());
+        for far in ["2262-04-11T23:47:17Z", "9999-12-31T00:00:00Z", "1600-01-01T00:00:00Z"] {
+            let err = Timestamp::parse_rfc3339(far).unwrap_err().to_string();
+            assert!(err.contains("outside"), "{far}: {err}");
+        }
     }
 
     #[test]

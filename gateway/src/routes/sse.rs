@@ -48,6 +48,9 @@ pub fn start_point(
         // The id after the largest one cannot exist: live only.
         return Ok((last.checked_add(1).map_or(Start::Live, Start::Sequence), None));
     }
+    if from.is_some() && since.is_some() {
+        return Err(ApiError::bad_request("since", &"give from or since, not both"));
+    }
     if let Some(seq) = from {
         return Ok((Start::Sequence(seq), Some("from")));
     }

@@ -367,7 +367,7 @@ impl Connection {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
-    serde_json::from_value(data).map_err(|e| ApiError::bad_request("data", &e))
+    crate::extract::from_json(data)
 }
 
 #[cfg(test)]

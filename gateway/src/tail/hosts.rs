@@ -42,12 +42,11 @@ pub async fn resolve(state: &AppState, name: &str) -> Result<TailHost, ApiError>
         return Ok(h.clone());
     }
     let known: Vec<&str> = hosts.iter().map(|h| h.host.as_str()).collect();
-    Err(ApiError::bad_request(
-        "host",
-        &if known.is_empty() {
-            format!("no producer serves {name:?}: no producer is advertising any host")
-        } else {
-            format!("no producer serves {name:?}; hosts: {}", known.join(", "))
-        },
-    ))
+    if known.is_empty() {
+        // Nobody advertises anything: a producer is down or restarting, not a bad request.
+        return Err(ApiError::Unavailable(format!(
+            "no producer is advertising any host right now, so none serves {name:?}; try again shortly"
+        )));
+    }
+    Err(ApiError::bad_request("host", &format!("no producer serves {name:?}; hosts: {}", known.join(", "))))
 }

@@ -1,10 +1,14 @@
-//! [`Credentials`] of the managed server: a user and a random password generated into the
-//! store directory on first start (mode 0600), required by the server for every connection and
-//! read by every role of the process and by `tailrace` subcommands on the same machine.
+//! The managed server's secrets, generated into the store directory on first start (mode
+//! 0600) and read by every role of the process and by `tailrace` subcommands on the machine:
 //!
-//! Without them any local user could reach the broker and read or rewrite every stream,
-//! whatever roles the gateway enforces. The password is given to nats-server in a config file,
-//! never on its command line (which every user can read in /proc).
+//! - [`Credentials`]: a user and a random password the server requires of every client.
+//!   Without them any local user could reach the broker and read or rewrite every stream,
+//!   whatever roles the gateway enforces. The password is given to nats-server in a config
+//!   file, never on its command line (which every user can read in /proc).
+//! - [`TlsIdentity`]: a self-signed certificate the server presents and its clients pin. It
+//!   proves the server is ours: a process that takes the port while the managed server is down
+//!   (or before `tailrace streams apply` runs) fails the handshake, so no client sends it the
+//!   password or creates a stream in it.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -85,6 +89,67 @@ impl Credentials {
     }
 }
 
+/// The managed server's certificate and key, and the names it is valid for.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+const CERT: &str = "server-cert.pem";
+const KEY: &str = "server-key.pem";
+
+impl TlsIdentity {
+    /// The identity of the server with store `store`, as files (they may not exist yet).
+    pub fn of(store: &Path) -> Self {
+        Self { cert: store.join(CERT), key: store.join(KEY) }
+    }
+
+    /// The identity of `store`, generated (a self-signed certificate for localhost, 127.0.0.1,
+    /// ::1 and `extra_ip`) if there is none yet.
+    pub fn load_or_create(
+        store: &Path,
+        extra_ip: Option<std::net::IpAddr>,
+    ) -> Result<Self, CredentialsError> {
+        let id = Self::of(store);
+        if id.cert.is_file() && id.key.is_file() {
+            return Ok(id);
+        }
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        names.extend(extra_ip.filter(|ip| !ip.is_unspecified()).map(|ip| ip.to_string()));
+        let generate = || -> Result<(String, String), rcgen::Error> {
+            let mut params = rcgen::CertificateParams::new(names.clone())?;
+            params.distinguished_name.push(rcgen::DnType::CommonName, "tailrace managed nats-server");
+            // Long-lived: it is pinned, not trusted through a chain, and rotates by deleting it.
+            params.not_after = rcgen::date_time_ymd(2099, 12, 31);
+            let key = rcgen::KeyPair::generate()?;
+            let cert = params.self_signed(&key)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        };
+        let (cert, key) = generate().map_err(|e| CredentialsError::Write {
+            path: id.cert.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        write_private(&id.key, key.as_bytes())
+            .map_err(|source| CredentialsError::Write { path: id.key.clone(), source })?;
+        write_private(&id.cert, cert.as_bytes())
+            .map_err(|source| CredentialsError::Write { path: id.cert.clone(), source })?;
+        Ok(id)
+    }
+
+    /// The identity a running managed server of `store` presents.
+    pub fn load(store: &Path) -> Result<Self, CredentialsError> {
+        let id = Self::of(store);
+        if !id.cert.is_file() {
+            return Err(CredentialsError::Missing {
+                path: id.cert,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        Ok(id)
+    }
+}
+
 /// Replaces `path` with `bytes`, readable by its owner only, never visible half-written.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -119,6 +184,13 @@ mod tests {
         let conf = a.write_server_conf(dir.path(), "").unwrap();
         assert!(std::fs::read_to_string(conf).unwrap().contains(a.password.expose()));
         assert!(!format!("{a:?}").contains(a.password.expose()), "Debug hides the password");
+        let id = TlsIdentity::load_or_create(dir.path(), None).unwrap();
+        let pem = std::fs::read_to_string(&id.cert).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let again = TlsIdentity::load_or_create(dir.path(), None).unwrap();
+        assert_eq!(std::fs::read_to_string(again.cert).unwrap(), pem, "generated once");
+        let mode = std::fs::metadata(&id.key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

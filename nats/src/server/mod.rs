@@ -10,7 +10,9 @@
 //! - [`process`]: each child dies with its parent, and is ready only when *it* answers;
 //! - a port already taken by any other process is refused with an error saying so;
 //! - [`credentials`]: the server requires a generated user and password, so the broker is not
-//!   open to every local user; a non-loopback host is refused unless TLS is configured.
+//!   open to every local user, and presents a generated certificate its clients pin, so a
+//!   process that takes the port is never mistaken for it; a non-loopback host is refused
+//!   unless the operator configures a certificate.
 //!
 //! [`ServerProcess`] is the spawning part alone; the test helper uses it too.
 
@@ -27,7 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NatsConfig, ServerConfig};
-pub use credentials::{Credentials, CredentialsError};
+pub use credentials::{Credentials, CredentialsError, TlsIdentity};
 pub use process::{answers_info, greeting, port_taken, Greeting, ServerProcess, Spawn};
 pub use store_lock::StoreLock;
 
@@ -79,8 +81,8 @@ pub enum ServerError {
     )]
     StoreHeld { store: PathBuf, orphans: Vec<u32> },
     #[error(
-        "nats.server.host {0} is not a loopback address: the managed server would take its \
-         generated password over the network in clear. Set nats.server.tls_cert and \
+        "nats.server.host {0} is not a loopback address: a managed server on a network must \
+         present a certificate its remote clients can verify. Set nats.server.tls_cert and \
          nats.server.tls_key (and nats.tls.ca for its clients), or use 127.0.0.1, or run a \
          nats-server of your own with auth and TLS (nats/conf/) and set nats.url"
     )]
@@ -117,7 +119,8 @@ fn is_executable(path: &Path) -> bool {
 pub struct ManagedServer {
     addr: SocketAddr,
     credentials: Credentials,
-    tls: bool,
+    /// The certificate clients pin, unless the operator configured one (then `nats.tls.ca`).
+    pinned: Option<PathBuf>,
     cancel: CancellationToken,
     pid: watch::Receiver<Option<u32>>,
     supervisor: JoinHandle<()>,
@@ -134,20 +137,26 @@ struct Launch {
     lock: StoreLock,
 }
 
+/// Refuses a port that something else listens on (naming what answers there).
+async fn launch_port_free(addr: SocketAddr) -> Result<(), ServerError> {
+    let probe = probe_addr(addr);
+    if !port_taken(probe).await {
+        return Ok(());
+    }
+    let what = match greeting(probe).await {
+        Some(g) => format!(
+            "a NATS server named {:?}, version {}",
+            g.server_name.unwrap_or_default(),
+            g.version.unwrap_or_default()
+        ),
+        None => "not a NATS server".to_owned(),
+    };
+    Err(ServerError::PortTaken { host: addr.ip(), port: addr.port(), what })
+}
+
 impl Launch {
     async fn spawn(&self) -> Result<ServerProcess, ServerError> {
-        let probe = probe_addr(self.addr);
-        if port_taken(probe).await {
-            let what = match greeting(probe).await {
-                Some(g) => format!(
-                    "a NATS server named {:?}, version {}",
-                    g.server_name.unwrap_or_default(),
-                    g.version.unwrap_or_default()
-                ),
-                None => "not a NATS server".to_owned(),
-            };
-            return Err(ServerError::PortTaken { host: self.addr.ip(), port: self.addr.port(), what });
-        }
+        launch_port_free(self.addr).await?;
         ServerProcess::spawn(&Spawn {
             binary: &self.binary,
             addr: self.addr,
@@ -173,15 +182,23 @@ fn probe_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// `base` pointed at the managed server on `addr` with its credentials.
-fn client_config(base: &NatsConfig, addr: SocketAddr, credentials: &Credentials, tls: bool) -> NatsConfig {
+/// `base` pointed at the managed server on `addr` with its credentials, over TLS verified
+/// against `pinned` (the generated certificate) or, for an operator's certificate, `nats.tls.ca`.
+fn client_config(
+    base: &NatsConfig,
+    addr: SocketAddr,
+    credentials: &Credentials,
+    pinned: Option<&Path>,
+) -> NatsConfig {
     let mut cfg = base.clone();
-    let scheme = if tls { "tls" } else { "nats" };
-    cfg.url = Some(format!("{scheme}://{}", probe_addr(addr)));
+    cfg.url = Some(format!("tls://{}", probe_addr(addr)));
     cfg.user = Some(credentials.user.clone());
     cfg.password = Some(credentials.password.clone());
     cfg.credentials = None;
-    cfg.tls.required |= tls;
+    cfg.tls.required = true;
+    if let Some(cert) = pinned {
+        cfg.tls.ca = Some(cert.to_owned());
+    }
     cfg
 }
 
@@ -207,7 +224,15 @@ impl ManagedServer {
         let (addr, tls) = address(cfg)?;
         let lock = StoreLock::acquire(&cfg.store(data_dir), cfg.stale_grace).await?;
         let store = lock.store().to_owned();
+        launch_port_free(addr).await?;
         let credentials = Credentials::load_or_create(&store)?;
+        let (cert, key, pinned) = match &tls {
+            Some((cert, key)) => (cert.clone(), key.clone(), None),
+            None => {
+                let id = TlsIdentity::load_or_create(&store, Some(addr.ip()))?;
+                (id.cert.clone(), id.key, Some(id.cert))
+            }
+        };
         let extra = cfg
             .sync_interval
             .server_setting()
@@ -223,10 +248,8 @@ impl ManagedServer {
             "--server_name".to_owned(),
             SERVER_NAME.to_owned(),
         ];
-        if let Some((cert, key)) = &tls {
-            args.extend(["--tls".to_owned(), "--tlscert".to_owned(), cert.display().to_string()]);
-            args.extend(["--tlskey".to_owned(), key.display().to_string()]);
-        }
+        args.extend(["--tls".to_owned(), "--tlscert".to_owned(), cert.display().to_string()]);
+        args.extend(["--tlskey".to_owned(), key.display().to_string()]);
         let launch = Launch {
             binary,
             addr,
@@ -240,18 +263,17 @@ impl ManagedServer {
         let (pid_tx, pid) = watch::channel(first.pid());
         let cancel = CancellationToken::new();
         let supervisor = tokio::spawn(supervise(first, launch, cfg.clone(), pid_tx, cancel.clone()));
-        Ok(Self { addr, credentials, tls: tls.is_some(), cancel, pid, supervisor })
+        Ok(Self { addr, credentials, pinned, cancel, pid, supervisor })
     }
 
     /// The URL local clients use (without credentials: see [`ManagedServer::client_config`]).
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "tls" } else { "nats" };
-        format!("{scheme}://{}", probe_addr(self.addr))
+        format!("tls://{}", probe_addr(self.addr))
     }
 
     /// `base` pointed at this server, with its credentials.
     pub fn client_config(&self, base: &NatsConfig) -> NatsConfig {
-        client_config(base, self.addr, &self.credentials, self.tls)
+        client_config(base, self.addr, &self.credentials, self.pinned.as_deref())
     }
 
     /// `base` pointed at the managed server of a `tailrace run` with `data_dir` on this
@@ -262,8 +284,13 @@ impl ManagedServer {
         data_dir: &Path,
     ) -> Result<NatsConfig, ServerError> {
         let (addr, tls) = address(cfg)?;
-        let credentials = Credentials::load(&cfg.store(data_dir))?;
-        Ok(client_config(base, addr, &credentials, tls.is_some()))
+        let store = cfg.store(data_dir);
+        let credentials = Credentials::load(&store)?;
+        let pinned = match tls {
+            Some(_) => None,
+            None => Some(TlsIdentity::load(&store)?.cert),
+        };
+        Ok(client_config(base, addr, &credentials, pinned.as_deref()))
     }
 
     /// The current child's process id (changes after a restart).

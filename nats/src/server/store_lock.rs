@@ -29,6 +29,8 @@ use super::ServerError;
 const OWNER_LOCK: &str = "tailrace.owner.lock";
 const OWNER_PID: &str = "tailrace.owner";
 const STORE_LOCK: &str = "nats-store.lock";
+/// How long a start waits for an owner that still looks alive to let go of the store.
+const OWNER_EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// Both locks of one store, held for as long as this value lives.
 #[derive(Debug)]
@@ -50,18 +52,29 @@ impl StoreLock {
         let store = store.canonicalize().map_err(io(store))?;
 
         let owner_path = store.join(OWNER_LOCK);
-        let owner =
-            Flock::lock(open_lock(&owner_path).map_err(io(&owner_path))?, FlockArg::LockExclusiveNonblock)
-                .map_err(|(_, errno)| match errno {
-                    Errno::EWOULDBLOCK => ServerError::StoreInUse {
-                        store: store.clone(),
-                        owner: std::fs::read_to_string(store.join(OWNER_PID))
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    },
-                    other => ServerError::Store { path: owner_path.clone(), source: other.into() },
-                })?;
+        let mut file = open_lock(&owner_path).map_err(io(&owner_path))?;
+        // A tailrace killed a moment ago still holds the lock while the kernel tears it down:
+        // a restart at once (systemd's Restart=) waits for that instead of refusing.
+        let started = tokio::time::Instant::now();
+        let owner = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((f, Errno::EWOULDBLOCK)) => {
+                    let holder =
+                        std::fs::read_to_string(store.join(OWNER_PID)).unwrap_or_default().trim().to_owned();
+                    let gone = holder.parse::<u32>().map_or(true, |pid| !is_alive(pid));
+                    let patience = if gone { grace } else { OWNER_EXIT_WAIT };
+                    if started.elapsed() >= patience {
+                        return Err(ServerError::StoreInUse { store: store.clone(), owner: holder });
+                    }
+                    file = f;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err((_, other)) => {
+                    return Err(ServerError::Store { path: owner_path.clone(), source: other.into() })
+                }
+            }
+        };
         let pid_path = store.join(OWNER_PID);
         std::fs::write(&pid_path, format!("{}\n", std::process::id())).map_err(io(&pid_path))?;
 

@@ -10,17 +10,20 @@ use tailrace_schemas::Verdict;
 use super::roots::Roots;
 use super::transport::{shell_quote, Connection};
 
-/// Prints `type \t resolved \0` per argument; type is file, unreadable, dir, other, missing or
-/// unresolved (a parent directory is missing too).
+/// Prints `type \t links \t resolved \0` per argument; type is file, unreadable, dir, other,
+/// missing or unresolved (a parent directory is missing too); links is a file's hard-link count.
 const RESOLVE_SH: &str = r#"for p in "$@"; do
   if r=$(readlink -f -- "$p" 2>/dev/null) && [ -n "$r" ]; then
+    n=0
     if [ -d "$r" ]; then t=dir
-    elif [ -f "$r" ]; then if [ -r "$r" ]; then t=file; else t=unreadable; fi
+    elif [ -f "$r" ]; then
+      n=$(stat -c %h -- "$r" 2>/dev/null || echo 0)
+      if [ -r "$r" ]; then t=file; else t=unreadable; fi
     elif [ -e "$r" ]; then t=other
     else t=missing; fi
-    printf '%s\t%s\0' "$t" "$r"
+    printf '%s\t%s\t%s\0' "$t" "$n" "$r"
   else
-    printf 'unresolved\t\0'
+    printf 'unresolved\t0\t\0'
   fi
 done
 "#;
@@ -44,10 +47,15 @@ pub struct Resolved {
     pub kind: PathKind,
     /// The path with every symlink resolved (`None` when unresolved).
     pub path: Option<String>,
+    /// Hard links of a file (0 when not a file).
+    pub links: u64,
 }
 
 /// Resolves `paths` on the host of `conn`, in order.
 pub async fn resolve(conn: &Connection, paths: &[&str]) -> Result<Vec<Resolved>, String> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut command = format!("bash -c {} tailrace-resolve", shell_quote(RESOLVE_SH));
     for p in paths {
         command.push(' ');
@@ -65,7 +73,8 @@ pub async fn resolve(conn: &Connection, paths: &[&str]) -> Result<Vec<Resolved>,
         .filter(|r| !r.is_empty())
         .filter_map(|r| {
             let r = String::from_utf8_lossy(r);
-            let (kind, path) = r.split_once('\t')?;
+            let mut fields = r.splitn(3, '\t');
+            let (kind, links, path) = (fields.next()?, fields.next()?, fields.next()?);
             let kind = match kind {
                 "file" => PathKind::File,
                 "unreadable" => PathKind::Unreadable,
@@ -74,7 +83,11 @@ pub async fn resolve(conn: &Connection, paths: &[&str]) -> Result<Vec<Resolved>,
                 "missing" => PathKind::Missing,
                 _ => PathKind::Unresolved,
             };
-            Some(Resolved { kind, path: (!path.is_empty()).then(|| path.to_owned()) })
+            Some(Resolved {
+                kind,
+                path: (!path.is_empty()).then(|| path.to_owned()),
+                links: links.trim().parse().unwrap_or(0),
+            })
         })
         .collect();
     if records.len() != paths.len() {
@@ -113,6 +126,16 @@ pub struct Checked {
 /// Checks `path` against `roots` on the host of `conn`. `Err` when the host could not be
 /// asked.
 pub async fn check(conn: &Connection, path: &str, roots: &Roots) -> Result<Checked, String> {
+    // /proc, /sys and /dev are refused as written, before anything on the host looks at them
+    // (resolving /proc/self on the host would name the checker's own process).
+    if let Err(e) = Roots::never(&lexical(path)) {
+        return Ok(Checked {
+            verdict: Verdict::Outside,
+            reason: e.to_string(),
+            resolved: None,
+            roots: roots.clone(),
+        });
+    }
     let (mut targets, roots) = resolve_with_roots(conn, &[path], roots).await?;
     let target = targets.remove(0);
     let (verdict, reason) = match (&target.path, target.kind) {
@@ -130,6 +153,12 @@ pub async fn check(conn: &Connection, path: &str, roots: &Roots) -> Result<Check
         },
         (Some(resolved), kind) => match roots.permits(resolved) {
             Err(e) => (Verdict::Outside, e.to_string()),
+            // Another name of the same file may lie outside the roots (`ln /etc/shadow
+            // /var/log/x`); a log file has one.
+            Ok(()) if target.links > 1 => (
+                Verdict::Outside,
+                format!("{path} has {} hard links, so it may be a file outside the roots under another name; log files have one", target.links),
+            ),
             Ok(()) if kind == PathKind::File => (Verdict::Allowed, String::new()),
             Ok(()) => {
                 (Verdict::Waiting, format!("{path} is missing or unreadable now; the tail waits for it"))
@@ -137,4 +166,31 @@ pub async fn check(conn: &Connection, path: &str, roots: &Roots) -> Result<Check
         },
     };
     Ok(Checked { verdict, reason, resolved: target.path, roots })
+}
+
+/// `path` with `.` and `..` components and repeated slashes folded, without asking the host.
+pub(super) fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dots_fold_without_the_host() {
+        assert_eq!(lexical("/var/log/../../proc/self/environ"), "/proc/self/environ");
+        assert_eq!(lexical("//var/./log//x"), "/var/log/x");
+        assert_eq!(lexical("/.."), "/");
+    }
 }

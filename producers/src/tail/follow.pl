@@ -74,6 +74,8 @@ sub refusal {
     my ($fh) = @_;
     return "$f is a directory, not a file" if -d $fh;
     return "$f is not a regular file" unless -f _;
+    my $links = (stat _)[3];
+    return "$f has $links hard links, so it may be a file outside the roots under another name" if $links > 1;
     return '' unless @roots;
     my $real = readlink('/proc/self/fd/' . fileno($fh));
     unless (defined $real) { require Cwd; $real = Cwd::abs_path($f); }

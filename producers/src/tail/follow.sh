@@ -11,8 +11,9 @@
 #   M                        the file does not exist (waiting for it)
 #   P                        the file exists but cannot be read
 #   K                        keep-alive when idle; a closed connection ends us with SIGPIPE
-#   X <reason>               the file may not be served (a directory or device; resolved, it is
-#                            outside the ROOTs or under /proc, /sys, /dev): we exit
+#   X <reason>               the file may not be served (a directory or device, or it has other
+#                            hard links; resolved, it is outside the ROOTs or under /proc, /sys,
+#                            /dev): we exit
 # Every new file (at start and after a rotation) is checked before a byte of it is sent.
 # Waiting: with inotifywait (inotify-tools) on the host, a change to the file's directory wakes
 # us at once and we poll only twice a second as a safety net; without it we poll every INTERVAL.
@@ -35,6 +36,9 @@ fi
 refusal() {
   [ -d "$f" ] && { echo "$f is a directory, not a file"; return; }
   [ -f "$f" ] || { echo "$f is not a regular file"; return; }
+  local links
+  links=$(stat -L -c %h -- "$f" 2>/dev/null) || links=1
+  [ "$links" -le 1 ] || { echo "$f has $links hard links, so it may be a file outside the roots under another name"; return; }
   [ ${#roots[@]} -gt 0 ] || return 0
   local real t r
   real=$(readlink -f -- "$f" 2>/dev/null) || { echo "$f cannot be resolved"; return; }

@@ -51,11 +51,17 @@ impl Roots {
         &self.roots
     }
 
+    /// Whether `path` lies under a tree that is never served (/proc, /sys, /dev).
+    pub fn never(path: &str) -> Result<(), Outside> {
+        match NEVER.iter().find(|t| within(path, t)) {
+            Some(tree) => Err(Outside::Never { path: path.to_owned(), tree }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the resolved absolute `path` may be served.
     pub fn permits(&self, path: &str) -> Result<(), Outside> {
-        if let Some(tree) = NEVER.iter().find(|t| within(path, t)) {
-            return Err(Outside::Never { path: path.to_owned(), tree });
-        }
+        Self::never(path)?;
         if self.roots.iter().any(|r| within(path, r)) {
             return Ok(());
         }
