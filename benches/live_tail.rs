@@ -488,6 +488,9 @@ async fn fanout(w: &World) {
             ("TAILRACE_GATEWAY__BIND", format!("127.0.0.1:{port}")),
             ("TAILRACE_TAIL__SERVE_LOCAL", "false".to_owned()),
             ("TAILRACE_LOG__LEVEL", "warn".to_owned()),
+            // The gateway alone: processors in the same process would classify the bench's
+            // lines and their memory would be counted as the clients'.
+            ("TAILRACE_PROCESSORS__RUN", "[]".to_owned()),
         ]);
         if let Some(above) = linger_above {
             cmd.env("TAILRACE_GATEWAY__FANOUT_LINGER_ABOVE", above);

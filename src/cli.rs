@@ -50,6 +50,19 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Keep the tables of the named sinks (in data_dir/sled) until Ctrl-C or SIGTERM. `--list`
+    /// names them; `--dump NAME` prints a sink's rows as JSON lines and exits.
+    Sink {
+        /// Sink names (`issues`).
+        #[arg(required_unless_present_any = ["list", "dump"])]
+        names: Vec<String>,
+        /// List the sinks and exit.
+        #[arg(long)]
+        list: bool,
+        /// Print this sink's table and exit (while no other tailrace uses the data_dir).
+        #[arg(long, value_name = "NAME")]
+        dump: Option<String>,
+    },
     /// Fingerprint lines read on stdin: one line out per line in, `fingerprint<TAB>severity<TAB>template`.
     Fingerprint {
         /// The lines are messages without headers (skip header detection).
@@ -113,6 +126,14 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Process { names, .. } => crate::process::run(cfg, names, crate::shutdown::on_signal()).await,
+        Command::Sink { list: true, .. } => {
+            for (name, what) in tailrace_sinks::BUILT_IN {
+                say(&format!("{name:<16} {what}"));
+            }
+            Ok(())
+        }
+        Command::Sink { dump: Some(name), .. } => crate::sink::dump(&cfg, &name),
+        Command::Sink { names, .. } => crate::sink::run(cfg, names, crate::shutdown::on_signal()).await,
         Command::Fingerprint { content, stats, similarity } => {
             let mut miner = cfg.processors.fingerprint.miner();
             if let Some(s) = similarity {
@@ -129,7 +150,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
 }
 
 #[allow(clippy::print_stdout)] // the CLI's output is its job
-fn say(line: &str) {
+pub fn say(line: &str) {
     println!("{line}");
 }
 

@@ -12,6 +12,7 @@ use tailrace_gateway::GatewayConfig;
 use tailrace_nats::NatsConfig;
 use tailrace_processors::registry::ProcessorsConfig;
 use tailrace_producers::tail::TailSection;
+use tailrace_sinks::SinksConfig;
 
 const DEFAULT_FILE: &str = "tailrace.toml";
 
@@ -25,6 +26,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub tail: TailSection,
     pub processors: ProcessorsConfig,
+    pub sinks: SinksConfig,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             tail: TailSection::default(),
             processors: ProcessorsConfig::default(),
+            sinks: SinksConfig::default(),
         }
     }
 }
@@ -81,6 +84,7 @@ impl Config {
         let cfg: Config = figment.extract().map_err(describe)?;
         cfg.gateway.validate().context("invalid gateway configuration")?;
         cfg.processors.validate(&cfg.nats.consumer).context("invalid processors configuration")?;
+        cfg.sinks.validate().context("invalid sinks configuration")?;
         Ok(cfg)
     }
 }

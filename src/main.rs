@@ -11,7 +11,9 @@ mod fingerprint;
 mod logging;
 mod process;
 mod run;
+mod running;
 mod shutdown;
+mod sink;
 
 use std::process::ExitCode;
 

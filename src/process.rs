@@ -1,18 +1,12 @@
 //! `tailrace process NAME...`: chosen processors alone, and the processors of `tailrace run`.
 
 use anyhow::Context as _;
-use futures::future::select_all;
-use tailrace_nats::{Publisher, RunnerError};
+use tailrace_nats::Publisher;
 use tailrace_processors::registry::{self, Context};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-
-/// Running processors, by name.
-pub struct Running {
-    tasks: Vec<(String, JoinHandle<Result<(), RunnerError>>)>,
-}
+use crate::running::Running;
 
 /// Starts each named processor on `client`.
 pub async fn start(
@@ -27,41 +21,14 @@ pub async fn start(
         consumer: cfg.nats.consumer.clone(),
         cfg: cfg.processors.clone(),
     };
-    let mut tasks = Vec::with_capacity(names.len());
+    let mut running = Running::default();
     for name in names {
         let task = registry::start(name, &ctx, cancel.clone())
             .await
             .with_context(|| format!("cannot start processor {name}"))?;
-        tasks.push((name.clone(), task));
+        running.push(format!("processor {name}"), task);
     }
-    Ok(Running { tasks })
-}
-
-impl Running {
-    /// Waits until every processor has ended (after `cancel`, or on its own when it fails: then
-    /// the others are cancelled too and the failure is returned).
-    pub async fn wait(self, cancel: &CancellationToken) -> anyhow::Result<()> {
-        let (mut names, mut tasks): (Vec<String>, Vec<_>) = self.tasks.into_iter().unzip();
-        let mut failure = None;
-        while !tasks.is_empty() {
-            let (result, index, rest) = select_all(tasks).await;
-            tasks = rest;
-            let name = names.remove(index);
-            let outcome = match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("processor {name}"))),
-                Err(e) => Err(anyhow::anyhow!("processor {name}: its task failed: {e}")),
-            };
-            if let Err(e) = outcome {
-                if !cancel.is_cancelled() {
-                    tracing::error!(error = %e, "a processor stopped; stopping the others");
-                    cancel.cancel();
-                }
-                failure.get_or_insert(e);
-            }
-        }
-        failure.map_or(Ok(()), Err)
-    }
+    Ok(running)
 }
 
 pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> anyhow::Result<()> {

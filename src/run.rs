@@ -44,14 +44,20 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         cancel.clone(),
     ));
 
-    let processors = crate::process::start(&cfg, &client, &cfg.processors.run, &cancel).await?;
+    let mut roles = crate::process::start(&cfg, &client, &cfg.processors.run, &cancel).await?;
     tracing::info!(processors = %cfg.processors.run.join(", "), "processors started");
+    let tables = crate::sink::open_tables(&cfg)?;
+    roles.extend(crate::sink::start(&cfg, &client, &tables, &cfg.sinks.run, &cancel).await?);
+    tracing::info!(sinks = %cfg.sinks.run.join(", "), tables = %tables.path().display(), "sinks started");
 
     let listener = tokio::net::TcpListener::bind(cfg.gateway.bind)
         .await
         .with_context(|| format!("cannot listen on gateway.bind {}", cfg.gateway.bind))?;
     let bound = listener.local_addr()?;
-    let state = AppState::new(client.clone(), cfg.gateway.clone(), cfg.nats.streams.clone());
+    let mut state = AppState::new(client.clone(), cfg.gateway.clone(), cfg.nats.streams.clone());
+    if cfg.sinks.run.iter().any(|s| s == "issues") {
+        state = state.with_issues(tailrace_sinks::issues::IssuesView::new(&tables)?);
+    }
     let app = tailrace_gateway::app(state);
     tracing::info!(addr = %bound, "gateway listening on http://{bound}/");
     let gateway = tokio::spawn(tailrace_gateway::serve(
@@ -109,8 +115,8 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
         Ok(Err(e)) => tracing::error!(error = %e, "tail host service ended with an error"),
         Err(e) => tracing::error!(error = %e, "tail host service task failed"),
     }
-    if let Err(e) = processors.wait(&cancel).await {
-        tracing::error!(error = %format!("{e:#}"), "processors ended with an error");
+    if let Err(e) = roles.wait(&cancel).await {
+        tracing::error!(error = %format!("{e:#}"), "processors or sinks ended with an error");
     }
     match gateway.await {
         Ok(Ok(())) => {}

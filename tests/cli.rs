@@ -166,3 +166,25 @@ async fn subcommands_never_write_into_a_server_that_is_not_the_managed_one() {
     foreign.kill().unwrap();
     foreign.wait().unwrap();
 }
+
+#[tokio::test]
+async fn run_keeps_the_issue_table_and_sinks_are_listed_and_checked() {
+    let out = tailrace().args(["sink", "--list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("issues"));
+    let bad = tailrace().args(["version"]).env("TAILRACE_SINKS__RUN", "[\"nope\"]").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("\"nope\"") && err.contains("issues"), "{err}");
+
+    let setup = Setup::new("");
+    let mut child = setup.spawn();
+    setup.wait_ready(&mut child, Duration::from_secs(30)).await;
+    let r = reqwest::get(format!("{}/api/v1/issues", setup.base())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["total"], 0);
+    assert!(setup.data().join("sled").is_dir(), "the tables are under data_dir");
+    stop(&mut child).await;
+    // Stopped, its table can be printed.
+    let dump = tailrace().args(["sink", "--dump", "issues", "-c"]).arg(&setup.config).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+}

@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = limits.request_timeout;
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::issues::router(&state))
         .merge(routes::status::router(&state))
         .merge(routes::metrics::router(&state))
         .merge(routes::streams::router(&state))

@@ -28,6 +28,8 @@ pub struct AppState {
     pub started: Instant,
     /// Shared live subscriptions for SSE and WebSocket clients.
     pub hub: crate::stream::Hub,
+    /// The issue table this process keeps, when it runs the issues sink.
+    pub issues: Option<tailrace_sinks::issues::IssuesView>,
     buckets: Arc<Buckets>,
 }
 
@@ -65,6 +67,7 @@ impl AppState {
             streams: Arc::new(streams),
             metrics: crate::routes::metrics::handle(),
             started: Instant::now(),
+            issues: None,
             buckets: Arc::new(Buckets {
                 instance,
                 next_viewer: AtomicU64::new(1),
@@ -72,6 +75,12 @@ impl AppState {
                 hosts: OnceCell::new(),
             }),
         }
+    }
+
+    /// The state with this process's issue table to serve.
+    pub fn with_issues(mut self, view: tailrace_sinks::issues::IssuesView) -> Self {
+        self.issues = Some(view);
+        self
     }
 
     /// A viewer id unique across gateway processes.

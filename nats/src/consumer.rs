@@ -122,6 +122,14 @@ pub trait Handler: Send + Sync + 'static {
         let _ = id;
         async { Ok(Vec::new()) }
     }
+
+    /// For an aggregating handler that must see its inputs in stream order (a sink that skips
+    /// everything at or below the last sequence it applied): a failed flush, or a `Retry`,
+    /// stops the runner instead of redelivering, since later messages would be applied
+    /// before the redelivered ones. Its owner starts again from what it applied.
+    fn in_order(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +138,10 @@ pub enum RunnerError {
     Consumer(#[from] TopologyError),
     #[error("consumer {name}: cannot fetch: {source}")]
     Fetch { name: String, source: async_nats::Error },
+    /// An in-order handler could not apply what it was given: the runner stopped without
+    /// settling, and its owner resumes from the last applied sequence.
+    #[error("consumer {name} stopped: {reason}")]
+    Stopped { name: String, reason: String },
 }
 
 #[derive(Debug)]
@@ -185,7 +197,7 @@ impl ConsumerRunner {
             if let (Some(w), Some(d)) = (window, deadline) {
                 let now = Instant::now();
                 if now >= d || held.len() >= held_limit {
-                    this.flush(handler.as_ref(), &mut held).await;
+                    this.flush(handler.as_ref(), &mut held).await.map_err(|reason| stopped(&name, reason))?;
                     deadline = Some(now + w);
                 }
                 // Wake for the next flush even if nothing arrives.
@@ -255,6 +267,9 @@ impl ConsumerRunner {
                             }
                             held.push(Held { delivery, acks });
                         }
+                        Err(HandleError::Retry(reason)) if handler.in_order() => {
+                            return Err(stopped(&name, reason));
+                        }
                         Err(e) => {
                             let this = this.clone();
                             in_flight.push(this.settle_owned(delivery, Err(e)));
@@ -286,7 +301,7 @@ impl ConsumerRunner {
         }
         while in_flight.next().await.is_some() {}
         if window.is_some() {
-            this.flush(handler.as_ref(), &mut held).await;
+            this.flush(handler.as_ref(), &mut held).await.map_err(|reason| stopped(&name, reason))?;
         }
         tracing::info!(consumer = %name, "consumer runner stopped");
         Ok(())
@@ -330,10 +345,11 @@ impl ConsumerRunner {
         Box::pin(async move { self.settle(delivery, outcome).await })
     }
 
-    /// Flushes an aggregating handler and settles the inputs it held.
-    async fn flush<H: Handler>(&self, handler: &H, held: &mut Vec<Held>) {
+    /// Flushes an aggregating handler and settles the inputs it held. For an in-order handler
+    /// a failure is returned (nothing is settled) instead of redelivering.
+    async fn flush<H: Handler>(&self, handler: &H, held: &mut Vec<Held>) -> Result<(), String> {
         if held.is_empty() {
-            return;
+            return Ok(());
         }
         let name = self.spec.name.as_str();
         let held = std::mem::take(held);
@@ -365,6 +381,7 @@ impl ConsumerRunner {
                 metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned())
                     .increment(inputs.len() as u64);
             }
+            Err(e) if handler.in_order() => return Err(format!("flush failed: {e}")),
             Err(e) => {
                 tracing::warn!(consumer = name, error = %e, inputs = inputs.len(), "flush failed; its inputs will be redelivered");
                 for delivery in inputs {
@@ -372,6 +389,7 @@ impl ConsumerRunner {
                 }
             }
         }
+        Ok(())
     }
 
     /// Waits for the outputs' acks, then acks the input; or retries or dead-letters it.
@@ -475,6 +493,10 @@ async fn wait_all(acks: Vec<AckHandle>) -> Result<(), String> {
 }
 
 /// What a panic said, when it said it with a string.
+fn stopped(name: &str, reason: String) -> RunnerError {
+    RunnerError::Stopped { name: name.to_owned(), reason }
+}
+
 /// `work`, with a panic in it caught and turned into an error by `panicked`, so a handler's bug
 /// costs one message (or one window), never the runner.
 async fn guarded<T>(

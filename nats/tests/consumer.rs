@@ -350,3 +350,50 @@ async fn an_aggregating_handler_that_panics_dead_letters_that_message_and_keeps_
     h.cancel.cancel();
     task.await.unwrap();
 }
+
+/// An in-order aggregating handler whose first flush fails.
+struct FailsFirstFlush(Arc<AtomicU64>);
+
+impl Handler for FailsFirstFlush {
+    fn window(&self) -> Option<Duration> {
+        Some(Duration::from_millis(50))
+    }
+
+    fn in_order(&self) -> bool {
+        true
+    }
+
+    async fn handle(&self, _d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        Ok(Vec::new())
+    }
+
+    async fn flush(&self, _id: tailrace_nats::FlushId) -> Result<Vec<Outgoing>, HandleError> {
+        if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(HandleError::Retry("the disk is full".into()));
+        }
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn an_in_order_handler_whose_flush_fails_stops_the_runner_instead_of_redelivering_out_of_order() {
+    let h = Harness::start().await;
+    h.put("logs.raw.h.s", "one").await;
+    let spec =
+        ConsumerSpec::new(ConsumerName::new("in-order").unwrap(), tailrace_schemas::StreamName::LOGS, vec![]);
+    let runner = ConsumerRunner::new(spec, Harness::config(), h.publisher.clone());
+    let flushes = Arc::new(AtomicU64::new(0));
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(15),
+        runner.run(FailsFirstFlush(flushes.clone()), h.cancel.clone()),
+    )
+    .await
+    .expect("the runner stopped on its own");
+    match outcome {
+        Err(tailrace_nats::RunnerError::Stopped { reason, .. }) => {
+            assert!(reason.contains("the disk is full"), "{reason}")
+        }
+        other => panic!("expected Stopped, got {other:?}"),
+    }
+    assert_eq!(flushes.load(Ordering::SeqCst), 1);
+}

@@ -1,10 +1,69 @@
 //! Sinks: sled tables materialized from streams, and the queries over them.
 //!
-//! Owns the telemetry, issue and file-index tables and their retention jobs. Each sink stores the
-//! last applied stream sequence in the same sled batch as the rows it changes, so redelivery and
-//! replay never count twice and a rebuild from history gives the same tables.
+//! - [`tables`]: the process's sled database, opened once and checked (a foreign or corrupted
+//!   directory is refused naming it), one tree per sink, a replica id per copy.
+//! - [`staged`]: the writes of one window, read through, applied with the last applied
+//!   sequence in one sled batch.
+//! - [`runtime`]: the [`Sink`] trait and the one runtime that drives every sink with the
+//!   consumer runner, exactly once by applied sequence, resuming from the tables, rebuilding
+//!   on request.
+//! - [`issues`]: the issue table and its queries.
 //!
-//! Sinks never publish derived data and never talk to a browser: the gateway reads their
-//! tables through the query functions here.
-//!
-//! The tables arrive with the telemetry and sync issues.
+//! Sinks only read subjects and write sled: they never publish derived data and never talk to
+//! a browser; the gateway reads their tables through the read-only views here. The telemetry
+//! and file-index tables arrive with the fleet and sync issues.
+
+pub mod issues;
+pub mod runtime;
+pub mod staged;
+pub mod tables;
+
+pub use runtime::{rebuild_subject, run, Sink, SinkContext, SinkError};
+pub use tables::{Tables, TablesError};
+
+/// Every sink there is, by name, with what it materializes.
+pub const BUILT_IN: &[(&str, &str)] =
+    &[("issues", "the issue table: occurrences of issues.> by scope and fingerprint")];
+
+/// Runs the sink called `name` until `cancel`.
+pub async fn start(
+    name: &str,
+    ctx: SinkContext,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<Result<(), SinkError>>, SinkError> {
+    match name {
+        "issues" => Ok(tokio::spawn(run(issues::IssuesSink, ctx, cancel))),
+        other => Err(SinkError::Unknown {
+            name: other.to_owned(),
+            known: BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// The `[sinks]` section: which sinks `tailrace run` (and a gateway) keeps tables for.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    pub run: Vec<String>,
+}
+
+impl Default for SinksConfig {
+    fn default() -> Self {
+        Self { run: vec!["issues".to_owned()] }
+    }
+}
+
+impl SinksConfig {
+    /// Every named sink exists.
+    pub fn validate(&self) -> Result<(), SinkError> {
+        for name in &self.run {
+            if !BUILT_IN.iter().any(|(n, _)| n == name) {
+                return Err(SinkError::Unknown {
+                    name: name.clone(),
+                    known: BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,6 +1,7 @@
 //! HTTP endpoints, one module per group.
 
 pub mod health;
+pub mod issues;
 pub mod metrics;
 pub mod sse;
 pub mod status;

@@ -1,0 +1,153 @@
+//! One row of the issue table, and how an occurrence changes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use tailrace_schemas::{IssueOccurrence, Severity, Timestamp};
+
+/// Hosts listed per issue at most (the count of distinct hosts beyond it is still kept).
+pub const MAX_HOSTS: usize = 100;
+/// Hours of per-hour counts kept for the trend (30 days).
+pub const TREND_HOURS: i64 = 30 * 24;
+
+const HOUR_NANOS: i64 = 3_600_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssueRow {
+    pub scope: String,
+    pub fingerprint: String,
+    pub severity: Severity,
+    /// The event template (`<*>` for variables), as last reported.
+    pub message: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub count: u64,
+    /// Hosts it was seen on (at most [`MAX_HOSTS`]).
+    pub hosts: BTreeSet<String>,
+    /// Hosts seen beyond those listed.
+    #[serde(default)]
+    pub more_hosts: u64,
+    /// Sources (files) it was seen in, as named in subjects.
+    #[serde(default)]
+    pub sources: BTreeSet<String>,
+    /// One real line, as last reported.
+    pub sample: String,
+    /// Occurrences per hour (hour number since the epoch → count), the last [`TREND_HOURS`].
+    pub hourly: BTreeMap<i64, u64>,
+}
+
+/// The key of an issue: scope, NUL, fingerprint (a scope's issues are one prefix).
+pub fn key(scope: &str, fingerprint: &str) -> Vec<u8> {
+    [PREFIX, scope.as_bytes(), b"\0", fingerprint.as_bytes()].concat()
+}
+
+/// The prefix of every issue key (and of a scope's, with the scope and NUL after it).
+pub(crate) const PREFIX: &[u8] = b"issue/";
+
+pub(crate) fn hour_of(t: Timestamp) -> i64 {
+    t.as_nanos().div_euclid(HOUR_NANOS)
+}
+
+impl IssueRow {
+    pub fn new(occ: &IssueOccurrence) -> Self {
+        Self {
+            scope: occ.scope.as_str().to_owned(),
+            fingerprint: occ.fingerprint.to_string(),
+            severity: occ.severity,
+            message: occ.message.clone(),
+            first_seen: occ.first_seen,
+            last_seen: occ.last_seen,
+            count: 0,
+            hosts: BTreeSet::new(),
+            more_hosts: 0,
+            sources: BTreeSet::new(),
+            sample: String::new(),
+            hourly: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one occurrence (a window's count of the issue on one host).
+    pub fn absorb(&mut self, occ: &IssueOccurrence) {
+        self.count += occ.count;
+        self.first_seen = self.first_seen.min(occ.first_seen);
+        if occ.last_seen >= self.last_seen {
+            // The latest report speaks for the template, the severity and the sample.
+            self.last_seen = occ.last_seen;
+            self.message = occ.message.clone();
+            self.severity = occ.severity;
+            if !occ.sample.is_empty() {
+                self.sample = occ.sample.clone();
+            }
+        }
+        if let Some(host) = &occ.host {
+            if !self.hosts.contains(host.as_str()) {
+                if self.hosts.len() < MAX_HOSTS {
+                    self.hosts.insert(host.as_str().to_owned());
+                } else {
+                    self.more_hosts += 1;
+                }
+            }
+        }
+        if let Some(source) = &occ.source {
+            if self.sources.len() < MAX_HOSTS {
+                self.sources.insert(source.as_str().to_owned());
+            }
+        }
+        let hour = hour_of(occ.last_seen);
+        *self.hourly.entry(hour).or_insert(0) += occ.count;
+        let newest = *self.hourly.keys().next_back().unwrap_or(&hour);
+        self.hourly.retain(|h, _| *h > newest - TREND_HOURS);
+    }
+
+    /// Occurrences in the hours since `since` (by the hour they were reported in).
+    pub fn count_since(&self, since: Timestamp) -> u64 {
+        self.hourly.range(hour_of(since)..).map(|(_, n)| n).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn occ(host: &str, count: u64, at: i64) -> IssueOccurrence {
+        IssueOccurrence {
+            v: 1,
+            scope: "db".into(),
+            fingerprint: tailrace_schemas::Fingerprint(0x0011_2233_aabb_ccdd),
+            severity: Severity::Error,
+            message: "connection to <*> refused".into(),
+            count,
+            first_seen: Timestamp::from_unix_seconds(at),
+            last_seen: Timestamp::from_unix_seconds(at + 5),
+            sample: format!("connection to 10.0.0.{count} refused"),
+            host: Some(host.into()),
+            source: Some("postgres".into()),
+            app: None,
+            customer: None,
+        }
+    }
+
+    #[test]
+    fn occurrences_add_up_and_the_trend_is_per_hour() {
+        let mut row = IssueRow::new(&occ("a", 3, 1_000_000));
+        row.absorb(&occ("a", 3, 1_000_000));
+        row.absorb(&occ("b", 4, 1_000_000 + 7200));
+        assert_eq!(row.count, 7);
+        assert_eq!(row.hosts.iter().map(String::as_str).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(row.first_seen, Timestamp::from_unix_seconds(1_000_000));
+        assert_eq!(row.hourly.values().copied().collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(row.count_since(Timestamp::from_unix_seconds(1_000_000 + 3600)), 4);
+        assert_eq!(row.sample, "connection to 10.0.0.4 refused");
+    }
+
+    #[test]
+    fn the_trend_keeps_thirty_days_and_hosts_are_capped() {
+        let mut row = IssueRow::new(&occ("h0", 1, 0));
+        for i in 0..(MAX_HOSTS as i64 + 10) {
+            row.absorb(&occ(&format!("h{i}"), 1, i * 3600 * 24));
+        }
+        assert_eq!(row.hosts.len(), MAX_HOSTS);
+        assert_eq!(row.more_hosts, 10);
+        assert!(row.hourly.len() <= 30, "one entry a day for 30 days at most: {}", row.hourly.len());
+    }
+}

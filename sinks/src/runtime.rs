@@ -1,0 +1,205 @@
+//! The sink runtime: one way to materialize a table from a stream, exactly once.
+//!
+//! A [`Sink`] says what it reads and how one message changes its rows. The runtime drives it
+//! with the one consumer runner, as an aggregating, in-order handler on a durable consumer of
+//! its own (`sink-{name}-{replica}`: each copy of the tables has its own). Every window, the
+//! rows a batch changed and the last applied stream sequence go into sled in one batch, made
+//! durable before the inputs are acked; a message at or below that sequence is skipped. So
+//! redelivery, a crash between the sled write and the acks, and replay count nothing twice.
+//!
+//! The tables, not the consumer, say where to resume: at every start (and after any failure)
+//! the consumer is created afresh from the applied sequence + 1. A table that was lost or
+//! reset ([`Rebuild`]: `sink.rebuild.{name}`) is therefore materialized again from the
+//! stream's first message while the rest of the system keeps running.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tailrace_nats::config::ConsumerConfig;
+use tailrace_nats::topology::ConsumerSpec;
+use tailrace_nats::{ConsumerRunner, Delivery, FlushId, HandleError, Handler, Outgoing, Publisher};
+use tailrace_schemas::{ConsumerName, StreamName, SubjectFilter};
+use tokio_util::sync::CancellationToken;
+
+use crate::staged::Staged;
+use crate::tables::{applied_in, Tables, TablesError};
+
+/// How long a sink gathers messages before writing them in one batch.
+pub const WINDOW: Duration = Duration::from_millis(200);
+
+/// A table materialized from one stream.
+pub trait Sink: Send + Sync + 'static {
+    /// The sink's name: its tree, its consumer, its command (`tailrace sink NAME`).
+    fn name(&self) -> &'static str;
+
+    /// The stream it reads, narrowed by filters (empty: all of it).
+    fn input(&self) -> (StreamName, Vec<SubjectFilter>);
+
+    /// Applies one stored message to the rows. It must decode and check everything before it
+    /// writes: `Err` refuses the message (it is dead-lettered with the reason) and whatever it
+    /// staged before failing is kept.
+    fn apply(&self, rows: &mut Staged, subject: &str, payload: &[u8]) -> Result<(), String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    #[error("sink {name}: {reason}")]
+    Consumer { name: String, reason: String },
+    #[error("no sink is called {name:?}; the sinks are: {known}")]
+    Unknown { name: String, known: String },
+}
+
+/// What every sink needs from its process.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    pub client: async_nats::Client,
+    pub publisher: Publisher,
+    pub consumer: ConsumerConfig,
+    pub tables: Tables,
+}
+
+/// The subject a rebuild of sink `name` is asked on (every replica rebuilds its own tables).
+pub fn rebuild_subject(name: &str) -> String {
+    format!("sink.rebuild.{name}")
+}
+
+/// Runs `sink` until `cancel`: materializes its table, resumes after failures from what the
+/// table holds, and rebuilds it when asked.
+pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) -> Result<(), SinkError> {
+    let sink = Arc::new(sink);
+    let name = sink.name();
+    let (stream, filters) = sink.input();
+    let consumer = ConsumerName::new(format!("sink-{name}-{}", ctx.tables.replica()))
+        .map_err(|e| SinkError::Consumer { name: name.to_owned(), reason: e.to_string() })?;
+    let mut rebuilds = ctx
+        .client
+        .subscribe(rebuild_subject(name))
+        .await
+        .map_err(|e| SinkError::Consumer { name: name.to_owned(), reason: e.to_string() })?;
+    let mut failures = 0usize;
+    loop {
+        let tree = ctx.tables.tree(name)?;
+        let applied = applied_in(&tree, stream).map_err(|e| ctx.tables.err(e))?;
+        let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());
+        spec.description = format!("sink {name} of replica {}", ctx.tables.replica());
+        spec.start = Some(applied + 1);
+        // A replica whose tables are gone for good leaves no consumer behind for long (one
+        // that comes back makes its consumer afresh anyway).
+        spec.inactive_threshold = Some(Duration::from_secs(3600));
+        // Whatever the old consumer delivered but we did not apply would come back out of
+        // order: the tables say where to start, so the consumer starts there.
+        if let Err(e) = spec.delete(ctx.publisher.jetstream()).await {
+            tracing::warn!(sink = name, error = %e, "cannot reset the sink's consumer; trying again");
+            failures += 1;
+            if pause(failures, &cancel).await {
+                return Ok(());
+            }
+            continue;
+        }
+        tracing::info!(sink = name, applied, "sink resuming after the last applied sequence");
+        let handler =
+            SinkHandler { sink: sink.clone(), stream, window: Mutex::new(Window::new(tree, applied)) };
+        let token = cancel.child_token();
+        let runner = ConsumerRunner::new(spec, ctx.consumer.clone(), ctx.publisher.clone())
+            .run(handler, token.clone());
+        tokio::pin!(runner);
+        let outcome = tokio::select! {
+            r = &mut runner => Some(r),
+            Some(request) = rebuilds.next() => {
+                token.cancel();
+                let _ = runner.await;
+                ctx.tables.clear(name)?;
+                tracing::info!(sink = name, "sink cleared; rebuilding it from the stream");
+                if let Some(reply) = request.reply {
+                    let answer = serde_json::json!({ "sink": name, "replica": ctx.tables.replica(), "status": "rebuilding" });
+                    let _ = ctx.client.publish(reply, answer.to_string().into()).await;
+                }
+                None
+            }
+        };
+        match outcome {
+            None => failures = 0,
+            Some(Ok(())) => return Ok(()),
+            Some(Err(e)) => {
+                failures += 1;
+                tracing::warn!(sink = name, error = %e, "sink stopped; resuming from its tables");
+                if pause(failures, &cancel).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Waits before the next attempt; true if cancelled meanwhile.
+async fn pause(failures: usize, cancel: &CancellationToken) -> bool {
+    let delay = tailrace_nats::connect::backoff(failures, Duration::from_millis(100), Duration::from_secs(5));
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
+    }
+}
+
+/// The rows staged in the current window and the last sequence applied to them.
+struct Window {
+    tree: sled::Tree,
+    staged: Option<Staged>,
+    applied: u64,
+    /// The applied sequence as stored (to know whether a flush has anything to write).
+    stored: u64,
+}
+
+impl Window {
+    fn new(tree: sled::Tree, applied: u64) -> Self {
+        Self { tree, staged: None, applied, stored: applied }
+    }
+}
+
+struct SinkHandler<S> {
+    sink: Arc<S>,
+    stream: StreamName,
+    window: Mutex<Window>,
+}
+
+impl<S: Sink> Handler for SinkHandler<S> {
+    async fn handle(&self, d: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
+        let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if d.stream_seq <= w.applied {
+            // Applied already (a redelivery, or a replay of what the table holds).
+            return Ok(Vec::new());
+        }
+        let tree = w.tree.clone();
+        let staged = w.staged.get_or_insert_with(|| Staged::new(tree));
+        let outcome = self.sink.apply(staged, d.subject(), d.payload());
+        // A refused message is dead-lettered, never delivered again: it counts as applied.
+        w.applied = d.stream_seq;
+        outcome.map(|()| Vec::new()).map_err(HandleError::Reject)
+    }
+
+    fn window(&self) -> Option<Duration> {
+        Some(WINDOW)
+    }
+
+    fn in_order(&self) -> bool {
+        true
+    }
+
+    async fn flush(&self, _id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
+        let (tree, batch, applied) = {
+            let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if w.applied == w.stored && w.staged.as_ref().is_none_or(Staged::is_empty) {
+                return Ok(Vec::new());
+            }
+            let staged = w.staged.take().unwrap_or_else(|| Staged::new(w.tree.clone()));
+            let (tree, batch) = staged.into_batch(self.stream, w.applied);
+            (tree, batch, w.applied)
+        };
+        tree.apply_batch(batch).map_err(|e| HandleError::Retry(format!("writing the tables: {e}")))?;
+        tree.flush_async().await.map_err(|e| HandleError::Retry(format!("flushing the tables: {e}")))?;
+        self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stored = applied;
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,165 @@
+//! [`Tables`]: the process's sled database, opened once, checked, and split into one tree per
+//! sink. Each sink's tree also holds, under a reserved key, the last stream sequence applied to
+//! it, written in the same batch as the rows (see [`crate::staged`]).
+
+use std::path::{Path, PathBuf};
+
+use tailrace_schemas::StreamName;
+
+/// Keys under this prefix are the runtime's, not a sink's rows.
+pub(crate) const META: &[u8] = b"\0meta/";
+const REPLICA: &[u8] = b"replica";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TablesError {
+    #[error(
+        "{path} is not a tailrace table directory (it holds files but no sled database); \
+         point data_dir elsewhere, or empty it: the tables are rebuilt from the streams"
+    )]
+    Foreign { path: PathBuf },
+    #[error(
+        "the tables in {path} are corrupted ({reason}); move the directory away and start again: \
+         every sink rebuilds its tables from the streams"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("cannot open the tables in {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("the tables in {path}: {reason}")]
+    Sled { path: PathBuf, reason: String },
+}
+
+/// The sled database of this process.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    db: sled::Db,
+    path: PathBuf,
+    replica: String,
+}
+
+impl Tables {
+    /// Opens (or creates) the tables at `path`. A directory that holds something other than a
+    /// sled database, or a corrupted one, is refused with an error saying what to do.
+    pub fn open(path: &Path) -> Result<Self, TablesError> {
+        if path.is_dir() && !path.join("conf").exists() {
+            let has_files = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if has_files {
+                return Err(TablesError::Foreign { path: path.to_owned() });
+            }
+        }
+        let db = sled::Config::new().path(path).open().map_err(|e| {
+            let damaged = match &e {
+                sled::Error::Corruption { .. }
+                | sled::Error::Unsupported(_)
+                | sled::Error::ReportableBug(_) => true,
+                sled::Error::Io(io) => {
+                    matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof)
+                }
+                _ => false,
+            };
+            if damaged {
+                TablesError::Corrupt { path: path.to_owned(), reason: e.to_string() }
+            } else {
+                TablesError::Open { path: path.to_owned(), reason: e.to_string() }
+            }
+        })?;
+        let mut tables = Self { db, path: path.to_owned(), replica: String::new() };
+        tables.replica = tables.replica_id()?;
+        Ok(tables)
+    }
+
+    /// This database's replica id: stable for its life, different for every copy, so two
+    /// gateway replicas never share a durable consumer (each keeps its own tables).
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn replica_id(&self) -> Result<String, TablesError> {
+        let meta = self.db.open_tree(META).map_err(|e| self.err(e))?;
+        if let Some(v) = meta.get(REPLICA).map_err(|e| self.err(e))? {
+            return Ok(String::from_utf8_lossy(&v).into_owned());
+        }
+        let id = random_hex(6)
+            .map_err(|e| TablesError::Open { path: self.path.clone(), reason: e.to_string() })?;
+        meta.insert(REPLICA, id.as_bytes()).map_err(|e| self.err(e))?;
+        meta.flush().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// The tree of sink `name`.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, TablesError> {
+        self.db.open_tree(format!("sink/{name}")).map_err(|e| self.err(e))
+    }
+
+    /// The last sequence of `stream` applied to sink `name` (0: none).
+    pub fn applied(&self, name: &str, stream: StreamName) -> Result<u64, TablesError> {
+        let tree = self.tree(name)?;
+        applied_in(&tree, stream).map_err(|e| self.err(e))
+    }
+
+    /// Empties sink `name` (rows and applied sequences) and makes it durable.
+    pub fn clear(&self, name: &str) -> Result<(), TablesError> {
+        let tree = self.tree(name)?;
+        tree.clear().map_err(|e| self.err(e))?;
+        tree.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| tables.err(e))`
+    pub(crate) fn err(&self, e: sled::Error) -> TablesError {
+        TablesError::Sled { path: self.path.clone(), reason: e.to_string() }
+    }
+}
+
+/// The key of the last applied sequence of `stream`.
+pub(crate) fn applied_key(stream: StreamName) -> Vec<u8> {
+    [META, b"applied/", stream.as_str().as_bytes()].concat()
+}
+
+pub(crate) fn applied_in(tree: &sled::Tree, stream: StreamName) -> Result<u64, sled::Error> {
+    Ok(tree
+        .get(applied_key(stream))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+fn random_hex(bytes: usize) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_keeps_its_id_and_a_foreign_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sled");
+        let id = Tables::open(&path).unwrap().replica().to_owned();
+        assert_eq!(id.len(), 12);
+        assert_eq!(Tables::open(&path).unwrap().replica(), id, "stable across opens");
+
+        let foreign = dir.path().join("photos");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("cat.jpg"), b"meow").unwrap();
+        let err = Tables::open(&foreign).unwrap_err().to_string();
+        assert!(err.contains("photos") && err.contains("not a tailrace table directory"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupted_database_is_named_and_says_how_to_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sled");
+        drop(Tables::open(&path).unwrap());
+        std::fs::write(path.join("conf"), b"\xff\xfe not a sled config").unwrap();
+        let err = Tables::open(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("rebuild"), "{err}");
+    }
+}

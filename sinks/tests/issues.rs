@@ -1,0 +1,232 @@
+//! The issue table against a real nats-server: every occurrence counted exactly once, across
+//! redeliveries, aborted runs and rebuilds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tailrace_nats::config::{ConsumerConfig, PublisherConfig};
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::{Outgoing, Publisher};
+use tailrace_schemas::{subject, Fingerprint, IssueOccurrence, Scope, Severity, StreamName, Timestamp};
+use tailrace_sinks::issues::{IssueQuery, IssueSort, IssuesSink, IssuesView};
+use tailrace_sinks::{SinkContext, Tables};
+use tokio_util::sync::CancellationToken;
+
+/// Occurrence `i`: one of 7 issues in 3 scopes, counts 1..=5.
+fn occurrence(i: u64) -> IssueOccurrence {
+    let issue = i % 7;
+    IssueOccurrence {
+        v: 1,
+        scope: Scope::new(format!("scope-{}", issue % 3)),
+        fingerprint: Fingerprint(0x1000 + issue),
+        severity: if issue % 2 == 0 { Severity::Error } else { Severity::Warn },
+        message: format!("template {issue} <*>"),
+        count: 1 + i % 5,
+        first_seen: Timestamp::from_unix_seconds(1_800_000_000 + i as i64),
+        last_seen: Timestamp::from_unix_seconds(1_800_000_000 + i as i64 + 1),
+        sample: format!("line {i}"),
+        host: Some(format!("host-{}", i % 4).as_str().into()),
+        source: Some("app".into()),
+        app: None,
+        customer: None,
+    }
+}
+
+/// What the table must say: (scope, fingerprint) → total count.
+fn expected(n: u64) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for i in 0..n {
+        let o = occurrence(i);
+        *out.entry((o.scope.as_str().to_owned(), o.fingerprint.to_string())).or_insert(0) += o.count;
+    }
+    out
+}
+
+async fn publish(publisher: &Publisher, range: std::ops::Range<u64>) {
+    for i in range {
+        let o = occurrence(i);
+        let out = Outgoing::encode(subject::issues(&o.scope), &o, format!("occ/{i}")).unwrap();
+        publisher.publish_and_wait(out).await.unwrap();
+    }
+}
+
+fn counts(view: &IssuesView) -> BTreeMap<(String, String), u64> {
+    let page = view.list(&IssueQuery { limit: 1000, ..Default::default() }, Timestamp::now()).unwrap();
+    page.issues.into_iter().map(|i| ((i.row.scope, i.row.fingerprint), i.row.count)).collect()
+}
+
+struct World {
+    _nats: TestServer,
+    client: async_nats::Client,
+    publisher: Publisher,
+    dir: tempfile::TempDir,
+    tables: Tables,
+}
+
+impl World {
+    async fn new() -> Self {
+        let nats = TestServer::start_with_topology().await;
+        let client = nats.client().await;
+        let publisher = Publisher::new(client.clone(), PublisherConfig::default());
+        let dir = tempfile::tempdir().unwrap();
+        let tables = Tables::open(&dir.path().join("sled")).unwrap();
+        Self { _nats: nats, client, publisher, dir, tables }
+    }
+
+    fn ctx(&self) -> SinkContext {
+        SinkContext {
+            client: self.client.clone(),
+            publisher: self.publisher.clone(),
+            consumer: ConsumerConfig { ack_wait: Duration::from_secs(2), batch: 16, ..Default::default() },
+            tables: self.tables.clone(),
+        }
+    }
+
+    fn start(&self) -> (CancellationToken, tokio::task::JoinHandle<Result<(), tailrace_sinks::SinkError>>) {
+        let cancel = CancellationToken::new();
+        (cancel.clone(), tokio::spawn(tailrace_sinks::run(IssuesSink, self.ctx(), cancel)))
+    }
+
+    async fn last_seq(&self) -> u64 {
+        tailrace_nats::replay::last_sequence(self.publisher.jetstream(), StreamName::ISSUES).await.unwrap()
+    }
+
+    /// Waits until the table has applied everything stored.
+    async fn caught_up(&self) {
+        let last = self.last_seq().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.tables.applied("issues", StreamName::ISSUES).unwrap() < last {
+            assert!(tokio::time::Instant::now() < deadline, "the sink did not catch up within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_occurrence_is_counted_once_and_queries_sort_and_filter() {
+    let w = World::new().await;
+    publish(&w.publisher, 0..300).await;
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    let view = IssuesView::new(&w.tables).unwrap();
+    assert_eq!(counts(&view), expected(300));
+
+    let errors = view
+        .list(
+            &IssueQuery { severity: Some(Severity::Error), limit: 100, ..Default::default() },
+            Timestamp::now(),
+        )
+        .unwrap();
+    assert!(errors.issues.iter().all(|i| i.row.severity == Severity::Error) && errors.total == 4);
+    let scope0 = view
+        .list(
+            &IssueQuery { scope: Some("scope-0".into()), limit: 100, ..Default::default() },
+            Timestamp::now(),
+        )
+        .unwrap();
+    assert!(scope0.issues.iter().all(|i| i.row.scope == "scope-0") && scope0.total == 3);
+    let top = view
+        .list(&IssueQuery { sort: IssueSort::Count, limit: 2, ..Default::default() }, Timestamp::now())
+        .unwrap();
+    assert!(top.issues[0].row.count >= top.issues[1].row.count);
+    assert_eq!((top.total, top.issues.len()), (7, 2));
+    let one = &top.issues[0].row;
+    assert_eq!(view.get(&one.scope, &one.fingerprint).unwrap().as_ref(), Some(one));
+    assert_eq!(one.hosts.len(), 4);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_aborted_at_any_moment_and_started_again_counts_nothing_twice() {
+    let w = World::new().await;
+    let publisher = w.publisher.clone();
+    let writer = tokio::spawn(async move { publish(&publisher, 0..600).await });
+    // Aborted mid-window, mid-write, between the sled write and the acks: wherever it lands.
+    for round in 0..12u64 {
+        let (_cancel, task) = w.start();
+        tokio::time::sleep(Duration::from_millis(60 + (round * 37) % 190)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    writer.await.unwrap();
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    assert_eq!(counts(&IssuesView::new(&w.tables).unwrap()), expected(600));
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_clears_the_table_and_materializes_the_same_from_the_stream_while_it_runs() {
+    let w = World::new().await;
+    publish(&w.publisher, 0..200).await;
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    let view = IssuesView::new(&w.tables).unwrap();
+    let before = counts(&view);
+
+    let reply = w.client.request(tailrace_sinks::rebuild_subject("issues"), "".into()).await.unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(answer["status"], "rebuilding");
+    publish(&w.publisher, 200..250).await; // the system keeps running
+    w.caught_up().await;
+    assert_eq!(counts(&view), expected(250));
+    assert_ne!(before, expected(250));
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_lost_while_the_consumer_remembers_its_place_are_materialized_again() {
+    let w = World::new().await;
+    publish(&w.publisher, 0..100).await;
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    // The operator deletes the sled directory (or it was corrupted and moved away).
+    let path = w.dir.path().join("fresh-sled");
+    let tables = Tables::open(&path).unwrap();
+    let ctx = SinkContext { tables: tables.clone(), ..w.ctx() };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(tailrace_sinks::run(IssuesSink, ctx, cancel.clone()));
+    let last = w.last_seq().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tables.applied("issues", StreamName::ISSUES).unwrap() < last {
+        assert!(tokio::time::Instant::now() < deadline, "not rebuilt from the stream");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counts(&IssuesView::new(&tables).unwrap()), expected(100));
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_whose_acks_were_lost_after_its_write_counts_nothing_twice() {
+    let w = World::new().await;
+    publish(&w.publisher, 0..150).await;
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    // What a kill between the sled write and the acks leaves: the rows and the applied sequence
+    // are stored, and the consumer still has every message to deliver.
+    let name = format!("sink-issues-{}", w.tables.replica());
+    let stream = w.publisher.jetstream().get_stream("ISSUES").await.unwrap();
+    let _ = stream.delete_consumer(&name).await;
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    publish(&w.publisher, 150..180).await;
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    assert_eq!(counts(&IssuesView::new(&w.tables).unwrap()), expected(180));
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

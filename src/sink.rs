@@ -1,0 +1,83 @@
+//! `tailrace sink NAME...`: chosen sinks alone, and the sinks of `tailrace run`; `--dump`
+//! prints a sink's table.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tailrace_nats::Publisher;
+use tailrace_sinks::{SinkContext, Tables};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::running::Running;
+
+/// Where this process's tables live.
+pub fn tables_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("sled")
+}
+
+/// Opens this process's tables (once per process).
+pub fn open_tables(cfg: &Config) -> anyhow::Result<Tables> {
+    Ok(Tables::open(&tables_dir(cfg))?)
+}
+
+/// Starts each named sink on `client` with `tables`.
+pub async fn start(
+    cfg: &Config,
+    client: &async_nats::Client,
+    tables: &Tables,
+    names: &[String],
+    cancel: &CancellationToken,
+) -> anyhow::Result<Running> {
+    let ctx = SinkContext {
+        client: client.clone(),
+        publisher: Publisher::new(client.clone(), cfg.nats.publisher.clone()),
+        consumer: cfg.nats.consumer.clone(),
+        tables: tables.clone(),
+    };
+    let mut running = Running::default();
+    for name in names {
+        let task = tailrace_sinks::start(name, ctx.clone(), cancel.clone())
+            .await
+            .with_context(|| format!("cannot start sink {name}"))?;
+        running.push(format!("sink {name}"), task);
+    }
+    Ok(running)
+}
+
+pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> anyhow::Result<()> {
+    let tables = open_tables(&cfg)?;
+    let (client, connections) = crate::cli::connect_client(&cfg, "tailrace-sink").await?;
+    let running = start(&cfg, &client, &tables, &names, &cancel).await?;
+    let reapply = tokio::spawn(tailrace_nats::Topology::from_config(&cfg.nats.streams).keep_applied(
+        async_nats::jetstream::new(client.clone()),
+        connections,
+        cancel.clone(),
+    ));
+    eprintln!(
+        "keeping the tables of {} in {} (replica {}; Ctrl-C stops after the last window is written)",
+        names.join(", "),
+        tables.path().display(),
+        tables.replica()
+    );
+    let result = running.wait(&cancel).await;
+    cancel.cancel();
+    let _ = reapply.await;
+    result
+}
+
+/// Prints the rows of sink `name` as JSON lines (the tables must not be open elsewhere).
+pub fn dump(cfg: &Config, name: &str) -> anyhow::Result<()> {
+    let tables = open_tables(cfg).context("cannot open the tables (is a tailrace using this data_dir?)")?;
+    match name {
+        "issues" => {
+            let view = tailrace_sinks::issues::IssuesView::new(&tables)?;
+            let query = tailrace_sinks::issues::IssueQuery { limit: usize::MAX, ..Default::default() };
+            for issue in view.list(&query, tailrace_schemas::Timestamp::now())?.issues {
+                crate::cli::say(&serde_json::to_string(&issue.row)?);
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("no sink is called {other:?}; `tailrace sink --list` names them"),
+    }
+}
