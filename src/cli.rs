@@ -30,6 +30,11 @@ pub enum Command {
     /// Run every role in one process: the managed nats-server (unless nats.url is set), the
     /// streams, and the gateway.
     Run,
+    /// Run the tail producer alone: the hosts of [tail] are advertised and their tails run when
+    /// viewers (or [[tail.pinned]]) want them.
+    Produce,
+    /// Run the gateway alone, with the sinks of [sinks] keeping its own tables (a read replica).
+    Gateway,
     /// Declare and inspect JetStream streams.
     Streams {
         #[command(subcommand)]
@@ -112,6 +117,8 @@ pub enum StreamsAction {
 pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Run => Box::pin(crate::run::run(cfg, crate::shutdown::on_signal())).await,
+        Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
+        Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await

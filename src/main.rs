@@ -10,8 +10,10 @@ mod config;
 mod fingerprint;
 mod logging;
 mod process;
+mod roles;
 mod run;
 mod running;
+mod session;
 mod shutdown;
 mod sink;
 

@@ -32,20 +32,11 @@ pub async fn start(
 }
 
 pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> anyhow::Result<()> {
-    let (client, connections) = crate::cli::connect_client(&cfg, "tailrace-process").await?;
-    let running = start(&cfg, &client, &names, &cancel).await?;
-    // Any role may be the first to reach a restarted server: each puts the topology back.
-    let reapply = tokio::spawn(tailrace_nats::Topology::from_config(&cfg.nats.streams).keep_applied(
-        async_nats::jetstream::new(client.clone()),
-        connections,
-        cancel.clone(),
-    ));
+    let session = crate::session::Session::open(&cfg, "tailrace-process", &cancel).await?;
+    let running = start(&cfg, &session.client, &names, &cancel).await?;
     eprintln!("processing with {} (Ctrl-C stops, after the last window is flushed)", names.join(", "));
     let result = running.wait(&cancel).await;
     cancel.cancel();
-    let _ = reapply.await;
-    if let Err(e) = client.flush().await {
-        tracing::warn!(error = %e, "could not flush the NATS connection");
-    }
+    session.close().await;
     result
 }

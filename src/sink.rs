@@ -47,13 +47,8 @@ pub async fn start(
 
 pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> anyhow::Result<()> {
     let tables = open_tables(&cfg)?;
-    let (client, connections) = crate::cli::connect_client(&cfg, "tailrace-sink").await?;
-    let running = start(&cfg, &client, &tables, &names, &cancel).await?;
-    let reapply = tokio::spawn(tailrace_nats::Topology::from_config(&cfg.nats.streams).keep_applied(
-        async_nats::jetstream::new(client.clone()),
-        connections,
-        cancel.clone(),
-    ));
+    let session = crate::session::Session::open(&cfg, "tailrace-sink", &cancel).await?;
+    let running = start(&cfg, &session.client, &tables, &names, &cancel).await?;
     eprintln!(
         "keeping the tables of {} in {} (replica {}; Ctrl-C stops after the last window is written)",
         names.join(", "),
@@ -62,7 +57,7 @@ pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> 
     );
     let result = running.wait(&cancel).await;
     cancel.cancel();
-    let _ = reapply.await;
+    session.close().await;
     result
 }
 

@@ -124,6 +124,39 @@ impl axum::serve::Listener for Sockets {
     }
 }
 
+/// The gateway as a role, the one way to run it (`tailrace gateway`, `tailrace run`, tests):
+/// binds `gateway.bind` and serves `state` until `cancel`, then lets in-flight requests finish
+/// for up to 5 s. Returns the bound address and the serving task.
+pub async fn start(
+    state: AppState,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let bind = state.config.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on gateway.bind {bind}: {e}")))?;
+    start_on(listener, state, cancel)
+}
+
+/// [`start`] on a listener already bound (tests bind port 0).
+pub fn start_on(
+    listener: TcpListener,
+    state: AppState,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let bound = listener.local_addr()?;
+    let write_timeout = state.config.write_timeout;
+    tracing::info!(addr = %bound, "gateway listening on http://{bound}/");
+    let task = tokio::spawn(serve(
+        listener,
+        app(state),
+        write_timeout,
+        cancel.cancelled_owned(),
+        Duration::from_secs(5),
+    ));
+    Ok((bound, task))
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// for up to `drain`.
 pub async fn serve(

@@ -8,17 +8,14 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{app, AppState};
+use crate::AppState;
 
 /// Serves the app of `state` on a free loopback port; returns `http://127.0.0.1:PORT`.
 pub async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
-    let write_timeout = state.config.write_timeout;
-    let router = app(state);
-    tokio::spawn(async move {
-        axum::serve(crate::sockets(listener, write_timeout), router.into_make_service()).await
-    });
+    // Served until the test process ends.
+    crate::start_on(listener, state, tokio_util::sync::CancellationToken::new()).expect("serve");
     base
 }
 

@@ -14,9 +14,8 @@ use tailrace_gateway::config::TokenConfig;
 use tailrace_gateway::{AppState, GatewayConfig, Role};
 use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
-use tailrace_nats::topology::{TAIL_HOSTS, TAIL_SESSIONS};
 use tailrace_nats::Publisher;
-use tailrace_producers::tail::{HostService, Roots, TailConfig, TailSupervisor, Transport};
+use tailrace_producers::tail::{Roots, Serves, TailConfig, Transport};
 use tailrace_producers::testing::{readable_dir, TestSshd};
 use tailrace_schemas::{Catalog, CatalogFile, HostId};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +34,7 @@ pub struct Stack {
     /// Files the SSH user can read; the catalog of [`KIND`] offers `app.log` and `db.log` here.
     pub files: tempfile::TempDir,
     cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    producer: Option<tailrace_producers::tail::Producer>,
 }
 
 impl Stack {
@@ -48,7 +47,6 @@ impl Stack {
     pub async fn start_with(grace: Duration, tokens: &[(&str, Role)]) -> Self {
         let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
-        let js = async_nats::jetstream::new(client.clone());
         let sshd = TestSshd::start().await;
         let files = readable_dir("tailrace-stack-");
         let mut host = sshd.host_config(HOST);
@@ -57,33 +55,17 @@ impl Stack {
         let roots: HashMap<HostId, Roots> =
             HashMap::from([(HOST.into(), Roots::new([files.path().display().to_string()]))]);
         let cancel = CancellationToken::new();
-        let service = HostService {
-            hosts: hosts.clone(),
-            roots: roots.clone(),
-            local_kind: "linux".into(),
-            producer: "test-producer".into(),
-            client: client.clone(),
-            store: js.get_key_value(TAIL_HOSTS).await.unwrap(),
-            connections: None,
-        };
-        let supervisor = TailSupervisor {
+        let serves = Serves {
             hosts,
             roots,
-            cfg: TailConfig::default(),
+            local_kind: "linux".into(),
+            follow: TailConfig::default(),
             grace,
-            publisher: Publisher::new(client.clone(), PublisherConfig::default()),
-            store: js.get_key_value(TAIL_SESSIONS).await.unwrap(),
+            pinned: Vec::new(),
         };
-        let tasks = vec![
-            tokio::spawn({
-                let c = cancel.clone();
-                async move { service.run(c).await.unwrap() }
-            }),
-            tokio::spawn({
-                let c = cancel.clone();
-                async move { supervisor.run(c).await.unwrap() }
-            }),
-        ];
+        let publisher = Publisher::new(client.clone(), PublisherConfig::default());
+        let producer =
+            tailrace_producers::tail::start(serves, publisher, None, cancel.clone()).await.unwrap();
 
         let file = |name: &str| CatalogFile {
             name: name.trim_end_matches(".log").to_owned(),
@@ -106,7 +88,7 @@ impl Stack {
         };
         let state = AppState::new(client.clone(), gateway, StreamsConfig::default());
         let base = tailrace_gateway::testing::serve(state.clone()).await;
-        let stack = Self { nats, sshd, client, state, base, files, cancel, tasks };
+        let stack = Self { nats, sshd, client, state, base, files, cancel, producer: Some(producer) };
         stack.wait_advertised().await;
         stack
     }
@@ -132,8 +114,9 @@ impl Stack {
     /// Stops the producer (every tail reports `stopped`).
     pub async fn stop(mut self) {
         self.cancel.cancel();
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        if let Some(p) = self.producer.take() {
+            p.hosts.await.unwrap().unwrap();
+            p.tails.await.unwrap().unwrap();
         }
     }
 }

@@ -10,6 +10,7 @@
 //!   after resolving its symlinks there.
 //! - [`run`]: the loop: connect, check, follow, batch, publish, report, reconnect and resume.
 //! - [`supervisor`]: runs the tails the `tail-sessions` bucket wants.
+//! - [`role`]: [`start`], the producer as a role: hosts advertised, tails supervised.
 //! - [`hosts`]: advertises this producer's hosts in `tail-hosts` and answers `tail.list.{host}`
 //!   with [`listing`]s of their directories.
 
@@ -19,6 +20,7 @@ pub mod frames;
 pub mod hosts;
 pub mod lines;
 pub mod listing;
+pub mod role;
 pub mod roots;
 pub mod run;
 pub mod supervisor;
@@ -31,6 +33,7 @@ use tailrace_schemas::{HostId, SourceId};
 
 pub use config::TailSection;
 pub use hosts::HostService;
+pub use role::{start, Producer, Serves, StartError};
 pub use roots::Roots;
 pub use run::{resume_point, run_tail, ResumePoint, TailEnd};
 pub use supervisor::TailSupervisor;

@@ -1,0 +1,74 @@
+//! The roles that are not processors or sinks, each started by its crate's one start function:
+//! `tailrace produce` (the tail producer) and `tailrace gateway` (the gateway and the sinks whose
+//! tables it serves).
+
+use tailrace_gateway::AppState;
+use tailrace_nats::Publisher;
+use tailrace_producers::tail::Serves;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::running::Running;
+use crate::session::Session;
+
+/// Starts the tail producer on `session`.
+pub async fn start_producer(
+    cfg: &Config,
+    session: &Session,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Running> {
+    let producer = tailrace_producers::tail::start(
+        Serves::from_config(&cfg.tail, &cfg.gateway.catalog),
+        Publisher::new(session.client.clone(), cfg.nats.publisher.clone()),
+        Some(session.connections.clone()),
+        cancel.clone(),
+    )
+    .await?;
+    let mut running = Running::default();
+    running.push("tail host service".to_owned(), producer.hosts);
+    running.push("tail supervisor".to_owned(), producer.tails);
+    Ok(running)
+}
+
+/// Starts the gateway and the sinks of `sinks.run` (its tables) on `session`.
+pub async fn start_gateway(
+    cfg: &Config,
+    session: &Session,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Running> {
+    let tables = crate::sink::open_tables(cfg)?;
+    let mut running = crate::sink::start(cfg, &session.client, &tables, &cfg.sinks.run, cancel).await?;
+    tracing::info!(sinks = %cfg.sinks.run.join(", "), tables = %tables.path().display(), "sinks started");
+    let mut state = AppState::new(session.client.clone(), cfg.gateway.clone(), cfg.nats.streams.clone());
+    if cfg.sinks.run.iter().any(|s| s == "issues") {
+        state = state.with_issues(tailrace_sinks::issues::IssuesView::new(&tables)?);
+    }
+    let (_, gateway) = tailrace_gateway::start(state, cancel.clone()).await?;
+    running.push("gateway".to_owned(), gateway);
+    Ok(running)
+}
+
+/// `tailrace produce`.
+pub async fn produce(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let session = Session::open(&cfg, "tailrace-produce", &cancel).await?;
+    let running = start_producer(&cfg, &session, &cancel).await?;
+    eprintln!(
+        "producing for {} host(s) (Ctrl-C stops every tail, after its last batch is stored)",
+        cfg.tail.transports().len()
+    );
+    let result = running.wait(&cancel).await;
+    cancel.cancel();
+    session.close().await;
+    result
+}
+
+/// `tailrace gateway`.
+pub async fn gateway(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let session = Session::open(&cfg, "tailrace-gateway", &cancel).await?;
+    let running = start_gateway(&cfg, &session, &cancel).await?;
+    eprintln!("serving on http://{}/ (Ctrl-C stops after in-flight requests)", cfg.gateway.bind);
+    let result = running.wait(&cancel).await;
+    cancel.cancel();
+    session.close().await;
+    result
+}
