@@ -126,6 +126,60 @@ async fn a_processor_killed_between_outputs_and_acks_loses_and_doubles_nothing()
     assert_eq!(offsets, (0..batches * 4).collect::<Vec<_>>(), "no line lost");
 }
 
+/// Waits until consumer `name` of `stream` has nothing pending or unacknowledged.
+async fn drained(server: &TestServer, stream: &str, name: &str, within: Duration) {
+    let js = server.jetstream().await;
+    let deadline = Instant::now() + within;
+    loop {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            js.get_stream(stream).await.unwrap().get_consumer(name).await.unwrap();
+        let info = consumer.info().await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {} pending, {} unacked",
+            info.num_pending,
+            info.num_ack_pending
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn fingerprint_killed_at_any_moment_counts_each_error_line_once() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    let batches = 1500u64;
+    for b in 0..batches {
+        publish(&publisher, &batch("h", b * 4, 4)).await;
+    }
+    for _ in 0..3 {
+        let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+        let before = stream_messages(&server, "ISSUES").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stream_messages(&server, "ISSUES").await < before + 50 {
+            assert!(Instant::now() < deadline, "fingerprint made no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+    }
+    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+    wait_for(&server, "CLASSIFIED", batches, Duration::from_secs(60)).await;
+    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(60)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let counted: u64 = all(&server, "ISSUES")
+        .await
+        .iter()
+        .map(|p| tailrace_schemas::decode::<tailrace_schemas::IssueOccurrence>(p).unwrap().count)
+        .sum();
+    assert_eq!(counted, batches * 4, "every error line counted once across the kills");
+}
+
 #[tokio::test]
 async fn a_python_processor_reads_classified_lines_and_writes_its_own_subject() {
     let server = TestServer::start_with_topology().await;

@@ -1,4 +1,5 @@
-//! [`IssueOccurrence`]: an issue seen `count` times in a short window (`issues.{scope}`).
+//! [`IssueOccurrence`]: an issue seen `count` times in one batch of lines, or one report
+//! (`issues.{scope}`).
 
 use serde::{Deserialize, Serialize};
 

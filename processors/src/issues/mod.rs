@@ -2,10 +2,14 @@
 //!
 //! Reads `logs.classified.*.warn.>` and `logs.classified.*.error.>` ([`ClassifiedBatch`]),
 //! fingerprints each line ([`crate::fingerprint`]: header cut, variables masked, templates
-//! mined online) and tallies the lines of each (category, fingerprint, host, source) over a short
-//! window. When the window closes it publishes one [`IssueOccurrence`](tailrace_schemas::IssueOccurrence) per tally to
+//! mined online) and tallies the lines of each fingerprint in each input batch. Once per window
+//! it publishes, for every batch it took in, one [`IssueOccurrence`](tailrace_schemas::IssueOccurrence) per tally to
 //! `issues.{category}` (count, first and last seen, a sample line, the template as the message),
-//! capped as the seed did ([`window::Caps`]), and its inputs are acked only then.
+//! capped as the seed did ([`window::Caps`], per batch), and its inputs are acked only then.
+//!
+//! Occurrences are per input batch, with ids from the batch's stream sequence, so a batch
+//! redelivered after a crash (to this instance or another, in whatever window) publishes the
+//! same ids and JetStream stores it once: the issue table's counts are exact, not "at least".
 //!
 //! The templates it learns go to the `fingerprint-templates` KV bucket ([`templates`]) before the
 //! occurrences are published; every instance loads the bucket at start and absorbs what the
@@ -88,7 +92,8 @@ impl FingerprintConfig {
 #[derive(Debug)]
 struct State {
     fingerprinter: Fingerprinter,
-    window: Window,
+    /// The tallies of each input taken in since the last flush, by its stream sequence.
+    inputs: Vec<(u64, Window)>,
     /// Templates a failed flush could not store; stored with the next.
     unsaved: Vec<TemplateRecord>,
 }
@@ -114,8 +119,7 @@ impl FingerprintProcessor {
             fingerprinter.miner().absorb(r);
         }
         tracing::info!(templates = records.len(), "fingerprint templates loaded");
-        let state =
-            Arc::new(Mutex::new(State { fingerprinter, window: Window::default(), unsaved: Vec::new() }));
+        let state = Arc::new(Mutex::new(State { fingerprinter, inputs: Vec::new(), unsaved: Vec::new() }));
         let shared = Arc::downgrade(&state);
         tokio::spawn(async move {
             loop {
@@ -134,15 +138,17 @@ impl FingerprintProcessor {
         Ok(Self { name: ConsumerName::new(NAME).expect("a valid consumer name"), cfg, state, store })
     }
 
-    fn take_in(&self, batch: &ClassifiedBatch) {
+    fn take_in(&self, seq: u64, batch: &ClassifiedBatch) {
         let scope = Scope::new(batch.category.as_str());
         let mut state = self.state.lock().expect("fingerprint state");
-        let State { fingerprinter, window, .. } = &mut *state;
+        let State { fingerprinter, inputs, .. } = &mut *state;
+        let mut window = Window::default();
         let mut tallies = window.origin(&scope, &batch.host, &batch.source);
         for line in &batch.lines {
             let fingerprint = fingerprinter.line(&line.text).fingerprint;
             tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
         }
+        inputs.push((seq, window));
     }
 }
 
@@ -152,7 +158,7 @@ impl Handler for FingerprintProcessor {
             .map_err(|e| HandleError::Reject(format!("{NAME} on {}: {e}", delivery.subject())))
             .map(|batch| {
                 if batch.severity >= Severity::Warn {
-                    self.take_in(&batch);
+                    self.take_in(delivery.stream_seq, &batch);
                 }
                 Vec::new()
             });
@@ -163,14 +169,21 @@ impl Handler for FingerprintProcessor {
         Some(self.cfg.window)
     }
 
-    async fn flush(&self, id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
+    async fn flush(&self, _id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
         {
             let (closed, changes) = {
                 let mut state = self.state.lock().expect("fingerprint state");
-                let State { fingerprinter, window, unsaved } = &mut *state;
+                let State { fingerprinter, inputs, unsaved } = &mut *state;
                 let miner = fingerprinter.miner();
-                let closed =
-                    window.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned());
+                let closed: Vec<(u64, window::Closed)> = inputs
+                    .drain(..)
+                    .map(|(seq, mut w)| {
+                        (
+                            seq,
+                            w.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned()),
+                        )
+                    })
+                    .collect();
                 let mut changes = std::mem::take(unsaved);
                 changes.extend(miner.take_changes());
                 (closed, changes)
@@ -180,19 +193,17 @@ impl Handler for FingerprintProcessor {
                 self.state.lock().expect("fingerprint state").unsaved.extend(changes);
                 return Err(HandleError::Retry(e.to_string()));
             }
-            if closed.suppressed > 0 {
-                metrics::counter!("tailrace_issues_suppressed_total").increment(closed.suppressed as u64);
-                tracing::debug!(
-                    suppressed = closed.suppressed,
-                    "issues over the window's caps were not published"
-                );
+            let suppressed: usize = closed.iter().map(|(_, c)| c.suppressed).sum();
+            if suppressed > 0 {
+                metrics::counter!("tailrace_issues_suppressed_total").increment(suppressed as u64);
+                tracing::debug!(suppressed, "issues over a batch's caps were not published");
             }
+            // Ids from each input's sequence: the same batch gives the same ids in any window.
             closed
-                .occurrences
                 .iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    Outgoing::encode(subject::issues(&o.scope), o, id.output_id(NAME, i))
+                .flat_map(|(seq, c)| c.occurrences.iter().enumerate().map(move |(i, o)| (*seq, i, o)))
+                .map(|(seq, i, o)| {
+                    Outgoing::encode(subject::issues(&o.scope), o, format!("{NAME}/{seq}/{i}"))
                         .map_err(|e| HandleError::Reject(e.to_string()))
                 })
                 .collect()

@@ -1,6 +1,8 @@
-//! One report window of issue occurrences: lines tallied by (scope, fingerprint, host, source),
-//! then capped as the seed's log scanner did: at most `per_source` issues per host and source
-//! (most frequent first, then most recent), at most `total` in all.
+//! The issue occurrences of one input batch: lines tallied by (scope, fingerprint, host,
+//! source), then capped as the seed's log scanner did: at most `per_source` issues per host and
+//! source (most frequent first, then most recent), at most `total` in all. Capping one batch
+//! at a time keeps the outcome a function of the batch alone, so a redelivered batch publishes
+//! exactly what it did before.
 
 use std::collections::HashMap;
 
@@ -10,13 +12,13 @@ use tailrace_schemas::{Fingerprint, HostId, IssueOccurrence, Scope, Severity, So
 /// Samples are cut to this many bytes.
 const SAMPLE_BYTES: usize = 1024;
 
-/// The seed's limits on issues per report window.
+/// The seed's limits on issues, applied to each input batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Caps {
-    /// Issues kept per host and source in one window.
+    /// Issues kept per host and source in one batch.
     pub per_source: usize,
-    /// Issues kept in one window in all.
+    /// Issues kept in one batch in all.
     pub total: usize,
 }
 
