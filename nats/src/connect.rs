@@ -17,6 +17,8 @@ pub enum ConnectError {
     HalfClientCert,
     #[error("nats.user and nats.password must be set together")]
     HalfUserPassword,
+    #[error("nats.url: {url:?} is not a server address ({reason})")]
+    BadUrl { url: String, reason: String },
     #[error("cannot connect to NATS at {url}: {source}")]
     Connect { url: String, source: async_nats::ConnectError },
     #[error("no connection to NATS at {url} within {timeout:?}")]
@@ -91,10 +93,18 @@ pub async fn connect_watched(
             }
         });
     let timeout = cfg.reconnect.connect_timeout;
-    let client = opts
-        .connect(url.as_str())
-        .await
-        .map_err(|source| ConnectError::Connect { url: url.clone(), source })?;
+    // `nats.url` may list several servers (a cluster), comma-separated.
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<async_nats::ServerAddr>()
+                .map_err(|e| ConnectError::BadUrl { url: s.to_owned(), reason: e.to_string() })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let client =
+        opts.connect(servers).await.map_err(|source| ConnectError::Connect { url: url.clone(), source })?;
     // `retry_on_initial_connect` returns at once; wait here so callers start with a live client.
     let deadline = tokio::time::Instant::now() + timeout;
     while client.connection_state() != async_nats::connection::State::Connected {

@@ -10,7 +10,9 @@
 //!
 //! A handler that fails with [`HandleError::Retry`] gets the message again after a backoff; after
 //! `max_deliveries` deliveries (or at once for [`HandleError::Reject`]) the message goes to
-//! `dlq.{consumer}` as a [`DeadLetter`] with the reason, and is terminated. On cancellation the
+//! `dlq.{consumer}` as a [`DeadLetter`] with the reason, and is terminated. Outputs that cannot be
+//! stored (the broker is away, a leader is being elected) are not the message's fault: such a
+//! message is redelivered with backoff for as long as it takes, never dead-lettered for it. On cancellation the
 //! runner stops fetching, finishes what it holds, and returns.
 //!
 //! An aggregating handler (one with a [`Handler::window`]) folds many inputs into one output:
@@ -123,10 +125,13 @@ pub trait Handler: Send + Sync + 'static {
         async { Ok(Vec::new()) }
     }
 
-    /// For an aggregating handler that must see its inputs in stream order (a sink that skips
-    /// everything at or below the last sequence it applied): a failed flush, or a `Retry`,
-    /// stops the runner instead of redelivering, since later messages would be applied
-    /// before the redelivered ones. Its owner starts again from what it applied.
+    /// For an aggregating handler that must see every message of its input once, in stream
+    /// order (a sink that skips what is at or below the last sequence it applied). Such a
+    /// handler is not fed from the durable consumer (whose redeliveries come after later
+    /// messages, so a message whose delivery was lost in a failover would be skipped) but from
+    /// an ordered consumer starting at [`ConsumerSpec::start`], which JetStream keeps gap-free
+    /// across reconnects; nothing is acked. A failed flush, or a `Retry`, stops the runner:
+    /// its owner starts again from what it applied.
     fn in_order(&self) -> bool {
         false
     }
@@ -175,6 +180,9 @@ impl ConsumerRunner {
 
     /// Runs until `cancel` fires; returns after the messages already fetched are settled.
     pub async fn run<H: Handler>(self, handler: H, cancel: CancellationToken) -> Result<(), RunnerError> {
+        if handler.in_order() {
+            return self.run_in_order(handler, cancel).await;
+        }
         let js = self.publisher.jetstream().clone();
         let consumer = self.spec.ensure(&js, &self.cfg).await?;
         let name = self.spec.name.to_string();
@@ -345,6 +353,92 @@ impl ConsumerRunner {
         Box::pin(async move { self.settle(delivery, outcome).await })
     }
 
+    /// An in-order handler fed from an ordered consumer (see [`Handler::in_order`]): handled
+    /// one by one, flushed once per window; nothing to ack.
+    async fn run_in_order<H: Handler>(
+        self,
+        handler: H,
+        cancel: CancellationToken,
+    ) -> Result<(), RunnerError> {
+        let name = self.spec.name.to_string();
+        let js = self.publisher.jetstream().clone();
+        let consumer_err = |e: String| stopped(&name, format!("cannot read {}: {e}", self.spec.stream));
+        let stream = js
+            .get_stream_no_info(self.spec.stream.as_str())
+            .await
+            .map_err(|e| consumer_err(e.to_string()))?;
+        let filters: Vec<String> = self.spec.filters.iter().map(|f| f.as_str().to_owned()).collect();
+        let deliver_policy = match self.spec.start {
+            Some(seq) if seq > 1 => {
+                jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: seq }
+            }
+            _ => jetstream::consumer::DeliverPolicy::All,
+        };
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subjects: filters,
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| consumer_err(e.to_string()))?;
+        let mut messages = consumer.messages().await.map_err(|e| consumer_err(e.to_string()))?;
+        tracing::info!(consumer = %name, stream = %self.spec.stream, from = ?self.spec.start, "in-order runner started");
+        let window = handler.window().unwrap_or(Duration::from_millis(200));
+        let mut deadline = Instant::now() + window;
+        let mut held: Vec<Held> = Vec::new();
+        let held_limit = (self.cfg.batch * 4).max(512);
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => None,
+                m = messages.next() => Some(m),
+            };
+            let message = match next {
+                None => {
+                    self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+                    deadline = Instant::now() + window;
+                    continue;
+                }
+                Some(None) => return Err(stopped(&name, "the ordered consumer ended".to_owned())),
+                Some(Some(Err(e))) => return Err(stopped(&name, format!("reading: {e}"))),
+                Some(Some(Ok(m))) => m,
+            };
+            let Ok(info) = message.info() else { continue };
+            let delivery = Delivery {
+                stream_seq: info.stream_sequence,
+                delivered: info.delivered.max(1) as u64,
+                message,
+            };
+            metrics::counter!("tailrace_consumer_received_total", "consumer" => name.clone()).increment(1);
+            match guarded(handler.handle(&delivery), handle_panicked).await {
+                Ok(outputs) => {
+                    let mut acks = Vec::with_capacity(outputs.len());
+                    for out in outputs {
+                        acks.push(self.publisher.publish(out).await);
+                    }
+                    held.push(Held { delivery, acks });
+                }
+                Err(HandleError::Reject(reason)) => {
+                    if !matches!(
+                        self.dead_letter(&delivery, format!("rejected: {reason}")).await,
+                        Settled::DeadLettered
+                    ) {
+                        return Err(stopped(&name, "cannot write a dead letter".to_owned()));
+                    }
+                }
+                Err(HandleError::Retry(reason)) => return Err(stopped(&name, reason)),
+            }
+            if held.len() >= held_limit {
+                self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+                deadline = Instant::now() + window;
+            }
+        }
+        self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+        tracing::info!(consumer = %name, "in-order runner stopped");
+        Ok(())
+    }
+
     /// Flushes an aggregating handler and settles the inputs it held. For an in-order handler
     /// a failure is returned (nothing is settled) instead of redelivering.
     async fn flush<H: Handler>(&self, handler: &H, held: &mut Vec<Held>) -> Result<(), String> {
@@ -372,6 +466,8 @@ impl ConsumerRunner {
             inputs.push(delivery);
         }
         match stored {
+            // An ordered consumer's messages are not acked.
+            Ok(()) if handler.in_order() => {}
             Ok(()) => {
                 for delivery in &inputs {
                     if let Err(e) = delivery.message.ack().await {
@@ -382,14 +478,35 @@ impl ConsumerRunner {
                     .increment(inputs.len() as u64);
             }
             Err(e) if handler.in_order() => return Err(format!("flush failed: {e}")),
+            Err(HandleError::Retry(reason)) => {
+                tracing::warn!(consumer = name, error = %reason, inputs = inputs.len(), "flush failed; its inputs will be redelivered");
+                for delivery in &inputs {
+                    self.redeliver(delivery, &reason).await;
+                }
+            }
             Err(e) => {
-                tracing::warn!(consumer = name, error = %e, inputs = inputs.len(), "flush failed; its inputs will be redelivered");
                 for delivery in inputs {
                     self.settle(delivery, Err(e.clone())).await;
                 }
             }
         }
         Ok(())
+    }
+
+    /// NAKs with backoff, whatever the delivery count: for failures that are the broker's
+    /// (outputs not stored, a flush that could not write), not the message's, so a long outage
+    /// delays messages instead of dead-lettering them.
+    async fn redeliver(&self, delivery: &Delivery, reason: &str) -> Settled {
+        let name = self.spec.name.as_str();
+        metrics::counter!("tailrace_consumer_retried_total", "consumer" => name.to_owned()).increment(1);
+        let delay = crate::connect::backoff(
+            delivery.delivered.saturating_sub(1) as usize,
+            self.cfg.retry_delay,
+            self.cfg.max_retry_delay,
+        );
+        tracing::debug!(consumer = name, seq = delivery.stream_seq, delivered = delivery.delivered, %reason, ?delay, "outputs not stored; will redeliver");
+        let _ = delivery.message.ack_with(AckKind::Nak(Some(delay))).await;
+        Settled::Retried
     }
 
     /// Waits for the outputs' acks, then acks the input; or retries or dead-letters it.
@@ -406,7 +523,8 @@ impl ConsumerRunner {
                         .increment(1);
                     return Settled::Acked;
                 }
-                Err(reason) => HandleError::Retry(reason),
+                // Not stored: the broker's trouble, not the message's.
+                Err(reason) => return self.redeliver(&delivery, &reason).await,
             },
             Err(e) => e,
         };

@@ -112,3 +112,13 @@ async fn half_a_user_and_password_is_named() {
     let err = connect(&cfg, Some("nats://127.0.0.1:1"), "t").await.unwrap_err();
     assert!(matches!(err, ConnectError::HalfUserPassword), "{err}");
 }
+
+#[tokio::test]
+async fn several_servers_comma_separated_are_one_cluster_and_a_bad_one_is_named() {
+    let cluster = tailrace_nats::testing::TestCluster::start().await;
+    let client = connect(&NatsConfig::default(), Some(&cluster.urls()), "cluster").await.unwrap();
+    client.flush().await.unwrap();
+    let err =
+        connect(&NatsConfig::default(), Some("nats://127.0.0.1:4222, nats://:x"), "t").await.unwrap_err();
+    assert!(matches!(err, ConnectError::BadUrl { .. }), "{err}");
+}

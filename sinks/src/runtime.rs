@@ -1,16 +1,17 @@
 //! The sink runtime: one way to materialize a table from a stream, exactly once.
 //!
 //! A [`Sink`] says what it reads and how one message changes its rows. The runtime drives it
-//! with the one consumer runner, as an aggregating, in-order handler on a durable consumer of
-//! its own (`sink-{name}-{replica}`: each copy of the tables has its own). Every window, the
-//! rows a batch changed and the last applied stream sequence go into sled in one batch, made
-//! durable before the inputs are acked; a message at or below that sequence is skipped. So
-//! redelivery, a crash between the sled write and the acks, and replay count nothing twice.
+//! with the one consumer runner as an aggregating, in-order handler (`sink-{name}-{replica}`:
+//! each copy of the tables reads for itself): every message of its input once, in stream
+//! order, from an ordered consumer that starts after the last sequence the tables applied.
+//! Every window, the rows a batch changed and that sequence go into sled in one batch, made
+//! durable before the next; a message at or below it is skipped. So a crash at any moment, a
+//! failover of the stream's leader, and replay count nothing twice and lose nothing.
 //!
-//! The tables, not the consumer, say where to resume: at every start (and after any failure)
-//! the consumer is created afresh from the applied sequence + 1. A table that was lost or
-//! reset ([`Rebuild`]: `sink.rebuild.{name}`) is therefore materialized again from the
-//! stream's first message while the rest of the system keeps running.
+//! The tables, not the broker, say where to resume: at every start and after any failure the
+//! runtime reads from the applied sequence + 1. A table that was lost or reset (a rebuild,
+//! asked on `sink.rebuild.{name}`) is therefore materialized again from the stream's first
+//! message while the rest of the system keeps running.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,19 +87,6 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
         let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());
         spec.description = format!("sink {name} of replica {}", ctx.tables.replica());
         spec.start = Some(applied + 1);
-        // A replica whose tables are gone for good leaves no consumer behind for long (one
-        // that comes back makes its consumer afresh anyway).
-        spec.inactive_threshold = Some(Duration::from_secs(3600));
-        // Whatever the old consumer delivered but we did not apply would come back out of
-        // order: the tables say where to start, so the consumer starts there.
-        if let Err(e) = spec.delete(ctx.publisher.jetstream()).await {
-            tracing::warn!(sink = name, error = %e, "cannot reset the sink's consumer; trying again");
-            failures += 1;
-            if pause(failures, &cancel).await {
-                return Ok(());
-            }
-            continue;
-        }
         tracing::info!(sink = name, applied, "sink resuming after the last applied sequence");
         let handler =
             SinkHandler { sink: sink.clone(), stream, window: Mutex::new(Window::new(tree, applied)) };

@@ -201,32 +201,3 @@ async fn tables_lost_while_the_consumer_remembers_its_place_are_materialized_aga
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sink_whose_acks_were_lost_after_its_write_counts_nothing_twice() {
-    let w = World::new().await;
-    publish(&w.publisher, 0..150).await;
-    let (cancel, task) = w.start();
-    w.caught_up().await;
-    cancel.cancel();
-    task.await.unwrap().unwrap();
-    // What a kill between the sled write and the acks leaves: the rows and the applied sequence
-    // are stored, and the consumer still has every message to deliver.
-    let name = format!("sink-issues-{}", w.tables.replica());
-    let stream = w.publisher.jetstream().get_stream("ISSUES").await.unwrap();
-    let _ = stream.delete_consumer(&name).await;
-    stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            durable_name: Some(name.clone()),
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    publish(&w.publisher, 150..180).await;
-    let (cancel, task) = w.start();
-    w.caught_up().await;
-    assert_eq!(counts(&IssuesView::new(&w.tables).unwrap()), expected(180));
-    cancel.cancel();
-    task.await.unwrap().unwrap();
-}

@@ -14,17 +14,14 @@ pub struct ConsumerSpec {
     /// Subjects this consumer reads; empty means the whole stream.
     pub filters: Vec<SubjectFilter>,
     pub description: String,
-    /// When created, deliver from this stream sequence on (a sink resuming after what its
-    /// tables hold); `None`: from the stream's first message.
+    /// Deliver from this stream sequence on (an in-order handler, a sink, resuming after what
+    /// its tables hold); `None`: from the stream's first message.
     pub start: Option<u64>,
-    /// The server deletes the consumer after it has gone unread this long (a sink of a replica
-    /// that is gone for good); `None`: never.
-    pub inactive_threshold: Option<std::time::Duration>,
 }
 
 impl ConsumerSpec {
     pub fn new(name: ConsumerName, stream: StreamName, filters: Vec<SubjectFilter>) -> Self {
-        Self { name, stream, filters, description: String::new(), start: None, inactive_threshold: None }
+        Self { name, stream, filters, description: String::new(), start: None }
     }
 
     /// The server-side configuration. `max_deliver` is unlimited: the runner counts deliveries
@@ -45,27 +42,11 @@ impl ConsumerSpec {
             filter_subject,
             filter_subjects,
             max_ack_pending: (cfg.batch * 8).max(1024) as i64,
-            inactive_threshold: self.inactive_threshold.unwrap_or_default(),
             deliver_policy: match self.start {
                 Some(seq) if seq > 1 => consumer::DeliverPolicy::ByStartSequence { start_sequence: seq },
                 _ => consumer::DeliverPolicy::All,
             },
             ..Default::default()
-        }
-    }
-
-    /// Deletes the consumer (and its position); a missing one is fine.
-    pub async fn delete(&self, js: &jetstream::Context) -> Result<(), TopologyError> {
-        let err = |source: async_nats::Error| TopologyError::Consumer {
-            name: self.name.to_string(),
-            stream: self.stream.to_string(),
-            source,
-        };
-        let stream = js.get_stream_no_info(self.stream.as_str()).await.map_err(|e| err(e.into()))?;
-        match stream.delete_consumer(self.name.as_str()).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("not found") => Ok(()),
-            Err(e) => Err(err(e.into())),
         }
     }
 
