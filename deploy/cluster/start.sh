@@ -6,6 +6,7 @@
 # them all. Everything lives under ${CLUSTER_DIR:-./cluster-data}; logs are there too.
 #
 #   deploy/cluster/start.sh              # builds target/release/tailrace if missing
+#   NATS_ONLY=1 deploy/cluster/start.sh  # the three nats-servers alone (for benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=$(realpath -m "${CLUSTER_DIR:-cluster-data}")
@@ -38,6 +39,11 @@ for i in 1 2 3; do
   pids+=($!)
 done
 urls="nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
+if [ -n "${NATS_ONLY:-}" ]; then
+  echo "nats-servers at $urls (Ctrl-C stops them)" >&2
+  wait
+  exit 0
+fi
 export TAILRACE_NATS__URL="$urls" TAILRACE_NATS__STREAMS__REPLICAS=3 TAILRACE_LOG__LEVEL=info
 echo "waiting for the cluster to elect a JetStream leader…" >&2
 for _ in $(seq 1 60); do

@@ -70,12 +70,27 @@ async fn reached(
 
 pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("tailrace-bench-").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
-    eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-    let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
+    // A throwaway managed server, or (nats.url set) a server or cluster of one's own that
+    // holds nothing yet: scripts/cluster_pipeline.sh runs it on a 3-node cluster.
+    let (client, server) = match &cfg.nats.url {
+        Some(url) => {
+            eprintln!("bench: the servers at {url}, {} replicas", cfg.nats.streams.replicas);
+            (tailrace_nats::connect(&cfg.nats, None, "tailrace-bench").await?, None)
+        }
+        None => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
+            eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
+            let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
+            (client, Some(server))
+        }
+    };
     let js = jetstream::new(client.clone());
     Topology::from_config(&cfg.nats.streams).apply(&js).await?;
+    for stream in ["LOGS", "CLASSIFIED", "ISSUES"] {
+        let held = js.get_stream(stream).await?.info().await?.state.messages;
+        anyhow::ensure!(held == 0, "{stream} already holds {held} messages: the bench needs servers that hold nothing");
+    }
     js.create_stream(stream::Config {
         name: "BENCHCOPY".into(),
         subjects: vec!["benchcopy.>".into()],
@@ -133,10 +148,16 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let issues = js.get_stream("ISSUES").await?.info().await?.state.messages;
     let raw_bytes = js.get_stream("LOGS").await?.info().await?.state.bytes;
     let classified_bytes = js.get_stream("CLASSIFIED").await?.info().await?.state.bytes;
-    server.stop().await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
 
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
-    say(&format!("{lines} lines of {LINE_BYTES} bytes, {messages} messages of {LINES_PER_BATCH} lines, one nats-server, this machine's cores shared by all"));
+    let servers = match &cfg.nats.url {
+        Some(url) => format!("{} nats-server(s), {} replicas", url.split(',').count(), cfg.nats.streams.replicas),
+        None => "one nats-server".to_owned(),
+    };
+    say(&format!("{lines} lines of {LINE_BYTES} bytes, {messages} messages of {LINES_PER_BATCH} lines, {servers}, this machine's cores shared by all"));
     say(&format!(
         "stored: LOGS {:.1} MB, CLASSIFIED {:.1} MB for {:.1} MB of line text (nats.publisher.compress_from = {})",
         raw_bytes as f64 / 1e6,
@@ -170,7 +191,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
         rate(fingerprinted) / rate(copied)
     ));
     say(&format!(
-        "| the same until the last window's {issues} occurrences are stored (+ up to {:?} window) | {:.2} | {:.0} | {:.2} |",
+        "| the same until all {issues} occurrences are stored, the last window's included (+ up to {:?} window) | {:.2} | {:.0} | {:.2} |",
         cfg.processors.fingerprint.window,
         through.as_secs_f64(),
         rate(through),
