@@ -79,9 +79,11 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
         }
         None => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
+            let server =
+                ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
             eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-            let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
+            let client =
+                tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
             (client, Some(server))
         }
     };
@@ -89,7 +91,10 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     Topology::from_config(&cfg.nats.streams).apply(&js).await?;
     for stream in ["LOGS", "CLASSIFIED", "ISSUES"] {
         let held = js.get_stream(stream).await?.info().await?.state.messages;
-        anyhow::ensure!(held == 0, "{stream} already holds {held} messages: the bench needs servers that hold nothing");
+        anyhow::ensure!(
+            held == 0,
+            "{stream} already holds {held} messages: the bench needs servers that hold nothing"
+        );
     }
     js.create_stream(stream::Config {
         name: "BENCHCOPY".into(),
@@ -154,7 +159,9 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
 
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
     let servers = match &cfg.nats.url {
-        Some(url) => format!("{} nats-server(s), {} replicas", url.split(',').count(), cfg.nats.streams.replicas),
+        Some(url) => {
+            format!("{} nats-server(s), {} replicas", url.split(',').count(), cfg.nats.streams.replicas)
+        }
         None => "one nats-server".to_owned(),
     };
     say(&format!("{lines} lines of {LINE_BYTES} bytes, {messages} messages of {LINES_PER_BATCH} lines, {servers}, this machine's cores shared by all"));
