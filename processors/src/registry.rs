@@ -56,7 +56,7 @@ impl Default for ProcessorsConfig {
 pub enum StartError {
     #[error("no processor is named {name:?}; there are: {known}")]
     Unknown { name: String, known: String },
-    #[error(transparent)]
+    #[error("processors.classify.{0}")]
     Rules(#[from] RuleError),
     #[error(transparent)]
     Config(#[from] FingerprintConfigError),

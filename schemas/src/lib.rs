@@ -23,6 +23,8 @@
 //! - [`streams`]: the one table of streams (name, subjects, payload kind, readers, default
 //!   limits) that the topology, the gateway's access rules and JSON rendering derive from.
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
+//! - [`categories`]: the category rules (configured, the catalog's names, the seed's file-name
+//!   patterns) that classify lines and synced files alike.
 //!
 //! # Versions
 //! Every payload carries `v`, its schema version. A field added in a later version is optional
@@ -31,6 +33,7 @@
 //! and a new subject, never a reinterpretation of an old one.
 
 pub mod catalog;
+pub mod categories;
 pub mod classified;
 pub mod codec;
 pub mod dead_letter;

@@ -2,12 +2,11 @@
 //!
 //! Reads `logs.raw.>` ([`LogBatch`]) and writes each batch's lines regrouped by category and
 //! severity, in file order within each group, as [`ClassifiedBatch`]es to
-//! `logs.classified.{category}.{severity}.{host}.{source}`. The category comes from [`rules`],
+//! `logs.classified.{category}.{severity}.{host}.{source}`. The category comes from the rules of
+//! [`tailrace_schemas::categories`],
 //! the severity from the line itself ([`crate::line`]). A line longer than `max_line_bytes` is
 //! cut at a character boundary and marked `truncated`; a line that was not valid UTF-8 stays
 //! (converted lossily by its producer) and keeps its `lossy` mark.
-
-pub mod rules;
 
 use std::future::Future;
 
@@ -17,7 +16,7 @@ use tailrace_schemas::subject;
 use tailrace_schemas::{ClassifiedBatch, ClassifiedLine, ConsumerName, LogBatch, StreamName, SubjectFilter};
 
 use crate::runtime::{Inputs, Processor};
-pub use rules::{RuleConfig, RuleError, Rules};
+pub use tailrace_schemas::categories::{RuleConfig, RuleError, Rules};
 
 /// `[processors.classify]`
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,6 @@
-//! Category rules: the first rule whose every condition holds names a line's category.
+//! Category rules: the first rule whose every condition holds names a line's (or a file's)
+//! category. Shared by the classify processor (lines) and the sync producer (files), which must
+//! not depend on each other, so they live here, I/O-free.
 //!
 //! A rule may test the host, the source and the file path (globs) and the line (a regex).
 //! Conditions on the file are decided once per batch; only the surviving rules that test the
@@ -10,7 +12,7 @@
 use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use tailrace_schemas::{Catalog, Category, HostId, SourceId};
+use crate::{Catalog, Category, HostId, SourceId};
 
 /// The category of lines no rule takes.
 pub const UNCATEGORIZED: &str = "uncategorized";
@@ -36,13 +38,13 @@ pub struct RuleConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
-    #[error("processors.classify.rules[{index}].{field}: invalid glob {pattern:?}: {reason}")]
+    #[error("rules[{index}].{field}: invalid glob {pattern:?}: {reason}")]
     Glob { index: usize, field: &'static str, pattern: String, reason: String },
-    #[error("processors.classify.rules[{index}].line: invalid regex {pattern:?}: {reason}")]
+    #[error("rules[{index}].line: invalid regex {pattern:?}: {reason}")]
     Regex { index: usize, pattern: String, reason: String },
-    #[error("processors.classify.rules[{index}].category: must not be empty")]
+    #[error("rules[{index}].category: must not be empty")]
     EmptyCategory { index: usize },
-    #[error("processors.classify.rules[{index}]: a rule needs at least one of host, source, path, line")]
+    #[error("rules[{index}]: a rule needs at least one of host, source, path, line")]
     NoCondition { index: usize },
 }
 
@@ -258,8 +260,8 @@ mod tests {
             path: path.map(Into::into),
             line: line.map(Into::into),
         };
-        assert!(bad(rule(Some("("), None)).starts_with("processors.classify.rules[0].line: invalid regex"));
-        assert!(bad(rule(None, Some("[a"))).starts_with("processors.classify.rules[0].path: invalid glob"));
+        assert!(bad(rule(Some("("), None)).starts_with("rules[0].line: invalid regex"));
+        assert!(bad(rule(None, Some("[a"))).starts_with("rules[0].path: invalid glob"));
         assert!(bad(rule(None, None)).contains("at least one of"));
     }
 }
