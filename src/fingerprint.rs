@@ -5,8 +5,8 @@
 use std::io::{BufRead, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use tailrace_processors::fingerprint::{Fingerprinter, MinerConfig};
 use tailrace_processors::line;
+use tailrace_processors::template::{Fingerprinter, MinerConfig};
 
 /// Reads stdin to the end. `content`: the lines are messages without headers.
 /// `stats`: report lines, templates and time spent fingerprinting on stderr.

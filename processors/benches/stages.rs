@@ -9,8 +9,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tailrace_processors::classify::{Classify, ClassifyConfig};
-use tailrace_processors::fingerprint::{Fingerprinter, MinerConfig};
 use tailrace_processors::synthetic;
+use tailrace_processors::template::{Fingerprinter, MinerConfig};
 use tailrace_schemas::{compress, decode, encode, ClassifiedBatch, LogBatch, Payload, Severity};
 
 const LINES: usize = 512;

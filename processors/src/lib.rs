@@ -2,11 +2,11 @@
 //!
 //! Owns the processor runtime ([`runtime`]: a [`Processor`] is input filters, a handler and
 //! outputs, driven by `tailrace_nats::ConsumerRunner` on a durable consumer of its own) and the
-//! built-in processors: [`classify`] (category and severity of every line), [`issues`] (the
-//! fingerprint processor: issue occurrences of warn and error lines) and the example a
+//! built-in processors, one module each, named after them: [`classify`] (category and severity
+//! of every line), [`fingerprint`] (issue occurrences of warn and error lines) and the example a
 //! developer copies ([`example`]). [`registry`] starts them by name. The algorithms are
 //! separate and free of I/O: [`line`](mod@line) (header, structured fields, severity) and
-//! [`fingerprint`] (masking and template mining).
+//! [`template`] (masking and template mining: what a line's fingerprint is).
 //!
 //! Processors never write to sled, never serve HTTP and never call another component directly:
 //! their only input and output are NATS messages, acknowledged in that order.
@@ -14,10 +14,10 @@
 pub mod classify;
 pub mod example;
 pub mod fingerprint;
-pub mod issues;
 pub mod line;
 pub mod registry;
 pub mod runtime;
 pub mod synthetic;
+pub mod template;
 
 pub use runtime::{run, Inputs, Processor};

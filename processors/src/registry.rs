@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::classify::{self, Classify, ClassifyConfig, RuleError};
 use crate::example::{self, AuthFailuresProcessor};
-use crate::issues::{
+use crate::fingerprint::{
     self, FingerprintConfig, FingerprintConfigError, FingerprintProcessor, TemplateStore, TemplateStoreError,
 };
 use crate::runtime::{self, Processor};
@@ -23,7 +23,7 @@ use crate::runtime::{self, Processor};
 pub const BUILT_IN: &[(&str, &str)] = &[
     (classify::NAME, "category and severity of every raw line (logs.raw.> -> logs.classified.>)"),
     (
-        issues::NAME,
+        fingerprint::NAME,
         "issue occurrences of warn and error lines (logs.classified.*.{warn,error}.> -> issues.>)",
     ),
     (
@@ -45,7 +45,7 @@ pub struct ProcessorsConfig {
 impl Default for ProcessorsConfig {
     fn default() -> Self {
         Self {
-            run: vec![classify::NAME.to_owned(), issues::NAME.to_owned()],
+            run: vec![classify::NAME.to_owned(), fingerprint::NAME.to_owned()],
             classify: ClassifyConfig::default(),
             fingerprint: FingerprintConfig::default(),
         }
@@ -83,7 +83,7 @@ impl ProcessorsConfig {
         }
         classify::Rules::new(&self.classify.rules, self.classify.default_rules)?;
         let ack_wait =
-            if self.run.iter().any(|n| n == issues::NAME) { consumer.ack_wait } else { Duration::MAX };
+            if self.run.iter().any(|n| n == fingerprint::NAME) { consumer.ack_wait } else { Duration::MAX };
         self.fingerprint.validate(ack_wait)?;
         Ok(())
     }
@@ -106,7 +106,7 @@ pub async fn start(
     known(name)?;
     Ok(match name {
         classify::NAME => spawn(Classify::new(&ctx.cfg.classify)?, ctx, cancel),
-        issues::NAME => {
+        fingerprint::NAME => {
             ctx.cfg.fingerprint.validate(ctx.consumer.ack_wait)?;
             let store = TemplateStore::open(&ctx.js).await?;
             let p = FingerprintProcessor::open(store, ctx.cfg.fingerprint.clone(), cancel.clone()).await?;

@@ -2,7 +2,7 @@
 //! of different templates do not.
 
 use proptest::prelude::*;
-use tailrace_processors::fingerprint::Fingerprinter;
+use tailrace_processors::template::Fingerprinter;
 
 /// Event templates with typed holes, as services write them.
 const TEMPLATES: &[&str] = &[

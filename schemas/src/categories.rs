@@ -9,10 +9,10 @@
 //! service's file-name patterns (server, client, monitoring, vllm, slurm, logs); a line no rule
 //! takes is `uncategorized`.
 
+use crate::{Catalog, Category, HostId, SourceId};
 use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use crate::{Catalog, Category, HostId, SourceId};
 
 /// The category of lines no rule takes.
 pub const UNCATEGORIZED: &str = "uncategorized";

@@ -1,74 +1,236 @@
-//! Issue fingerprints: lines of one event template share one fingerprint, and the template,
-//! with `<*>` where lines differ, is the issue's message.
+//! `fingerprint`: issue occurrences of warn and error lines.
 //!
-//! A line goes through three steps: its header is cut off ([`crate::line`]), certain variables
-//! are masked ([`mask`]), and the masked tokens are mined into templates online ([`miner`]).
-//! [`Fingerprinter`] holds the state of all three and reuses its buffers, so a line costs no
-//! allocation once its template is known.
+//! Reads `logs.classified.*.warn.>` and `logs.classified.*.error.>` ([`ClassifiedBatch`]),
+//! fingerprints each line ([`crate::template`]: header cut, variables masked, templates
+//! mined online) and tallies the lines of each fingerprint in each input batch. Once per window
+//! it publishes, for every batch it took in, one [`IssueOccurrence`](tailrace_schemas::IssueOccurrence) per tally to
+//! `issues.{category}` (count, first and last seen, a sample line, the template as the message),
+//! capped as the seed did ([`window::Caps`], per batch), and its inputs are acked only then.
+//!
+//! Occurrences are per input batch, with ids from the batch's stream sequence, so a batch
+//! redelivered after a crash (to this instance or another, in whatever window) publishes the
+//! same ids and JetStream stores it once: the issue table's counts are exact, not "at least".
+//!
+//! The templates it learns go to the `fingerprint-templates` KV bucket ([`templates`]) before the
+//! occurrences are published; every instance loads the bucket at start and absorbs what the
+//! others write, so fingerprints stay the same across restarts and instances.
 
-pub mod mask;
-pub mod miner;
-pub mod slot;
+pub mod templates;
+pub mod window;
 
-use tailrace_schemas::Fingerprint;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-pub use mask::{Masked, WILDCARD};
-pub use miner::{Learned, Matched, Miner, MinerConfig, TemplateRecord};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tailrace_nats::{Delivery, FlushId, HandleError, Handler, Outgoing};
+use tailrace_schemas::subject;
+use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, StreamName, SubjectFilter};
+use tokio_util::sync::CancellationToken;
 
-/// Lines are cut to this many bytes before fingerprinting (at a character boundary).
-pub const DEFAULT_MAX_BYTES: usize = 2048;
+use crate::runtime::{Inputs, Processor};
+use crate::template::{Fingerprinter, MinerConfig, TemplateRecord};
+pub use templates::{TemplateStore, TemplateStoreError};
+pub use window::Caps;
+use window::Window;
+
+/// The consumer name of the fingerprint processor.
+pub const NAME: &str = "fingerprint";
+
+/// `[processors.fingerprint]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FingerprintConfig {
+    /// How long lines are tallied before their occurrences are published (the report window).
+    /// Must stay well under `nats.consumer.ack_wait`: the window's inputs are acked at its end.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub caps: Caps,
+    /// Share of comparable tokens that must be equal for a line to join a template.
+    pub similarity: f64,
+    /// Most templates kept; lines beyond are fingerprinted by their masked text alone.
+    pub max_templates: usize,
+}
+
+impl Default for FingerprintConfig {
+    fn default() -> Self {
+        let miner = MinerConfig::default();
+        Self {
+            window: Duration::from_secs(5),
+            caps: Caps::default(),
+            similarity: miner.similarity,
+            max_templates: miner.max_clusters,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintConfigError {
+    #[error("processors.fingerprint.similarity must be between 0 and 1, not {0}")]
+    Similarity(f64),
+    #[error("processors.fingerprint.window must be positive and at most half of nats.consumer.ack_wait ({ack_wait:?}), not {window:?}")]
+    Window { window: Duration, ack_wait: Duration },
+}
+
+impl FingerprintConfig {
+    pub fn validate(&self, ack_wait: Duration) -> Result<(), FingerprintConfigError> {
+        if !(0.0..=1.0).contains(&self.similarity) {
+            return Err(FingerprintConfigError::Similarity(self.similarity));
+        }
+        if self.window.is_zero() || self.window > ack_wait / 2 {
+            return Err(FingerprintConfigError::Window { window: self.window, ack_wait });
+        }
+        Ok(())
+    }
+
+    pub fn miner(&self) -> MinerConfig {
+        MinerConfig { similarity: self.similarity, max_clusters: self.max_templates }
+    }
+}
 
 #[derive(Debug)]
-pub struct Fingerprinter {
-    miner: Miner,
-    masked: Masked,
-    max_bytes: usize,
+struct State {
+    fingerprinter: Fingerprinter,
+    /// The tallies of each input taken in since the last flush, by its stream sequence.
+    inputs: Vec<(u64, Window)>,
+    /// Templates a failed flush could not store; stored with the next.
+    unsaved: Vec<TemplateRecord>,
 }
 
-impl Default for Fingerprinter {
-    fn default() -> Self {
-        Self::new(MinerConfig::default())
+#[derive(Debug)]
+pub struct FingerprintProcessor {
+    name: ConsumerName,
+    cfg: FingerprintConfig,
+    state: Arc<Mutex<State>>,
+    store: TemplateStore,
+}
+
+impl FingerprintProcessor {
+    /// Loads the stored templates and keeps absorbing other instances' until `cancel`.
+    pub async fn open(
+        store: TemplateStore,
+        cfg: FingerprintConfig,
+        cancel: CancellationToken,
+    ) -> Result<Self, TemplateStoreError> {
+        let (records, mut watch) = store.load().await?;
+        let mut fingerprinter = Fingerprinter::new(cfg.miner());
+        for r in &records {
+            fingerprinter.miner().absorb(r);
+        }
+        tracing::info!(templates = records.len(), "fingerprint templates loaded");
+        let state = Arc::new(Mutex::new(State { fingerprinter, inputs: Vec::new(), unsaved: Vec::new() }));
+        let shared = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            loop {
+                let entry = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    e = watch.next() => e,
+                };
+                let Some(entry) = entry else { break };
+                let Ok(entry) = entry else { continue };
+                let (Some(record), Some(state)) = (templates::decode(&entry), shared.upgrade()) else {
+                    continue;
+                };
+                state.lock().expect("fingerprint state").fingerprinter.miner().absorb(&record);
+            }
+        });
+        Ok(Self { name: ConsumerName::new(NAME).expect("a valid consumer name"), cfg, state, store })
+    }
+
+    fn take_in(&self, seq: u64, batch: &ClassifiedBatch) {
+        let scope = Scope::new(batch.category.as_str());
+        let mut state = self.state.lock().expect("fingerprint state");
+        let State { fingerprinter, inputs, .. } = &mut *state;
+        let mut window = Window::default();
+        let mut tallies = window.origin(&scope, &batch.host, &batch.source);
+        for line in &batch.lines {
+            let fingerprint = fingerprinter.line(&line.text).fingerprint;
+            tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
+        }
+        inputs.push((seq, window));
     }
 }
 
-impl Fingerprinter {
-    pub fn new(cfg: MinerConfig) -> Self {
-        Self { miner: Miner::new(cfg), masked: Masked::default(), max_bytes: DEFAULT_MAX_BYTES }
+impl Handler for FingerprintProcessor {
+    fn handle(&self, delivery: &Delivery) -> impl Future<Output = Result<Vec<Outgoing>, HandleError>> + Send {
+        let result = tailrace_schemas::decode::<ClassifiedBatch>(delivery.payload())
+            .map_err(|e| HandleError::Reject(format!("{NAME} on {}: {e}", delivery.subject())))
+            .map(|batch| {
+                if batch.severity >= Severity::Warn {
+                    self.take_in(delivery.stream_seq, &batch);
+                }
+                Vec::new()
+            });
+        std::future::ready(result)
     }
 
-    /// The template of a raw line (header included).
-    pub fn line(&mut self, line: &str) -> Matched<'_> {
-        let parsed = crate::line::parse(line);
-        match parsed.content {
-            std::borrow::Cow::Borrowed(content) => self.content(content),
-            std::borrow::Cow::Owned(content) => self.content(&content),
+    fn window(&self) -> Option<Duration> {
+        Some(self.cfg.window)
+    }
+
+    async fn flush(&self, _id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
+        {
+            let (closed, changes) = {
+                let mut state = self.state.lock().expect("fingerprint state");
+                let State { fingerprinter, inputs, unsaved } = &mut *state;
+                let miner = fingerprinter.miner();
+                let closed: Vec<(u64, window::Closed)> = inputs
+                    .drain(..)
+                    .map(|(seq, mut w)| {
+                        (
+                            seq,
+                            w.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned()),
+                        )
+                    })
+                    .collect();
+                let mut changes = std::mem::take(unsaved);
+                changes.extend(miner.take_changes());
+                (closed, changes)
+            };
+            // Templates first: an occurrence never names a fingerprint the bucket lacks.
+            if let Err(e) = self.store.save(&changes).await {
+                self.state.lock().expect("fingerprint state").unsaved.extend(changes);
+                return Err(HandleError::Retry(e.to_string()));
+            }
+            let suppressed: usize = closed.iter().map(|(_, c)| c.suppressed).sum();
+            if suppressed > 0 {
+                metrics::counter!("tailrace_issues_suppressed_total").increment(suppressed as u64);
+                tracing::debug!(suppressed, "issues over a batch's caps were not published");
+            }
+            // Ids from each input's sequence: the same batch gives the same ids in any window.
+            closed
+                .iter()
+                .flat_map(|(seq, c)| c.occurrences.iter().enumerate().map(move |(i, o)| (*seq, i, o)))
+                .map(|(seq, i, o)| {
+                    Outgoing::encode(subject::issues(&o.scope), o, format!("{NAME}/{seq}/{i}"))
+                        .map_err(|e| HandleError::Reject(e.to_string()))
+                })
+                .collect()
+        }
+    }
+}
+
+impl Processor for FingerprintProcessor {
+    fn name(&self) -> &ConsumerName {
+        &self.name
+    }
+
+    fn inputs(&self) -> Inputs {
+        let filter = |s: Severity| {
+            SubjectFilter::parse(&format!("logs.classified.*.{}.>", s.as_str())).expect("a valid filter")
+        };
+        Inputs {
+            stream: StreamName::CLASSIFIED,
+            filters: vec![filter(Severity::Warn), filter(Severity::Error)],
         }
     }
 
-    /// The template of a message whose header is already gone.
-    pub fn content(&mut self, content: &str) -> Matched<'_> {
-        let content = truncate(content, self.max_bytes);
-        mask::mask(content, &mut self.masked);
-        self.miner.learn(&self.masked)
+    fn outputs(&self) -> Vec<SubjectFilter> {
+        vec![StreamName::ISSUES.decl().filter()]
     }
 
-    pub fn miner(&mut self) -> &mut Miner {
-        &mut self.miner
+    fn description(&self) -> &'static str {
+        "issue occurrences of warn and error lines: logs.classified.*.{warn,error}.> -> issues.{category}"
     }
-
-    /// The fingerprint a template text would have if it were new (for tests and tools).
-    pub fn fingerprint_of_masked(text: &str) -> Fingerprint {
-        Fingerprint(miner::fnv1a(text.as_bytes()))
-    }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

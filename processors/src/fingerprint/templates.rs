@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tailrace_nats::topology::FINGERPRINT_TEMPLATES;
 use tailrace_schemas::IssueTemplate;
 
-use crate::fingerprint::TemplateRecord;
+use crate::template::TemplateRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateStoreError {

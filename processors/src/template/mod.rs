@@ -1,0 +1,74 @@
+//! Issue fingerprints: lines of one event template share one fingerprint, and the template,
+//! with `<*>` where lines differ, is the issue's message.
+//!
+//! A line goes through three steps: its header is cut off ([`crate::line`]), certain variables
+//! are masked ([`mask`]), and the masked tokens are mined into templates online ([`miner`]).
+//! [`Fingerprinter`] holds the state of all three and reuses its buffers, so a line costs no
+//! allocation once its template is known.
+
+pub mod mask;
+pub mod miner;
+pub mod slot;
+
+use tailrace_schemas::Fingerprint;
+
+pub use mask::{Masked, WILDCARD};
+pub use miner::{Learned, Matched, Miner, MinerConfig, TemplateRecord};
+
+/// Lines are cut to this many bytes before fingerprinting (at a character boundary).
+pub const DEFAULT_MAX_BYTES: usize = 2048;
+
+#[derive(Debug)]
+pub struct Fingerprinter {
+    miner: Miner,
+    masked: Masked,
+    max_bytes: usize,
+}
+
+impl Default for Fingerprinter {
+    fn default() -> Self {
+        Self::new(MinerConfig::default())
+    }
+}
+
+impl Fingerprinter {
+    pub fn new(cfg: MinerConfig) -> Self {
+        Self { miner: Miner::new(cfg), masked: Masked::default(), max_bytes: DEFAULT_MAX_BYTES }
+    }
+
+    /// The template of a raw line (header included).
+    pub fn line(&mut self, line: &str) -> Matched<'_> {
+        let parsed = crate::line::parse(line);
+        match parsed.content {
+            std::borrow::Cow::Borrowed(content) => self.content(content),
+            std::borrow::Cow::Owned(content) => self.content(&content),
+        }
+    }
+
+    /// The template of a message whose header is already gone.
+    pub fn content(&mut self, content: &str) -> Matched<'_> {
+        let content = truncate(content, self.max_bytes);
+        mask::mask(content, &mut self.masked);
+        self.miner.learn(&self.masked)
+    }
+
+    pub fn miner(&mut self) -> &mut Miner {
+        &mut self.miner
+    }
+
+    /// The fingerprint a template text would have if it were new (for tests and tools).
+    pub fn fingerprint_of_masked(text: &str) -> Fingerprint {
+        Fingerprint(miner::fnv1a(text.as_bytes()))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
