@@ -28,6 +28,7 @@ pub mod error;
 pub mod extract;
 pub mod host;
 pub mod pages;
+pub mod protocol;
 pub mod routes;
 pub mod sse;
 pub mod state;

@@ -57,11 +57,15 @@ impl TestServer {
         let binary = find_binary(None).unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::Builder::new().prefix("tailrace-nats-").tempdir().expect("temp dir");
         let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or_else(free_port)));
-        let mut args = vec![
-            "--jetstream".to_owned(),
-            "--store_dir".to_owned(),
-            dir.path().join("js").display().to_string(),
-        ];
+        // The declared limits add up to gigabytes that JetStream reserves against its store; a
+        // test's few messages must not depend on how much disk the machine has free.
+        let conf = dir.path().join("js.conf");
+        std::fs::write(
+            &conf,
+            format!("jetstream {{\n  store_dir: {:?}\n  max_file_store: 1TB\n}}\n", dir.path().join("js")),
+        )
+        .expect("write the test server's config");
+        let mut args = vec!["-c".to_owned(), conf.display().to_string()];
         args.extend(extra);
         let mut server = Self { dir, addr, args, binary, process: None };
         server.start_again().await;

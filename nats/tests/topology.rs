@@ -104,3 +104,27 @@ fn stream_limits_are_keyed_by_the_tables_keys_and_others_are_refused() {
     let err = serde_json::from_str::<StreamsConfig>(r#"{"lgos": {}}"#).unwrap_err().to_string();
     assert!(err.contains("lgos") && err.contains("classified"), "{err}");
 }
+
+#[tokio::test]
+async fn limits_that_do_not_fit_the_disk_are_refused_naming_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tailrace_nats::config::ServerConfig {
+        port: tailrace_nats::testing::free_port(),
+        ..Default::default()
+    };
+    let server = tailrace_nats::ManagedServer::start(&cfg, dir.path()).await.unwrap();
+    let client = tailrace_nats::connect(&server.client_config(&Default::default()), None, "t").await.unwrap();
+    let mut streams = StreamsConfig::default();
+    // A petabyte: more than any test machine's disk.
+    streams.limits.insert(
+        "logs".into(),
+        tailrace_nats::config::StreamLimits { max_bytes: Some(1 << 50), ..Default::default() },
+    );
+    let err = Topology::from_config(&streams)
+        .apply(&async_nats::jetstream::new(client))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stream LOGS") && err.contains("max_bytes"), "{err}");
+    server.stop().await;
+}

@@ -68,16 +68,12 @@ pub fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static, stat
         if *ended {
             return futures::future::ready(None);
         }
-        let frame = match item {
-            StreamItem::Event(e) => e.sse.clone(),
-            StreamItem::Lagged(n) => {
+        let frame = match (&item, item.ending(None)) {
+            (StreamItem::Event(e), _) => e.sse.clone(),
+            (_, ending) => {
                 *ended = true;
-                let detail = serde_json::json!({ "missed": n, "detail": "this client fell behind and was cut off; reconnect to resume from the last event id" });
-                sse::frame(Some("lagged"), None, &detail.to_string())
-            }
-            StreamItem::Failed(reason) => {
-                *ended = true;
-                sse::frame(Some("error"), None, &serde_json::json!({ "detail": reason }).to_string())
+                let (name, data) = ending.expect("only events have no ending");
+                sse::frame(Some(name), None, &data.to_string())
             }
         };
         futures::future::ready(Some(frame))

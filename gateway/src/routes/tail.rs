@@ -122,6 +122,6 @@ async fn stream(
 ) -> Result<Response, ApiError> {
     let resume = resume_point(&headers)?;
     let w = watch::start(&state, &caller, &q.tail, resume).await?;
-    let frames = w.events.map(|e| sse::frame(Some(e.event), e.id.as_deref(), &e.data.to_string()));
+    let frames = w.events.map(|e| sse::frame(Some(e.event.name()), e.id.as_deref(), &e.data.to_string()));
     Ok(sse::response(frames, state.config.keep_alive))
 }

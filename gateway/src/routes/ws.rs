@@ -25,13 +25,13 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::protocol::{ClientEvent, ServerEvent, StopRequest, SubscribeRequest, UnsubscribeRequest};
 use crate::state::AppState;
 use crate::stream::{self, StreamItem};
 use crate::tail::{watch, TailRequest};
@@ -90,10 +90,6 @@ enum Out {
     Last(String),
 }
 
-fn frame(event: &str, data: &Value) -> String {
-    json!({ "event": event, "data": data }).to_string()
-}
-
 /// A task that ends when dropped.
 struct Task(JoinHandle<()>);
 
@@ -112,30 +108,6 @@ struct Connection {
     tails: HashMap<(String, String), Task>,
     /// subject filter → the task forwarding it.
     subscriptions: HashMap<String, Task>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Inbound {
-    event: String,
-    #[serde(default)]
-    data: Value,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct StopRequest {
-    #[serde(default, alias = "host")]
-    cvm_ip: Option<String>,
-    #[serde(default, alias = "name")]
-    log_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SubscribeRequest {
-    subject: String,
-    #[serde(default)]
-    from: Option<u64>,
-    #[serde(default)]
-    since: Option<String>,
 }
 
 impl Connection {
@@ -194,14 +166,14 @@ impl Connection {
         self.subscriptions.clear();
     }
 
-    async fn send(&self, event: &str, data: &Value) {
-        let _ = self.tx.send(Out::Frame(frame(event, data))).await;
+    async fn send(&self, event: ServerEvent, data: &Value) {
+        let _ = self.tx.send(Out::Frame(event.frame(data))).await;
     }
 
     async fn refuse(&self, request: &str, e: &ApiError) {
         let (_, mut body) = e.body();
         body["request"] = json!(request);
-        self.send("error", &body).await;
+        self.send(ServerEvent::Error, &body).await;
     }
 
     fn active(&self) -> usize {
@@ -220,41 +192,22 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) {
-        let inbound: Inbound = match serde_json::from_str(text) {
-            Ok(m) => m,
-            Err(e) => {
-                let e = ApiError::bad_request(
-                    "frame",
-                    &format!("not {{\"event\": ..., \"data\": {{...}}}}: {e}"),
-                );
-                return self.refuse("", &e).await;
-            }
+        let event = match ClientEvent::parse(text) {
+            Ok(event) => event,
+            Err((name, e)) => return self.refuse(&name, &e).await,
         };
-        let result = match inbound.event.as_str() {
-            "start_tail_f" => self.start_tail(inbound.data).await,
-            "stop_tail_f" => self.stop_tail(inbound.data).await,
-            "subscribe" => self.subscribe(inbound.data).await,
-            "unsubscribe" => match self.unsubscribe(&inbound.data) {
-                Ok(filter) => {
-                    self.send("unsubscribed", &json!({ "subject": filter.as_str() })).await;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            },
-            other => Err(ApiError::bad_request(
-                "event",
-                &format!(
-                    "unknown event {other:?}; expected start_tail_f, stop_tail_f, subscribe or unsubscribe"
-                ),
-            )),
+        let (name, result) = match event {
+            ClientEvent::StartTailF(req) => ("start_tail_f", self.start_tail(req).await),
+            ClientEvent::StopTailF(req) => ("stop_tail_f", self.stop_tail(req).await),
+            ClientEvent::Subscribe(req) => ("subscribe", self.subscribe(req).await),
+            ClientEvent::Unsubscribe(req) => ("unsubscribe", self.unsubscribe(&req).await),
         };
         if let Err(e) = result {
-            self.refuse(&inbound.event, &e).await;
+            self.refuse(name, &e).await;
         }
     }
 
-    async fn start_tail(&mut self, data: Value) -> Result<(), ApiError> {
-        let req: TailRequest = parse(data)?;
+    async fn start_tail(&mut self, req: TailRequest) -> Result<(), ApiError> {
         self.check_room()?;
         let w = watch::start(&self.state, &self.caller, &req, None).await?;
         let key = (req.cvm_ip.trim().to_owned(), w.name.clone());
@@ -267,8 +220,8 @@ impl Connection {
         let mut events = w.events;
         let task = tokio::spawn(async move {
             while let Some(e) = events.next().await {
-                let text = frame(e.event, &e.data);
-                let out = if e.event == "lagged" { Out::Last(text) } else { Out::Frame(text) };
+                let text = e.event.frame(&e.data);
+                let out = if e.event == ServerEvent::Lagged { Out::Last(text) } else { Out::Frame(text) };
                 if tx.send(out).await.is_err() || e.ends {
                     break;
                 }
@@ -278,8 +231,7 @@ impl Connection {
         Ok(())
     }
 
-    async fn stop_tail(&mut self, data: Value) -> Result<(), ApiError> {
-        let req: StopRequest = if data.is_null() { StopRequest::default() } else { parse(data)? };
+    async fn stop_tail(&mut self, req: StopRequest) -> Result<(), ApiError> {
         let matches = |(h, n): &(String, String)| {
             req.cvm_ip.as_deref().is_none_or(|want| want.trim() == h)
                 && req.log_name.as_deref().is_none_or(|want| want.trim() == n)
@@ -292,7 +244,7 @@ impl Connection {
             self.tails.remove(&key);
             let (host, name) = key;
             self.send(
-                "tail_f_status",
+                ServerEvent::TailFStatus,
                 &json!({
                     "status": "stopped",
                     "kind": "stopped",
@@ -306,8 +258,7 @@ impl Connection {
         Ok(())
     }
 
-    async fn subscribe(&mut self, data: Value) -> Result<(), ApiError> {
-        let req: SubscribeRequest = parse(data)?;
+    async fn subscribe(&mut self, req: SubscribeRequest) -> Result<(), ApiError> {
         let (filter, stream_name) = stream::access::resolve(&req.subject, &self.state.auth, &self.caller)?;
         let key = filter.to_string();
         if self.subscriptions.get(&key).is_some_and(|t| !t.0.is_finished()) {
@@ -329,45 +280,40 @@ impl Connection {
         let subject = key.clone();
         let task = tokio::spawn(async move {
             while let Some(item) = items.next().await {
-                let out = match item {
+                let (out, ends) = match (&item, item.ending(Some(&subject))) {
                     // The event's JSON is rendered once for every client; only the envelope is new.
-                    StreamItem::Event(e) => Out::Frame(format!(r#"{{"event":"message","data":{}}}"#, e.json)),
-                    StreamItem::Lagged(missed) => Out::Last(frame(
-                        "lagged",
-                        &json!({ "subject": subject, "missed": missed, "detail": "this connection fell behind and is closed; reconnect and subscribe with from= to resume" }),
-                    )),
-                    StreamItem::Failed(reason) => Out::Frame(frame(
-                        "error",
-                        &json!({ "error": "unavailable", "detail": reason, "request": "subscribe", "subject": subject }),
-                    )),
+                    (StreamItem::Event(e), _) => {
+                        (Out::Frame(format!(r#"{{"event":"message","data":{}}}"#, e.json)), false)
+                    }
+                    // Lagged closes the socket; a failed subscription ends, the socket stays.
+                    (StreamItem::Lagged(_), Some((name, data))) => {
+                        (Out::Last(ServerEvent::from_ending(name).frame(&data)), true)
+                    }
+                    (_, Some((name, mut data))) => {
+                        data["request"] = json!("subscribe");
+                        (Out::Frame(ServerEvent::from_ending(name).frame(&data)), true)
+                    }
+                    (_, None) => continue,
                 };
-                let ends = !matches!(out, Out::Frame(ref f) if f.starts_with(r#"{"event":"message""#));
                 if tx.send(out).await.is_err() || ends {
                     break;
                 }
             }
         });
         self.subscriptions.insert(key.clone(), Task(task));
-        self.send("subscribed", &json!({ "subject": key })).await;
+        self.send(ServerEvent::Subscribed, &json!({ "subject": key })).await;
         Ok(())
     }
 
-    fn unsubscribe(&mut self, data: &Value) -> Result<tailrace_schemas::SubjectFilter, ApiError> {
-        let subject = data
-            .get("subject")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad_request("subject", &"missing"))?;
-        let filter = tailrace_schemas::SubjectFilter::parse(subject)
+    async fn unsubscribe(&mut self, req: &UnsubscribeRequest) -> Result<(), ApiError> {
+        let filter = tailrace_schemas::SubjectFilter::parse(&req.subject)
             .map_err(|e| ApiError::bad_request("subject", &e))?;
         self.subscriptions
             .remove(filter.as_str())
             .ok_or_else(|| ApiError::bad_request("subject", &format!("not subscribed to {filter}")))?;
-        Ok(filter)
+        self.send(ServerEvent::Unsubscribed, &json!({ "subject": filter.as_str() })).await;
+        Ok(())
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
-    crate::extract::from_json(data)
 }
 
 #[cfg(test)]

@@ -28,6 +28,31 @@ pub enum StreamItem {
     Failed(String),
 }
 
+impl StreamItem {
+    /// The event that tells a client its stream ended, the same over SSE and WebSocket, for
+    /// subject subscriptions and tails alike: `lagged {missed, detail}` or
+    /// `error {error, detail}`, with `subject` when given. `None` for an event.
+    pub fn ending(&self, subject: Option<&str>) -> Option<(&'static str, serde_json::Value)> {
+        let (name, mut data) = match self {
+            StreamItem::Event(_) => return None,
+            StreamItem::Lagged(missed) => (
+                "lagged",
+                serde_json::json!({
+                    "missed": missed,
+                    "detail": "this client fell behind and was cut off; reconnect to resume from the last event id (SSE) or with from= (WebSocket)",
+                }),
+            ),
+            StreamItem::Failed(reason) => {
+                ("error", serde_json::json!({ "error": "unavailable", "detail": reason }))
+            }
+        };
+        if let Some(subject) = subject {
+            data["subject"] = serde_json::json!(subject);
+        }
+        Some((name, data))
+    }
+}
+
 /// Checks a sequence start against the end of `stream`. A start past the next sequence
 /// (`from=1000000000000`, a `Last-Event-ID` from another incarnation of the stream) would make
 /// JetStream replay from the first message; asked for explicitly (`field` names the

@@ -16,6 +16,7 @@ use tailrace_schemas::{subject, HostId, PathCheck, PathVerdict, SourceId, Stream
 use super::{hosts, ViewerLease};
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
+use crate::protocol::ServerEvent;
 use crate::state::AppState;
 use crate::stream::{subscribe, Start, StreamItem};
 
@@ -35,7 +36,7 @@ pub struct TailRequest {
 /// One event for a client: its name, optional id, JSON data, and whether it ends the stream.
 #[derive(Debug, Clone)]
 pub struct TailEvent {
-    pub event: &'static str,
+    pub event: ServerEvent,
     pub id: Option<String>,
     pub data: Value,
     pub ends: bool,
@@ -236,25 +237,15 @@ async fn check_on_host(state: &AppState, host: &HostId, path: &str) -> Result<()
     }
 }
 
-fn ending(item: StreamItem) -> Option<TailEvent> {
-    match item {
-        StreamItem::Event(_) => None,
-        StreamItem::Lagged(missed) => Some(TailEvent {
-            event: "lagged",
-            id: None,
-            data: json!({ "missed": missed, "detail": "this client fell behind and was cut off; reconnect to resume" }),
-            ends: true,
-        }),
-        StreamItem::Failed(reason) => {
-            Some(TailEvent { event: "error", id: None, data: json!({ "detail": reason }), ends: true })
-        }
-    }
+fn ending(item: &StreamItem) -> Option<TailEvent> {
+    let (event, data) = item.ending(None)?;
+    Some(TailEvent { event: ServerEvent::from_ending(event), id: None, data, ends: true })
 }
 
 fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usize)>) -> Vec<TailEvent> {
     let e = match item {
         StreamItem::Event(e) => e,
-        other => return ending(other).into_iter().collect(),
+        other => return ending(&other).into_iter().collect(),
     };
     let skip = match resume {
         Some((seq, index)) if seq == e.seq => index + 1,
@@ -267,7 +258,7 @@ fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usi
         .enumerate()
         .skip(skip)
         .map(|(i, l)| TailEvent {
-            event: "log",
+            event: ServerEvent::Log,
             id: Some(format!("{}.{i}", e.seq)),
             data: json!({
                 "name": name,
@@ -283,7 +274,7 @@ fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usi
 fn status_event(item: StreamItem, name: &str, host: &str, since: Timestamp) -> Option<TailEvent> {
     let e = match item {
         StreamItem::Event(e) => e,
-        other => return ending(other),
+        other => return ending(&other),
     };
     let p = &e.payload;
     let kind = p.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -294,7 +285,7 @@ fn status_event(item: StreamItem, name: &str, host: &str, since: Timestamp) -> O
         return None;
     }
     Some(TailEvent {
-        event: "tail_f_status",
+        event: ServerEvent::TailFStatus,
         id: None,
         data: json!({
             "status": p.get("status").cloned().unwrap_or(Value::Null),

@@ -184,9 +184,13 @@ pub(super) async fn stream(
             Ok(ApplyOutcome { name, action: ApplyAction::Updated(changes) })
         }
         Err(e) if is_not_found(&e) => {
-            js.create_stream(desired.clone())
-                .await
-                .map_err(|e| TopologyError::Create { name: name.clone(), source: e.into() })?;
+            js.create_stream(desired.clone()).await.map_err(|e| {
+                if e.to_string().contains("insufficient storage") {
+                    TopologyError::NoRoom { name: name.clone(), max_bytes: desired.max_bytes }
+                } else {
+                    TopologyError::Create { name: name.clone(), source: e.into() }
+                }
+            })?;
             Ok(ApplyOutcome { name, action: ApplyAction::Created })
         }
         Err(e) => Err(TopologyError::Read { name, source: e.into() }),

@@ -40,6 +40,12 @@ pub enum TopologyError {
     Read { name: String, source: async_nats::Error },
     #[error("cannot create stream {name}: {source}")]
     Create { name: String, source: async_nats::Error },
+    #[error(
+        "cannot create stream {name}: JetStream cannot reserve its max_bytes ({max_bytes} bytes): the \
+         streams' limits add up to more than the server may store (by default 75% of its disk's free \
+         space). Lower [nats.streams.*] max_bytes, or free disk space"
+    )]
+    NoRoom { name: String, max_bytes: i64 },
     #[error("cannot update stream {name} ({changes}): {source}")]
     Update { name: String, changes: String, source: async_nats::Error },
     #[error("cannot list streams and consumers: {0}")]
