@@ -131,3 +131,97 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
     browser.close().await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_link() {
+    use tailrace_nats::{Outgoing, Publisher};
+    use tailrace_schemas::{subject, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp};
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let publisher = Publisher::new(client.clone(), Default::default());
+    let dir = tempfile::tempdir().unwrap();
+    let tables = tailrace_sinks::Tables::open(&dir.path().join("sled")).unwrap();
+    let ctx = tailrace_sinks::SinkContext {
+        client: client.clone(),
+        publisher: publisher.clone(),
+        consumer: Default::default(),
+        tables: tables.clone(),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let sink = tokio::spawn(tailrace_sinks::run(tailrace_sinks::issues::IssuesSink, ctx, cancel.clone()));
+    for (i, (fp, count, hours_ago)) in
+        [(1u64, 3u64, 0i64), (2, 40, 0), (2, 5, 3), (3, 7, 50)].into_iter().enumerate()
+    {
+        let at = Timestamp::now().saturating_add_nanos(-hours_ago * 3_600_000_000_000);
+        let o = IssueOccurrence {
+            v: 1,
+            scope: "db".into(),
+            fingerprint: Fingerprint(fp),
+            severity: Severity::Error,
+            message: format!("query {fp} failed after <*> ms"),
+            count,
+            first_seen: at,
+            last_seen: at,
+            sample: format!("query {fp} failed after 31 ms"),
+            host: Some("db-1".into()),
+            source: Some("postgres".into()),
+            app: None,
+            customer: None,
+        };
+        publisher
+            .publish_and_wait(Outgoing::encode(subject::issues(&o.scope), &o, format!("p/{i}")).unwrap())
+            .await
+            .unwrap();
+    }
+    let last = tailrace_nats::replay::last_sequence(publisher.jetstream(), StreamName::ISSUES).await.unwrap();
+    while tables.applied("issues", StreamName::ISSUES).unwrap() < last {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let state = AppState::new(client, GatewayConfig::default(), StreamsConfig::default())
+        .with_issues(tailrace_sinks::issues::IssuesView::new(&tables).unwrap());
+    let base = tailrace_gateway::testing::serve(state).await;
+
+    let browser = Browser::start().await;
+    browser.client.goto(&format!("{base}/issues?window=24h")).await.unwrap();
+    let rows = browser
+        .wait_for(
+            "(() => { const r = [...document.querySelectorAll('#issues tbody tr')]; return r.length === 2 ? r.map(t => t.querySelector('.window-count').textContent).join(',') : null; })()",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(rows, "45,3", "most occurrences in 24 h first; the 50 h old issue is outside the window");
+    // All time, sorted by first seen: the old issue appears, newest first.
+    browser.client.goto(&format!("{base}/issues?window=&sort=first_seen")).await.unwrap();
+    let first = browser
+        .wait_for(
+            "(() => { const r = [...document.querySelectorAll('#issues tbody tr')]; return r.length === 3 ? r[2].dataset.fingerprint : null; })()",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(first, "0000000000000003");
+    browser
+        .client
+        .execute("document.querySelector('tr[data-fingerprint=\"0000000000000002\"]').click()", vec![])
+        .await
+        .unwrap();
+    let points = browser
+        .wait_for(
+            "document.querySelector('#trend canvas') && document.getElementById('trend').dataset.points",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(points, "2", "two hours with occurrences drawn");
+    let live = browser
+        .wait_for(
+            "document.querySelector('#detail-where a.live')?.getAttribute('href')",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(live, "/realtimelog?host=db-1&files=postgres");
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("issues.png")).await;
+    }
+    browser.close().await;
+    cancel.cancel();
+    sink.await.unwrap().unwrap();
+}

@@ -16,6 +16,10 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../assets/overview.js")),
     ("realtimelog.js", "text/javascript; charset=utf-8", include_str!("../../assets/realtimelog.js")),
+    ("issues.js", "text/javascript; charset=utf-8", include_str!("../../assets/issues.js")),
+    // From the npm registry, pinned by gateway/web/package-lock.json (deploy/vendor-web.sh).
+    ("uPlot.esm.js", "text/javascript; charset=utf-8", include_str!("../../assets/vendor/uPlot.esm.js")),
+    ("uPlot.min.css", "text/css; charset=utf-8", include_str!("../../assets/vendor/uPlot.min.css")),
 ];
 
 fn find(name: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {

@@ -12,6 +12,7 @@
 //! its script in `assets/`, listed in [`assets::ASSETS`].
 
 pub mod assets;
+pub mod issues;
 pub mod realtimelog;
 
 use axum::response::Html;
@@ -21,12 +22,13 @@ use axum::Router;
 use crate::state::AppState;
 
 /// The navigation bar: path and label of every page, in order.
-pub const NAV: &[(&str, &str)] = &[("/", "Overview"), ("/realtimelog", "Live tail")];
+pub const NAV: &[(&str, &str)] = &[("/", "Overview"), ("/realtimelog", "Live tail"), ("/issues", "Issues")];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/realtimelog", get(realtimelog::page))
+        .route("/issues", get(issues::page))
         .route("/assets/{file}", get(assets::serve))
 }
 
