@@ -146,25 +146,14 @@ async fn subcommands_never_write_into_a_server_that_is_not_the_managed_one() {
     stop(&mut child).await;
     // Something else now listens on the managed server's port.
     let store = tempfile::tempdir().unwrap();
-    let mut foreign = std::process::Command::new(tailrace_nats::server::find_binary(None).unwrap())
-        .args(["-a", "127.0.0.1", "-p", &setup.nats.to_string(), "--jetstream", "--store_dir"])
-        .arg(store.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _foreign = tailrace_nats::testing::foreign_server(setup.nats, store.path(), None).await;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], setup.nats));
-    while !tailrace_nats::server::answers_info(addr).await {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let out = tailrace().args(["streams", "apply", "-c"]).arg(&setup.config).output().unwrap();
     assert!(!out.status.success(), "streams apply succeeded against a foreign server");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not the managed server"), "{err}");
     let js = async_nats::jetstream::new(async_nats::connect(format!("nats://{addr}")).await.unwrap());
     assert_eq!(js.query_account().await.unwrap().streams, 0);
-    foreign.kill().unwrap();
-    foreign.wait().unwrap();
 }
 
 #[tokio::test]

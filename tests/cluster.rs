@@ -154,6 +154,22 @@ async fn watch_errors(base: String, want: u64) -> BTreeMap<u64, u32> {
     seen
 }
 
+/// Every payload `stream` holds now.
+async fn stored(js: &async_nats::jetstream::Context, stream: &str) -> Vec<bytes::Bytes> {
+    let mut s = js.get_stream(stream).await.unwrap();
+    let n = s.info().await.unwrap().state.messages;
+    let consumer =
+        s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let m =
+            tokio::time::timeout(Duration::from_secs(20), messages.next()).await.unwrap().unwrap().unwrap();
+        out.push(m.payload.clone());
+    }
+    out
+}
+
 /// Per error word, the count the issue table holds (by the template's text).
 fn by_word(issues: &[serde_json::Value]) -> BTreeMap<&'static str, u64> {
     let mut out = BTreeMap::new();
@@ -165,6 +181,32 @@ fn by_word(issues: &[serde_json::Value]) -> BTreeMap<&'static str, u64> {
         }
     }
     out
+}
+
+/// Waits (up to 2 min) until the gateway's issue table holds `expected`; otherwise fails with
+/// the end of the gateway's log.
+async fn gateway_table_equals(
+    base: &str,
+    expected: &BTreeMap<&'static str, u64>,
+    log: &std::path::Path,
+    when: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = by_word(&gateway_issues(base).await);
+        if &got == expected {
+            return;
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "{when}: the gateway's issue table {got:?}, expected {expected:?}; its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn gateway_issues(base: &str) -> Vec<serde_json::Value> {
@@ -301,19 +343,9 @@ async fn roles_on_a_three_node_cluster_survive_kill_9_of_a_leader_a_processor_an
     // Every acknowledged line in CLASSIFIED exactly once.
     let deadline = Instant::now() + Duration::from_secs(180);
     let counts = loop {
-        let mut s = js.get_stream("CLASSIFIED").await.unwrap();
-        let n = s.info().await.unwrap().state.messages;
-        let consumer =
-            s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
-        let mut messages = consumer.messages().await.unwrap();
         let mut counts = vec![0u8; LINES as usize];
-        for _ in 0..n {
-            let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            for line in tailrace_schemas::decode::<ClassifiedBatch>(&m.payload).unwrap().lines {
+        for payload in stored(&js, "CLASSIFIED").await {
+            for line in tailrace_schemas::decode::<ClassifiedBatch>(&payload).unwrap().lines {
                 counts[line.offset as usize] = counts[line.offset as usize].saturating_add(1);
             }
         }
@@ -339,56 +371,26 @@ async fn roles_on_a_three_node_cluster_survive_kill_9_of_a_leader_a_processor_an
     let expected = expected_errors();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let mut s = js.get_stream("ISSUES").await.unwrap();
-        let n = s.info().await.unwrap().state.messages;
-        let consumer =
-            s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut stored = Vec::new();
-        for _ in 0..n {
-            let m = tokio::time::timeout(Duration::from_secs(20), messages.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            let o: tailrace_schemas::IssueOccurrence = tailrace_schemas::decode(&m.payload).unwrap();
-            stored.push(serde_json::json!({ "message": o.message, "count": o.count }));
-        }
-        let got = by_word(&stored);
+        let occurrences: Vec<serde_json::Value> = stored(&js, "ISSUES")
+            .await
+            .iter()
+            .map(|p| {
+                let o: tailrace_schemas::IssueOccurrence = tailrace_schemas::decode(p).unwrap();
+                serde_json::json!({ "message": o.message, "count": o.count })
+            })
+            .collect();
+        let got = by_word(&occurrences);
         if got == expected {
             break;
         }
         assert!(Instant::now() < deadline, "ISSUES holds {got:?}, expected {expected:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let got = by_word(&gateway_issues(&base).await);
-        if got == expected {
-            break;
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(&gateway.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!(
-                "gateway's issue table {got:?}, expected {expected:?}; its log ends:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    gateway_table_equals(&base, &expected, &gateway.log, "live").await;
     // A rebuild while everything runs gives the same table.
     let reply = client.request(tailrace_sinks::rebuild_subject("issues"), "".into()).await.unwrap();
     assert!(String::from_utf8_lossy(&reply.payload).contains("rebuilding"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let got = by_word(&gateway_issues(&base).await);
-        if got == expected {
-            break;
-        }
-        assert!(Instant::now() < deadline, "after the rebuild {got:?}, expected {expected:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    gateway_table_equals(&base, &expected, &gateway.log, "after the rebuild").await;
     for role in [&mut p1, &mut p2, &mut gateway] {
         role.stop().await;
     }

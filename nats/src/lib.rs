@@ -42,3 +42,11 @@ pub use consumer::{ConsumerRunner, Delivery, FlushId, HandleError, Handler, Runn
 pub use publisher::{AckHandle, Outgoing, PublishError, Publisher};
 pub use server::{ManagedServer, ServerError};
 pub use topology::{ApplyAction, ApplyOutcome, ConsumerSpec, Topology, TopologyError};
+
+/// `bytes` random bytes from the kernel, as hex: passwords, replica ids.
+pub fn random_hex(bytes: usize) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -106,10 +106,23 @@ pub async fn ordered(
     filter: &str,
     start: Start,
 ) -> Result<push::Ordered, ReplayError> {
+    let consumer = push_consumer(js, stream, filter, start).await?;
+    consumer.messages().await.map_err(|e| consumer_error(stream, filter, &e))
+}
+
+fn consumer_error(stream: StreamName, filter: &str, e: &dyn std::fmt::Display) -> ReplayError {
+    ReplayError::Consumer { stream, filter: filter.to_owned(), reason: e.to_string() }
+}
+
+/// An ordered push consumer of `filter` from `start` (resolved first).
+async fn push_consumer(
+    js: &jetstream::Context,
+    stream: StreamName,
+    filter: &str,
+    start: Start,
+) -> Result<jetstream::consumer::Consumer<push::OrderedConfig>, ReplayError> {
     let start = resolve(js, stream, filter, start).await?;
-    let consumer_err = |e: String| ReplayError::Consumer { stream, filter: filter.to_owned(), reason: e };
-    let consumer = js
-        .get_stream_no_info(stream.as_str())
+    js.get_stream_no_info(stream.as_str())
         .await
         .map_err(|e| ReplayError::Stream { stream, reason: e.to_string() })?
         .create_consumer(push::OrderedConfig {
@@ -119,8 +132,7 @@ pub async fn ordered(
             ..Default::default()
         })
         .await
-        .map_err(|e| consumer_err(e.to_string()))?;
-    consumer.messages().await.map_err(|e| consumer_err(e.to_string()))
+        .map_err(|e| consumer_error(stream, filter, &e))
 }
 
 /// The stored messages of `filter` from `start` until caught up; empty when there are none
@@ -134,24 +146,11 @@ pub async fn history(
     if start == Start::Live {
         return Ok(stream::empty().boxed());
     }
-    let start = resolve(js, stream, filter, start).await?;
-    let consumer_err = |e: String| ReplayError::Consumer { stream, filter: filter.to_owned(), reason: e };
-    let mut consumer = js
-        .get_stream_no_info(stream.as_str())
-        .await
-        .map_err(|e| ReplayError::Stream { stream, reason: e.to_string() })?
-        .create_consumer(push::OrderedConfig {
-            deliver_subject: js.client().new_inbox(),
-            filter_subject: filter.to_owned(),
-            deliver_policy: policy(start),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| consumer_err(e.to_string()))?;
-    if consumer.info().await.map_err(|e| consumer_err(e.to_string()))?.num_pending == 0 {
+    let mut consumer = push_consumer(js, stream, filter, start).await?;
+    if consumer.info().await.map_err(|e| consumer_error(stream, filter, &e))?.num_pending == 0 {
         return Ok(stream::empty().boxed());
     }
-    let messages = consumer.messages().await.map_err(|e| consumer_err(e.to_string()))?;
+    let messages = consumer.messages().await.map_err(|e| consumer_error(stream, filter, &e))?;
     let read = move |reason: String| ReplayError::Read { stream, reason };
     Ok(stream::unfold(Some(messages), move |state| async move {
         let mut messages = state?;

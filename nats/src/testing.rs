@@ -21,6 +21,49 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// A nats-server that nothing of ours manages: an orphan of a crashed tailrace (give it the
+/// managed server's `name` and store) or somebody else's server on our port. Killed on drop;
+/// returns once it answers.
+pub async fn foreign_server(port: u16, store: &std::path::Path, name: Option<&str>) -> ForeignServer {
+    let mut cmd = std::process::Command::new(find_binary(None).unwrap_or_else(|e| panic!("{e}")));
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "--jetstream", "--store_dir"]).arg(store);
+    if let Some(name) = name {
+        cmd.args(["--server_name", name]);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start a foreign nats-server");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while !crate::server::answers_info(addr).await {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ForeignServer(child)
+}
+
+/// See [`foreign_server`].
+#[derive(Debug)]
+pub struct ForeignServer(pub std::process::Child);
+
+impl ForeignServer {
+    /// Whether it has exited (someone stopped it).
+    pub fn exited(&mut self) -> bool {
+        self.0.try_wait().ok().flatten().is_some()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ForeignServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A JetStream nats-server owned by a test.
 #[derive(Debug)]
 pub struct TestServer {

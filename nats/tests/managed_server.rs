@@ -154,22 +154,12 @@ async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts()
     std::fs::create_dir_all(&store).unwrap();
     let port = free_port();
     // An orphan, as an older tailrace killed with -9 left it: same store, same port.
-    let mut orphan = std::process::Command::new(tailrace_nats::server::find_binary(None).unwrap())
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--jetstream", "--store_dir"])
-        .arg(&store)
-        .args(["--server_name", tailrace_nats::server::SERVER_NAME])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    while !tailrace_nats::server::answers_info(addr).await {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut orphan =
+        tailrace_nats::testing::foreign_server(port, &store, Some(tailrace_nats::server::SERVER_NAME)).await;
     let server =
         ManagedServer::start(&ServerConfig { port, ..Default::default() }, dir.path()).await.unwrap();
-    assert!(orphan.try_wait().unwrap().is_some(), "the orphan was stopped");
-    assert_ne!(server.pid(), Some(orphan.id()));
+    assert!(orphan.exited(), "the orphan was stopped");
+    assert_ne!(server.pid(), Some(orphan.0.id()));
     let servers = tailrace_nats::server::store_lock::servers_on(&store.canonicalize().unwrap());
     assert_eq!(servers, vec![server.pid().unwrap()], "one server on the store: ours");
     server.stop().await;
@@ -274,17 +264,8 @@ async fn a_server_that_takes_the_port_while_ours_is_down_gets_no_client_and_no_s
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
         .unwrap();
     let foreign_dir = tempfile::tempdir().unwrap();
-    let mut foreign = std::process::Command::new(tailrace_nats::server::find_binary(None).unwrap())
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--jetstream", "--store_dir"])
-        .arg(foreign_dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut foreign = tailrace_nats::testing::foreign_server(port, foreign_dir.path(), None).await;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    while !tailrace_nats::server::answers_info(addr).await {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     // Our client keeps trying, and never gets in: the handshake with a server without our
     // certificate fails before it sends its password.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -301,8 +282,7 @@ async fn a_server_that_takes_the_port_while_ours_is_down_gets_no_client_and_no_s
     );
 
     // It goes; ours comes back on the same store and the client with it.
-    foreign.kill().unwrap();
-    foreign.wait().unwrap();
+    foreign.kill();
     tokio::time::timeout(Duration::from_secs(30), server.restarted_from(pid)).await.expect("restarted");
     client.flush().await.unwrap();
     let js = async_nats::jetstream::new(client.clone());

@@ -82,7 +82,7 @@ impl Tables {
         if let Some(v) = meta.get(REPLICA).map_err(|e| self.err(e))? {
             return Ok(String::from_utf8_lossy(&v).into_owned());
         }
-        let id = random_hex(6)
+        let id = tailrace_nats::random_hex(6)
             .map_err(|e| TablesError::Open { path: self.path.clone(), reason: e.to_string() })?;
         meta.insert(REPLICA, id.as_bytes()).map_err(|e| self.err(e))?;
         meta.flush().map_err(|e| self.err(e))?;
@@ -124,13 +124,6 @@ pub(crate) fn applied_in(tree: &sled::Tree, stream: StreamName) -> Result<u64, s
         .get(applied_key(stream))?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map_or(0, u64::from_be_bytes))
-}
-
-fn random_hex(bytes: usize) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -66,8 +66,10 @@ impl Credentials {
         }
         let path = Self::path(store);
         let write = |source| CredentialsError::Write { path: path.clone(), source };
-        let creds =
-            Credentials { user: USER.to_owned(), password: Secret::new(random_hex(32).map_err(write)?) };
+        let creds = Credentials {
+            user: USER.to_owned(),
+            password: Secret::new(crate::random_hex(32).map_err(write)?),
+        };
         let json = serde_json::to_vec_pretty(&creds).expect("credentials serialize");
         write_private(&path, &json).map_err(write)?;
         Ok(creds)
@@ -158,13 +160,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
-}
-
-fn random_hex(bytes: usize) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
