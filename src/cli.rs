@@ -81,6 +81,12 @@ pub enum Command {
         #[arg(long)]
         similarity: Option<f64>,
     },
+    /// Publish a controller report (JSON or MessagePack, from FILE or `-` for stdin) to
+    /// reports.{customer}, checked as POST /api/v1/report checks it.
+    PublishReport {
+        /// The report file, or `-` for standard input.
+        file: String,
+    },
     /// Print the version.
     Version,
 }
@@ -149,6 +155,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             crate::fingerprint::run(miner, content, stats)
         }
+        Command::PublishReport { file } => publish_report(&cfg, &file).await,
         Command::Version => {
             say(&format!("tailrace {}", env!("CARGO_PKG_VERSION")));
             Ok(())
@@ -195,6 +202,33 @@ pub async fn connect_client(
         format!("is a NATS server running at {url}?")
     };
     tailrace_nats::connect::connect_watched(&nats, None, name).await.with_context(|| hint)
+}
+
+/// `tailrace publish-report FILE|-`.
+async fn publish_report(cfg: &Config, file: &str) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let bytes = if file == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).context("reading the report from stdin")?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("reading the report {file}"))?
+    };
+    let ingested = tailrace_schemas::report_check::ingest(&bytes, tailrace_schemas::Timestamp::now())
+        .with_context(|| format!("the report in {file} is refused"))?;
+    let (client, _) = connect_client(cfg, "tailrace-publish-report").await?;
+    let publisher = tailrace_nats::Publisher::new(client.clone(), cfg.nats.publisher.clone());
+    let (subject, apps) = (ingested.subject.clone(), ingested.report.app_telemetry.len());
+    let out = tailrace_nats::Outgoing::encode(ingested.subject, &ingested.report, ingested.msg_id)?;
+    let ack = publisher.publish_and_wait(out).await.context("publishing the report")?;
+    client.flush().await.ok();
+    say(&format!(
+        "stored report of customer {} ({apps} apps) on {subject} at sequence {}{}",
+        ingested.report.customer_id,
+        ack.sequence,
+        if ack.duplicate { " (a duplicate: stored before)" } else { "" }
+    ));
+    Ok(())
 }
 
 async fn streams(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {

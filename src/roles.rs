@@ -43,6 +43,11 @@ pub async fn start_gateway(
     if cfg.sinks.run.iter().any(|s| s == "issues") {
         state = state.with_issues(tailrace_sinks::issues::IssuesView::new(&tables)?);
     }
+    if cfg.sinks.run.iter().any(|s| s == "telemetry") {
+        state = state.with_telemetry(tailrace_sinks::telemetry::TelemetryView::new(&tables)?);
+    }
+    let state = state
+        .with_publisher(tailrace_nats::Publisher::new(session.client.clone(), cfg.nats.publisher.clone()));
     let (_, gateway) = tailrace_gateway::start(state, cancel.clone()).await?;
     running.push("gateway".to_owned(), gateway);
     Ok(running)

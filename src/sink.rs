@@ -34,6 +34,7 @@ pub async fn start(
         publisher: Publisher::new(client.clone(), cfg.nats.publisher.clone()),
         consumer: cfg.nats.consumer.clone(),
         tables: tables.clone(),
+        retention: cfg.sinks.retention.clone(),
     };
     let mut running = Running::default();
     for name in names {

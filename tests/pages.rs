@@ -146,6 +146,7 @@ async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_
         publisher: publisher.clone(),
         consumer: Default::default(),
         tables: tables.clone(),
+        retention: Default::default(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let sink = tokio::spawn(tailrace_sinks::run(tailrace_sinks::issues::IssuesSink, ctx, cancel.clone()));
@@ -167,6 +168,7 @@ async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_
             source: Some("postgres".into()),
             app: None,
             customer: None,
+            reported_at: None,
         };
         publisher
             .publish_and_wait(Outgoing::encode(subject::issues(&o.scope), &o, format!("p/{i}")).unwrap())

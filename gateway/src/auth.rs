@@ -58,17 +58,19 @@ pub struct Caller {
     /// `None` when authentication is off.
     pub name: Option<String>,
     pub role: Option<Role>,
+    /// The customer a controller token reports as.
+    pub customer: Option<String>,
 }
 
 /// The token table.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-    tokens: Arc<HashMap<String, (String, Role)>>,
+    tokens: Arc<HashMap<String, TokenConfig>>,
 }
 
 impl Auth {
     pub fn new(tokens: &[TokenConfig]) -> Self {
-        let map = tokens.iter().map(|t| (t.token.clone(), (t.name.clone(), t.role))).collect();
+        let map = tokens.iter().map(|t| (t.token.clone(), t.clone())).collect();
         Self { tokens: Arc::new(map) }
     }
 
@@ -79,14 +81,14 @@ impl Auth {
     /// Decides whether a request bearing `token` may have `access`.
     pub fn check(&self, token: Option<&str>, access: Access) -> Result<Caller, ApiError> {
         if !self.enabled() {
-            return Ok(Caller { name: None, role: None });
+            return Ok(Caller { name: None, role: None, customer: None });
         }
         let token = token.ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        let (name, role) = self.tokens.get(token).ok_or(ApiError::Unauthorized("the token is not valid"))?;
-        if !role.grants(access) {
-            return Err(ApiError::Forbidden { role: *role, access });
+        let t = self.tokens.get(token).ok_or(ApiError::Unauthorized("the token is not valid"))?;
+        if !t.role.grants(access) {
+            return Err(ApiError::Forbidden { role: t.role, access });
         }
-        Ok(Caller { name: Some(name.clone()), role: Some(*role) })
+        Ok(Caller { name: Some(t.name.clone()), role: Some(t.role), customer: t.customer.clone() })
     }
 }
 

@@ -93,6 +93,9 @@ pub struct TokenConfig {
     /// The secret, at least 16 characters.
     pub token: String,
     pub role: Role,
+    /// For a `controller` token: the one customer it may report as (required for that role).
+    #[serde(default)]
+    pub customer: Option<String>,
 }
 
 impl std::fmt::Debug for TokenConfig {
@@ -100,6 +103,7 @@ impl std::fmt::Debug for TokenConfig {
         f.debug_struct("TokenConfig")
             .field("name", &self.name)
             .field("role", &self.role)
+            .field("customer", &self.customer)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +121,11 @@ pub enum ConfigError {
     WeakToken { index: usize, name: String, len: usize },
     #[error("gateway.tokens[{index}] ({name}) repeats the token of gateway.tokens[{first}]")]
     DuplicateToken { index: usize, name: String, first: usize },
+    #[error(
+        "gateway.tokens[{index}].customer ({name}): a controller token names the one customer it \
+         reports as (customer = \"...\"), so a token for one customer cannot report as another"
+    )]
+    ControllerWithoutCustomer { index: usize, name: String },
 }
 
 impl GatewayConfig {
@@ -133,6 +142,9 @@ impl GatewayConfig {
             if let Some(first) = self.tokens[..index].iter().position(|o| o.token == t.token) {
                 return Err(ConfigError::DuplicateToken { index, name: t.name.clone(), first });
             }
+            if t.role == Role::Controller && t.customer.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                return Err(ConfigError::ControllerWithoutCustomer { index, name: t.name.clone() });
+            }
         }
         if self.tokens.is_empty() && !self.bind.ip().is_loopback() {
             return Err(ConfigError::OpenNonLoopback { bind: self.bind });
@@ -146,7 +158,7 @@ mod tests {
     use super::*;
 
     fn token(t: &str) -> TokenConfig {
-        TokenConfig { name: "a".into(), token: t.into(), role: Role::Viewer }
+        TokenConfig { name: "a".into(), token: t.into(), role: Role::Viewer, customer: None }
     }
 
     #[test]

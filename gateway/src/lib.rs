@@ -61,6 +61,8 @@ pub fn app(state: AppState) -> Router {
     let timeout = limits.request_timeout;
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::apps::router(&state))
+        .merge(routes::report::router(&state))
         .merge(routes::issues::router(&state))
         .merge(routes::status::router(&state))
         .merge(routes::metrics::router(&state))

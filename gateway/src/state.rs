@@ -30,6 +30,10 @@ pub struct AppState {
     pub hub: crate::stream::Hub,
     /// The issue table this process keeps, when it runs the issues sink.
     pub issues: Option<tailrace_sinks::issues::IssuesView>,
+    /// The telemetry table this process keeps, when it runs the telemetry sink.
+    pub telemetry: Option<tailrace_sinks::telemetry::TelemetryView>,
+    /// Publishes what the gateway ingests (reports over HTTP).
+    pub publisher: tailrace_nats::Publisher,
     buckets: Arc<Buckets>,
 }
 
@@ -60,6 +64,7 @@ impl AppState {
                 crate::stream::Linger { above: config.fanout_linger_above, window: config.fanout_linger },
                 config.max_line_bytes,
             ),
+            publisher: tailrace_nats::Publisher::new(client.clone(), Default::default()),
             client,
             auth: Auth::new(&config.tokens),
             hosts: crate::host::Hosts::new(&config),
@@ -68,6 +73,7 @@ impl AppState {
             metrics: crate::routes::metrics::handle(),
             started: Instant::now(),
             issues: None,
+            telemetry: None,
             buckets: Arc::new(Buckets {
                 instance,
                 next_viewer: AtomicU64::new(1),
@@ -80,6 +86,18 @@ impl AppState {
     /// The state with this process's issue table to serve.
     pub fn with_issues(mut self, view: tailrace_sinks::issues::IssuesView) -> Self {
         self.issues = Some(view);
+        self
+    }
+
+    /// The state with this process's telemetry table to serve.
+    pub fn with_telemetry(mut self, view: tailrace_sinks::telemetry::TelemetryView) -> Self {
+        self.telemetry = Some(view);
+        self
+    }
+
+    /// The state publishing with `publisher` (the process's configured one).
+    pub fn with_publisher(mut self, publisher: tailrace_nats::Publisher) -> Self {
+        self.publisher = publisher;
         self
     }
 

@@ -30,7 +30,12 @@ async fn gateway(server: &TestServer, tokens: bool) -> Router {
             ("c", CONTROLLER, Role::Controller),
         ]
         .into_iter()
-        .map(|(name, token, role)| TokenConfig { name: name.into(), token: token.into(), role })
+        .map(|(name, token, role)| TokenConfig {
+            name: name.into(),
+            token: token.into(),
+            role,
+            customer: None,
+        })
         .collect();
     }
     app(AppState::new(client, cfg, StreamsConfig::default()))

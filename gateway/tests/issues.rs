@@ -43,6 +43,7 @@ fn occurrence(
         source: Some(source.into()),
         app: None,
         customer: None,
+        reported_at: None,
     }
 }
 
@@ -70,6 +71,7 @@ async fn the_issue_table_is_listed_filtered_sorted_and_shown_to_each_role_as_its
         publisher: publisher.clone(),
         consumer: ConsumerConfig::default(),
         tables: tables.clone(),
+        retention: Default::default(),
     };
     let sink = tokio::spawn(tailrace_sinks::run(IssuesSink, ctx, cancel.clone()));
 
@@ -93,7 +95,12 @@ async fn the_issue_table_is_listed_filtered_sorted_and_shown_to_each_role_as_its
     let cfg = GatewayConfig {
         tokens: [("v", VIEWER, Role::Viewer), ("o", OPERATOR, Role::Operator)]
             .into_iter()
-            .map(|(name, token, role)| TokenConfig { name: name.into(), token: token.into(), role })
+            .map(|(name, token, role)| TokenConfig {
+                name: name.into(),
+                token: token.into(),
+                role,
+                customer: None,
+            })
             .collect(),
         ..Default::default()
     };

@@ -64,6 +64,12 @@ impl Delivery {
         self.message.headers.as_ref()?.get(name).map(|v| v.as_str())
     }
 
+    /// When the stream stored this message.
+    pub fn stored_at(&self) -> Option<tailrace_schemas::Timestamp> {
+        let info = self.message.info().ok()?;
+        i64::try_from(info.published.unix_timestamp_nanos()).ok().map(tailrace_schemas::Timestamp::from_nanos)
+    }
+
     /// A deduplication id for the `index`th output of this input, stable across redeliveries.
     pub fn output_id(&self, consumer: &str, index: usize) -> String {
         format!("{consumer}/{}/{index}", self.stream_seq)

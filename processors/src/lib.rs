@@ -3,7 +3,8 @@
 //! Owns the processor runtime ([`runtime`]: a [`Processor`] is input filters, a handler and
 //! outputs, driven by `tailrace_nats::ConsumerRunner` on a durable consumer of its own) and the
 //! built-in processors, one module each, named after them: [`classify`] (category and severity
-//! of every line), [`fingerprint`] (issue occurrences of warn and error lines) and the example a
+//! of every line), [`fingerprint`] (issue occurrences of warn and error lines), [`reports`]
+//! (the report splitter: controller reports into telemetry and issues) and the example a
 //! developer copies ([`example`]). [`registry`] starts them by name. The algorithms are
 //! separate and free of I/O: [`line`](mod@line) (header, structured fields, severity) and
 //! [`template`] (masking and template mining: what a line's fingerprint is).
@@ -16,6 +17,7 @@ pub mod example;
 pub mod fingerprint;
 pub mod line;
 pub mod registry;
+pub mod reports;
 pub mod runtime;
 pub mod synthetic;
 pub mod template;

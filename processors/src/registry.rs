@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::classify::{self, Classify, ClassifyConfig, RuleError};
 use crate::example::{self, AuthFailuresProcessor};
 use crate::fingerprint::{
-    self, FingerprintConfig, FingerprintConfigError, FingerprintProcessor, TemplateStore, TemplateStoreError,
+    self, FingerprintConfig, FingerprintConfigError, FingerprintProcessor, SharedFingerprinter,
+    TemplateStore, TemplateStoreError,
 };
+use crate::reports::{self, ReportSplitter};
 use crate::runtime::{self, Processor};
 
 /// Name and description of every built-in processor.
@@ -26,6 +28,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         fingerprint::NAME,
         "issue occurrences of warn and error lines (logs.classified.*.{warn,error}.> -> issues.>)",
     ),
+    (reports::NAME, "the report splitter (reports.> -> telemetry.app.{app}.{customer}, issues.{app})"),
     (
         example::NAME,
         "the example processor: failed SSH logins (logs.classified.> -> derived.auth-failures.>)",
@@ -45,7 +48,7 @@ pub struct ProcessorsConfig {
 impl Default for ProcessorsConfig {
     fn default() -> Self {
         Self {
-            run: vec![classify::NAME.to_owned(), fingerprint::NAME.to_owned()],
+            run: vec![classify::NAME.to_owned(), fingerprint::NAME.to_owned(), reports::NAME.to_owned()],
             classify: ClassifyConfig::default(),
             fingerprint: FingerprintConfig::default(),
         }
@@ -111,6 +114,12 @@ pub async fn start(
             let store = TemplateStore::open(&ctx.js).await?;
             let p = FingerprintProcessor::open(store, ctx.cfg.fingerprint.clone(), cancel.clone()).await?;
             spawn(p, ctx, cancel)
+        }
+        reports::NAME => {
+            let store = TemplateStore::open(&ctx.js).await?;
+            let fingerprinter =
+                SharedFingerprinter::open(store, ctx.cfg.fingerprint.miner(), cancel.clone()).await?;
+            spawn(ReportSplitter::new(fingerprinter), ctx, cancel)
         }
         example::NAME => spawn(AuthFailuresProcessor::default(), ctx, cancel),
         _ => unreachable!("checked by known()"),

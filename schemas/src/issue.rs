@@ -30,6 +30,10 @@ pub struct IssueOccurrence {
     pub app: Option<AppName>,
     #[serde(default)]
     pub customer: Option<CustomerId>,
+    /// For an issue a controller reported: when that report was made. The issue table counts a
+    /// customer's report once (a redelivered or replayed report is not counted again).
+    #[serde(default)]
+    pub reported_at: Option<Timestamp>,
 }
 
 impl Payload for IssueOccurrence {

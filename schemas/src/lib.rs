@@ -14,7 +14,8 @@
 //! - [`time`]: [`Timestamp`], RFC 3339 at the edges and integer nanoseconds on the wire.
 //! - [`codec`]: MessagePack with named fields on the wire, JSON at the edges, either possibly in
 //!   a zstd frame; decoders accept all of them, older schema versions and unknown fields.
-//! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`],
+//! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`] (and
+//!   [`report_check`], reading one from a controller with errors naming the field),
 //!   [`telemetry`], [`issue`], [`issue_template`] (a learned template in the
 //!   `fingerprint-templates` KV bucket), [`tail_status`], [`dead_letter`], [`tail_session`] (the
 //!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
@@ -45,6 +46,7 @@ pub mod issue_template;
 pub mod log_batch;
 pub mod path_check;
 pub mod report;
+pub mod report_check;
 pub mod streams;
 pub mod subject;
 pub mod tail_host;
@@ -71,6 +73,7 @@ pub use issue_template::IssueTemplate;
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use path_check::{PathCheck, PathVerdict, Verdict};
 pub use report::{AppReport, LogIssue, Report};
+pub use report_check::ReportError;
 pub use streams::{stream_of, PayloadKind, Readers, StreamDecl, StreamName, STREAMS};
 pub use subject::{Subject, SubjectError, SubjectFilter};
 pub use tail_host::TailHost;

@@ -54,6 +54,12 @@ pub struct AppReport {
     pub log_warnings: u64,
     #[serde(default)]
     pub issues: Vec<LogIssue>,
+    /// Containers of the app the kernel killed for memory in the window (newer controllers).
+    #[serde(default)]
+    pub oom_kills: Option<u64>,
+    /// Container restarts in the window (newer controllers).
+    #[serde(default)]
+    pub restarts: Option<u64>,
 }
 
 /// A recurring log line the controller saw, already grouped by its own fingerprint.
@@ -63,6 +69,10 @@ pub struct LogIssue {
     pub message: String,
     pub count: u64,
     pub last_seen: Timestamp,
+    /// The issue's fingerprint, when the controller computed it with tailrace's code (issue
+    /// 17's controller does); otherwise the report splitter fingerprints the message.
+    #[serde(default)]
+    pub fingerprint: Option<crate::ids::Fingerprint>,
 }
 
 impl Payload for Report {

@@ -68,25 +68,38 @@ fn app_report() -> impl Strategy<Value = AppReport> {
         any::<String>(),
         prop::collection::vec(any::<String>(), 0..3),
         (finite(), finite(), finite(), finite()),
-        (any::<u64>(), any::<u64>()),
-        prop::collection::vec((severity(), any::<String>(), any::<u64>(), ts()), 0..3),
+        (any::<u64>(), any::<u64>(), proptest::option::of(any::<u64>())),
+        prop::collection::vec(
+            (severity(), any::<String>(), any::<u64>(), ts(), proptest::option::of(any::<u64>())),
+            0..3,
+        ),
     )
-        .prop_map(|(app, containers, (cur, avg, peak, cpu), (errors, warnings), issues)| AppReport {
-            app_name: app.as_str().into(),
-            display_name: app,
-            containers,
-            memory_current_mb: cur,
-            memory_avg_mb: avg,
-            memory_peak_mb: peak,
-            cpu_avg_percent: cpu,
-            catalog_estimate: "256M".into(),
-            catalog_limit: "512M".into(),
-            log_errors: errors,
-            log_warnings: warnings,
-            issues: issues
-                .into_iter()
-                .map(|(severity, message, count, last_seen)| LogIssue { severity, message, count, last_seen })
-                .collect(),
+        .prop_map(|(app, containers, (cur, avg, peak, cpu), (errors, warnings, ooms), issues)| {
+            AppReport {
+                app_name: app.as_str().into(),
+                display_name: app,
+                containers,
+                memory_current_mb: cur,
+                memory_avg_mb: avg,
+                memory_peak_mb: peak,
+                cpu_avg_percent: cpu,
+                catalog_estimate: "256M".into(),
+                catalog_limit: "512M".into(),
+                log_errors: errors,
+                log_warnings: warnings,
+                issues: issues
+                    .into_iter()
+                    .map(|(severity, message, count, last_seen, fp)| LogIssue {
+                        severity,
+                        message,
+                        count,
+                        last_seen,
+                        fingerprint: fp.map(tailrace_schemas::Fingerprint),
+                    })
+                    .collect(),
+                oom_kills: ooms,
+                restarts: ooms.map(|n| n / 2),
+            }
         })
 }
 
@@ -119,6 +132,7 @@ fn issue() -> impl Strategy<Value = IssueOccurrence> {
             source: None,
             app: None,
             customer: Some("c".into()),
+            reported_at: None,
         },
     )
 }

@@ -4,26 +4,37 @@
 //!   directory is refused naming it), one tree per sink, a replica id per copy.
 //! - [`staged`]: the writes of one window, read through, applied with the last applied
 //!   sequence in one sled batch.
+//! - [`retention`]: how long tables keep rows and when they are pruned (cron, or on request).
 //! - [`runtime`]: the [`Sink`] trait and the one runtime that drives every sink with the
 //!   consumer runner, exactly once by applied sequence, resuming from the tables, rebuilding
 //!   on request.
 //! - [`issues`]: the issue table and its queries.
+//! - [`telemetry`]: the telemetry table (raw rows, hourly and daily rollups with sketches of
+//!   peaks, latest per customer) and the fleet queries and memory advice over it.
 //!
 //! Sinks only read subjects and write sled: they never publish derived data and never talk to
-//! a browser; the gateway reads their tables through the read-only views here. The telemetry
-//! and file-index tables arrive with the fleet and sync issues.
+//! a browser; the gateway reads their tables through the read-only views here. The file-index
+//! table arrives with the sync issue.
 
 pub mod issues;
+pub mod retention;
 pub mod runtime;
 pub mod staged;
 pub mod tables;
+pub mod telemetry;
 
+pub use retention::{retain_subject, RetentionConfig};
 pub use runtime::{rebuild_subject, run, Sink, SinkContext, SinkError};
 pub use tables::{Tables, TablesError};
 
 /// Every sink there is, by name, with what it materializes.
-pub const BUILT_IN: &[(&str, &str)] =
-    &[("issues", "the issue table: occurrences of issues.> by scope and fingerprint")];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("issues", "the issue table: occurrences of issues.> by scope and fingerprint"),
+    (
+        "telemetry",
+        "the telemetry table: telemetry.app.> as raw rows and hourly/daily rollups per app and customer",
+    ),
+];
 
 /// Runs the sink called `name` until `cancel`.
 pub async fn start(
@@ -33,6 +44,7 @@ pub async fn start(
 ) -> Result<tokio::task::JoinHandle<Result<(), SinkError>>, SinkError> {
     match name {
         "issues" => Ok(tokio::spawn(run(issues::IssuesSink, ctx, cancel))),
+        "telemetry" => Ok(tokio::spawn(run(telemetry::TelemetrySink, ctx, cancel))),
         other => Err(SinkError::Unknown {
             name: other.to_owned(),
             known: BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
@@ -45,11 +57,12 @@ pub async fn start(
 #[serde(deny_unknown_fields, default)]
 pub struct SinksConfig {
     pub run: Vec<String>,
+    pub retention: RetentionConfig,
 }
 
 impl Default for SinksConfig {
     fn default() -> Self {
-        Self { run: vec!["issues".to_owned()] }
+        Self { run: vec!["issues".to_owned(), "telemetry".to_owned()], retention: RetentionConfig::default() }
     }
 }
 

@@ -20,9 +20,10 @@ use futures::StreamExt;
 use tailrace_nats::config::ConsumerConfig;
 use tailrace_nats::topology::ConsumerSpec;
 use tailrace_nats::{ConsumerRunner, Delivery, FlushId, HandleError, Handler, Outgoing, Publisher};
-use tailrace_schemas::{ConsumerName, StreamName, SubjectFilter};
+use tailrace_schemas::{ConsumerName, StreamName, SubjectFilter, Timestamp};
 use tokio_util::sync::CancellationToken;
 
+use crate::retention::{retain_subject, RetentionConfig};
 use crate::staged::Staged;
 use crate::tables::{applied_in, Tables, TablesError};
 
@@ -41,6 +42,13 @@ pub trait Sink: Send + Sync + 'static {
     /// writes: `Err` refuses the message (it is dead-lettered with the reason) and whatever it
     /// staged before failing is kept.
     fn apply(&self, rows: &mut Staged, subject: &str, payload: &[u8]) -> Result<(), String>;
+
+    /// Stages the removal of what is past its retention as of `now` (and keeps what remains
+    /// consistent); returns how many rows go. The runtime calls it with the runner stopped.
+    /// Default: keeps everything.
+    fn retain(&self, _rows: &mut Staged, _now: Timestamp, _keep: &RetentionConfig) -> Result<u64, String> {
+        Ok(0)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,7 @@ pub struct SinkContext {
     pub publisher: Publisher,
     pub consumer: ConsumerConfig,
     pub tables: Tables,
+    pub retention: RetentionConfig,
 }
 
 /// The subject a rebuild of sink `name` is asked on (every replica rebuilds its own tables).
@@ -75,11 +84,12 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
     let (stream, filters) = sink.input();
     let consumer = ConsumerName::new(format!("sink-{name}-{}", ctx.tables.replica()))
         .map_err(|e| SinkError::Consumer { name: name.to_owned(), reason: e.to_string() })?;
-    let mut rebuilds = ctx
-        .client
-        .subscribe(rebuild_subject(name))
-        .await
-        .map_err(|e| SinkError::Consumer { name: name.to_owned(), reason: e.to_string() })?;
+    let subscribe_err =
+        |e: async_nats::SubscribeError| SinkError::Consumer { name: name.to_owned(), reason: e.to_string() };
+    let mut rebuilds = ctx.client.subscribe(rebuild_subject(name)).await.map_err(subscribe_err)?;
+    let mut retains = ctx.client.subscribe(retain_subject(name)).await.map_err(subscribe_err)?;
+    let (scheduled, mut due) = tokio::sync::mpsc::channel::<()>(1);
+    let _scheduler = schedule(name, &ctx.retention.schedule, scheduled).await?;
     let mut failures = 0usize;
     loop {
         let tree = ctx.tables.tree(name)?;
@@ -107,6 +117,17 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
                 }
                 None
             }
+            reply = next_prune(&mut retains, &mut due) => {
+                token.cancel();
+                let _ = runner.await;
+                let removed = prune(&*sink, &ctx, Timestamp::now())?;
+                tracing::info!(sink = name, removed, "rows past their retention removed");
+                if let Some(reply) = reply {
+                    let answer = serde_json::json!({ "sink": name, "replica": ctx.tables.replica(), "removed": removed });
+                    let _ = ctx.client.publish(reply, answer.to_string().into()).await;
+                }
+                None
+            }
         };
         match outcome {
             None => failures = 0,
@@ -120,6 +141,53 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
             }
         }
     }
+}
+
+/// The next prune asked for (with whom to answer), on request or by the schedule.
+async fn next_prune(
+    requests: &mut async_nats::Subscriber,
+    due: &mut tokio::sync::mpsc::Receiver<()>,
+) -> Option<async_nats::Subject> {
+    tokio::select! {
+        Some(m) = requests.next() => m.reply,
+        Some(()) = due.recv() => None,
+        else => std::future::pending().await,
+    }
+}
+
+/// Removes what is past its retention from `sink`'s table, in one batch, made durable.
+fn prune<S: Sink>(sink: &S, ctx: &SinkContext, now: Timestamp) -> Result<u64, SinkError> {
+    let tree = ctx.tables.tree(sink.name())?;
+    let mut rows = Staged::new(tree.clone());
+    let removed = sink
+        .retain(&mut rows, now, &ctx.retention)
+        .map_err(|reason| SinkError::Consumer { name: sink.name().to_owned(), reason })?;
+    tree.apply_batch(rows.into_rows_batch()).map_err(|e| ctx.tables.err(e))?;
+    tree.flush().map_err(|e| ctx.tables.err(e))?;
+    Ok(removed)
+}
+
+/// Starts the retention schedule of sink `name`: each time it fires, `due` gets a message.
+async fn schedule(
+    name: &str,
+    cron: &str,
+    due: tokio::sync::mpsc::Sender<()>,
+) -> Result<tokio_cron_scheduler::JobScheduler, SinkError> {
+    let err = |reason: String| SinkError::Consumer { name: name.to_owned(), reason };
+    let scheduler = tokio_cron_scheduler::JobScheduler::new().await.map_err(|e| err(e.to_string()))?;
+    let job = tokio_cron_scheduler::Job::new_async(cron, move |_, _| {
+        let due = due.clone();
+        Box::pin(async move {
+            // Full: a prune is already due.
+            let _ = due.try_send(());
+        })
+    })
+    .map_err(|e| {
+        err(format!("sinks.retention.schedule {cron:?} is not a cron expression with seconds: {e}"))
+    })?;
+    scheduler.add(job).await.map_err(|e| err(e.to_string()))?;
+    scheduler.start().await.map_err(|e| err(e.to_string()))?;
+    Ok(scheduler)
 }
 
 /// Waits before the next attempt; true if cancelled meanwhile.

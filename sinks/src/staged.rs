@@ -1,8 +1,13 @@
 //! [`Staged`]: the writes of one flush. A sink reads its rows through it (its own staged writes
 //! first, then the tree) and writes into it; the runtime applies them, with the last applied
 //! sequence, as one sled batch, and makes it durable before the inputs are acked.
+//!
+//! A row a sink changes many times in one window (a rollup every message of an hour adds to)
+//! is best kept decoded: [`Staged::entry`] decodes it once, hands out `&mut` to it for the rest
+//! of the window, and encodes it once when the batch is made.
 
-use std::collections::BTreeMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -10,10 +15,38 @@ use tailrace_schemas::StreamName;
 
 use crate::tables::applied_key;
 
-#[derive(Debug)]
 pub struct Staged {
     tree: sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Rows held decoded, encoded into the batch at the end.
+    decoded: HashMap<Vec<u8>, Box<dyn DecodedRow>>,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged")
+            .field("writes", &self.writes.len())
+            .field("decoded", &self.decoded.len())
+            .finish()
+    }
+}
+
+/// A row type [`Staged::entry`] can hold.
+pub trait Row: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Row for T {}
+
+trait DecodedRow: Send {
+    fn encode(&self) -> Vec<u8>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Row> DecodedRow for T {
+    fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("rows serialize")
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 /// A stored row that does not decode (written by a newer build, or damaged).
@@ -27,27 +60,71 @@ pub enum RowError {
 
 impl Staged {
     pub(crate) fn new(tree: sled::Tree) -> Self {
-        Self { tree, writes: BTreeMap::new() }
+        Self { tree, writes: BTreeMap::new(), decoded: HashMap::new() }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.writes.is_empty() && self.decoded.is_empty()
     }
 
     /// The current bytes under `key`: staged, else stored.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, sled::Error> {
+        if let Some(row) = self.decoded.get(key) {
+            return Ok(Some(row.encode()));
+        }
         match self.writes.get(key) {
             Some(staged) => Ok(staged.clone()),
             None => Ok(self.tree.get(key)?.map(|v| v.to_vec())),
         }
     }
 
+    /// Whether a row is under `key` (staged or stored).
+    pub fn contains(&self, key: &[u8]) -> Result<bool, sled::Error> {
+        if self.decoded.contains_key(key) {
+            return Ok(true);
+        }
+        match self.writes.get(key) {
+            Some(staged) => Ok(staged.is_some()),
+            None => self.tree.contains_key(key),
+        }
+    }
+
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.decoded.remove(&key);
         self.writes.insert(key, Some(value));
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
+        self.decoded.remove(&key);
         self.writes.insert(key, None);
+    }
+
+    /// The row under `key`, decoded once per window and changed in place; `new` makes it when
+    /// there is none, or when the stored one does not decode (damaged, or of another type),
+    /// which is started over rather than stopping the table.
+    pub fn entry<T: Row>(&mut self, key: &[u8], new: impl FnOnce() -> T) -> Result<&mut T, RowError> {
+        if !self.decoded.contains_key(key) {
+            let row = match self.row::<T>(key) {
+                Ok(Some(row)) => row,
+                Ok(None) => new(),
+                Err(RowError::Decode { key, reason }) => {
+                    tracing::warn!(key, reason, "a stored row does not decode; starting it over");
+                    new()
+                }
+                Err(e) => return Err(e),
+            };
+            self.writes.remove(key);
+            self.decoded.insert(key.to_vec(), Box::new(row));
+        }
+        let row = self.decoded.get_mut(key).expect("inserted above").as_any_mut();
+        if row.downcast_mut::<T>().is_none() {
+            // The same key held as another type in this window: a sink's bug, said plainly.
+            return Err(RowError::Decode {
+                key: String::from_utf8_lossy(key).into_owned(),
+                reason: format!("held as another type than {}", std::any::type_name::<T>()),
+            });
+        }
+        Ok(self.decoded.get_mut(key).expect("present").as_any_mut().downcast_mut::<T>().expect("checked"))
     }
 
     /// A row (MessagePack) under `key`.
@@ -66,9 +143,32 @@ impl Staged {
         self.insert(key, bytes);
     }
 
+    /// The tree the rows are read from (for scans; staged writes are not in it).
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Every write as one batch, the applied sequences untouched (retention).
+    pub(crate) fn into_rows_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (key, row) in self.decoded {
+            batch.insert(key, row.encode());
+        }
+        for (key, value) in self.writes {
+            match value {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+        batch
+    }
+
     /// Every write, and `applied` as the last sequence of `stream`, as one batch.
     pub(crate) fn into_batch(self, stream: StreamName, applied: u64) -> (sled::Tree, sled::Batch) {
         let mut batch = sled::Batch::default();
+        for (key, row) in self.decoded {
+            batch.insert(key, row.encode());
+        }
         for (key, value) in self.writes {
             match value {
                 Some(v) => batch.insert(key, v),

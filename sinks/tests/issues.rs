@@ -29,6 +29,7 @@ fn occurrence(i: u64) -> IssueOccurrence {
         source: Some("app".into()),
         app: None,
         customer: None,
+        reported_at: None,
     }
 }
 
@@ -79,6 +80,7 @@ impl World {
             publisher: self.publisher.clone(),
             consumer: ConsumerConfig { ack_wait: Duration::from_secs(2), batch: 16, ..Default::default() },
             tables: self.tables.clone(),
+            retention: Default::default(),
         }
     }
 

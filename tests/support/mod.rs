@@ -78,6 +78,7 @@ impl Stack {
                     name: format!("{role:?}"),
                     token: (*token).to_owned(),
                     role: *role,
+                    customer: None,
                 })
                 .collect(),
             tail_lease: Duration::from_secs(3),

@@ -1,8 +1,10 @@
 //! HTTP endpoints, one module per group.
 
+pub mod apps;
 pub mod health;
 pub mod issues;
 pub mod metrics;
+pub mod report;
 pub mod sse;
 pub mod status;
 pub mod streams;

@@ -15,14 +15,14 @@
 //! occurrences are published; every instance loads the bucket at start and absorbs what the
 //! others write, so fingerprints stay the same across restarts and instances.
 
+pub mod shared;
 pub mod templates;
 pub mod window;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tailrace_nats::{Delivery, FlushId, HandleError, Handler, Outgoing};
 use tailrace_schemas::subject;
@@ -30,7 +30,8 @@ use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, StreamNam
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{Inputs, Processor};
-use crate::template::{Fingerprinter, MinerConfig, TemplateRecord};
+use crate::template::MinerConfig;
+pub use shared::SharedFingerprinter;
 pub use templates::{TemplateStore, TemplateStoreError};
 pub use window::Caps;
 use window::Window;
@@ -90,20 +91,12 @@ impl FingerprintConfig {
 }
 
 #[derive(Debug)]
-struct State {
-    fingerprinter: Fingerprinter,
-    /// The tallies of each input taken in since the last flush, by its stream sequence.
-    inputs: Vec<(u64, Window)>,
-    /// Templates a failed flush could not store; stored with the next.
-    unsaved: Vec<TemplateRecord>,
-}
-
-#[derive(Debug)]
 pub struct FingerprintProcessor {
     name: ConsumerName,
     cfg: FingerprintConfig,
-    state: Arc<Mutex<State>>,
-    store: TemplateStore,
+    /// The tallies of each input taken in since the last flush, by its stream sequence.
+    inputs: Mutex<Vec<(u64, Window)>>,
+    fingerprinter: SharedFingerprinter,
 }
 
 impl FingerprintProcessor {
@@ -113,42 +106,26 @@ impl FingerprintProcessor {
         cfg: FingerprintConfig,
         cancel: CancellationToken,
     ) -> Result<Self, TemplateStoreError> {
-        let (records, mut watch) = store.load().await?;
-        let mut fingerprinter = Fingerprinter::new(cfg.miner());
-        for r in &records {
-            fingerprinter.miner().absorb(r);
-        }
-        tracing::info!(templates = records.len(), "fingerprint templates loaded");
-        let state = Arc::new(Mutex::new(State { fingerprinter, inputs: Vec::new(), unsaved: Vec::new() }));
-        let shared = Arc::downgrade(&state);
-        tokio::spawn(async move {
-            loop {
-                let entry = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    e = watch.next() => e,
-                };
-                let Some(entry) = entry else { break };
-                let Ok(entry) = entry else { continue };
-                let (Some(record), Some(state)) = (templates::decode(&entry), shared.upgrade()) else {
-                    continue;
-                };
-                state.lock().expect("fingerprint state").fingerprinter.miner().absorb(&record);
-            }
-        });
-        Ok(Self { name: ConsumerName::new(NAME).expect("a valid consumer name"), cfg, state, store })
+        let fingerprinter = SharedFingerprinter::open(store, cfg.miner(), cancel).await?;
+        Ok(Self {
+            name: ConsumerName::new(NAME).expect("a valid consumer name"),
+            cfg,
+            inputs: Mutex::new(Vec::new()),
+            fingerprinter,
+        })
     }
 
     fn take_in(&self, seq: u64, batch: &ClassifiedBatch) {
         let scope = Scope::new(batch.category.as_str());
-        let mut state = self.state.lock().expect("fingerprint state");
-        let State { fingerprinter, inputs, .. } = &mut *state;
         let mut window = Window::default();
         let mut tallies = window.origin(&scope, &batch.host, &batch.source);
-        for line in &batch.lines {
-            let fingerprint = fingerprinter.line(&line.text).fingerprint;
-            tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
-        }
-        inputs.push((seq, window));
+        self.fingerprinter.with(|fingerprinter| {
+            for line in &batch.lines {
+                let fingerprint = fingerprinter.line(&line.text).fingerprint;
+                tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
+            }
+        });
+        self.inputs.lock().expect("fingerprint inputs").push((seq, window));
     }
 }
 
@@ -170,44 +147,32 @@ impl Handler for FingerprintProcessor {
     }
 
     async fn flush(&self, _id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
-        {
-            let (closed, changes) = {
-                let mut state = self.state.lock().expect("fingerprint state");
-                let State { fingerprinter, inputs, unsaved } = &mut *state;
-                let miner = fingerprinter.miner();
-                let closed: Vec<(u64, window::Closed)> = inputs
-                    .drain(..)
-                    .map(|(seq, mut w)| {
-                        (
-                            seq,
-                            w.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned()),
-                        )
-                    })
-                    .collect();
-                let mut changes = std::mem::take(unsaved);
-                changes.extend(miner.take_changes());
-                (closed, changes)
-            };
-            // Templates first: an occurrence never names a fingerprint the bucket lacks.
-            if let Err(e) = self.store.save(&changes).await {
-                self.state.lock().expect("fingerprint state").unsaved.extend(changes);
-                return Err(HandleError::Retry(e.to_string()));
-            }
-            let suppressed: usize = closed.iter().map(|(_, c)| c.suppressed).sum();
-            if suppressed > 0 {
-                metrics::counter!("tailrace_issues_suppressed_total").increment(suppressed as u64);
-                tracing::debug!(suppressed, "issues over a batch's caps were not published");
-            }
-            // Ids from each input's sequence: the same batch gives the same ids in any window.
-            closed
-                .iter()
-                .flat_map(|(seq, c)| c.occurrences.iter().enumerate().map(move |(i, o)| (*seq, i, o)))
-                .map(|(seq, i, o)| {
-                    Outgoing::encode(subject::issues(&o.scope), o, format!("{NAME}/{seq}/{i}"))
-                        .map_err(|e| HandleError::Reject(e.to_string()))
+        let inputs = std::mem::take(&mut *self.inputs.lock().expect("fingerprint inputs"));
+        let closed: Vec<(u64, window::Closed)> = self.fingerprinter.with(|fingerprinter| {
+            let miner = fingerprinter.miner();
+            inputs
+                .into_iter()
+                .map(|(seq, mut w)| {
+                    (seq, w.close(self.cfg.caps, |fp| miner.template_of(fp).unwrap_or_default().to_owned()))
                 })
                 .collect()
+        });
+        // Templates first: an occurrence never names a fingerprint the bucket lacks.
+        self.fingerprinter.save().await.map_err(|e| HandleError::Retry(e.to_string()))?;
+        let suppressed: usize = closed.iter().map(|(_, c)| c.suppressed).sum();
+        if suppressed > 0 {
+            metrics::counter!("tailrace_issues_suppressed_total").increment(suppressed as u64);
+            tracing::debug!(suppressed, "issues over a batch's caps were not published");
         }
+        // Ids from each input's sequence: the same batch gives the same ids in any window.
+        closed
+            .iter()
+            .flat_map(|(seq, c)| c.occurrences.iter().enumerate().map(move |(i, o)| (*seq, i, o)))
+            .map(|(seq, i, o)| {
+                Outgoing::encode(subject::issues(&o.scope), o, format!("{NAME}/{seq}/{i}"))
+                    .map_err(|e| HandleError::Reject(e.to_string()))
+            })
+            .collect()
     }
 }
 

@@ -150,6 +150,7 @@ impl Window {
                 source: Some(k.source),
                 app: None,
                 customer: None,
+                reported_at: None,
             })
             .collect();
         Closed { suppressed: before - occurrences.len(), occurrences }

@@ -7,6 +7,8 @@ use tailrace_schemas::{IssueOccurrence, Severity, Timestamp};
 
 /// Hosts listed per issue at most (the count of distinct hosts beyond it is still kept).
 pub const MAX_HOSTS: usize = 100;
+/// Customers listed per issue at most (beyond it they are counted).
+pub const MAX_CUSTOMERS: usize = 10_000;
 /// Hours of per-hour counts kept for the trend (30 days).
 pub const TREND_HOURS: i64 = 30 * 24;
 
@@ -30,6 +32,15 @@ pub struct IssueRow {
     /// Sources (files) it was seen in, as named in subjects.
     #[serde(default)]
     pub sources: BTreeSet<String>,
+    /// Customers it was reported by (controllers' reports), each with its latest report of it.
+    #[serde(default)]
+    pub customers: BTreeMap<String, Timestamp>,
+    /// Customers beyond those listed.
+    #[serde(default)]
+    pub more_customers: u64,
+    /// The app it was reported for, if a controller reported it.
+    #[serde(default)]
+    pub app: Option<String>,
     /// One real line, as last reported.
     pub sample: String,
     /// Occurrences per hour (hour number since the epoch → count), the last [`TREND_HOURS`].
@@ -39,6 +50,37 @@ pub struct IssueRow {
 /// The key of an issue: scope, NUL, fingerprint (a scope's issues are one prefix).
 pub fn key(scope: &str, fingerprint: &str) -> Vec<u8> {
     [PREFIX, scope.as_bytes(), b"\0", fingerprint.as_bytes()].concat()
+}
+
+/// The key marking that a customer's report of an issue was counted (a replay of it is not).
+pub fn report_key(occ: &IssueOccurrence) -> Option<Vec<u8>> {
+    let (customer, at) = (occ.customer.as_ref()?, occ.reported_at?);
+    let fingerprint = occ.fingerprint.to_string();
+    Some(
+        [
+            REPORT_PREFIX,
+            customer.as_str().as_bytes(),
+            b"\0",
+            &at.as_nanos().to_be_bytes(),
+            occ.scope.as_str().as_bytes(),
+            b"\0",
+            fingerprint.as_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+pub(crate) const REPORT_PREFIX: &[u8] = b"report/";
+
+/// The (scope, fingerprint) a [`report_key`] marks.
+pub(crate) fn report_key_issue(key: &[u8]) -> Option<(String, String)> {
+    let rest = key.strip_prefix(REPORT_PREFIX)?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let rest = rest.get(nul + 1 + 8..)?; // customer, NUL, report time
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let scope = String::from_utf8_lossy(&rest[..nul]).into_owned();
+    let fingerprint = String::from_utf8_lossy(&rest[nul + 1..]).into_owned();
+    Some((scope, fingerprint))
 }
 
 /// The prefix of every issue key (and of a scope's, with the scope and NUL after it).
@@ -61,13 +103,31 @@ impl IssueRow {
             hosts: BTreeSet::new(),
             more_hosts: 0,
             sources: BTreeSet::new(),
+            customers: BTreeMap::new(),
+            more_customers: 0,
+            app: occ.app.as_ref().map(|a| a.as_str().to_owned()),
             sample: String::new(),
             hourly: BTreeMap::new(),
         }
     }
 
-    /// Adds one occurrence (a window's count of the issue on one host).
+    /// Adds one occurrence (a window's count of the issue on one host, or one report's count of
+    /// it at one customer).
     pub fn absorb(&mut self, occ: &IssueOccurrence) {
+        if let Some(c) = &occ.customer {
+            let at = occ.reported_at.unwrap_or(occ.last_seen);
+            let listed = self.customers.len();
+            match self.customers.get_mut(c.as_str()) {
+                Some(seen) => *seen = (*seen).max(at),
+                None if listed < MAX_CUSTOMERS => {
+                    self.customers.insert(c.as_str().to_owned(), at);
+                }
+                None => self.more_customers += 1,
+            }
+        }
+        if self.app.is_none() {
+            self.app = occ.app.as_ref().map(|a| a.as_str().to_owned());
+        }
         self.count += occ.count;
         self.first_seen = self.first_seen.min(occ.first_seen);
         if occ.last_seen >= self.last_seen {
@@ -124,6 +184,7 @@ mod tests {
             source: Some("postgres".into()),
             app: None,
             customer: None,
+            reported_at: None,
         }
     }
 

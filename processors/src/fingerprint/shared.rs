@@ -1,0 +1,83 @@
+//! [`SharedFingerprinter`]: a [`Fingerprinter`] whose templates are those of the
+//! `fingerprint-templates` bucket. It loads them at start, absorbs what other instances (and
+//! other processors) write while it runs, and stores what it learns, so a known line gets the
+//! fingerprint it had whichever instance, processor or restart sees it. The fingerprint
+//! processor and the report splitter both fingerprint through one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::templates::{self, TemplateStore, TemplateStoreError};
+use crate::template::{Fingerprinter, MinerConfig, TemplateRecord};
+
+#[derive(Debug, Clone)]
+pub struct SharedFingerprinter {
+    inner: Arc<Mutex<Inner>>,
+    store: TemplateStore,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fingerprinter: Fingerprinter,
+    /// Templates a failed save could not store; stored with the next.
+    unsaved: Vec<TemplateRecord>,
+}
+
+impl SharedFingerprinter {
+    /// Loads the stored templates and keeps absorbing others' until `cancel`.
+    pub async fn open(
+        store: TemplateStore,
+        miner: MinerConfig,
+        cancel: CancellationToken,
+    ) -> Result<Self, TemplateStoreError> {
+        let (records, mut watch) = store.load().await?;
+        let mut fingerprinter = Fingerprinter::new(miner);
+        for r in &records {
+            fingerprinter.miner().absorb(r);
+        }
+        tracing::info!(templates = records.len(), "fingerprint templates loaded");
+        let inner = Arc::new(Mutex::new(Inner { fingerprinter, unsaved: Vec::new() }));
+        let shared = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            loop {
+                let entry = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    e = watch.next() => e,
+                };
+                let Some(entry) = entry else { break };
+                let Ok(entry) = entry else { continue };
+                let (Some(record), Some(inner)) = (templates::decode(&entry), shared.upgrade()) else {
+                    continue;
+                };
+                inner.lock().unwrap_or_else(PoisonError::into_inner).fingerprinter.miner().absorb(&record);
+            }
+        });
+        Ok(Self { inner, store })
+    }
+
+    /// Runs `f` with the fingerprinter (briefly: every user of this instance waits for it).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Fingerprinter) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner).fingerprinter)
+    }
+
+    /// Stores the templates learned since the last save. Call it before publishing anything
+    /// that names their fingerprints: an occurrence never names a fingerprint the bucket lacks.
+    pub async fn save(&self) -> Result<(), TemplateStoreError> {
+        let changes = {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut changes = std::mem::take(&mut inner.unsaved);
+            changes.extend(inner.fingerprinter.miner().take_changes());
+            changes
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.save(&changes).await {
+            self.inner.lock().unwrap_or_else(PoisonError::into_inner).unsaved.extend(changes);
+            return Err(e);
+        }
+        Ok(())
+    }
+}

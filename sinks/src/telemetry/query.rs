@@ -1,0 +1,456 @@
+//! [`TelemetryView`]: the read side of the telemetry table (the seed's store queries), for the
+//! gateway. It only reads.
+//!
+//! Periods are whole buckets ending now: `24h` is this hour and the 23 before it (from hourly
+//! rollups), `7d` and `30d` are today (UTC) and the 6 or 29 days before (from daily rollups). So
+//! every figure is a merge of a few dozen rows however many reports the fleet sends.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tailrace_schemas::Timestamp;
+
+use super::advice::{self, Advice};
+use super::mem_size::parse_mb;
+use super::rollup::{self, AppInfo, CustomerRow, Latest, RawRow, Rollup, DAY_SECS, HOUR_SECS};
+use crate::tables::{Tables, TablesError};
+
+/// The seed's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Period {
+    Day,
+    #[default]
+    Week,
+    Month,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Day, Period::Week, Period::Month];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "24h",
+            Period::Week => "7d",
+            Period::Month => "30d",
+        }
+    }
+
+    /// The start of the period's first bucket.
+    pub fn since(self, now: Timestamp) -> Timestamp {
+        let secs = match self {
+            Period::Day => (rollup::hour_of(now) - 23) * HOUR_SECS,
+            Period::Week => (rollup::day_of(now) - 6) * DAY_SECS,
+            Period::Month => (rollup::day_of(now) - 29) * DAY_SECS,
+        };
+        Timestamp::from_unix_seconds(secs)
+    }
+
+    fn hourly(self) -> bool {
+        self == Period::Day
+    }
+}
+
+/// The seed's estimate-accuracy dot: red when P95 is over the catalog limit, yellow when over
+/// half of it, green below; `unknown` when the limit is not a size.
+pub fn accuracy(p95_mb: Option<f64>, limit: &str) -> &'static str {
+    match (p95_mb, parse_mb(limit)) {
+        (Some(p), Some(l)) if l > 0.0 && p > l => "red",
+        (Some(p), Some(l)) if l > 0.0 && p > 0.5 * l => "yellow",
+        (Some(_), Some(l)) if l > 0.0 => "green",
+        _ => "unknown",
+    }
+}
+
+/// One app across the fleet over a period (the seed's `FleetAppSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetAppSummary {
+    pub app_name: String,
+    pub display_name: String,
+    /// Distinct customers that reported the app in the period.
+    pub deployment_count: usize,
+    pub avg_memory_mb: f64,
+    pub peak_memory_mb: f64,
+    /// The seed's P95 of memory peaks, within the sketch's 1 %.
+    pub p95_memory_mb: Option<f64>,
+    pub avg_cpu: f64,
+    pub total_errors: u64,
+    pub total_warnings: u64,
+    pub catalog_estimate: String,
+    pub catalog_limit: String,
+    pub catalog_limit_mb: Option<f64>,
+    pub estimate_accuracy: &'static str,
+    pub reports: u64,
+    pub oom_kills: u64,
+    pub restarts: u64,
+    pub first_report: Timestamp,
+    pub last_report: Timestamp,
+}
+
+/// One app with its advice (`/api/v1/apps/{app}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppDetail {
+    #[serde(flatten)]
+    pub summary: FleetAppSummary,
+    pub suggested_limit_mb: Option<u64>,
+    pub advice: Advice,
+    pub period: &'static str,
+    pub since: Timestamp,
+}
+
+/// One hour of one app across the fleet (the chart).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourPoint {
+    pub hour: Timestamp,
+    pub reports: u64,
+    pub avg_memory_mb: f64,
+    pub peak_memory_mb: f64,
+    pub p95_memory_mb: Option<f64>,
+    pub avg_cpu: f64,
+    pub log_errors: u64,
+    pub log_warnings: u64,
+}
+
+/// One customer of one app over a period (the seed's `AppCustomerStats`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppCustomerStats {
+    pub customer_id: String,
+    pub reports: u64,
+    pub avg_memory_mb: f64,
+    pub peak_memory_mb: f64,
+    pub avg_cpu: f64,
+    pub total_errors: u64,
+    pub total_warnings: u64,
+    pub oom_kills: u64,
+    pub memory_current_mb: f64,
+    pub last_report: Timestamp,
+}
+
+/// A customer (`/api/v1/customers`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerSummary {
+    pub customer_id: String,
+    pub app_count: usize,
+    pub apps: Vec<String>,
+    pub first_report: Timestamp,
+    pub last_report: Timestamp,
+}
+
+/// One app at one customer (the seed's `CustomerAppSummary`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerAppSummary {
+    pub app_name: String,
+    pub display_name: String,
+    pub memory_current_mb: f64,
+    /// Over the period (7 days by default, as the seed's page).
+    pub memory_avg_mb: f64,
+    pub memory_peak_mb: f64,
+    pub catalog_limit: String,
+    pub catalog_limit_mb: Option<f64>,
+    /// The current memory against the limit: `ok`, `warn` (over 70 %), `danger` (over 90 %),
+    /// `unknown` (no limit).
+    pub memory_state: &'static str,
+    pub log_errors: u64,
+    pub log_warnings: u64,
+    pub reports: u64,
+    pub last_report: Timestamp,
+}
+
+/// Read-only access to the telemetry table.
+#[derive(Debug, Clone)]
+pub struct TelemetryView {
+    tree: sled::Tree,
+    tables: Tables,
+}
+
+impl TelemetryView {
+    pub fn new(tables: &Tables) -> Result<Self, TablesError> {
+        Ok(Self { tree: tables.tree("telemetry")?, tables: tables.clone() })
+    }
+
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        from: Vec<u8>,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), TablesError>> + '_ {
+        let prefix = prefix.to_vec();
+        self.tree
+            .range(from..)
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .filter_map(|item| match item {
+                Err(e) => Some(Err(self.tables.err(e))),
+                Ok((k, v)) => rmp_serde::from_slice::<T>(&v).ok().map(|row| Ok((k.to_vec(), row))),
+            })
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, TablesError> {
+        Ok(self.tree.get(key).map_err(|e| self.tables.err(e))?.and_then(|v| rmp_serde::from_slice(&v).ok()))
+    }
+
+    /// Every app ever reported, by name.
+    pub fn apps(&self) -> Result<Vec<AppInfo>, TablesError> {
+        self.rows::<AppInfo>(rollup::APP_PREFIX.to_vec(), rollup::APP_PREFIX)
+            .map(|r| r.map(|(_, a)| a))
+            .collect()
+    }
+
+    /// The fleet rollup of `app` over `period`.
+    fn fleet_rollup(&self, app: &str, period: Period, now: Timestamp) -> Result<Rollup, TablesError> {
+        let (from, prefix) = if period.hourly() {
+            let since = rollup::hour_of(period.since(now));
+            (rollup::hour_key(app, since), [b"h/", app.as_bytes(), b"\0"].concat())
+        } else {
+            let since = rollup::day_of(period.since(now));
+            (rollup::day_key(app, since), [b"d/", app.as_bytes(), b"\0"].concat())
+        };
+        let mut total = Rollup::with_sketch();
+        for row in self.rows::<Rollup>(from, &prefix) {
+            total.merge(&row?.1);
+        }
+        Ok(total)
+    }
+
+    /// The customers of `app` and their latest report.
+    fn latest_of(&self, app: &str) -> Result<Vec<(String, Latest)>, TablesError> {
+        let prefix = rollup::latest_prefix(app);
+        self.rows::<Latest>(prefix.clone(), &prefix)
+            .map(|r| r.map(|(k, l)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), l)))
+            .collect()
+    }
+
+    fn summary(
+        &self,
+        info: &AppInfo,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<FleetAppSummary, TablesError> {
+        let since = period.since(now);
+        let r = self.fleet_rollup(&info.app_name, period, now)?;
+        let deployments =
+            self.latest_of(&info.app_name)?.iter().filter(|(_, l)| l.reported_at >= since).count();
+        let p95 = r.peaks.as_ref().and_then(|p| p.seed_quantile(0.95));
+        Ok(FleetAppSummary {
+            app_name: info.app_name.clone(),
+            display_name: info.display_name.clone(),
+            deployment_count: deployments,
+            avg_memory_mb: r.avg_memory_mb(),
+            peak_memory_mb: r.max_memory_peak_mb,
+            p95_memory_mb: p95,
+            avg_cpu: r.avg_cpu(),
+            total_errors: r.log_errors,
+            total_warnings: r.log_warnings,
+            catalog_estimate: info.catalog_estimate.clone(),
+            catalog_limit: info.catalog_limit.clone(),
+            catalog_limit_mb: parse_mb(&info.catalog_limit),
+            estimate_accuracy: accuracy(p95, &info.catalog_limit),
+            reports: r.reports,
+            oom_kills: r.oom_kills,
+            restarts: r.restarts,
+            first_report: r.first_reported_at,
+            last_report: r.last_reported_at,
+        })
+    }
+
+    /// The fleet app summary: every app reported in the period (the seed's
+    /// `GetFleetAppSummary`, ordered by deployments then average memory, descending).
+    pub fn fleet(&self, period: Period, now: Timestamp) -> Result<Vec<FleetAppSummary>, TablesError> {
+        let mut out = Vec::new();
+        for info in self.apps()? {
+            let s = self.summary(&info, period, now)?;
+            if s.reports > 0 {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| {
+            b.deployment_count.cmp(&a.deployment_count).then(b.avg_memory_mb.total_cmp(&a.avg_memory_mb))
+        });
+        Ok(out)
+    }
+
+    /// One app with its advice; `None` if it was never reported.
+    pub fn app(&self, app: &str, period: Period, now: Timestamp) -> Result<Option<AppDetail>, TablesError> {
+        let Some(info) = self.get::<AppInfo>(&rollup::app_key(app))? else { return Ok(None) };
+        let summary = self.summary(&info, period, now)?;
+        let customers = self.customers_of(app, period, now)?;
+        let peaks: Vec<(String, f64)> = customers
+            .iter()
+            .filter(|c| c.reports > 0)
+            .map(|c| (c.customer_id.clone(), c.peak_memory_mb))
+            .collect();
+        let since = period.since(now);
+        let span = (summary.last_report.as_unix_seconds() - summary.first_report.as_unix_seconds()).max(0);
+        let advice = advice::advise(&advice::Inputs {
+            p95_memory_mb: summary.p95_memory_mb,
+            reports: summary.reports,
+            span_secs: span,
+            customer_peaks: &peaks,
+            oom_kills: summary.oom_kills,
+            current_limit_mb: summary.catalog_limit_mb,
+        });
+        Ok(Some(AppDetail {
+            suggested_limit_mb: advice.suggested_limit_mb,
+            summary,
+            advice,
+            period: period.as_str(),
+            since,
+        }))
+    }
+
+    /// Hourly buckets of `app` over `period` (the seed's history, bucketed as its chart does).
+    pub fn history(&self, app: &str, period: Period, now: Timestamp) -> Result<Vec<HourPoint>, TablesError> {
+        let prefix = [b"h/", app.as_bytes(), b"\0"].concat();
+        let from = rollup::hour_key(app, rollup::hour_of(period.since(now)));
+        self.rows::<Rollup>(from, &prefix)
+            .map(|r| {
+                r.map(|(k, h)| {
+                    let n = i64::from_be_bytes(k[k.len() - 8..].try_into().expect("8 bytes")) ^ i64::MIN;
+                    HourPoint {
+                        hour: Timestamp::from_unix_seconds(n * HOUR_SECS),
+                        reports: h.reports,
+                        avg_memory_mb: h.avg_memory_mb(),
+                        peak_memory_mb: h.max_memory_peak_mb,
+                        p95_memory_mb: h.peaks.as_ref().and_then(|p| p.seed_quantile(0.95)),
+                        avg_cpu: h.avg_cpu(),
+                        log_errors: h.log_errors,
+                        log_warnings: h.log_warnings,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// One customer's rollup of `app` over `period`.
+    fn customer_rollup(
+        &self,
+        app: &str,
+        customer: &str,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Rollup, TablesError> {
+        let since = period.since(now);
+        let mut total = Rollup::default();
+        if period.hourly() {
+            let prefix = rollup::raw_prefix(app, customer);
+            let from = [prefix.as_slice(), &rollup::ordered(since.as_nanos())].concat();
+            for row in self.rows::<RawRow>(from, &prefix) {
+                total.absorb(&row?.1);
+            }
+        } else {
+            let prefix = rollup::customer_day_prefix(app, customer);
+            let from = rollup::customer_day_key(app, customer, rollup::day_of(since));
+            for row in self.rows::<Rollup>(from, &prefix) {
+                total.merge(&row?.1);
+            }
+        }
+        Ok(total)
+    }
+
+    /// The customers of `app` over `period`, by average memory descending (the seed's
+    /// `GetAppCustomerBreakdown`).
+    pub fn customers_of(
+        &self,
+        app: &str,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Vec<AppCustomerStats>, TablesError> {
+        let since = period.since(now);
+        let mut out = Vec::new();
+        for (customer, latest) in self.latest_of(app)? {
+            if latest.reported_at < since {
+                continue;
+            }
+            let r = self.customer_rollup(app, &customer, period, now)?;
+            out.push(AppCustomerStats {
+                customer_id: customer,
+                reports: r.reports,
+                avg_memory_mb: r.avg_memory_mb(),
+                peak_memory_mb: r.max_memory_peak_mb,
+                avg_cpu: r.avg_cpu(),
+                total_errors: r.log_errors,
+                total_warnings: r.log_warnings,
+                oom_kills: r.oom_kills,
+                memory_current_mb: latest.memory_current_mb,
+                last_report: latest.reported_at,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.avg_memory_mb.total_cmp(&a.avg_memory_mb).then(a.customer_id.cmp(&b.customer_id))
+        });
+        Ok(out)
+    }
+
+    /// Every customer that ever reported.
+    pub fn customers(&self) -> Result<Vec<CustomerSummary>, TablesError> {
+        self.rows::<CustomerRow>(rollup::CUSTOMER_PREFIX.to_vec(), rollup::CUSTOMER_PREFIX)
+            .map(|r| {
+                r.map(|(_, c)| CustomerSummary {
+                    app_count: c.apps.len(),
+                    apps: c.apps.into_iter().collect(),
+                    customer_id: c.customer_id,
+                    first_report: c.first_reported_at,
+                    last_report: c.last_reported_at,
+                })
+            })
+            .collect()
+    }
+
+    /// One customer, or `None` if it never reported.
+    pub fn customer(&self, customer: &str) -> Result<Option<CustomerRow>, TablesError> {
+        self.get(&rollup::customer_key(customer))
+    }
+
+    /// The apps of `customer` over `period` (the seed's `GetCustomerAppSummary`): current
+    /// memory, average and peak, limit, errors and warnings; by average memory descending.
+    pub fn customer_apps(
+        &self,
+        customer: &str,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<Option<Vec<CustomerAppSummary>>, TablesError> {
+        let Some(c) = self.customer(customer)? else { return Ok(None) };
+        let mut out = Vec::new();
+        for app in &c.apps {
+            let Some(latest) = self.get::<Latest>(&rollup::latest_key(app, customer))? else { continue };
+            let r = self.customer_rollup(app, customer, period, now)?;
+            let limit = parse_mb(&latest.catalog_limit);
+            out.push(CustomerAppSummary {
+                app_name: app.clone(),
+                display_name: latest.display_name.clone(),
+                memory_current_mb: latest.memory_current_mb,
+                memory_avg_mb: r.avg_memory_mb(),
+                memory_peak_mb: r.max_memory_peak_mb,
+                memory_state: match limit {
+                    Some(l) if l > 0.0 && latest.memory_current_mb > 0.9 * l => "danger",
+                    Some(l) if l > 0.0 && latest.memory_current_mb > 0.7 * l => "warn",
+                    Some(l) if l > 0.0 => "ok",
+                    _ => "unknown",
+                },
+                catalog_limit: latest.catalog_limit,
+                catalog_limit_mb: limit,
+                log_errors: r.log_errors,
+                log_warnings: r.log_warnings,
+                reports: r.reports,
+                last_report: latest.reported_at,
+            });
+        }
+        out.sort_by(|a, b| b.memory_avg_mb.total_cmp(&a.memory_avg_mb).then(a.app_name.cmp(&b.app_name)));
+        Ok(Some(out))
+    }
+
+    /// Raw rows of `app` (for tools and tests), by customer then time.
+    pub fn raw(&self, app: &str) -> Result<BTreeMap<String, Vec<RawRow>>, TablesError> {
+        let mut out: BTreeMap<String, Vec<RawRow>> = BTreeMap::new();
+        for (customer, _) in self.latest_of(app)? {
+            let prefix = rollup::raw_prefix(app, &customer);
+            let rows = self
+                .rows::<RawRow>(prefix.clone(), &prefix)
+                .map(|r| r.map(|(_, row)| row))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert(customer, rows);
+        }
+        Ok(out)
+    }
+}
