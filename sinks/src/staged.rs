@@ -165,17 +165,9 @@ impl Staged {
 
     /// Every write, and `applied` as the last sequence of `stream`, as one batch.
     pub(crate) fn into_batch(self, stream: StreamName, applied: u64) -> (sled::Tree, sled::Batch) {
-        let mut batch = sled::Batch::default();
-        for (key, row) in self.decoded {
-            batch.insert(key, row.encode());
-        }
-        for (key, value) in self.writes {
-            match value {
-                Some(v) => batch.insert(key, v),
-                None => batch.remove(key),
-            }
-        }
+        let tree = self.tree.clone();
+        let mut batch = self.into_rows_batch();
         batch.insert(applied_key(stream), &applied.to_be_bytes());
-        (self.tree, batch)
+        (tree, batch)
     }
 }
