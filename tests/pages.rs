@@ -227,3 +227,156 @@ async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_
     cancel.cancel();
     sink.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() {
+    use tailrace_nats::{Outgoing, Publisher};
+    use tailrace_schemas::{
+        subject, AppReport, AppTelemetry, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp,
+    };
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let publisher = Publisher::new(client.clone(), Default::default());
+    let dir = tempfile::tempdir().unwrap();
+    let tables = tailrace_sinks::Tables::open(&dir.path().join("sled")).unwrap();
+    let ctx = tailrace_sinks::SinkContext {
+        client: client.clone(),
+        publisher: publisher.clone(),
+        consumer: Default::default(),
+        tables: tables.clone(),
+        retention: Default::default(),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let sinks = [
+        tokio::spawn(tailrace_sinks::run(
+            tailrace_sinks::telemetry::TelemetrySink,
+            ctx.clone(),
+            cancel.clone(),
+        )),
+        tokio::spawn(tailrace_sinks::run(tailrace_sinks::issues::IssuesSink, ctx, cancel.clone())),
+    ];
+    // Three customers of `shop` (the third near its limit), one of `api`; two reports each, 29 h apart.
+    let mut n = 0;
+    for (customer, app, peak, current, limit) in [
+        ("c-0", "shop", 200.0, 150.0, "512M"),
+        ("c-1", "shop", 220.0, 160.0, "512M"),
+        ("c-2", "shop", 480.0, 500.0, "512M"),
+        ("c-0", "api", 40.0, 30.0, "256M"),
+    ] {
+        for hours_ago in [1i64, 30] {
+            let at = Timestamp::now().saturating_add_nanos(-hours_ago * 3_600_000_000_000);
+            let t = AppTelemetry {
+                v: 1,
+                customer_id: customer.into(),
+                reported_at: at,
+                app: AppReport {
+                    app_name: app.into(),
+                    display_name: if app == "shop" { "Web shop".into() } else { "API".into() },
+                    containers: vec![format!("{app}-1")],
+                    memory_current_mb: current,
+                    memory_avg_mb: peak / 2.0,
+                    memory_peak_mb: peak,
+                    cpu_avg_percent: 5.0,
+                    catalog_estimate: "256M".into(),
+                    catalog_limit: limit.into(),
+                    log_errors: if app == "shop" { 2 } else { 0 },
+                    log_warnings: 1,
+                    issues: vec![],
+                    oom_kills: None,
+                    restarts: None,
+                },
+            };
+            let out = Outgoing::encode(
+                subject::telemetry_app(&t.app.app_name, &t.customer_id),
+                &t,
+                format!("t/{n}"),
+            )
+            .unwrap();
+            publisher.publish_and_wait(out).await.unwrap();
+            n += 1;
+        }
+    }
+    let o = IssueOccurrence {
+        v: 1,
+        scope: "shop".into(),
+        fingerprint: Fingerprint(7),
+        severity: Severity::Error,
+        message: "payment gateway timeout after <*> ms".into(),
+        count: 4,
+        first_seen: Timestamp::now(),
+        last_seen: Timestamp::now(),
+        sample: "payment gateway timeout after 3000 ms".into(),
+        host: None,
+        source: None,
+        app: Some("shop".into()),
+        customer: Some("c-1".into()),
+        reported_at: Some(Timestamp::now()),
+    };
+    publisher
+        .publish_and_wait(Outgoing::encode(subject::issues(&o.scope), &o, "i/0".into()).unwrap())
+        .await
+        .unwrap();
+    let js = publisher.jetstream();
+    for (sink, stream) in [("telemetry", StreamName::TELEMETRY), ("issues", StreamName::ISSUES)] {
+        let last = tailrace_nats::replay::last_sequence(js, stream).await.unwrap();
+        while tables.applied(sink, stream).unwrap() < last {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let state = AppState::new(client, GatewayConfig::default(), StreamsConfig::default())
+        .with_issues(tailrace_sinks::issues::IssuesView::new(&tables).unwrap())
+        .with_telemetry(tailrace_sinks::telemetry::TelemetryView::new(&tables).unwrap());
+    let base = tailrace_gateway::testing::serve(state).await;
+    let browser = Browser::start().await;
+    let wait = |js: &'static str| browser.wait_for(js, Duration::from_secs(15));
+
+    // /apps in Hungarian: the cards, the table with accuracy dots, the switch kept in the URL.
+    browser.client.goto(&format!("{base}/apps?lang=hu&period=7d")).await.unwrap();
+    assert_eq!(wait("document.querySelector('h1')?.textContent").await, "Alkalmazások");
+    let rows = wait("(() => { const r = [...document.querySelectorAll('#apps tbody tr')]; return r.length === 2 ? r.map(t => t.dataset.app + ':' + t.querySelector('.dot').dataset.accuracy).join(',') : null; })()").await;
+    assert_eq!(rows, "shop:yellow,api:green", "most deployments first; shop's P95 480 is over half of 512");
+    assert_eq!(wait("document.getElementById('total-deployments').textContent").await, "4");
+    assert_eq!(wait("document.querySelector('nav a[aria-current=page]').textContent").await, "Alkalmazások");
+    browser.client.execute("document.querySelector('th[data-sort=memory]').click()", vec![]).await.unwrap();
+    let sorted = wait(
+        "location.search.includes('sort=memory') && document.querySelector('#apps tbody tr')?.dataset.app",
+    )
+    .await;
+    assert_eq!(sorted, "shop", "by memory, descending");
+
+    // /apps/shop: the advice, the chart with its limit line, customers, issues.
+    browser.client.goto(&format!("{base}/apps/shop?lang=en")).await.unwrap();
+    let suggested = wait("(() => { const s = document.getElementById('suggested').textContent; return s !== '–' ? s : null; })()").await;
+    assert_eq!(suggested, "576M", "ceil(480 x 1.2) = 576 (P95 of six peaks is the max, 480)");
+    assert!(wait("document.getElementById('advice').textContent || null")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("3 deployments"));
+    let points = wait("document.querySelector('#memory-chart canvas') && document.getElementById('memory-chart').dataset.points").await;
+    assert_eq!(points, "2", "two hours with reports");
+    assert_eq!(wait("(() => { const n = document.querySelectorAll('#customers tbody tr').length; return n ? n : null; })()").await, 3);
+    assert_eq!(
+        wait("document.querySelector('#issues tbody tr')?.dataset.fingerprint").await,
+        Fingerprint(7).to_string()
+    );
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("app.png")).await;
+    }
+
+    // The customers, and one customer's apps coloured against the limit.
+    browser.client.goto(&format!("{base}/customers")).await.unwrap();
+    assert_eq!(wait("(() => { const n = document.querySelectorAll('#customers tbody tr').length; return n ? n : null; })()").await, 3);
+    assert_eq!(wait("document.querySelector('html').lang").await, "en", "the language switch is remembered");
+    browser.client.goto(&format!("{base}/customers/c-2")).await.unwrap();
+    let state = wait("document.querySelector('#customer-apps tbody td.mem-danger')?.textContent").await;
+    assert_eq!(state, "500 MB", "500 of 512 MB is over 90 %");
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("customer.png")).await;
+    }
+    browser.close().await;
+    cancel.cancel();
+    for s in sinks {
+        s.await.unwrap().unwrap();
+    }
+}

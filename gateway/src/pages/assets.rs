@@ -17,6 +17,10 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../assets/overview.js")),
     ("realtimelog.js", "text/javascript; charset=utf-8", include_str!("../../assets/realtimelog.js")),
     ("issues.js", "text/javascript; charset=utf-8", include_str!("../../assets/issues.js")),
+    ("fleet.js", "text/javascript; charset=utf-8", include_str!("../../assets/fleet.js")),
+    ("apps.js", "text/javascript; charset=utf-8", include_str!("../../assets/apps.js")),
+    ("app_detail.js", "text/javascript; charset=utf-8", include_str!("../../assets/app_detail.js")),
+    ("customers.js", "text/javascript; charset=utf-8", include_str!("../../assets/customers.js")),
     // From the npm registry, pinned by gateway/web/package-lock.json (deploy/vendor-web.sh).
     ("uPlot.esm.js", "text/javascript; charset=utf-8", include_str!("../../assets/vendor/uPlot.esm.js")),
     ("uPlot.min.css", "text/css; charset=utf-8", include_str!("../../assets/vendor/uPlot.min.css")),

@@ -12,6 +12,8 @@
 //! its script in `assets/`, listed in [`assets::ASSETS`].
 
 pub mod assets;
+pub mod fleet;
+pub mod i18n;
 pub mod issues;
 pub mod realtimelog;
 
@@ -21,14 +23,18 @@ use axum::Router;
 
 use crate::state::AppState;
 
-/// The navigation bar: path and label of every page, in order.
-pub const NAV: &[(&str, &str)] = &[("/", "Overview"), ("/realtimelog", "Live tail"), ("/issues", "Issues")];
+/// The navigation bar: the path of every page, in order (labels from [`i18n`], `nav.{path}`).
+pub const NAV: &[&str] = &["/", "/realtimelog", "/issues", "/apps", "/customers"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/realtimelog", get(realtimelog::page))
         .route("/issues", get(issues::page))
+        .route("/apps", get(fleet::apps))
+        .route("/apps/{app}", get(fleet::app))
+        .route("/customers", get(fleet::customers))
+        .route("/customers/{id}", get(fleet::customer))
         .route("/assets/{file}", get(assets::serve))
 }
 
@@ -52,11 +58,27 @@ pub fn escape_html(s: &str) -> String {
 /// built by the page), then the page's module scripts, which import `./app.js` for the shared
 /// API helper and token handling.
 pub fn layout(title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<String> {
+    layout_in(i18n::Lang::En, title, active, body, scripts)
+}
+
+/// [`layout`] in `lang`: the navigation translated, `<html lang>` set, and a language switch.
+pub fn layout_in(lang: i18n::Lang, title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<String> {
     let nav: String = NAV
         .iter()
-        .map(|(path, label)| {
+        .map(|path| {
             let current = if *path == active { r#" aria-current="page""# } else { "" };
+            let label = i18n::t(lang, &format!("nav.{path}"));
             format!(r#"<a href="{path}"{current}>{}</a>"#, escape_html(label))
+        })
+        .collect();
+    let switch: String = [i18n::Lang::En, i18n::Lang::Hu]
+        .iter()
+        .map(|l| {
+            let current = if *l == lang { r#" aria-current="true""# } else { "" };
+            format!(
+                r#"<a href="?lang={code}" class="lang" hreflang="{code}"{current}>{code}</a>"#,
+                code = l.code()
+            )
         })
         .collect();
     let scripts: String = scripts
@@ -65,7 +87,7 @@ pub fn layout(title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<S
         .collect();
     Html(format!(
         r#"<!doctype html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -76,6 +98,7 @@ pub fn layout(title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<S
 <header class="top">
   <span class="brand">tailrace</span>
   <nav>{nav}</nav>
+  <span class="langs" title="{language}">{switch}</span>
   <span id="auth" class="auth" hidden>
     <label>Token <input id="auth-token" type="password" autocomplete="off"></label>
     <button id="auth-save" type="button">Use</button>
@@ -89,6 +112,8 @@ pub fn layout(title: &str, active: &str, body: &str, scripts: &[&str]) -> Html<S
 </html>"#,
         title = escape_html(title),
         css = assets::versioned("app.css"),
+        lang = lang.code(),
+        language = escape_html(i18n::t(lang, "language")),
     ))
 }
 
