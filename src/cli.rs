@@ -29,7 +29,32 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process: the managed nats-server (unless nats.url is set), the
     /// streams, and the gateway.
-    Run,
+    Run {
+        /// Also publish a made-up fleet's reports (as `tailrace demo --follow`), so the fleet
+        /// pages show data at once.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Publish a made-up fleet of controllers' reports (30 days of hourly reports by default)
+    /// to the running tailrace, so the fleet pages and the issue list have data to show.
+    Demo {
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SHAPE.customers)]
+        customers: usize,
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SHAPE.apps)]
+        apps: usize,
+        /// Apps each customer runs.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SHAPE.apps_per_customer)]
+        apps_per_customer: usize,
+        /// Days of history before now.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SHAPE.days)]
+        days: u32,
+        /// The same seed makes the same fleet (and a rerun stores nothing twice).
+        #[arg(long, default_value_t = crate::demo::DEFAULT_SHAPE.seed)]
+        seed: u64,
+        /// Then go on reporting as time passes, until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Run the tail producer alone: the hosts of [tail] are advertised and their tails run when
     /// viewers (or [[tail.pinned]]) want them.
     Produce,
@@ -100,6 +125,25 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 1_000_000)]
         lines: usize,
     },
+    /// A fleet's controller reports through the real path into the telemetry and issue tables,
+    /// and the fleet queries on them, beside the seed's SQLite store loaded with the same
+    /// reports and asked the seed's queries.
+    Fleet {
+        #[arg(long, default_value_t = 1_000)]
+        customers: usize,
+        /// Apps per customer (every customer runs all of them).
+        #[arg(long, default_value_t = 50)]
+        apps: usize,
+        /// Days of hourly reports.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Runs of each query.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Seconds the seed's queries of one kind may take in all (at least 3 runs).
+        #[arg(long, default_value_t = 120)]
+        seed_seconds: u64,
+    },
     /// Publisher throughput beside plain async-nats JetStream publishing, LogBatch messages of
     /// 1, 64 and 512 lines of 200 bytes, against a throwaway local nats-server.
     Publish {
@@ -122,12 +166,30 @@ pub enum StreamsAction {
 
 pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
-        Command::Run => Box::pin(crate::run::run(cfg, crate::shutdown::on_signal())).await,
+        Command::Run { demo } => Box::pin(crate::run::run(cfg, demo, crate::shutdown::on_signal())).await,
+        Command::Demo { customers, apps, apps_per_customer, days, seed, follow } => {
+            let shape = crate::demo::fleet::Shape { customers, apps, apps_per_customer, days, seed };
+            anyhow::ensure!(customers > 0 && apps > 0, "--customers and --apps must be at least 1");
+            anyhow::ensure!(days <= 3650, "--days must be at most 3650, not {days}");
+            let (client, _) = connect_client(&cfg, "tailrace-demo").await?;
+            let publisher = tailrace_nats::Publisher::new(client.clone(), cfg.nats.publisher.clone());
+            let result = crate::demo::run(&publisher, shape, follow, &crate::shutdown::on_signal()).await;
+            client.flush().await.ok();
+            result
+        }
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await
+        }
+        Command::Bench { what: BenchWhat::Fleet { customers, apps, days, runs, seed_seconds } } => {
+            anyhow::ensure!(
+                customers > 0 && apps > 0 && days > 0,
+                "--customers, --apps and --days must be at least 1"
+            );
+            let shape = crate::demo::fleet::Shape { customers, apps, apps_per_customer: apps, days, seed: 1 };
+            crate::bench::fleet(&cfg, shape, crate::bench::Budget { runs: runs.max(1), seed_seconds }).await
         }
         Command::Bench { what: BenchWhat::Publish { rounds, lines } } => {
             crate::bench::publish(&cfg, rounds.max(1), lines).await

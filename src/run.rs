@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::session::Session;
 
-pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, demo: bool, cancel: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.data_dir.display()))?;
 
@@ -42,9 +42,24 @@ pub async fn run(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     roles.extend(crate::roles::start_gateway(&cfg, &session, &cancel).await?);
     roles.extend(crate::roles::start_producer(&cfg, &session, &cancel).await?);
 
+    // The demo is not a role: when it fails (its reports refused, say) it says so and the
+    // rest runs on.
+    let demo = demo.then(|| {
+        let publisher = tailrace_nats::Publisher::new(session.client.clone(), cfg.nats.publisher.clone());
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::demo::run(&publisher, crate::demo::DEFAULT_SHAPE, true, &cancel).await {
+                tracing::error!(error = %format!("{e:#}"), "the demo stopped");
+            }
+        })
+    });
+
     // Until Ctrl-C or SIGTERM; a role that fails on its own stops the others (and the process)
     // with its error.
     let result = roles.wait(&cancel).await;
+    if let Some(demo) = demo {
+        demo.await.ok();
+    }
     session.close().await;
     if let Some(server) = managed {
         server.stop().await;

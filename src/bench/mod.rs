@@ -9,13 +9,17 @@ use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMes
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tailrace_nats::config::{PublisherConfig, ServerConfig};
-use tailrace_nats::{ManagedServer, Outgoing, Publisher};
+use tailrace_nats::config::PublisherConfig;
+use tailrace_nats::{Outgoing, Publisher};
 use tailrace_schemas::{FileIdentity, LogBatch, LogLine, Subject, Timestamp};
 
 use crate::config::Config;
 
+mod fleet;
 mod pipeline;
+mod seed_store;
+mod server;
+pub use fleet::{fleet, Budget};
 pub use pipeline::pipeline;
 
 const LINE_BYTES: usize = 200;
@@ -118,11 +122,8 @@ async fn ours(publisher: &Publisher, msgs: &[(Bytes, String)], window: usize) ->
 
 /// `tailrace bench publish`.
 pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("tailrace-bench-").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let server = ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
-    eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-    let client = tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
+    let bench = server::BenchServer::start(cfg, false).await?;
+    let client = bench.client.clone();
     // Both sides send the same bytes: this measures the publisher's bookkeeping, not compression
     // (which `bench pipeline` measures).
     let pub_cfg = PublisherConfig { max_in_flight: 256, compress_from: 0, ..cfg.nats.publisher.clone() };
@@ -184,7 +185,7 @@ pub async fn publish(cfg: &Config, rounds: usize, line_budget: usize) -> anyhow:
     }
     bench_stream.info().await?;
     js.delete_stream("BENCH").await?;
-    server.stop().await;
+    bench.stop().await;
 
     say("| lines/msg | msgs | plain lines/s | plain MB/s | Publisher lines/s | Publisher MB/s | Publisher / plain |");
     say("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");

@@ -5,15 +5,16 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use tailrace_nats::config::{PublisherConfig, ServerConfig};
+use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::topology::{ConsumerSpec, Topology};
-use tailrace_nats::{ConsumerRunner, Delivery, HandleError, Handler, ManagedServer, Outgoing, Publisher};
+use tailrace_nats::{ConsumerRunner, Delivery, HandleError, Handler, Outgoing, Publisher};
 use tailrace_processors::registry::{self, Context};
 use tailrace_processors::synthetic::{self, LINE_BYTES};
 use tailrace_schemas::{ConsumerName, Subject};
 use tokio_util::sync::CancellationToken;
 
 use super::say;
+use super::server::{reached, BenchServer, Point};
 use crate::config::Config;
 
 const LINES_PER_BATCH: usize = 512;
@@ -32,61 +33,9 @@ impl Handler for Copy {
     }
 }
 
-/// How far a consumer has come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Point {
-    /// Every message was delivered to it (an aggregating handler may still hold them).
-    Delivered,
-    /// Every message was acked.
-    Acked,
-}
-
-/// Waits until `consumer` on `stream` reaches `point`, printing progress; how long that took.
-async fn reached(
-    js: &jetstream::Context,
-    stream: &str,
-    consumer: &str,
-    point: Point,
-    total: u64,
-) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    let mut last_report = Instant::now();
-    loop {
-        let s = js.get_stream(stream).await?;
-        if let Ok(info) = s.consumer_info(consumer).await {
-            let unacked = if point == Point::Acked { info.num_ack_pending as u64 } else { 0 };
-            let left = info.num_pending + unacked;
-            if left == 0 && info.delivered.stream_sequence > 0 {
-                return Ok(start.elapsed());
-            }
-            if last_report.elapsed() >= Duration::from_secs(2) {
-                eprintln!("bench: {consumer}: {left} of {total} messages left");
-                last_report = Instant::now();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("tailrace-bench-").tempdir()?;
-    // A throwaway managed server, or (nats.url set) a server or cluster of one's own that
-    // holds nothing yet: scripts/cluster_pipeline.sh runs it on a 3-node cluster.
-    let (client, server) = match &cfg.nats.url {
-        Some(url) => {
-            eprintln!("bench: the servers at {url}, {} replicas", cfg.nats.streams.replicas);
-            (tailrace_nats::connect(&cfg.nats, None, "tailrace-bench").await?, None)
-        }
-        None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let server =
-                ManagedServer::start(&ServerConfig { port, ..cfg.nats.server.clone() }, dir.path()).await?;
-            eprintln!("bench: nats-server at {} (store {})", server.url(), dir.path().display());
-            let client =
-                tailrace_nats::connect(&server.client_config(&cfg.nats), None, "tailrace-bench").await?;
-            (client, Some(server))
-        }
-    };
+    let bench = BenchServer::start(cfg, true).await?;
+    let client = bench.client.clone();
     let js = jetstream::new(client.clone());
     Topology::from_config(&cfg.nats.streams).apply(&js).await?;
     for stream in ["LOGS", "CLASSIFIED", "ISSUES"] {
@@ -153,9 +102,7 @@ pub async fn pipeline(cfg: &Config, lines: usize) -> anyhow::Result<()> {
     let issues = js.get_stream("ISSUES").await?.info().await?.state.messages;
     let raw_bytes = js.get_stream("LOGS").await?.info().await?.state.bytes;
     let classified_bytes = js.get_stream("CLASSIFIED").await?.info().await?.state.bytes;
-    if let Some(server) = server {
-        server.stop().await;
-    }
+    bench.stop().await;
 
     let rate = |d: Duration| lines as f64 / d.as_secs_f64();
     let servers = match &cfg.nats.url {
