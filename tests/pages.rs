@@ -134,20 +134,12 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_link() {
-    use tailrace_nats::{Outgoing, Publisher};
+    use tailrace_nats::Outgoing;
     use tailrace_schemas::{subject, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp};
     let server = TestServer::start_with_topology().await;
     let client = server.client().await;
-    let publisher = Publisher::new(client.clone(), Default::default());
-    let dir = tempfile::tempdir().unwrap();
-    let tables = tailrace_sinks::Tables::open(&dir.path().join("sled")).unwrap();
-    let ctx = tailrace_sinks::SinkContext {
-        client: client.clone(),
-        publisher: publisher.clone(),
-        consumer: Default::default(),
-        tables: tables.clone(),
-        retention: Default::default(),
-    };
+    let (_dir, tables, ctx) = sink_context(&client);
+    let publisher = ctx.publisher.clone();
     let cancel = tokio_util::sync::CancellationToken::new();
     let sink = tokio::spawn(tailrace_sinks::run(tailrace_sinks::issues::IssuesSink, ctx, cancel.clone()));
     for (i, (fp, count, hours_ago)) in
@@ -230,22 +222,14 @@ async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() {
-    use tailrace_nats::{Outgoing, Publisher};
+    use tailrace_nats::Outgoing;
     use tailrace_schemas::{
         subject, AppReport, AppTelemetry, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp,
     };
     let server = TestServer::start_with_topology().await;
     let client = server.client().await;
-    let publisher = Publisher::new(client.clone(), Default::default());
-    let dir = tempfile::tempdir().unwrap();
-    let tables = tailrace_sinks::Tables::open(&dir.path().join("sled")).unwrap();
-    let ctx = tailrace_sinks::SinkContext {
-        client: client.clone(),
-        publisher: publisher.clone(),
-        consumer: Default::default(),
-        tables: tables.clone(),
-        retention: Default::default(),
-    };
+    let (_dir, tables, ctx) = sink_context(&client);
+    let publisher = ctx.publisher.clone();
     let cancel = tokio_util::sync::CancellationToken::new();
     let sinks = [
         tokio::spawn(tailrace_sinks::run(
@@ -379,4 +363,20 @@ async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() 
     for s in sinks {
         s.await.unwrap().unwrap();
     }
+}
+
+/// Tables in a scratch directory and a sink context on `client`, for a page's sinks.
+fn sink_context(
+    client: &async_nats::Client,
+) -> (tempfile::TempDir, tailrace_sinks::Tables, tailrace_sinks::SinkContext) {
+    let dir = tempfile::tempdir().unwrap();
+    let tables = tailrace_sinks::Tables::open(&dir.path().join("sled")).unwrap();
+    let ctx = tailrace_sinks::SinkContext {
+        client: client.clone(),
+        publisher: tailrace_nats::Publisher::new(client.clone(), Default::default()),
+        consumer: Default::default(),
+        tables: tables.clone(),
+        retention: Default::default(),
+    };
+    (dir, tables, ctx)
 }
