@@ -224,7 +224,7 @@ async fn the_issues_page_lists_sorts_and_opens_an_issue_with_its_trend_and_live_
 async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() {
     use tailrace_nats::Outgoing;
     use tailrace_schemas::{
-        subject, AppReport, AppTelemetry, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp,
+        subject, AppReport, Fingerprint, IssueOccurrence, Severity, StreamName, Timestamp,
     };
     let server = TestServer::start_with_topology().await;
     let client = server.client().await;
@@ -249,11 +249,13 @@ async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() 
     ] {
         for hours_ago in [1i64, 30] {
             let at = Timestamp::now().saturating_add_nanos(-hours_ago * 3_600_000_000_000);
-            let t = AppTelemetry {
+            let r = tailrace_schemas::Report {
                 v: 1,
                 customer_id: customer.into(),
-                reported_at: at,
-                app: AppReport {
+                reported_at: Some(at),
+                controller_version: None,
+                hostname: None,
+                app_telemetry: vec![AppReport {
                     app_name: app.into(),
                     display_name: if app == "shop" { "Web shop".into() } else { "API".into() },
                     containers: vec![format!("{app}-1")],
@@ -268,14 +270,9 @@ async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() 
                     issues: vec![],
                     oom_kills: None,
                     restarts: None,
-                },
+                }],
             };
-            let out = Outgoing::encode(
-                subject::telemetry_app(&t.app.app_name, &t.customer_id),
-                &t,
-                format!("t/{n}"),
-            )
-            .unwrap();
+            let out = Outgoing::encode(subject::reports(&r.customer_id), &r, format!("t/{n}")).unwrap();
             publisher.publish_and_wait(out).await.unwrap();
             n += 1;
         }
@@ -301,7 +298,7 @@ async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() 
         .await
         .unwrap();
     let js = publisher.jetstream();
-    for (sink, stream) in [("telemetry", StreamName::TELEMETRY), ("issues", StreamName::ISSUES)] {
+    for (sink, stream) in [("telemetry", StreamName::REPORTS), ("issues", StreamName::ISSUES)] {
         let last = tailrace_nats::replay::last_sequence(js, stream).await.unwrap();
         while tables.applied(sink, stream).unwrap() < last {
             tokio::time::sleep(Duration::from_millis(50)).await;

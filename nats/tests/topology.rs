@@ -38,8 +38,7 @@ async fn applying_streams_twice_changes_nothing() {
             "KV_tail-sessions",
             "LOGS",
             "REPORTS",
-            "STATUS",
-            "TELEMETRY"
+            "STATUS"
         ]
     );
 }

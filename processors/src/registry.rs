@@ -28,7 +28,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         fingerprint::NAME,
         "issue occurrences of warn and error lines (logs.classified.*.{warn,error}.> -> issues.>)",
     ),
-    (reports::NAME, "the report splitter (reports.> -> telemetry.app.{app}.{customer}, issues.{app})"),
+    (
+        reports::NAME,
+        "the report splitter (reports.> -> issues.{app}; the telemetry sink reads reports whole)",
+    ),
     (
         example::NAME,
         "the example processor: failed SSH logins (logs.classified.> -> derived.auth-failures.>)",

@@ -16,7 +16,7 @@
 //!   a zstd frame; decoders accept all of them, older schema versions and unknown fields.
 //! - one module per payload: [`log_batch`], [`classified`], [`file_event`], [`report`] (and
 //!   [`report_check`], reading one from a controller with errors naming the field),
-//!   [`telemetry`], [`issue`], [`issue_template`] (a learned template in the
+//!   [`issue`], [`issue_template`] (a learned template in the
 //!   `fingerprint-templates` KV bucket), [`tail_status`], [`dead_letter`], [`tail_session`] (the
 //!   record of a desired live tail in the `tail-sessions` KV bucket), [`tail_host`] (a host a
 //!   producer can tail, in `tail-hosts`), [`dir_listing`] (the `tail.list.{host}` request) and
@@ -52,7 +52,6 @@ pub mod subject;
 pub mod tail_host;
 pub mod tail_session;
 pub mod tail_status;
-pub mod telemetry;
 pub mod time;
 pub mod token;
 
@@ -79,6 +78,5 @@ pub use subject::{Subject, SubjectError, SubjectFilter};
 pub use tail_host::TailHost;
 pub use tail_session::TailSession;
 pub use tail_status::{TailState, TailStatus, TailStatusKind};
-pub use telemetry::AppTelemetry;
 pub use time::{TimeError, Timestamp};
 pub use token::{escape, unescape, Token, TokenError};

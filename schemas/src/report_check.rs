@@ -94,6 +94,37 @@ pub fn ingest(bytes: &[u8], now: crate::Timestamp) -> Result<Ingested, ReportErr
     Ok(Ingested { report, subject, msg_id })
 }
 
+/// What every reader of `reports.{customer}` does with a stored report: reads and checks it,
+/// refuses one whose `customer_id` is not its subject's customer (a controller may report only
+/// as itself), and gives a report without a time the time the stream stored it, which every
+/// reader (the splitter, the telemetry sink, a replay) sees the same.
+pub fn delivered(
+    subject: &str,
+    bytes: &[u8],
+    stored_at: Option<crate::Timestamp>,
+) -> Result<Report, ReportError> {
+    let mut report = parse(bytes)?;
+    let token = subject.strip_prefix("reports.").filter(|t| !t.contains('.')).ok_or_else(|| {
+        ReportError::new("subject", format!("{subject} is not a reports.{{customer}} subject"))
+    })?;
+    let customer = crate::CustomerId::from_token(token)
+        .map_err(|e| ReportError::new("subject", format!("the customer token of {subject}: {e}")))?;
+    if customer != report.customer_id {
+        return Err(ReportError::new(
+            "customer_id",
+            format!(
+                "{:?} is not the customer of the subject ({:?})",
+                report.customer_id.as_str(),
+                customer.as_str()
+            ),
+        ));
+    }
+    if report.reported_at.is_none() {
+        report.reported_at = Some(stored_at.unwrap_or_else(crate::Timestamp::now));
+    }
+    Ok(report)
+}
+
 /// The checks serde cannot make; cuts issue messages over [`MAX_MESSAGE_BYTES`].
 pub fn check(report: &mut Report) -> Result<(), ReportError> {
     name("customer_id", report.customer_id.as_str())?;
@@ -187,6 +218,20 @@ fn cut(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivered_report_is_of_its_subjects_customer_and_has_a_time() {
+        let body = br#"{"customer_id":"a.b c","app_telemetry":[]}"#;
+        let subject = format!("reports.{}", crate::CustomerId::new("a.b c").token());
+        let stored = crate::Timestamp::from_unix_seconds(1_700_000_000);
+        let r = delivered(&subject, body, Some(stored)).unwrap();
+        assert_eq!(r.customer_id.as_str(), "a.b c");
+        assert_eq!(r.reported_at, Some(stored), "no time of its own: the stream's");
+        let e = delivered("reports.acme", body, Some(stored)).unwrap_err();
+        assert_eq!(e.field, "customer_id", "{e}");
+        assert_eq!(delivered("reports.a.b", body, None).unwrap_err().field, "subject");
+        assert_eq!(delivered("telemetry.x", body, None).unwrap_err().field, "subject");
+    }
 
     fn err(json: &str) -> ReportError {
         parse(json.as_bytes()).unwrap_err()

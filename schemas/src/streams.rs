@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 
 use crate::codec::{decode, Payload};
 use crate::subject::SubjectFilter;
-use crate::{
-    AppTelemetry, ClassifiedBatch, DeadLetter, FileEvent, IssueOccurrence, LogBatch, Report, TailStatus,
-};
+use crate::{ClassifiedBatch, DeadLetter, FileEvent, IssueOccurrence, LogBatch, Report, TailStatus};
 
 /// A JetStream stream's name, as declared in [`STREAMS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -27,7 +25,6 @@ impl StreamName {
     pub const CLASSIFIED: Self = Self("CLASSIFIED");
     pub const FILES: Self = Self("FILES");
     pub const REPORTS: Self = Self("REPORTS");
-    pub const TELEMETRY: Self = Self("TELEMETRY");
     pub const ISSUES: Self = Self("ISSUES");
     pub const STATUS: Self = Self("STATUS");
     pub const DLQ: Self = Self("DLQ");
@@ -63,7 +60,6 @@ pub enum PayloadKind {
     ClassifiedBatch,
     FileEvent,
     Report,
-    AppTelemetry,
     IssueOccurrence,
     TailStatus,
     DeadLetter,
@@ -79,7 +75,6 @@ impl PayloadKind {
             PayloadKind::ClassifiedBatch => as_json::<ClassifiedBatch>(bytes),
             PayloadKind::FileEvent => as_json::<FileEvent>(bytes),
             PayloadKind::Report => as_json::<Report>(bytes),
-            PayloadKind::AppTelemetry => as_json::<AppTelemetry>(bytes),
             PayloadKind::IssueOccurrence => as_json::<IssueOccurrence>(bytes),
             PayloadKind::TailStatus => as_json::<TailStatus>(bytes),
             PayloadKind::DeadLetter => as_json::<DeadLetter>(bytes),
@@ -202,17 +197,6 @@ pub const STREAMS: &[StreamDecl] = &[
         readers: Readers::Operators,
         description: "controller reports (Report)",
         max_age: Duration::from_secs(30 * DAY),
-        max_bytes: 1024 * MIB,
-        max_msgs_per_subject: -1,
-    },
-    StreamDecl {
-        name: StreamName::TELEMETRY,
-        key: "telemetry",
-        root: "telemetry.>",
-        payload: PayloadKind::AppTelemetry,
-        readers: Readers::Everyone,
-        description: "per-app telemetry (AppTelemetry)",
-        max_age: Duration::from_secs(90 * DAY),
         max_bytes: 1024 * MIB,
         max_msgs_per_subject: -1,
     },

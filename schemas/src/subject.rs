@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AppName, Category, ConsumerName, CustomerId, HostId, Scope, Severity, SourceId, TargetId};
+use crate::ids::{Category, ConsumerName, CustomerId, HostId, Scope, Severity, SourceId, TargetId};
 use crate::token::Token;
 
 /// Why a string is not a valid subject or filter.
@@ -231,11 +231,6 @@ pub fn files_synced(target: &TargetId, category: &Category) -> Subject {
 /// `reports.{customer}`
 pub fn reports(customer: &CustomerId) -> Subject {
     Subject::from_tokens(&["reports", customer.token().as_str()])
-}
-
-/// `telemetry.app.{app}.{customer}`
-pub fn telemetry_app(app: &AppName, customer: &CustomerId) -> Subject {
-    Subject::from_tokens(&["telemetry", "app", app.token().as_str(), customer.token().as_str()])
 }
 
 /// `issues.{scope}`

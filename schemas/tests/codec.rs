@@ -157,9 +157,6 @@ proptest! {
     #[test] fn classified_batches_round_trip(b in classified()) { round_trip(&b)?; }
     #[test] fn reports_round_trip(r in report()) { round_trip(&r)?; }
     #[test] fn issues_round_trip(i in issue()) { round_trip(&i)?; }
-    #[test] fn telemetry_round_trips(a in app_report(), t in ts()) {
-        round_trip(&AppTelemetry { v: 1, customer_id: "acme".into(), reported_at: t, app: a })?;
-    }
     #[test] fn dead_letters_round_trip(payload in prop::collection::vec(any::<u8>(), 0..64), reason in any::<String>()) {
         round_trip(&DeadLetter {
             v: 1,

@@ -9,8 +9,8 @@
 //!   consumer runner, exactly once by applied sequence, resuming from the tables, rebuilding
 //!   on request.
 //! - [`issues`]: the issue table and its queries.
-//! - [`telemetry`]: the telemetry table (raw rows, hourly and daily rollups with sketches of
-//!   peaks, latest per customer) and the fleet queries and memory advice over it.
+//! - [`telemetry`]: the telemetry table (reports as raw rows, hourly and daily rollups with
+//!   sketches of peaks and per-customer shards) and the fleet queries and memory advice over it.
 //!
 //! Sinks only read subjects and write sled: they never publish derived data and never talk to
 //! a browser; the gateway reads their tables through the read-only views here. The file-index
@@ -30,10 +30,7 @@ pub use tables::{Tables, TablesError};
 /// Every sink there is, by name, with what it materializes.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("issues", "the issue table: occurrences of issues.> by scope and fingerprint"),
-    (
-        "telemetry",
-        "the telemetry table: telemetry.app.> as raw rows and hourly/daily rollups per app and customer",
-    ),
+    ("telemetry", "the telemetry table: reports.> as raw rows and hourly/daily rollups per app and customer"),
 ];
 
 /// Runs the sink called `name` until `cancel`.

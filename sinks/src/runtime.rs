@@ -41,7 +41,20 @@ pub trait Sink: Send + Sync + 'static {
     /// Applies one stored message to the rows. It must decode and check everything before it
     /// writes: `Err` refuses the message (it is dead-lettered with the reason) and whatever it
     /// staged before failing is kept.
-    fn apply(&self, rows: &mut Staged, subject: &str, payload: &[u8]) -> Result<(), String>;
+    fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String>;
+
+    /// How long the sink gathers messages before writing them in one batch: rows many messages
+    /// change (rollups) are written once per window, at the cost of that much delay.
+    fn window(&self) -> Duration {
+        WINDOW
+    }
+
+    /// The version of the sink's row layout. Raise it when rows change in a way older rows
+    /// cannot be read as: the runtime then empties the table at start and materializes it
+    /// again from the stream.
+    fn layout(&self) -> u32 {
+        1
+    }
 
     /// Stages the removal of what is past its retention as of `now` (and keeps what remains
     /// consistent); returns how many rows go. The runtime calls it with the runner stopped.
@@ -92,6 +105,7 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
     let _scheduler = schedule(name, &ctx.retention.schedule, scheduled).await?;
     let mut failures = 0usize;
     loop {
+        ctx.tables.ensure_layout(name, sink.layout())?;
         let tree = ctx.tables.tree(name)?;
         let applied = applied_in(&tree, stream).map_err(|e| ctx.tables.err(e))?;
         let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());
@@ -229,14 +243,14 @@ impl<S: Sink> Handler for SinkHandler<S> {
         }
         let tree = w.tree.clone();
         let staged = w.staged.get_or_insert_with(|| Staged::new(tree));
-        let outcome = self.sink.apply(staged, d.subject(), d.payload());
+        let outcome = self.sink.apply(staged, d);
         // A refused message is dead-lettered, never delivered again: it counts as applied.
         w.applied = d.stream_seq;
         outcome.map(|()| Vec::new()).map_err(HandleError::Reject)
     }
 
     fn window(&self) -> Option<Duration> {
-        Some(WINDOW)
+        Some(self.sink.window())
     }
 
     fn in_order(&self) -> bool {

@@ -9,6 +9,8 @@ use tailrace_schemas::StreamName;
 /// Keys under this prefix are the runtime's, not a sink's rows.
 pub(crate) const META: &[u8] = b"\0meta/";
 const REPLICA: &[u8] = b"replica";
+/// The key of a sink tree's row layout.
+const LAYOUT: &[u8] = b"\0meta/layout";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TablesError {
@@ -108,6 +110,34 @@ impl Tables {
         Ok(())
     }
 
+    /// Makes sure sink `name`'s rows are of `layout`: a table written in another layout (an
+    /// older build's) is emptied, so the sink materializes it again from the stream, rather than
+    /// misreading its rows. Returns whether it was emptied. A table that says no layout is of
+    /// layout 1 (the first).
+    pub fn ensure_layout(&self, name: &str, layout: u32) -> Result<bool, TablesError> {
+        let tree = self.tree(name)?;
+        let stored = match tree.get(LAYOUT).map_err(|e| self.err(e))? {
+            Some(v) => <[u8; 4]>::try_from(v.as_ref()).map_or(0, u32::from_be_bytes),
+            None if tree.is_empty() => layout,
+            None => 1,
+        };
+        let cleared = stored != layout;
+        if cleared {
+            tracing::warn!(
+                sink = name,
+                stored,
+                layout,
+                "the table is of another layout; rebuilding it from the stream"
+            );
+            tree.clear().map_err(|e| self.err(e))?;
+        }
+        if cleared || tree.get(LAYOUT).map_err(|e| self.err(e))?.is_none() {
+            tree.insert(LAYOUT, &layout.to_be_bytes()).map_err(|e| self.err(e))?;
+            tree.flush().map_err(|e| self.err(e))?;
+        }
+        Ok(cleared)
+    }
+
     #[allow(clippy::needless_pass_by_value)] // used as `map_err(|e| tables.err(e))`
     pub(crate) fn err(&self, e: sled::Error) -> TablesError {
         TablesError::Sled { path: self.path.clone(), reason: e.to_string() }
@@ -143,6 +173,24 @@ mod tests {
         std::fs::write(foreign.join("cat.jpg"), b"meow").unwrap();
         let err = Tables::open(&foreign).unwrap_err().to_string();
         assert!(err.contains("photos") && err.contains("not a tailrace table directory"), "{err}");
+    }
+
+    #[test]
+    fn a_table_of_another_layout_is_emptied_and_one_of_the_same_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = Tables::open(&dir.path().join("sled")).unwrap();
+        assert!(!tables.ensure_layout("t", 2).unwrap(), "an empty table takes the layout");
+        tables.tree("t").unwrap().insert(b"row", b"v").unwrap();
+        assert!(!tables.ensure_layout("t", 2).unwrap());
+        assert!(tables.tree("t").unwrap().contains_key(b"row").unwrap());
+        assert!(tables.ensure_layout("t", 3).unwrap(), "a new layout empties it");
+        assert!(!tables.tree("t").unwrap().contains_key(b"row").unwrap());
+
+        // Written before layouts were recorded: layout 1.
+        tables.tree("old").unwrap().insert(b"row", b"v").unwrap();
+        assert!(!tables.ensure_layout("old", 1).unwrap());
+        tables.tree("older").unwrap().insert(b"row", b"v").unwrap();
+        assert!(tables.ensure_layout("older", 2).unwrap());
     }
 
     #[test]

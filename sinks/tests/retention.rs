@@ -7,7 +7,7 @@ use tailrace_nats::config::{ConsumerConfig, PublisherConfig};
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::{Outgoing, Publisher};
 use tailrace_schemas::{
-    subject, AppReport, AppTelemetry, Fingerprint, IssueOccurrence, Scope, Severity, StreamName, Timestamp,
+    subject, AppReport, Fingerprint, IssueOccurrence, Report, Scope, Severity, StreamName, Timestamp,
 };
 use tailrace_sinks::issues::{IssueQuery, IssuesSink, IssuesView};
 use tailrace_sinks::telemetry::{Period, TelemetrySink, TelemetryView};
@@ -16,13 +16,16 @@ use tokio_util::sync::CancellationToken;
 
 const DAY: i64 = 86_400;
 
-fn telemetry(app: &str, customer: &str, days_ago: i64) -> AppTelemetry {
+/// A report of one app, `days_ago` days (and a minute) old.
+fn report(app: &str, customer: &str, days_ago: i64) -> Report {
     let at = Timestamp::now().saturating_add_nanos(-(days_ago * DAY + 60) * 1_000_000_000);
-    AppTelemetry {
+    Report {
         v: 1,
         customer_id: customer.into(),
-        reported_at: at,
-        app: AppReport {
+        reported_at: Some(at),
+        controller_version: None,
+        hostname: None,
+        app_telemetry: vec![AppReport {
             app_name: app.into(),
             display_name: app.to_uppercase(),
             containers: vec![],
@@ -37,8 +40,12 @@ fn telemetry(app: &str, customer: &str, days_ago: i64) -> AppTelemetry {
             issues: vec![],
             oom_kills: None,
             restarts: None,
-        },
+        }],
     }
+}
+
+fn outgoing(r: &Report, id: String) -> Outgoing {
+    Outgoing::encode(subject::reports(&r.customer_id), r, id).unwrap()
 }
 
 fn occurrence(fp: u64, days_ago: i64) -> IssueOccurrence {
@@ -86,11 +93,7 @@ async fn a_prune_removes_exactly_what_is_past_retention() {
     let rows =
         [("old", "a", 100), ("shop", "a", 100), ("shop", "b", 100), ("shop", "b", 1), ("shop", "b", 0)];
     for (i, (app, customer, days)) in rows.iter().enumerate() {
-        let t = telemetry(app, customer, *days);
-        let out =
-            Outgoing::encode(subject::telemetry_app(&t.app.app_name, &t.customer_id), &t, format!("t{i}"))
-                .unwrap();
-        publisher.publish_and_wait(out).await.unwrap();
+        publisher.publish_and_wait(outgoing(&report(app, customer, *days), format!("t{i}"))).await.unwrap();
     }
     for (i, (fp, days)) in [(1u64, 40i64), (2, 1)].iter().enumerate() {
         let o = occurrence(*fp, *days);
@@ -102,7 +105,7 @@ async fn a_prune_removes_exactly_what_is_past_retention() {
     let cancel = CancellationToken::new();
     let t1 = tokio::spawn(tailrace_sinks::run(TelemetrySink, ctx.clone(), cancel.clone()));
     let t2 = tokio::spawn(tailrace_sinks::run(IssuesSink, ctx.clone(), cancel.clone()));
-    applied(&tables, "telemetry", StreamName::TELEMETRY, 5).await;
+    applied(&tables, "telemetry", StreamName::REPORTS, 5).await;
     applied(&tables, "issues", StreamName::ISSUES, 2).await;
 
     let view = TelemetryView::new(&tables).unwrap();
@@ -137,11 +140,8 @@ async fn a_prune_removes_exactly_what_is_past_retention() {
     );
 
     // The sinks run on after a prune: a new report is applied.
-    let t = telemetry("shop", "c", 0);
-    let out = Outgoing::encode(subject::telemetry_app(&t.app.app_name, &t.customer_id), &t, "t-new".into())
-        .unwrap();
-    publisher.publish_and_wait(out).await.unwrap();
-    applied(&tables, "telemetry", StreamName::TELEMETRY, 6).await;
+    publisher.publish_and_wait(outgoing(&report("shop", "c", 0), "t-new".into())).await.unwrap();
+    applied(&tables, "telemetry", StreamName::REPORTS, 6).await;
     assert_eq!(view.customers().unwrap().len(), 2);
     cancel.cancel();
     t1.await.unwrap().unwrap();

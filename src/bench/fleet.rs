@@ -67,7 +67,7 @@ pub async fn fleet(cfg: &Config, shape: Shape, budget: Budget) -> anyhow::Result
         .await?,
     );
     reached(&js, "REPORTS", "reports", Point::Acked, reports).await?;
-    for (sink, stream) in [("telemetry", StreamName::TELEMETRY), ("issues", StreamName::ISSUES)] {
+    for (sink, stream) in [("telemetry", StreamName::REPORTS), ("issues", StreamName::ISSUES)] {
         let last = js.get_stream(stream.as_str()).await?.info().await?.state.last_sequence;
         let mut shown = Instant::now();
         while tables.applied(sink, stream)? < last {
@@ -83,7 +83,7 @@ pub async fn fleet(cfg: &Config, shape: Shape, budget: Budget) -> anyhow::Result
     roles.wait(&cancel).await?;
     let stored: u64 = {
         let mut bytes = 0;
-        for s in ["REPORTS", "TELEMETRY", "ISSUES"] {
+        for s in ["REPORTS", "ISSUES"] {
             bytes += js.get_stream(s).await?.info().await?.state.bytes;
         }
         bytes

@@ -17,6 +17,7 @@ use crate::retention::RetentionConfig;
 
 use crate::runtime::Sink;
 use crate::staged::Staged;
+use tailrace_nats::Delivery;
 
 /// The `issues` sink.
 #[derive(Debug, Default)]
@@ -31,7 +32,8 @@ impl Sink for IssuesSink {
         (StreamName::ISSUES, Vec::new())
     }
 
-    fn apply(&self, rows: &mut Staged, _subject: &str, payload: &[u8]) -> Result<(), String> {
+    fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
+        let payload = message.payload();
         let occ: IssueOccurrence = decode(payload).map_err(|e| e.to_string())?;
         let key = row::key(occ.scope.as_str(), &occ.fingerprint.to_string());
         if let Some(report) = row::report_key(&occ) {

@@ -1,11 +1,16 @@
-//! The telemetry table: every [`AppTelemetry`] of `telemetry.app.>` kept as a raw row for the
+//! The telemetry table: every controller report of `reports.>` kept as a raw row for the
 //! retention period and folded into rollups that keep fleet queries fast at fleet scale (per
-//! app per hour and per day with sketches of peaks, per app per customer per day), plus the
-//! latest report of each app at each customer. [`TelemetryView`] answers the fleet queries.
+//! app per hour and per day with sketches of peaks, the same per customer in shards, per
+//! customer per day). [`TelemetryView`] answers the fleet queries.
 //!
-//! A report is counted once: its raw row's key is (app, customer, report time), and a message
-//! whose raw row exists already (a redelivery past the duplicate window, a replay) changes
-//! nothing.
+//! The sink reads reports whole rather than a message per app: at fleet scale a report carries
+//! dozens of apps, and a message per app made the broker the limit (ARCHITECTURE.md, "Fleet
+//! telemetry"). The report is checked as the splitter checks it ([`report_check::delivered`]),
+//! so the two agree on what is refused and on the time of a report that has none.
+//!
+//! A report is counted once: its raw row's key is (customer, report time), and a report whose
+//! raw row exists already (a redelivery past the duplicate window, a replay, the same report
+//! published twice) changes nothing.
 
 pub mod advice;
 pub mod mem_size;
@@ -14,23 +19,32 @@ mod retain;
 pub mod rollup;
 pub mod sketch;
 
+use std::time::Duration;
+
 pub use advice::Advice;
 pub use query::{
     AppCustomerStats, AppDetail, CustomerAppSummary, CustomerSummary, FleetAppSummary, HourPoint, Period,
     TelemetryView,
 };
 
-use tailrace_schemas::{decode, AppTelemetry, StreamName, SubjectFilter, Timestamp};
+use tailrace_nats::Delivery;
+use tailrace_schemas::{report_check, StreamName, SubjectFilter, Timestamp};
 
 use crate::retention::RetentionConfig;
-
 use crate::runtime::Sink;
-use crate::staged::Staged;
-use rollup::{AppInfo, CustomerRow, Latest, RawRow, Rollup};
+use crate::staged::{RowError, Staged};
+use rollup::{
+    AppInfo, AtCustomer, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRow, Rollup,
+    SeenShard,
+};
 
 /// The `telemetry` sink.
 #[derive(Debug, Default)]
 pub struct TelemetrySink;
+
+/// A second: fleet figures are hourly and daily, and every window rewrites the rollups of the
+/// apps it touched once, however many reports it holds.
+const WINDOW: Duration = Duration::from_secs(1);
 
 impl Sink for TelemetrySink {
     fn name(&self) -> &'static str {
@@ -38,71 +52,92 @@ impl Sink for TelemetrySink {
     }
 
     fn input(&self) -> (StreamName, Vec<SubjectFilter>) {
-        (StreamName::TELEMETRY, vec![SubjectFilter::parse("telemetry.app.>").expect("a valid filter")])
+        (StreamName::REPORTS, Vec::new())
     }
 
-    fn apply(&self, rows: &mut Staged, _subject: &str, payload: &[u8]) -> Result<(), String> {
-        let t: AppTelemetry = decode(payload).map_err(|e| e.to_string())?;
-        let app = t.app.app_name.as_str();
-        let customer = t.customer_id.as_str();
-        let raw_key = rollup::raw_key(app, customer, t.reported_at);
-        if rows.contains(&raw_key).map_err(|e| e.to_string())? {
+    fn window(&self) -> Duration {
+        WINDOW
+    }
+
+    /// 2: reports whole, per-customer shards (1 was a message per app).
+    fn layout(&self) -> u32 {
+        2
+    }
+
+    fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
+        let report = report_check::delivered(message.subject(), message.payload(), message.stored_at())
+            .map_err(|e| e.to_string())?;
+        if report.app_telemetry.is_empty() {
+            return Ok(()); // an old controller: nothing to count
+        }
+        let at = report.reported_at.expect("delivered gives every report a time");
+        let customer = report.customer_id.as_str();
+        let err = |e: RowError| e.to_string();
+        let key = rollup::report_key(customer, at);
+        if rows.contains(&key).map_err(|e| e.to_string())? {
             return Ok(());
         }
-        let raw = RawRow::of(&t);
-        rows.put_row(raw_key, &raw);
-        let hour = rollup::hour_of(t.reported_at);
-        let day = rollup::day_of(t.reported_at);
-        let err = |e: crate::staged::RowError| e.to_string();
-        rows.entry(&rollup::hour_key(app, hour), Rollup::with_sketch).map_err(err)?.absorb(&raw);
-        rows.entry(&rollup::day_key(app, day), Rollup::with_sketch).map_err(err)?.absorb(&raw);
-        rows.entry(&rollup::customer_day_key(app, customer, day), Rollup::default).map_err(err)?.absorb(&raw);
-
-        let latest = Latest {
-            reported_at: t.reported_at,
-            memory_current_mb: t.app.memory_current_mb,
-            display_name: t.app.display_name.clone(),
-            catalog_estimate: t.app.catalog_estimate.clone(),
-            catalog_limit: t.app.catalog_limit.clone(),
-        };
-        let l = rows.entry(&rollup::latest_key(app, customer), || latest.clone()).map_err(err)?;
-        if latest.reported_at >= l.reported_at {
-            *l = latest;
-        }
-
-        let info = rows
-            .entry(&rollup::app_key(app), || AppInfo {
-                app_name: app.to_owned(),
-                display_name: String::new(),
-                catalog_estimate: String::new(),
-                catalog_limit: String::new(),
-                first_reported_at: t.reported_at,
-                last_reported_at: t.reported_at,
-            })
-            .map_err(err)?;
-        info.first_reported_at = info.first_reported_at.min(t.reported_at);
-        if t.reported_at >= info.last_reported_at || info.display_name.is_empty() {
-            info.last_reported_at = info.last_reported_at.max(t.reported_at);
-            if !t.app.display_name.is_empty() {
-                info.display_name.clone_from(&t.app.display_name);
+        let raws: Vec<(String, RawRow)> = report
+            .app_telemetry
+            .iter()
+            .map(|a| (a.app_name.as_str().to_owned(), RawRow::of(a, at)))
+            .collect();
+        let shard = rollup::shard_of(customer);
+        let day = rollup::day_of(at);
+        for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
+            for bucket in [Bucket::Hour, Bucket::Day] {
+                let n = bucket.of(at);
+                rows.entry(&bucket.fleet_key(app, n), Rollup::with_sketch).map_err(err)?.absorb(raw);
+                rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::new)
+                    .map_err(err)?
+                    .entry(customer.to_owned())
+                    .or_default()
+                    .absorb(raw, a);
             }
-            info.catalog_estimate.clone_from(&t.app.catalog_estimate);
-            info.catalog_limit.clone_from(&t.app.catalog_limit);
-        }
+            let seen = rows.entry(&rollup::seen_key(app, shard), SeenShard::new).map_err(err)?;
+            let last = seen.entry(customer.to_owned()).or_insert(at);
+            *last = (*last).max(at);
 
+            let info = rows
+                .entry(&rollup::app_key(app), || AppInfo {
+                    app_name: app.clone(),
+                    display_name: String::new(),
+                    catalog_estimate: String::new(),
+                    catalog_limit: String::new(),
+                    first_reported_at: at,
+                    last_reported_at: at,
+                })
+                .map_err(err)?;
+            info.first_reported_at = info.first_reported_at.min(at);
+            if at >= info.last_reported_at || info.display_name.is_empty() {
+                info.last_reported_at = info.last_reported_at.max(at);
+                if !a.display_name.is_empty() {
+                    info.display_name.clone_from(&a.display_name);
+                }
+                info.catalog_estimate.clone_from(&a.catalog_estimate);
+                info.catalog_limit.clone_from(&a.catalog_limit);
+            }
+        }
+        let days = rows.entry(&rollup::customer_day_key(customer, day), CustomerDay::new).map_err(err)?;
+        for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
+            days.entry(app.clone()).or_insert_with(AtCustomer::default).absorb(raw, a);
+        }
         let c = rows
             .entry(&rollup::customer_key(customer), || CustomerRow {
                 customer_id: customer.to_owned(),
                 apps: Default::default(),
-                first_reported_at: t.reported_at,
-                last_reported_at: t.reported_at,
+                first_reported_at: at,
+                last_reported_at: at,
             })
             .map_err(err)?;
-        if !c.apps.contains(app) {
-            c.apps.insert(app.to_owned());
+        for (app, _) in &raws {
+            if !c.apps.contains(app) {
+                c.apps.insert(app.clone());
+            }
         }
-        c.first_reported_at = c.first_reported_at.min(t.reported_at);
-        c.last_reported_at = c.last_reported_at.max(t.reported_at);
+        c.first_reported_at = c.first_reported_at.min(at);
+        c.last_reported_at = c.last_reported_at.max(at);
+        rows.put_row(key, &ReportRow { apps: raws });
         Ok(())
     }
 

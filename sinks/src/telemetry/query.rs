@@ -12,7 +12,10 @@ use tailrace_schemas::Timestamp;
 
 use super::advice::{self, Advice};
 use super::mem_size::parse_mb;
-use super::rollup::{self, AppInfo, CustomerRow, Latest, RawRow, Rollup, DAY_SECS, HOUR_SECS};
+use super::rollup::{
+    self, AppInfo, AtCustomer, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRow, Rollup,
+    SeenShard, DAY_SECS, HOUR_SECS,
+};
 use crate::tables::{Tables, TablesError};
 
 /// The seed's periods.
@@ -49,8 +52,12 @@ impl Period {
         Timestamp::from_unix_seconds(secs)
     }
 
-    fn hourly(self) -> bool {
-        self == Period::Day
+    fn bucket(self) -> Bucket {
+        if self == Period::Day {
+            Bucket::Hour
+        } else {
+            Bucket::Day
+        }
     }
 }
 
@@ -199,26 +206,23 @@ impl TelemetryView {
 
     /// The fleet rollup of `app` over `period`.
     fn fleet_rollup(&self, app: &str, period: Period, now: Timestamp) -> Result<Rollup, TablesError> {
-        let (from, prefix) = if period.hourly() {
-            let since = rollup::hour_of(period.since(now));
-            (rollup::hour_key(app, since), [b"h/", app.as_bytes(), b"\0"].concat())
-        } else {
-            let since = rollup::day_of(period.since(now));
-            (rollup::day_key(app, since), [b"d/", app.as_bytes(), b"\0"].concat())
-        };
+        let bucket = period.bucket();
+        let from = bucket.fleet_key(app, bucket.of(period.since(now)));
         let mut total = Rollup::with_sketch();
-        for row in self.rows::<Rollup>(from, &prefix) {
+        for row in self.rows::<Rollup>(from, &bucket.fleet_prefix(app)) {
             total.merge(&row?.1);
         }
         Ok(total)
     }
 
-    /// The customers of `app` and their latest report.
-    fn latest_of(&self, app: &str) -> Result<Vec<(String, Latest)>, TablesError> {
-        let prefix = rollup::latest_prefix(app);
-        self.rows::<Latest>(prefix.clone(), &prefix)
-            .map(|r| r.map(|(k, l)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), l)))
-            .collect()
+    /// How many customers reported `app` since `since` (the seed's distinct customers).
+    fn deployments(&self, app: &str, since: Timestamp) -> Result<usize, TablesError> {
+        let prefix = rollup::seen_prefix(app);
+        let mut n = 0;
+        for shard in self.rows::<SeenShard>(prefix.clone(), &prefix) {
+            n += shard?.1.values().filter(|last| **last >= since).count();
+        }
+        Ok(n)
     }
 
     fn summary(
@@ -229,8 +233,7 @@ impl TelemetryView {
     ) -> Result<FleetAppSummary, TablesError> {
         let since = period.since(now);
         let r = self.fleet_rollup(&info.app_name, period, now)?;
-        let deployments =
-            self.latest_of(&info.app_name)?.iter().filter(|(_, l)| l.reported_at >= since).count();
+        let deployments = self.deployments(&info.app_name, since)?;
         let p95 = r.peaks.as_ref().and_then(|p| p.seed_quantile(0.95));
         Ok(FleetAppSummary {
             app_name: info.app_name.clone(),
@@ -301,12 +304,12 @@ impl TelemetryView {
 
     /// Hourly buckets of `app` over `period` (the seed's history, bucketed as its chart does).
     pub fn history(&self, app: &str, period: Period, now: Timestamp) -> Result<Vec<HourPoint>, TablesError> {
-        let prefix = [b"h/", app.as_bytes(), b"\0"].concat();
-        let from = rollup::hour_key(app, rollup::hour_of(period.since(now)));
+        let prefix = Bucket::Hour.fleet_prefix(app);
+        let from = Bucket::Hour.fleet_key(app, rollup::hour_of(period.since(now)));
         self.rows::<Rollup>(from, &prefix)
             .map(|r| {
                 r.map(|(k, h)| {
-                    let n = i64::from_be_bytes(k[k.len() - 8..].try_into().expect("8 bytes")) ^ i64::MIN;
+                    let n = rollup::ordered_at(&k, k.len());
                     HourPoint {
                         hour: Timestamp::from_unix_seconds(n * HOUR_SECS),
                         reports: h.reports,
@@ -322,30 +325,23 @@ impl TelemetryView {
             .collect()
     }
 
-    /// One customer's rollup of `app` over `period`.
-    fn customer_rollup(
+    /// The customers of `app` over `period`, each merged over the period's buckets, by
+    /// customer.
+    fn customer_figures(
         &self,
         app: &str,
-        customer: &str,
         period: Period,
         now: Timestamp,
-    ) -> Result<Rollup, TablesError> {
-        let since = period.since(now);
-        let mut total = Rollup::default();
-        if period.hourly() {
-            let prefix = rollup::raw_prefix(app, customer);
-            let from = [prefix.as_slice(), &rollup::ordered(since.as_nanos())].concat();
-            for row in self.rows::<RawRow>(from, &prefix) {
-                total.absorb(&row?.1);
-            }
-        } else {
-            let prefix = rollup::customer_day_prefix(app, customer);
-            let from = rollup::customer_day_key(app, customer, rollup::day_of(since));
-            for row in self.rows::<Rollup>(from, &prefix) {
-                total.merge(&row?.1);
+    ) -> Result<BTreeMap<String, AtCustomer>, TablesError> {
+        let bucket = period.bucket();
+        let from = bucket.customers_from(app, bucket.of(period.since(now)));
+        let mut out: BTreeMap<String, AtCustomer> = BTreeMap::new();
+        for shard in self.rows::<CustomerShard>(from, &bucket.customers_prefix(app)) {
+            for (customer, figures) in shard?.1 {
+                out.entry(customer).or_default().merge(&figures);
             }
         }
-        Ok(total)
+        Ok(out)
     }
 
     /// The customers of `app` over `period`, by average memory descending (the seed's
@@ -356,26 +352,22 @@ impl TelemetryView {
         period: Period,
         now: Timestamp,
     ) -> Result<Vec<AppCustomerStats>, TablesError> {
-        let since = period.since(now);
-        let mut out = Vec::new();
-        for (customer, latest) in self.latest_of(app)? {
-            if latest.reported_at < since {
-                continue;
-            }
-            let r = self.customer_rollup(app, &customer, period, now)?;
-            out.push(AppCustomerStats {
+        let mut out: Vec<AppCustomerStats> = self
+            .customer_figures(app, period, now)?
+            .into_iter()
+            .map(|(customer, f)| AppCustomerStats {
                 customer_id: customer,
-                reports: r.reports,
-                avg_memory_mb: r.avg_memory_mb(),
-                peak_memory_mb: r.max_memory_peak_mb,
-                avg_cpu: r.avg_cpu(),
-                total_errors: r.log_errors,
-                total_warnings: r.log_warnings,
-                oom_kills: r.oom_kills,
-                memory_current_mb: latest.memory_current_mb,
-                last_report: latest.reported_at,
-            });
-        }
+                reports: f.rollup.reports,
+                avg_memory_mb: f.rollup.avg_memory_mb(),
+                peak_memory_mb: f.rollup.max_memory_peak_mb,
+                avg_cpu: f.rollup.avg_cpu(),
+                total_errors: f.rollup.log_errors,
+                total_warnings: f.rollup.log_warnings,
+                oom_kills: f.rollup.oom_kills,
+                memory_current_mb: f.memory_current_mb,
+                last_report: f.rollup.last_reported_at,
+            })
+            .collect();
         out.sort_by(|a, b| {
             b.avg_memory_mb.total_cmp(&a.avg_memory_mb).then(a.customer_id.cmp(&b.customer_id))
         });
@@ -411,29 +403,63 @@ impl TelemetryView {
         now: Timestamp,
     ) -> Result<Option<Vec<CustomerAppSummary>>, TablesError> {
         let Some(c) = self.customer(customer)? else { return Ok(None) };
+        let since = period.since(now);
+        // Over the period: from its reports (24 h) or its days.
+        let mut over: BTreeMap<String, Rollup> = BTreeMap::new();
+        if period == Period::Day {
+            let prefix = rollup::report_prefix(customer);
+            for row in self.rows::<ReportRow>(rollup::report_key(customer, since), &prefix) {
+                for (app, raw) in row?.1.apps {
+                    over.entry(app).or_default().absorb(&raw);
+                }
+            }
+        } else {
+            let prefix = rollup::customer_day_prefix(customer);
+            for row in
+                self.rows::<CustomerDay>(rollup::customer_day_key(customer, rollup::day_of(since)), &prefix)
+            {
+                for (app, f) in row?.1 {
+                    over.entry(app).or_default().merge(&f.rollup);
+                }
+            }
+        }
+        // The latest of each app, from its last day, whenever that was.
+        let mut latest: BTreeMap<String, AtCustomer> = BTreeMap::new();
+        let prefix = rollup::customer_day_prefix(customer);
+        for item in self.tree.scan_prefix(&prefix).rev() {
+            let (_, v) = item.map_err(|e| self.tables.err(e))?;
+            let Ok(day) = rmp_serde::from_slice::<CustomerDay>(&v) else { continue };
+            for (app, f) in day {
+                latest.entry(app).or_insert(f);
+            }
+            if c.apps.iter().all(|a| latest.contains_key(a)) {
+                break;
+            }
+        }
         let mut out = Vec::new();
         for app in &c.apps {
-            let Some(latest) = self.get::<Latest>(&rollup::latest_key(app, customer))? else { continue };
-            let r = self.customer_rollup(app, customer, period, now)?;
-            let limit = parse_mb(&latest.catalog_limit);
+            let Some(last) = latest.remove(app) else { continue };
+            let r = over.remove(app).unwrap_or_default();
+            let limit = parse_mb(&last.catalog_limit);
+            let current = last.memory_current_mb;
             out.push(CustomerAppSummary {
                 app_name: app.clone(),
-                display_name: latest.display_name.clone(),
-                memory_current_mb: latest.memory_current_mb,
+                display_name: last.display_name,
+                memory_current_mb: current,
                 memory_avg_mb: r.avg_memory_mb(),
                 memory_peak_mb: r.max_memory_peak_mb,
                 memory_state: match limit {
-                    Some(l) if l > 0.0 && latest.memory_current_mb > 0.9 * l => "danger",
-                    Some(l) if l > 0.0 && latest.memory_current_mb > 0.7 * l => "warn",
+                    Some(l) if l > 0.0 && current > 0.9 * l => "danger",
+                    Some(l) if l > 0.0 && current > 0.7 * l => "warn",
                     Some(l) if l > 0.0 => "ok",
                     _ => "unknown",
                 },
-                catalog_limit: latest.catalog_limit,
+                catalog_limit: last.catalog_limit,
                 catalog_limit_mb: limit,
                 log_errors: r.log_errors,
                 log_warnings: r.log_warnings,
                 reports: r.reports,
-                last_report: latest.reported_at,
+                last_report: last.rollup.last_reported_at,
             });
         }
         out.sort_by(|a, b| b.memory_avg_mb.total_cmp(&a.memory_avg_mb).then(a.app_name.cmp(&b.app_name)));
@@ -443,13 +469,15 @@ impl TelemetryView {
     /// Raw rows of `app` (for tools and tests), by customer then time.
     pub fn raw(&self, app: &str) -> Result<BTreeMap<String, Vec<RawRow>>, TablesError> {
         let mut out: BTreeMap<String, Vec<RawRow>> = BTreeMap::new();
-        for (customer, _) in self.latest_of(app)? {
-            let prefix = rollup::raw_prefix(app, &customer);
-            let rows = self
-                .rows::<RawRow>(prefix.clone(), &prefix)
-                .map(|r| r.map(|(_, row)| row))
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert(customer, rows);
+        for c in self.customers()? {
+            let prefix = rollup::report_prefix(&c.customer_id);
+            for row in self.rows::<ReportRow>(prefix.clone(), &prefix) {
+                for (a, raw) in row?.1.apps {
+                    if a == app {
+                        out.entry(c.customer_id.clone()).or_default().push(raw);
+                    }
+                }
+            }
         }
         Ok(out)
     }

@@ -1,11 +1,14 @@
 //! Retention of the telemetry table, by whole UTC days so raw rows and rollups stay in step:
-//! with a cutoff in day D, everything of the days before D goes (raw rows, hourly, daily and
-//! per-customer rollups); an app or customer with no report since is removed from the lists;
-//! what remains is untouched, so every figure over a period inside the retention is unchanged.
+//! with a cutoff in day D, everything of the days before D goes (reports, hourly, daily and
+//! per-customer rollups); a customer whose last report of an app is before D is no longer that
+//! app's deployment, an app or customer with no report since is removed from the lists; what
+//! remains is untouched, so every figure over a period inside the retention is unchanged.
+
+use std::collections::BTreeSet;
 
 use tailrace_schemas::Timestamp;
 
-use super::rollup::{self, AppInfo, CustomerRow, Latest, DAY_SECS, HOUR_SECS};
+use super::rollup::{self, AppInfo, Bucket, CustomerRow, SeenShard, DAY_SECS};
 use crate::staged::Staged;
 
 /// Stages the removals; returns how many rows go.
@@ -22,33 +25,43 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
         Ok(())
     };
     let apps: Vec<AppInfo> = scan(&tree, rollup::APP_PREFIX)?;
-    let mut emptied_customers: Vec<(String, String)> = Vec::new();
+    // (customer, app) pairs with no report since the cutoff.
+    let mut emptied: BTreeSet<(String, String)> = BTreeSet::new();
     let mut removed_apps = Vec::new();
     for app in &apps {
         let name = app.app_name.as_str();
-        below(
-            &mut gone,
-            [b"h/", name.as_bytes(), b"\0"].concat(),
-            rollup::hour_key(name, day * DAY_SECS / HOUR_SECS),
-        )?;
-        below(&mut gone, [b"d/", name.as_bytes(), b"\0"].concat(), rollup::day_key(name, day))?;
-        let latest_prefix = rollup::latest_prefix(name);
-        for item in tree.scan_prefix(&latest_prefix) {
+        for bucket in [Bucket::Hour, Bucket::Day] {
+            let first = bucket.of(start);
+            below(&mut gone, bucket.fleet_prefix(name), bucket.fleet_key(name, first))?;
+            below(&mut gone, bucket.customers_prefix(name), bucket.customers_from(name, first))?;
+        }
+        for item in tree.scan_prefix(rollup::seen_prefix(name)) {
             let (key, value) = item?;
-            let customer = String::from_utf8_lossy(&key[latest_prefix.len()..]).into_owned();
-            let raw = rollup::raw_prefix(name, &customer);
-            below(&mut gone, raw.clone(), [raw.as_slice(), &rollup::ordered(start.as_nanos())].concat())?;
-            let days = rollup::customer_day_prefix(name, &customer);
-            below(&mut gone, days, rollup::customer_day_key(name, &customer, day))?;
-            if rmp_serde::from_slice::<Latest>(&value).map_or(true, |l| l.reported_at < start) {
+            let Ok(mut seen) = rmp_serde::from_slice::<SeenShard>(&value) else { continue };
+            let before = seen.len();
+            seen.retain(|customer, last| {
+                let keep = *last >= start;
+                if !keep {
+                    emptied.insert((customer.clone(), name.to_owned()));
+                }
+                keep
+            });
+            if seen.is_empty() {
                 gone.push(key.to_vec());
-                emptied_customers.push((customer, name.to_owned()));
+            } else if seen.len() != before {
+                rows.put_row(key.to_vec(), &seen);
             }
         }
         if app.last_reported_at < start {
             gone.push(rollup::app_key(name));
             removed_apps.push(name.to_owned());
         }
+    }
+    let customers: Vec<CustomerRow> = scan(&tree, rollup::CUSTOMER_PREFIX)?;
+    for c in &customers {
+        let id = c.customer_id.as_str();
+        below(&mut gone, rollup::report_prefix(id), rollup::report_key(id, start))?;
+        below(&mut gone, rollup::customer_day_prefix(id), rollup::customer_day_key(id, day))?;
     }
     let removed = gone.len() as u64;
     for key in gone {
@@ -62,8 +75,8 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
             rows.put_row(rollup::app_key(&info.app_name), &info);
         }
     }
-    for mut c in scan::<CustomerRow>(&tree, rollup::CUSTOMER_PREFIX)? {
-        c.apps.retain(|a| !emptied_customers.iter().any(|(cust, app)| cust == &c.customer_id && app == a));
+    for mut c in customers {
+        c.apps.retain(|a| !emptied.contains(&(c.customer_id.clone(), a.clone())));
         let key = rollup::customer_key(&c.customer_id);
         if c.apps.is_empty() {
             rows.remove(key);

@@ -1,30 +1,47 @@
-//! The rows of the telemetry table and how one [`AppTelemetry`] changes them.
+//! The rows of the telemetry table and how one report changes them.
 //!
 //! | key | row | for |
 //! | --- | --- | --- |
-//! | `r/{app}\0{customer}\0{time}` | [`RawRow`]: the report's figures for the app | retention, a customer's last 24 h, "counted once" |
+//! | `r/{customer}\0{time}` | [`ReportRow`]: the report's figures per app | retention, a customer's last 24 h, "counted once" |
 //! | `h/{app}\0{hour}` | [`Rollup`] with a sketch of peaks | fleet figures over 24 h, the hourly chart |
 //! | `d/{app}\0{day}` | [`Rollup`] with a sketch of peaks | fleet figures over 7 and 30 days |
-//! | `c/{app}\0{customer}\0{day}` | [`Rollup`] without a sketch | one customer's figures over days |
-//! | `l/{app}\0{customer}` | [`Latest`] | current memory, deployments (customers seen since a time) |
+//! | `hc/{app}\0{hour}\0{shard}` | [`CustomerShard`] | an app's customers over 24 h |
+//! | `dc/{app}\0{day}\0{shard}` | [`CustomerShard`] | an app's customers over 7 and 30 days |
+//! | `s/{app}\0{shard}` | [`SeenShard`]: each customer's last report of the app | deployments (customers seen since a time) |
+//! | `c/{customer}\0{day}` | [`CustomerDay`]: the day's figures per app | one customer's apps over days |
 //! | `a/{app}` | [`AppInfo`] | the list of apps, their names and catalog values |
 //! | `u/{customer}` | [`CustomerRow`] | the list of customers and their apps |
 //!
+//! Why this shape: a report carries every app of a customer (50 in a fleet bench), and sled's
+//! cost is per key touched, so a report writes two keys of its own (`r/`, `c/`) and the rest goes
+//! into rows shared by many reports (an app's hour, day and customer shards), which a window of
+//! reports changes in memory and writes once. Per-customer figures are split into
+//! [`SHARDS`] rows per bucket by a stable hash of the customer, so a window with few reports
+//! rewrites small rows, and a query for an app's customers reads a few dozen rows, not one per
+//! customer and day.
+//!
 //! Times in keys are big-endian with the sign bit flipped, so keys sort by time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use tailrace_schemas::{AppTelemetry, Timestamp};
+use tailrace_schemas::{AppReport, Timestamp};
 
 use super::sketch::PeakSketch;
 
 pub(crate) const HOUR_SECS: i64 = 3600;
 pub(crate) const DAY_SECS: i64 = 24 * HOUR_SECS;
+/// Rows per (app, bucket) that hold its customers.
+pub const SHARDS: u8 = 16;
 
 /// A number in a key, ordered as numbers are.
 pub(crate) fn ordered(n: i64) -> [u8; 8] {
     ((n as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The number [`ordered`] wrote at the end of `key`.
+pub(crate) fn ordered_at(key: &[u8], end: usize) -> i64 {
+    (i64::from_be_bytes(key[end - 8..end].try_into().expect("8 bytes"))) ^ i64::MIN
 }
 
 pub(crate) fn hour_of(t: Timestamp) -> i64 {
@@ -35,36 +52,90 @@ pub(crate) fn day_of(t: Timestamp) -> i64 {
     t.as_unix_seconds().div_euclid(DAY_SECS)
 }
 
-pub(crate) fn raw_prefix(app: &str, customer: &str) -> Vec<u8> {
-    [b"r/", app.as_bytes(), b"\0", customer.as_bytes(), b"\0"].concat()
+/// The shard of `customer`: FNV-1a, stable across builds and platforms (rows are keyed by it).
+pub(crate) fn shard_of(customer: &str) -> u8 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in customer.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    (h % u32::from(SHARDS)) as u8
 }
 
-pub(crate) fn raw_key(app: &str, customer: &str, at: Timestamp) -> Vec<u8> {
-    [raw_prefix(app, customer).as_slice(), &ordered(at.as_nanos())].concat()
+pub(crate) fn report_prefix(customer: &str) -> Vec<u8> {
+    [b"r/", customer.as_bytes(), b"\0"].concat()
 }
 
-pub(crate) fn hour_key(app: &str, hour: i64) -> Vec<u8> {
-    [b"h/", app.as_bytes(), b"\0", &ordered(hour)].concat()
+pub(crate) fn report_key(customer: &str, at: Timestamp) -> Vec<u8> {
+    [report_prefix(customer).as_slice(), &ordered(at.as_nanos())].concat()
 }
 
-pub(crate) fn day_key(app: &str, day: i64) -> Vec<u8> {
-    [b"d/", app.as_bytes(), b"\0", &ordered(day)].concat()
+/// The two bucket sizes of the fleet rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bucket {
+    Hour,
+    Day,
 }
 
-pub(crate) fn customer_day_prefix(app: &str, customer: &str) -> Vec<u8> {
-    [b"c/", app.as_bytes(), b"\0", customer.as_bytes(), b"\0"].concat()
+impl Bucket {
+    pub(crate) fn of(self, t: Timestamp) -> i64 {
+        match self {
+            Bucket::Hour => hour_of(t),
+            Bucket::Day => day_of(t),
+        }
+    }
+
+    fn fleet_tag(self) -> &'static [u8] {
+        match self {
+            Bucket::Hour => b"h/",
+            Bucket::Day => b"d/",
+        }
+    }
+
+    fn customers_tag(self) -> &'static [u8] {
+        match self {
+            Bucket::Hour => b"hc/",
+            Bucket::Day => b"dc/",
+        }
+    }
+
+    /// `h/{app}\0` or `d/{app}\0`.
+    pub(crate) fn fleet_prefix(self, app: &str) -> Vec<u8> {
+        [self.fleet_tag(), app.as_bytes(), b"\0"].concat()
+    }
+
+    pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> Vec<u8> {
+        [self.fleet_prefix(app).as_slice(), &ordered(bucket)].concat()
+    }
+
+    /// `hc/{app}\0` or `dc/{app}\0`.
+    pub(crate) fn customers_prefix(self, app: &str) -> Vec<u8> {
+        [self.customers_tag(), app.as_bytes(), b"\0"].concat()
+    }
+
+    /// The first key of `bucket` among an app's customer shards.
+    pub(crate) fn customers_from(self, app: &str, bucket: i64) -> Vec<u8> {
+        [self.customers_prefix(app).as_slice(), &ordered(bucket)].concat()
+    }
+
+    pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> Vec<u8> {
+        [self.customers_from(app, bucket).as_slice(), &[shard]].concat()
+    }
 }
 
-pub(crate) fn customer_day_key(app: &str, customer: &str, day: i64) -> Vec<u8> {
-    [customer_day_prefix(app, customer).as_slice(), &ordered(day)].concat()
+pub(crate) fn seen_prefix(app: &str) -> Vec<u8> {
+    [b"s/", app.as_bytes(), b"\0"].concat()
 }
 
-pub(crate) fn latest_prefix(app: &str) -> Vec<u8> {
-    [b"l/", app.as_bytes(), b"\0"].concat()
+pub(crate) fn seen_key(app: &str, shard: u8) -> Vec<u8> {
+    [seen_prefix(app).as_slice(), &[shard]].concat()
 }
 
-pub(crate) fn latest_key(app: &str, customer: &str) -> Vec<u8> {
-    [latest_prefix(app).as_slice(), customer.as_bytes()].concat()
+pub(crate) fn customer_day_prefix(customer: &str) -> Vec<u8> {
+    [b"c/", customer.as_bytes(), b"\0"].concat()
+}
+
+pub(crate) fn customer_day_key(customer: &str, day: i64) -> Vec<u8> {
+    [customer_day_prefix(customer).as_slice(), &ordered(day)].concat()
 }
 
 pub(crate) const APP_PREFIX: &[u8] = b"a/";
@@ -95,10 +166,9 @@ pub struct RawRow {
 }
 
 impl RawRow {
-    pub fn of(t: &AppTelemetry) -> Self {
-        let a = &t.app;
+    pub fn of(a: &AppReport, reported_at: Timestamp) -> Self {
         Self {
-            reported_at: t.reported_at,
+            reported_at,
             memory_current_mb: a.memory_current_mb,
             memory_avg_mb: a.memory_avg_mb,
             memory_peak_mb: a.memory_peak_mb,
@@ -109,6 +179,12 @@ impl RawRow {
             restarts: a.restarts.unwrap_or(0),
         }
     }
+}
+
+/// One report: every app's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRow {
+    pub apps: Vec<(String, RawRow)>,
 }
 
 /// Sums, counts and maxima of many reports of one app (over an hour or a day, for the fleet or
@@ -138,6 +214,8 @@ impl Rollup {
     pub fn absorb(&mut self, r: &RawRow) {
         self.first_reported_at =
             if self.reports == 0 { r.reported_at } else { self.first_reported_at.min(r.reported_at) };
+        self.last_reported_at =
+            if self.reports == 0 { r.reported_at } else { self.last_reported_at.max(r.reported_at) };
         self.reports += 1;
         self.sum_memory_avg_mb += r.memory_avg_mb;
         self.max_memory_peak_mb = self.max_memory_peak_mb.max(r.memory_peak_mb);
@@ -146,7 +224,6 @@ impl Rollup {
         self.log_warnings += r.log_warnings;
         self.oom_kills += r.oom_kills;
         self.restarts += r.restarts;
-        self.last_reported_at = self.last_reported_at.max(r.reported_at);
         if let Some(p) = &mut self.peaks {
             p.add(r.memory_peak_mb);
         }
@@ -156,11 +233,11 @@ impl Rollup {
         if o.reports == 0 {
             return;
         }
-        self.first_reported_at = if self.reports == 0 {
-            o.first_reported_at
-        } else {
-            self.first_reported_at.min(o.first_reported_at)
-        };
+        let first = self.reports == 0;
+        self.first_reported_at =
+            if first { o.first_reported_at } else { self.first_reported_at.min(o.first_reported_at) };
+        self.last_reported_at =
+            if first { o.last_reported_at } else { self.last_reported_at.max(o.last_reported_at) };
         self.reports += o.reports;
         self.sum_memory_avg_mb += o.sum_memory_avg_mb;
         self.max_memory_peak_mb = self.max_memory_peak_mb.max(o.max_memory_peak_mb);
@@ -169,7 +246,6 @@ impl Rollup {
         self.log_warnings += o.log_warnings;
         self.oom_kills += o.oom_kills;
         self.restarts += o.restarts;
-        self.last_reported_at = self.last_reported_at.max(o.last_reported_at);
         match (&mut self.peaks, &o.peaks) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.peaks = Some(theirs.clone()),
@@ -196,15 +272,48 @@ impl Rollup {
     }
 }
 
-/// The last report of one app at one customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Latest {
-    pub reported_at: Timestamp,
+/// One app at one customer over a bucket: its rollup and what its latest report said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AtCustomer {
+    pub rollup: Rollup,
+    /// Of the latest report folded in.
     pub memory_current_mb: f64,
+    #[serde(default)]
     pub display_name: String,
-    pub catalog_estimate: String,
+    #[serde(default)]
     pub catalog_limit: String,
 }
+
+impl AtCustomer {
+    pub fn absorb(&mut self, r: &RawRow, a: &AppReport) {
+        let latest = self.rollup.reports == 0 || r.reported_at >= self.rollup.last_reported_at;
+        self.rollup.absorb(r);
+        if latest {
+            self.memory_current_mb = r.memory_current_mb;
+            self.display_name.clone_from(&a.display_name);
+            self.catalog_limit.clone_from(&a.catalog_limit);
+        }
+    }
+
+    pub fn merge(&mut self, o: &AtCustomer) {
+        let latest = self.rollup.reports == 0 || o.rollup.last_reported_at >= self.rollup.last_reported_at;
+        self.rollup.merge(&o.rollup);
+        if latest && o.rollup.reports > 0 {
+            self.memory_current_mb = o.memory_current_mb;
+            self.display_name.clone_from(&o.display_name);
+            self.catalog_limit.clone_from(&o.catalog_limit);
+        }
+    }
+}
+
+/// The customers of one app in one bucket whose shard is this row's.
+pub type CustomerShard = BTreeMap<String, AtCustomer>;
+
+/// When each customer (of one shard) last reported one app.
+pub type SeenShard = BTreeMap<String, Timestamp>;
+
+/// One customer's apps over one day.
+pub type CustomerDay = BTreeMap<String, AtCustomer>;
 
 /// An app as last reported anywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
