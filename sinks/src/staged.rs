@@ -24,7 +24,7 @@ pub struct Staged {
     tree: sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Rows held decoded, encoded into the batch at the end.
-    decoded: HashMap<Vec<u8>, Box<dyn DecodedRow>>,
+    decoded: HashMap<Vec<u8>, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for Staged {
@@ -70,7 +70,7 @@ pub enum RowError {
 
 impl Staged {
     pub(crate) fn new(tree: sled::Tree) -> Self {
-        Self { tree, writes: BTreeMap::new(), decoded: HashMap::new() }
+        Self { tree, writes: BTreeMap::new(), decoded: HashMap::default() }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -34,8 +34,7 @@ use crate::retention::RetentionConfig;
 use crate::runtime::Sink;
 use crate::staged::{RowError, Staged};
 use rollup::{
-    AppInfo, AtCustomer, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRow, Rollup,
-    SeenShard,
+    AppInfo, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRow, Rollup, SeenShard,
 };
 
 /// The `telemetry` sink.
@@ -88,14 +87,12 @@ impl Sink for TelemetrySink {
             for bucket in [Bucket::Hour, Bucket::Day] {
                 let n = bucket.of(at);
                 rows.entry(&bucket.fleet_key(app, n), Rollup::with_sketch).map_err(err)?.absorb(raw);
-                rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::new)
-                    .map_err(err)?
-                    .entry(customer.to_owned())
-                    .or_default()
-                    .absorb(raw, a);
+                let customers =
+                    rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::new).map_err(err)?;
+                rollup::slot(customers, customer).absorb(raw, a);
             }
             let seen = rows.entry(&rollup::seen_key(app, shard), SeenShard::new).map_err(err)?;
-            let last = seen.entry(customer.to_owned()).or_insert(at);
+            let last = rollup::slot(seen, customer);
             *last = (*last).max(at);
 
             let info = rows
@@ -120,7 +117,7 @@ impl Sink for TelemetrySink {
         }
         let days = rows.entry(&rollup::customer_day_key(customer, day), CustomerDay::new).map_err(err)?;
         for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
-            days.entry(app.clone()).or_insert_with(AtCustomer::default).absorb(raw, a);
+            rollup::slot(days, app).absorb(raw, a);
         }
         let c = rows
             .entry(&rollup::customer_key(customer), || CustomerRow {

@@ -306,6 +306,15 @@ impl AtCustomer {
     }
 }
 
+/// The value under `key`, made by default if there is none: the key is copied only then (a
+/// window looks up the same few hundred keys thousands of times).
+pub(crate) fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("present")
+}
+
 /// The customers of one app in one bucket whose shard is this row's.
 pub type CustomerShard = BTreeMap<String, AtCustomer>;
 
