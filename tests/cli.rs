@@ -86,10 +86,10 @@ async fn streams_apply_creates_then_leaves_unchanged() {
     let first = apply();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let out = String::from_utf8_lossy(&first.stdout);
-    assert_eq!(out.lines().filter(|l| l.ends_with("created")).count(), 12, "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with("created")).count(), 11, "{out}");
     let second = apply();
     let out = String::from_utf8_lossy(&second.stdout);
-    assert_eq!(out.lines().filter(|l| l.ends_with("unchanged")).count(), 12, "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with("unchanged")).count(), 11, "{out}");
 
     let changed = tailrace()
         .args(["streams", "apply"])

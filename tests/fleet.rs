@@ -19,6 +19,7 @@ const ACME: &str = "controller-token-acme-0123";
 
 struct Hub {
     _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
     child: Child,
     base: String,
     log: std::path::PathBuf,
@@ -38,10 +39,20 @@ impl Hub {
         );
         let config = write_config(dir.path(), &body);
         let log = dir.path().join("run.log");
-        let err = std::fs::File::create(&log).unwrap();
-        let child =
-            tailrace().arg("run").arg("-c").arg(&config).stdout(Stdio::null()).stderr(err).spawn().unwrap();
-        Self { _dir: dir, child, base: format!("http://127.0.0.1:{http}"), log }
+        let child = Self::spawn(&config, &log);
+        Self { _dir: dir, config, child, base: format!("http://127.0.0.1:{http}"), log }
+    }
+
+    fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
+        let err = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        tailrace().arg("run").arg("-c").arg(config).stdout(Stdio::null()).stderr(err).spawn().unwrap()
+    }
+
+    /// kill -9, then `tailrace run` again at once over the same tables.
+    fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Self::spawn(&self.config, &self.log);
     }
 
     fn log(&self) -> String {
@@ -419,5 +430,123 @@ async fn bad_reports_are_refused_naming_the_field_and_a_token_reports_only_as_it
         assert_eq!(reasons.len(), 2, "{reader}: {letters:?}");
         assert!(reasons.iter().any(|r| r.contains("app_telemetry[0].memory_avg_mb")), "{letters:?}");
         assert!(reasons.iter().any(|r| r.contains("customer_id") && r.contains("subject")), "{letters:?}");
+    }
+}
+
+/// `tailrace run` (splitter and sinks) killed with -9 while it applies numbered reports, and
+/// started again at once, three times: every report is in the tables once, none lost, none
+/// doubled, per customer and in the fleet figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_hub_while_it_applies_reports_loses_and_doubles_nothing() {
+    const CUSTOMERS: i64 = 12;
+    const REPORTS: i64 = 1_200;
+    let server = TestServer::start_with_topology().await;
+    let mut hub = Hub::start(&server);
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let start = Timestamp::now().saturating_add_nanos(-20 * 3_600 * 1_000_000_000);
+    // Report n: customer n % 12, a minute after report n - 1, with n as its error count, so a
+    // lost or doubled report shows in the sums.
+    let report = |n: i64| {
+        let at = start.saturating_add_nanos(n * 60 * 1_000_000_000);
+        json!({
+            "customer_id": format!("c-{:02}", n % CUSTOMERS),
+            "reported_at": at.to_rfc3339(),
+            "app_telemetry": [{
+                "app_name": "numbered", "memory_avg_mb": 10.0, "memory_peak_mb": 20.0,
+                "log_errors": n, "log_warnings": 1,
+            }],
+        })
+    };
+    let mut acks = Vec::new();
+    for n in 0..REPORTS {
+        let r = report(n);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("numbered-{n}").as_str());
+        let subject = format!("reports.{}", r["customer_id"].as_str().unwrap());
+        acks.push(
+            js.publish_with_headers(subject, headers, serde_json::to_vec(&r).unwrap().into()).await.unwrap(),
+        );
+        if n % 300 == 299 {
+            for a in acks.drain(..) {
+                a.await.unwrap();
+            }
+            // While the hub works on what came before (its first start included).
+            tokio::time::sleep(Duration::from_millis(150 + (n as u64 % 7) * 40)).await;
+            if n < REPORTS - 1 {
+                hub.kill_and_restart();
+            }
+        }
+    }
+    let expected_errors: i64 = (0..REPORTS).sum();
+    let fleet = hub
+        .until("/api/v1/apps?period=30d", "every numbered report applied", |b| {
+            b["apps"][0]["total_errors"].as_i64().is_some_and(|e| e >= expected_errors)
+        })
+        .await;
+    // Settled: a little later it says the same (nothing arrives twice after the count is reached).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (_, again) = hub.get("/api/v1/apps?period=30d").await;
+    assert_eq!(again["apps"][0]["total_errors"], fleet["apps"][0]["total_errors"]);
+    let app = &again["apps"][0];
+    assert_eq!(app["total_errors"].as_i64().unwrap(), expected_errors, "lost or doubled: {app}");
+    assert_eq!(app["total_warnings"].as_i64().unwrap(), REPORTS, "{app}");
+    assert_eq!(app["deployment_count"].as_i64().unwrap(), CUSTOMERS, "{app}");
+    let (_, customers) = hub.get("/api/v1/apps/numbered/customers?period=30d").await;
+    let per: BTreeMap<String, i64> = customers["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["customer_id"].as_str().unwrap().to_owned(), c["reports"].as_i64().unwrap()))
+        .collect();
+    let (lost, doubled): (Vec<_>, Vec<_>) =
+        per.iter().filter(|(_, n)| **n != REPORTS / CUSTOMERS).partition(|(_, n)| **n < REPORTS / CUSTOMERS);
+    assert!(lost.is_empty() && doubled.is_empty(), "customers short {lost:?}, over {doubled:?}");
+    assert_eq!(per.len() as i64, CUSTOMERS);
+}
+
+/// `tailrace demo` fills the fleet pages' tables through the real path, and run again with the
+/// same seed it stores nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_publishes_a_fleet_and_a_rerun_stores_nothing_twice() {
+    let server = TestServer::start_with_topology().await;
+    let hub = Hub::start(&server);
+    let demo = || {
+        let out = tailrace()
+            .args(["demo", "--customers", "4", "--apps", "5", "--apps-per-customer", "3", "--days", "2"])
+            .arg("-c")
+            .arg(&hub.config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let total = |b: &Value| -> i64 {
+        b["apps"].as_array().unwrap().iter().map(|a| a["reports"].as_i64().unwrap()).sum()
+    };
+    let hour = || Timestamp::now().as_unix_seconds() / 3600;
+    let before = hour();
+    demo();
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    let published = js.get_stream("REPORTS").await.unwrap().get_info().await.unwrap().state.messages as i64;
+    assert!(published > 4 * 40, "two days of hourly reports from four customers, some skipped: {published}");
+    let first = hub
+        .until("/api/v1/apps?period=7d", "the demo's reports applied", |b| {
+            b["apps"].as_array().is_some_and(|a| !a.is_empty()) && total(b) >= published * 3 - 4 * 48
+        })
+        .await;
+    let (_, customers) = hub.get("/api/v1/customers").await;
+    assert_eq!(customers["customers"].as_array().unwrap().len(), 4, "{customers}");
+    assert!(first["apps"].as_array().unwrap().len() <= 5);
+
+    demo();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (_, second) = hub.get("/api/v1/apps?period=7d").await;
+    let republished = js.get_stream("REPORTS").await.unwrap().get_info().await.unwrap().state.messages as i64;
+    if hour() == before {
+        assert_eq!(republished, published, "the same reports are not stored again");
+        assert_eq!(total(&second), total(&first), "nor counted again");
+    } else {
+        // The hour turned between the runs: at most one new report per customer.
+        assert!(republished - published <= 4, "{published} then {republished}");
     }
 }

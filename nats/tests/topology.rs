@@ -15,8 +15,8 @@ async fn applying_streams_twice_changes_nothing() {
     let first = topo.apply(&js).await.unwrap();
     assert_eq!(
         first.len(),
-        12,
-        "nine streams, the tail-sessions, tail-hosts and fingerprint-templates buckets"
+        11,
+        "eight streams, the tail-sessions, tail-hosts and fingerprint-templates buckets"
     );
     assert!(first.iter().all(|o| o.action == ApplyAction::Created), "{first:?}");
 
