@@ -112,6 +112,13 @@ pub enum Command {
         /// The report file, or `-` for standard input.
         file: String,
     },
+    /// Sync the `[[sync.targets]]` once (all of them, or TARGET), with a progress bar: new
+    /// files whole, grown files by their new bytes, each change announced on
+    /// files.synced.{target}.{category} and its lines on logs.raw.
+    Sync {
+        /// One target's name.
+        target: Option<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -177,6 +184,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             client.flush().await.ok();
             result
         }
+        Command::Sync { target } => crate::sync::once(&cfg, target.as_deref()).await,
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,

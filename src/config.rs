@@ -27,6 +27,7 @@ pub struct Config {
     pub tail: TailSection,
     pub processors: ProcessorsConfig,
     pub sinks: SinksConfig,
+    pub sync: tailrace_producers::sync::SyncConfig,
 }
 
 impl Default for Config {
@@ -39,6 +40,7 @@ impl Default for Config {
             tail: TailSection::default(),
             processors: ProcessorsConfig::default(),
             sinks: SinksConfig::default(),
+            sync: Default::default(),
         }
     }
 }
@@ -85,6 +87,7 @@ impl Config {
         cfg.gateway.validate().context("invalid gateway configuration")?;
         cfg.processors.validate(&cfg.nats.consumer).context("invalid processors configuration")?;
         cfg.sinks.validate().context("invalid sinks configuration")?;
+        cfg.sync.validate().context("invalid sync configuration")?;
         Ok(cfg)
     }
 }

@@ -17,6 +17,7 @@ mod running;
 mod session;
 mod shutdown;
 mod sink;
+mod sync;
 
 use std::process::ExitCode;
 

@@ -177,3 +177,48 @@ async fn run_keeps_the_issue_table_and_sinks_are_listed_and_checked() {
     let dump = tailrace().args(["sink", "--dump", "issues", "-c"]).arg(&setup.config).output().unwrap();
     assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
 }
+
+#[tokio::test]
+async fn sync_mirrors_a_local_target_and_says_what_it_moved() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote");
+    std::fs::create_dir_all(remote.join("jobs")).unwrap();
+    std::fs::write(remote.join("server-api.log"), "ERROR a\nINFO b\n").unwrap();
+    std::fs::write(remote.join("jobs/slurm-12.err"), "oom\n").unwrap();
+    let body = format!(
+        "data_dir = \"{}\"\n[nats]\nurl = \"{}\"\n\
+         [[sync.targets]]\nname = \"lab\"\nhost = \"local\"\nremote_path = \"{}\"\n\
+         [[sync.targets]]\nname = \"far\"\nhost = \"cvm-1\"\nremote_path = \"/var/log\"\n",
+        dir.path().join("data").display(),
+        server.url(),
+        remote.display()
+    );
+    let config = write_config(dir.path(), &body);
+    let sync = |args: &[&str]| tailrace().arg("sync").args(args).arg("-c").arg(&config).output().unwrap();
+    let first = sync(&["lab"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(said.contains("sync lab: 2 files: 2 new") && said.contains("3 lines published"), "{said}");
+    let mirrored = dir.path().join("data/sync/lab/files/jobs/slurm-12.err");
+    assert_eq!(std::fs::read_to_string(mirrored).unwrap(), "oom\n");
+
+    std::fs::write(remote.join("jobs/slurm-12.err"), "oom\nkilled\n").unwrap();
+    let second = sync(&["lab"]);
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        said.contains("1 appended") && said.contains("1 unchanged") && said.contains("1 lines published"),
+        "{said}"
+    );
+
+    let far = sync(&["far"]);
+    assert!(!far.status.success());
+    let err = String::from_utf8_lossy(&far.stderr);
+    assert!(
+        err.contains("\"far\"") && err.contains("cvm-1") && err.contains("SSH is not built yet"),
+        "{err}"
+    );
+    let unknown = sync(&["nowhere"]);
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("no sync target is called \"nowhere\"") && err.contains("lab, far"), "{err}");
+}

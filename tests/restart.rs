@@ -7,7 +7,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use nix::sys::signal::Signal;
 use support::binary::{alive, exited, signal, stop, Setup};
 use tailrace_nats::config::PublisherConfig;
@@ -66,15 +65,8 @@ fn publisher(client: async_nats::Client) -> Publisher {
 /// CLASSIFIED: the lines of every batch).
 async fn counts(client: &async_nats::Client, stream: &str) -> BTreeMap<u64, u32> {
     let js = async_nats::jetstream::new(client.clone());
-    let mut s = js.get_stream(stream).await.unwrap();
-    let total = s.info().await.unwrap().state.messages;
-    let consumer =
-        s.create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default()).await.unwrap();
-    let mut messages = consumer.messages().await.unwrap();
     let mut counts = BTreeMap::new();
-    for _ in 0..total {
-        let m =
-            tokio::time::timeout(Duration::from_secs(10), messages.next()).await.unwrap().unwrap().unwrap();
+    for m in tailrace_nats::testing::stored(&js, stream).await {
         let offsets: Vec<u64> = if stream == "LOGS" {
             decode::<LogBatch>(&m.payload).unwrap().lines.iter().map(|l| l.offset).collect()
         } else {

@@ -233,3 +233,28 @@ impl TestCluster {
         }
     }
 }
+
+/// Every message `stream` holds, oldest first (read with an ordered consumer).
+pub async fn stored(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> Vec<async_nats::jetstream::Message> {
+    use futures::StreamExt;
+    let mut s = js.get_stream(stream).await.expect("the stream exists");
+    let n = s.info().await.expect("stream info").state.messages;
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .expect("an ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the stream's messages within 10 s")
+            .expect("a message")
+            .expect("a readable message");
+        out.push(m);
+    }
+    out
+}

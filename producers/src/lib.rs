@@ -14,6 +14,7 @@
 //! to know where to resume), never write to sled and never talk to a browser.
 
 pub mod ssh;
+pub mod sync;
 pub mod tail;
 
 #[cfg(feature = "testing")]

@@ -1,0 +1,408 @@
+//! One sync of one target: list the source, take each file's [`Step`], move what changed into
+//! the mirror, publish a `FileEvent` per changed file and its new complete lines as
+//! `LogBatch`es, and keep the manifest.
+//!
+//! Lines are published from the mirror's copy after it is committed, so what the processors see
+//! is what an operator can read; the manifest moves on only after their acks, so a crash means
+//! lines published again (the same message ids: the duplicate window drops them), never lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tailrace_nats::{AckHandle, Outgoing, Publisher};
+use tailrace_schemas::categories::Rules;
+use tailrace_schemas::{
+    subject, Category, FileEvent, FileEventKind, FileIdentity, HostId, LogBatch, LogLine, SourceId, TargetId,
+    Timestamp,
+};
+
+use super::manifest::{Entry, Manifest, ManifestError};
+use super::mirror::{Mirror, MirrorError};
+use super::plan::{self, Held, Step};
+use super::source::{Listed, Source, SourceError};
+
+/// Bytes read from the source per request.
+const CHUNK: u64 = 1 << 20;
+/// Lines per `LogBatch` at most.
+const BATCH_LINES: usize = 512;
+/// How often the manifest is saved during a long sync.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("publishing: {0}")]
+    Publish(String),
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncOutcome {
+    pub files: u64,
+    pub created: u64,
+    pub modified: u64,
+    pub appended: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+    /// Bytes read from the source (what crossed the wire), verification included.
+    pub bytes_read: u64,
+    pub lines_published: u64,
+    /// Files that failed, with why; the others were synced.
+    pub errors: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// Where a sync is, for a progress bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub files: u64,
+    pub files_done: u64,
+    pub bytes: u64,
+}
+
+/// One target as a sync sees it.
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub name: TargetId,
+    /// The host its lines are published as (`logs.raw.{host}.{path}`).
+    pub host: HostId,
+    pub mirror: Mirror,
+    pub manifest: PathBuf,
+    pub rules: &'a Rules,
+    /// Bytes per second at most; 0: no cap.
+    pub bandwidth: u64,
+}
+
+/// Syncs `target` from `source` once.
+pub async fn sync_target<S: Source>(
+    target: &Target<'_>,
+    source: &S,
+    publisher: &Publisher,
+    mut on_progress: impl FnMut(&Progress) + Send,
+) -> Result<SyncOutcome, SyncError> {
+    let started = Instant::now();
+    let mut manifest = Manifest::load(&target.manifest)?;
+    let listed: BTreeMap<String, Listed> =
+        source.list().await?.into_iter().map(|l| (l.path.clone(), l)).collect();
+    let paths: BTreeSet<String> = listed.keys().chain(manifest.files.keys()).cloned().collect();
+    let mut out = SyncOutcome { files: listed.len() as u64, ..Default::default() };
+    let mut progress = Progress { files: paths.len() as u64, ..Default::default() };
+    let mut saved = Instant::now();
+    let mut meter = Meter { cap: target.bandwidth, started: Instant::now(), bytes: 0 };
+    for path in &paths {
+        let entry = manifest.files.get(path).cloned();
+        let held = match &entry {
+            Some(e) => target.mirror.size(path)?.map(|size| Held {
+                size,
+                inode: e.inode,
+                modified: e.modified,
+                removed: e.removed,
+            }),
+            None => None,
+        };
+        let l = listed.get(path);
+        match file(target, source, publisher, path, entry, held, l, &mut out, &mut meter).await {
+            Ok(Some(e)) => {
+                manifest.files.insert(path.clone(), e);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target = target.name.as_str(), path, error = %e, "file not synced");
+                out.errors.push(format!("{path}: {e}"));
+            }
+        }
+        progress.files_done += 1;
+        progress.bytes = out.bytes_read;
+        on_progress(&progress);
+        if saved.elapsed() >= SAVE_EVERY {
+            manifest.save(&target.manifest)?;
+            saved = Instant::now();
+        }
+    }
+    manifest.save(&target.manifest)?;
+    out.duration = started.elapsed();
+    Ok(out)
+}
+
+/// Keeps reads under the bandwidth cap.
+struct Meter {
+    cap: u64,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Meter {
+    async fn took(&mut self, bytes: u64) {
+        self.bytes += bytes;
+        if self.cap == 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(self.bytes as f64 / self.cap as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn file<S: Source>(
+    target: &Target<'_>,
+    source: &S,
+    publisher: &Publisher,
+    path: &str,
+    entry: Option<Entry>,
+    held: Option<Held>,
+    listed: Option<&Listed>,
+    out: &mut SyncOutcome,
+    meter: &mut Meter,
+) -> Result<Option<Entry>, SyncError> {
+    let Some(step) = plan::step(held.as_ref(), listed) else { return Ok(None) };
+    let category = target.rules.for_file(&target.host, &SourceId::new(path), path).category("").clone();
+    let generation = entry.as_ref().map_or(0, |e| e.generation);
+    let held_size = held.map_or(0, |h| h.size);
+    let Some(l) = listed else {
+        // Removed: marked, the copy kept readable.
+        out.removed += 1;
+        let mut e = entry.expect("held");
+        e.removed = true;
+        announce(target, publisher, path, &e, FileEventKind::Removed).await?;
+        return Ok(Some(e));
+    };
+    let whole = |generation: u32| Entry {
+        size: 0,
+        inode: l.inode,
+        modified: l.modified,
+        removed: false,
+        generation,
+        published: 0,
+        category: category.as_str().to_owned(),
+    };
+    let (mut e, from, kind) = match step {
+        Step::Same => {
+            out.unchanged += 1;
+            let e = entry.expect("held");
+            // Lines a sync committed but did not get published before it stopped.
+            return Ok(if e.published < held_size {
+                Some(catch_up(target, publisher, path, e, held_size, out).await?)
+            } else {
+                None
+            });
+        }
+        Step::New => {
+            out.created += 1;
+            let g = if entry.is_some() { generation + 1 } else { 0 };
+            (whole(g), 0, FileEventKind::Created)
+        }
+        Step::Replaced | Step::Truncated => {
+            out.modified += 1;
+            (whole(generation + 1), 0, FileEventKind::Modified)
+        }
+        Step::Grown { .. } | Step::Touched
+            if same_bytes(target, source, path, held_size, meter, out).await? =>
+        {
+            let mut e = entry.expect("held");
+            e.inode = l.inode;
+            e.modified = l.modified;
+            if step == Step::Touched {
+                out.unchanged += 1;
+                return Ok(Some(catch_up(target, publisher, path, e, held_size, out).await?));
+            }
+            out.appended += 1;
+            (e, held_size, FileEventKind::Modified)
+        }
+        Step::Grown { .. } | Step::Touched | Step::Removed => {
+            out.modified += 1;
+            (whole(generation + 1), 0, FileEventKind::Modified)
+        }
+    };
+    let mut staging = target.mirror.stage(path, from)?;
+    let mut offset = from;
+    while offset < l.size {
+        let bytes = source.read(path, offset, CHUNK.min(l.size - offset)).await?;
+        if bytes.is_empty() {
+            break; // shrank while we read: the next sync sees it
+        }
+        meter.took(bytes.len() as u64).await;
+        out.bytes_read += bytes.len() as u64;
+        offset += bytes.len() as u64;
+        staging.write(&bytes)?;
+    }
+    e.size = staging.len();
+    staging.commit()?;
+    if from == 0 {
+        e.published = 0;
+    }
+    e.published = publish_lines(target, publisher, path, &e, out).await?;
+    announce(target, publisher, path, &e, kind).await?;
+    Ok(Some(e))
+}
+
+/// Publishes what of a held copy was not published yet.
+async fn catch_up(
+    target: &Target<'_>,
+    publisher: &Publisher,
+    path: &str,
+    mut e: Entry,
+    size: u64,
+    out: &mut SyncOutcome,
+) -> Result<Entry, SyncError> {
+    e.size = size;
+    if e.published < size {
+        e.published = publish_lines(target, publisher, path, &e, out).await?;
+    }
+    Ok(e)
+}
+
+/// Whether the source's bytes just before the held end are the copy's.
+async fn same_bytes<S: Source>(
+    target: &Target<'_>,
+    source: &S,
+    path: &str,
+    held: u64,
+    meter: &mut Meter,
+    out: &mut SyncOutcome,
+) -> Result<bool, SyncError> {
+    let (offset, len) = plan::verify_range(held);
+    let theirs = source.read(path, offset, len).await?;
+    meter.took(theirs.len() as u64).await;
+    out.bytes_read += theirs.len() as u64;
+    Ok(theirs == target.mirror.read(path, offset, len)?)
+}
+
+/// Publishes the copy's complete lines after `e.published`; returns the new published offset.
+async fn publish_lines(
+    target: &Target<'_>,
+    publisher: &Publisher,
+    path: &str,
+    e: &Entry,
+    out: &mut SyncOutcome,
+) -> Result<u64, SyncError> {
+    let source_id = SourceId::new(path);
+    let subject = subject::logs_raw(&target.host, &source_id);
+    let mut at = e.published;
+    let mut acks: Vec<AckHandle> = Vec::new();
+    let mut lines: Vec<LogLine> = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut count = 0u64;
+    let mut offset = e.published;
+    while offset < e.size {
+        let chunk = target.mirror.read(path, offset, CHUNK.min(e.size - offset))?;
+        if chunk.is_empty() {
+            break;
+        }
+        offset += chunk.len() as u64;
+        carry.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(nl) = carry[start..].iter().position(|b| *b == b'\n') {
+            let raw = &carry[start..start + nl];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let (text, lossy) = match std::str::from_utf8(raw) {
+                Ok(t) => (t.to_owned(), false),
+                Err(_) => (String::from_utf8_lossy(raw).into_owned(), true),
+            };
+            lines.push(LogLine { offset: at, text, lossy });
+            count += 1;
+            at += (nl + 1) as u64;
+            start += nl + 1;
+            if lines.len() >= BATCH_LINES {
+                acks.push(
+                    publish_batch(
+                        target,
+                        publisher,
+                        &source_id,
+                        &subject,
+                        path,
+                        e,
+                        std::mem::take(&mut lines),
+                        at,
+                    )
+                    .await?,
+                );
+            }
+        }
+        carry.drain(..start);
+    }
+    if !lines.is_empty() {
+        acks.push(publish_batch(target, publisher, &source_id, &subject, path, e, lines, at).await?);
+    }
+    for a in acks {
+        a.await.map_err(|e| SyncError::Publish(e.to_string()))?;
+    }
+    out.lines_published += count;
+    Ok(at)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn publish_batch(
+    target: &Target<'_>,
+    publisher: &Publisher,
+    source: &SourceId,
+    subject: &tailrace_schemas::Subject,
+    path: &str,
+    e: &Entry,
+    lines: Vec<LogLine>,
+    next: u64,
+) -> Result<AckHandle, SyncError> {
+    let batch = LogBatch {
+        v: 1,
+        host: target.host.clone(),
+        source: source.clone(),
+        path: path.to_owned(),
+        file: Some(FileIdentity { dev: 0, inode: e.inode }),
+        generation: e.generation,
+        lines,
+        next_offset: Some(next),
+        read_at: Timestamp::now(),
+    };
+    // The content is in the id too: a sync that lost its manifest starts generations again at
+    // 0, and other lines at an offset published before must not be taken for a duplicate.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for l in &batch.lines {
+        for b in l.text.bytes().chain(std::iter::once(b'\n')) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let id = format!("{}/{h:016x}", batch.dedup_id());
+    let out = Outgoing::encode(subject.clone(), &batch, id).map_err(|e| SyncError::Publish(e.to_string()))?;
+    Ok(publisher.publish(out).await)
+}
+
+async fn announce(
+    target: &Target<'_>,
+    publisher: &Publisher,
+    path: &str,
+    e: &Entry,
+    kind: FileEventKind,
+) -> Result<(), SyncError> {
+    let category = Category::new(e.category.clone());
+    let event = FileEvent {
+        v: 1,
+        target: target.name.clone(),
+        category: category.clone(),
+        kind,
+        path: path.to_owned(),
+        size: e.size,
+        modified: e.modified,
+        sha256: None,
+    };
+    let id = format!(
+        "sync/{}/{}/{:?}/{}/{}/{}",
+        target.name.token(),
+        SourceId::new(path).token(),
+        kind,
+        e.inode,
+        e.generation,
+        e.size
+    );
+    let out = Outgoing::encode(subject::files_synced(&target.name, &category), &event, id)
+        .map_err(|e| SyncError::Publish(e.to_string()))?;
+    publisher.publish(out).await.await.map_err(|e| SyncError::Publish(e.to_string()))?;
+    Ok(())
+}

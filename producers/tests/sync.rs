@@ -1,0 +1,144 @@
+//! Directory sync of a `local` target against a real nats-server: the first sync copies the
+//! tree, an append moves only the new bytes, truncation, replacement and deletion are handled,
+//! and a sync that lost its manifest (a crash before it was saved) publishes nothing twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tailrace_nats::config::PublisherConfig;
+use tailrace_nats::testing::TestServer;
+use tailrace_nats::Publisher;
+use tailrace_producers::sync::source::Filter;
+use tailrace_producers::sync::{sync_target, LocalSource, SyncOutcome, Target};
+use tailrace_schemas::categories::Rules;
+use tailrace_schemas::{decode, FileEvent, FileEventKind, HostId, LogBatch, TargetId};
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn append(root: &Path, rel: &str, body: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join(rel))
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+}
+
+/// Every message of `stream`, decoded by `f`.
+async fn all<T>(js: &async_nats::jetstream::Context, stream: &str, f: impl Fn(&[u8]) -> T) -> Vec<T> {
+    tailrace_nats::testing::stored(js, stream).await.iter().map(|m| f(&m.payload)).collect()
+}
+
+/// How many times each (file, line text) was published.
+async fn lines(js: &async_nats::jetstream::Context) -> BTreeMap<(String, String), u32> {
+    let mut counts = BTreeMap::new();
+    for b in all(js, "LOGS", |p| decode::<LogBatch>(p).unwrap()).await {
+        for l in b.lines {
+            *counts.entry((b.path.clone(), l.text)).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn same_tree(source: &Path, mirror: &Path, files: &[&str]) {
+    for f in files {
+        assert_eq!(std::fs::read(source.join(f)).unwrap(), std::fs::read(mirror.join(f)).unwrap(), "{f}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_tree_is_mirrored_incrementally_and_each_change_is_announced_once() {
+    let nats = TestServer::start_with_topology().await;
+    let publisher = Publisher::new(nats.client().await, PublisherConfig::default());
+    let js = nats.jetstream().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("remote");
+    let data = scratch.path().join("data");
+    write(&src, "server-app.log", "ERROR one\nINFO two\n");
+    write(&src, "jobs/slurm-job-7.out", "job 7 started\n");
+    write(&src, "vllm-0.log", "loading model\nready\n");
+    write(&src, "skip/me.tmp", "not taken\n");
+    let rules = Rules::new(&[], true).unwrap();
+    let target = Target {
+        name: TargetId::new("cluster"),
+        host: HostId::new("local"),
+        mirror: tailrace_producers::sync::mirror::Mirror::new(data.join("files")),
+        manifest: data.join("manifest.json"),
+        rules: &rules,
+        bandwidth: 0,
+    };
+    let source = LocalSource::new(&src, Filter::new(&[], &["*.tmp".into()]).unwrap());
+    let sync = || sync_target(&target, &source, &publisher, |_| {});
+    let mirror = data.join("files");
+    let files = ["server-app.log", "jobs/slurm-job-7.out", "vllm-0.log"];
+
+    let first = sync().await.unwrap();
+    assert_eq!((first.files, first.created, first.errors.len()), (3, 3, 0), "{first:?}");
+    same_tree(&src, &mirror, &files);
+    assert!(!mirror.join("skip/me.tmp").exists(), "excluded");
+    let events = all(&js, "FILES", |p| decode::<FileEvent>(p).unwrap()).await;
+    let categories: BTreeMap<String, String> =
+        events.iter().map(|e| (e.path.clone(), e.category.as_str().to_owned())).collect();
+    assert_eq!(categories["server-app.log"], "server");
+    assert_eq!(categories["jobs/slurm-job-7.out"], "server", "slurm-job is the server's, before *.out");
+    assert_eq!(categories["vllm-0.log"], "vllm");
+    assert_eq!(lines(&js).await.len(), 5);
+
+    // An append moves the new bytes and the verified block, nothing else.
+    append(&src, "server-app.log", "WARN three\n");
+    let grown = sync().await.unwrap();
+    assert_eq!((grown.appended, grown.unchanged), (1, 2), "{grown:?}");
+    assert_eq!(grown.bytes_read, "ERROR one\nINFO two\n".len() as u64 + "WARN three\n".len() as u64);
+    same_tree(&src, &mirror, &files);
+
+    // Truncated and rewritten; replaced by another file of the same size; deleted.
+    write(&src, "vllm-0.log", "restarted\n");
+    let replacement = src.join("jobs/.new");
+    std::fs::write(&replacement, "job 8 started\n").unwrap();
+    std::fs::rename(&replacement, src.join("jobs/slurm-job-7.out")).unwrap();
+    std::fs::remove_file(src.join("server-app.log")).unwrap();
+    let changed = sync().await.unwrap();
+    assert_eq!((changed.modified, changed.removed), (2, 1), "{changed:?}");
+    same_tree(&src, &mirror, &["jobs/slurm-job-7.out", "vllm-0.log"]);
+    assert!(mirror.join("server-app.log").exists(), "a removed file's copy stays readable");
+    let kinds: Vec<(String, FileEventKind)> = all(&js, "FILES", |p| decode::<FileEvent>(p).unwrap())
+        .await
+        .into_iter()
+        .map(|e| (e.path, e.kind))
+        .collect();
+    assert!(kinds.contains(&("server-app.log".into(), FileEventKind::Removed)), "{kinds:?}");
+
+    // Nothing changed: nothing read, nothing announced.
+    let before = all(&js, "FILES", |_| ()).await.len();
+    let idle = sync().await.unwrap();
+    assert_eq!(idle, SyncOutcome { files: 2, unchanged: 2, duration: idle.duration, ..Default::default() });
+    assert_eq!(all(&js, "FILES", |_| ()).await.len(), before);
+
+    // A sync that stopped before it saved its manifest: the next one starts from the manifest
+    // before it, and publishes no line twice (nor misses one).
+    let before = std::fs::read(data.join("manifest.json")).unwrap();
+    append(&src, "vllm-0.log", "serving\n");
+    write(&src, "new.log", "ERROR first words\n");
+    let crashed = sync().await.unwrap();
+    assert_eq!((crashed.appended, crashed.created), (1, 1), "{crashed:?}");
+    std::fs::write(data.join("manifest.json"), &before).unwrap();
+    let after = sync().await.unwrap();
+    assert!(after.errors.is_empty(), "{after:?}");
+    same_tree(&src, &mirror, &["jobs/slurm-job-7.out", "vllm-0.log", "new.log"]);
+    let counts = lines(&js).await;
+    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "published twice: {doubled:?}");
+    for (file, line) in [
+        ("vllm-0.log", "restarted"),
+        ("vllm-0.log", "serving"),
+        ("jobs/slurm-job-7.out", "job 8 started"),
+        ("new.log", "ERROR first words"),
+    ] {
+        assert!(counts.contains_key(&(file.into(), line.into())), "{file}: {line} missing from {counts:?}");
+    }
+}
