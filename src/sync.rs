@@ -1,6 +1,6 @@
 //! `tailrace sync [TARGET]`: one sync of the configured targets, in this process, with a
-//! progress bar. Targets on `local` read a directory of this machine; targets on a tail host
-//! need the SSH transport, which is not built yet and is refused by name.
+//! progress bar. Targets on `local` read a directory of this machine; a target on a
+//! `[[tail.hosts]]` entry is read over SSH with that entry's address, user, key and known_hosts.
 
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use tailrace_producers::sync::mirror::Mirror;
 use tailrace_producers::sync::source::Filter;
-use tailrace_producers::sync::{sync_target, LocalSource, Target, TargetConfig};
+use tailrace_producers::sync::{sync_target, LocalSource, ShellSource, Target, TargetConfig};
+use tailrace_producers::tail::transport::Transport;
 use tailrace_schemas::categories::Rules;
 use tailrace_schemas::{HostId, TargetId};
 
@@ -31,13 +32,18 @@ pub async fn once(cfg: &Config, only: Option<&str>) -> anyhow::Result<()> {
     let (client, _) = crate::cli::connect_client(cfg, "tailrace-sync").await?;
     let publisher = tailrace_nats::Publisher::new(client.clone(), cfg.nats.publisher.clone());
     for t in targets {
-        if t.host != "local" {
-            bail!(
-                "sync target {:?}: host {:?}: syncing over SSH is not built yet; only host = \"local\" targets sync",
-                t.name,
-                t.host
-            );
-        }
+        let host = if t.host == "local" {
+            None
+        } else {
+            Some(cfg.tail.hosts.iter().find(|h| h.name == t.host).with_context(|| {
+                format!(
+                    "sync target {:?}: host {:?} is not a [[tail.hosts]] entry (nor \"local\"); the hosts are: {}",
+                    t.name,
+                    t.host,
+                    cfg.tail.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            })?)
+        };
         let dir = cfg.data_dir.join("sync").join(&t.name);
         let target = Target {
             name: TargetId::new(t.name.clone()),
@@ -47,21 +53,33 @@ pub async fn once(cfg: &Config, only: Option<&str>) -> anyhow::Result<()> {
             rules: &rules,
             bandwidth: t.bandwidth.unwrap_or(0),
         };
-        let source = LocalSource::new(&t.remote_path, Filter::new(&t.include, &t.exclude)?);
-        eprintln!("sync {}: {} → {}", t.name, t.remote_path, dir.join("files").display());
+        let filter = Filter::new(&t.include, &t.exclude)?;
+        eprintln!("sync {}: {}:{} → {}", t.name, t.host, t.remote_path, dir.join("files").display());
         let bar = ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{spinner} {pos}/{len} files {msg} [{elapsed}]")
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
         let started = std::time::Instant::now();
-        let outcome = sync_target(&target, &source, &publisher, |p| {
+        let progress = |p: &tailrace_producers::sync::Progress| {
             bar.set_length(p.files);
             bar.set_position(p.files_done);
             let rate = p.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{} read, {}/s", human(p.bytes as f64), human(rate)));
-        })
-        .await?;
+        };
+        let outcome = match host {
+            None => {
+                sync_target(&target, &LocalSource::new(&t.remote_path, filter), &publisher, progress).await?
+            }
+            Some(h) => {
+                let connection = Transport::ssh(h.clone())
+                    .connect()
+                    .await
+                    .with_context(|| format!("sync target {:?}: connecting to {}", t.name, h.name))?;
+                let source = ShellSource::new(connection, t.remote_path.clone(), filter);
+                sync_target(&target, &source, &publisher, progress).await?
+            }
+        };
         bar.finish_and_clear();
         report(&format!(
             "sync {}: {} files: {} new, {} appended, {} fetched again, {} removed, {} unchanged; {} read, {} lines published, {} errors, {:.2?}",

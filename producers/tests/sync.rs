@@ -142,3 +142,84 @@ async fn a_local_tree_is_mirrored_incrementally_and_each_change_is_announced_onc
         assert!(counts.contains_key(&(file.into(), line.into())), "{file}: {line} missing from {counts:?}");
     }
 }
+
+/// The same tree on a host reached over SSH (a real sshd on loopback, the tail's transport).
+async fn ssh_source(
+    sshd: &tailrace_producers::testing::TestSshd,
+    root: &Path,
+) -> tailrace_producers::sync::ShellSource {
+    let transport = tailrace_producers::tail::transport::Transport::ssh(sshd.host_config("sshd-host"));
+    let connection = transport.connect().await.unwrap();
+    tailrace_producers::sync::ShellSource::new(
+        connection,
+        root.display().to_string(),
+        Filter::new(&[], &[]).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link_leaves_no_partial_file() {
+    let nats = TestServer::start_with_topology().await;
+    let publisher = Publisher::new(nats.client().await, PublisherConfig::default());
+    let sshd = tailrace_producers::testing::TestSshd::start().await;
+    let remote = tailrace_producers::testing::readable_dir("tailrace-sync-remote-");
+    let src = remote.path();
+    write(src, "server-a.log", &"INFO served\n".repeat(1000));
+    write(src, "logs/client-b.log", "ERROR refused\n");
+    let data = tempfile::tempdir().unwrap();
+    let rules = Rules::new(&[], true).unwrap();
+    let target = Target {
+        name: TargetId::new("far"),
+        host: HostId::new("sshd-host"),
+        mirror: tailrace_producers::sync::mirror::Mirror::new(data.path().join("files")),
+        manifest: data.path().join("manifest.json"),
+        rules: &rules,
+        bandwidth: 0,
+    };
+    let mirror = data.path().join("files");
+    let source = ssh_source(&sshd, src).await;
+    let first = sync_target(&target, &source, &publisher, |_| {}).await.unwrap();
+    assert_eq!((first.created, first.errors.len()), (2, 0), "{first:?}");
+    same_tree(src, &mirror, &["server-a.log", "logs/client-b.log"]);
+
+    append(src, "server-a.log", "WARN slow\n");
+    let grown = sync_target(&target, &source, &publisher, |_| {}).await.unwrap();
+    assert_eq!((grown.appended, grown.unchanged), (1, 1), "{grown:?}");
+    assert_eq!(grown.bytes_read, 4096 + "WARN slow\n".len() as u64, "the verified block and the new bytes");
+    same_tree(src, &mirror, &["server-a.log"]);
+
+    // A big new file, and the SSH link cut while it moves.
+    let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();
+    write(src, "big.log", &big);
+    let cut = async {
+        tailrace_producers::testing::until("the big file is being written", || {
+            std::fs::read_dir(&mirror)
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tailrace-partial"))
+        })
+        .await;
+        sshd.cut_sessions();
+    };
+    // Capped at 2 MB/s, so the cut lands mid-file.
+    let slow = Target { bandwidth: 2_000_000, ..target };
+    let (outcome, ()) = tokio::join!(sync_target(&slow, &source, &publisher, |_| {}), cut);
+    let target = slow;
+    let failed = match outcome {
+        Ok(o) => !o.errors.is_empty(),
+        Err(_) => true,
+    };
+    assert!(failed, "the cut shows");
+    assert!(!mirror.join("big.log").exists(), "no partial file under the file's name");
+    assert!(
+        std::fs::read_dir(&mirror).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tailrace-partial")),
+        "the partial copy is gone"
+    );
+    let source = ssh_source(&sshd, src).await;
+    let after = sync_target(&target, &source, &publisher, |_| {}).await.unwrap();
+    assert_eq!((after.created, after.errors.len()), (1, 0), "{after:?}");
+    same_tree(src, &mirror, &["big.log", "server-a.log", "logs/client-b.log"]);
+}

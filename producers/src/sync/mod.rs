@@ -7,6 +7,7 @@
 //! - [`config`]: `[[sync.targets]]`, checked with errors naming the field.
 //! - [`source`]: what a sync reads from ([`Source`]): listing with include/exclude globs, byte
 //!   ranges; [`LocalSource`] for a directory of this machine.
+//! - [`shell`]: [`ShellSource`], a directory read through the tail's connection (SSH exec).
 //! - [`plan`]: what to do with one file given what the mirror holds (pure: fetch it whole,
 //!   append the new bytes after verifying the held ones, skip, mark removed).
 //! - [`mirror`]: the local tree; every write is a temporary file, fsync, rename, so a reader
@@ -21,8 +22,10 @@ pub mod manifest;
 pub mod mirror;
 pub mod plan;
 pub mod run;
+pub mod shell;
 pub mod source;
 
 pub use config::{SyncConfig, TargetConfig};
 pub use run::{sync_target, Progress, SyncError, SyncOutcome, Target};
+pub use shell::ShellSource;
 pub use source::{Listed, LocalSource, Source};
