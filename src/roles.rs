@@ -1,5 +1,5 @@
 //! The roles that are not processors or sinks, each started by its crate's one start function:
-//! `tailrace produce` (the tail producer) and `tailrace gateway` (the gateway and the sinks whose
+//! `tailrace produce` (the tail producer, and the sync of `[[sync.targets]]` when there are any) and `tailrace gateway` (the gateway and the sinks whose
 //! tables it serves).
 
 use tailrace_gateway::AppState;
@@ -27,6 +27,21 @@ pub async fn start_producer(
     let mut running = Running::default();
     running.push("tail host service".to_owned(), producer.hosts);
     running.push("tail supervisor".to_owned(), producer.tails);
+    if !cfg.sync.targets.is_empty() {
+        let classify = &cfg.processors.classify;
+        let rules = tailrace_schemas::categories::Rules::new(&classify.rules, classify.default_rules)?;
+        let sync = tailrace_producers::sync::service::start(
+            &cfg.sync,
+            &cfg.tail.hosts,
+            &cfg.data_dir,
+            rules,
+            session.client.clone(),
+            Publisher::new(session.client.clone(), cfg.nats.publisher.clone()),
+            cancel.clone(),
+        )
+        .await?;
+        running.push("sync".to_owned(), sync);
+    }
     Ok(running)
 }
 

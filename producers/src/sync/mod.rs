@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod mirror;
 pub mod plan;
 pub mod run;
+pub mod service;
 pub mod shell;
 pub mod source;
 
