@@ -58,5 +58,25 @@ async fn two_triggers_during_one_sync_run_one_sync_and_the_status_says_what_it_m
         (Some(2), Some(0)),
         "{again}"
     );
+
+    // Over HTTP: the seed's trigger, waiting for the outcome; a wrong target named; /status.
+    std::fs::write(remote.path().join("vllm.log"), "ready\nserving\n").unwrap();
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/api/v1/sync/trigger?wait=true", setup.base())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["synced"][0]["outcome"]["appended"], 1, "{body}");
+    let r = http.post(format!("{}/api/v1/sync/trigger?target=nope", setup.base())).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "target", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("lab"), "{body}");
+    let r = http.post(format!("{}/api/v1/sync/trigger?target=lab", setup.base())).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["triggered"][0]["target"], "lab", "{body}");
+    let status: Value =
+        http.get(format!("{}/status", setup.base())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["sync"][0]["target"], "lab", "{status}");
     stop(&mut run).await;
 }

@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::report::router(&state))
         .merge(routes::issues::router(&state))
         .merge(routes::status::router(&state))
+        .merge(routes::sync::router(&state))
         .merge(routes::metrics::router(&state))
         .merge(routes::streams::router(&state))
         .merge(routes::sse::router(&state))

@@ -233,6 +233,14 @@ pub fn reports(customer: &CustomerId) -> Subject {
     Subject::from_tokens(&["reports", customer.token().as_str()])
 }
 
+/// `sync.trigger.{target}`: a request to sync `target` now (answered when that sync ends).
+pub fn sync_trigger(target: &TargetId) -> Subject {
+    Subject::from_tokens(&["sync", "trigger", target.token().as_str()])
+}
+
+/// `sync.status`: a request answered with every sync target's status.
+pub const SYNC_STATUS: &str = "sync.status";
+
 /// `issues.{scope}`
 pub fn issues(scope: &Scope) -> Subject {
     Subject::from_tokens(&["issues", scope.token().as_str()])

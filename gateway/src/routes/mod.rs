@@ -8,6 +8,7 @@ pub mod report;
 pub mod sse;
 pub mod status;
 pub mod streams;
+pub mod sync;
 pub mod tail;
 pub mod ws;
 

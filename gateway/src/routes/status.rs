@@ -20,6 +20,8 @@ pub struct Status {
     /// Why the streams could not be read, when they could not.
     pub error: Option<String>,
     pub uptime_seconds: u64,
+    /// The sync targets' status, from the sync role (empty when none runs).
+    pub sync: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,6 +49,7 @@ pub async fn collect(state: &AppState) -> Status {
         streams,
         error,
         uptime_seconds: state.started.elapsed().as_secs(),
+        sync: super::sync::statuses(state).await.unwrap_or_default(),
     }
 }
 

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tailrace_nats::Publisher;
 use tailrace_schemas::categories::Rules;
-use tailrace_schemas::{HostId, TargetId, Timestamp};
+use tailrace_schemas::{subject, HostId, TargetId, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,14 +24,6 @@ use super::shell::ShellSource;
 use super::source::{Filter, LocalSource};
 use crate::ssh::config::HostConfig;
 use crate::tail::transport::Transport;
-
-/// Where a trigger of `target` is asked.
-pub fn trigger_subject(target: &str) -> String {
-    format!("sync.trigger.{target}")
-}
-
-/// Where every target's status is asked.
-pub const STATUS_SUBJECT: &str = "sync.status";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -113,11 +105,12 @@ pub async fn start(
                 .map_err(|e| ServiceError::Subscribe { subject, reason: e.to_string() })
         }
     };
-    let mut status_requests = sub(STATUS_SUBJECT.to_owned()).await?;
+    let mut status_requests = sub(subject::SYNC_STATUS.to_owned()).await?;
     let rules = Arc::new(rules);
     let mut tasks = tokio::task::JoinSet::new();
     for job in jobs {
-        let triggers = sub(trigger_subject(&job.cfg.name)).await?;
+        let triggers =
+            sub(subject::sync_trigger(&TargetId::new(job.cfg.name.clone())).as_str().to_owned()).await?;
         let ticks = ticks(&job.cfg, cancel.clone()).await?;
         let (client, publisher, statuses, rules, cancel) =
             (client.clone(), publisher.clone(), statuses.clone(), rules.clone(), cancel.clone());
