@@ -61,6 +61,9 @@ pub async fn start_gateway(
     if cfg.sinks.run.iter().any(|s| s == "telemetry") {
         state = state.with_telemetry(tailrace_sinks::telemetry::TelemetryView::new(&tables)?);
     }
+    if cfg.sinks.run.iter().any(|s| s == "files") {
+        state = state.with_files(tailrace_sinks::files::FilesView::new(&tables)?, cfg.data_dir.join("sync"));
+    }
     let state = state
         .with_publisher(tailrace_nats::Publisher::new(session.client.clone(), cfg.nats.publisher.clone()));
     let (_, gateway) = tailrace_gateway::start(state, cancel.clone()).await?;

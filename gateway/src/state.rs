@@ -32,6 +32,8 @@ pub struct AppState {
     pub issues: Option<tailrace_sinks::issues::IssuesView>,
     /// The telemetry table this process keeps, when it runs the telemetry sink.
     pub telemetry: Option<tailrace_sinks::telemetry::TelemetryView>,
+    /// The file index this process keeps (the files sink), and where the sync's mirrors are.
+    pub files: Option<(tailrace_sinks::files::FilesView, std::path::PathBuf)>,
     /// Publishes what the gateway ingests (reports over HTTP).
     pub publisher: tailrace_nats::Publisher,
     buckets: Arc<Buckets>,
@@ -74,6 +76,7 @@ impl AppState {
             started: Instant::now(),
             issues: None,
             telemetry: None,
+            files: None,
             buckets: Arc::new(Buckets {
                 instance,
                 next_viewer: AtomicU64::new(1),
@@ -92,6 +95,17 @@ impl AppState {
     /// The state with this process's telemetry table to serve.
     pub fn with_telemetry(mut self, view: tailrace_sinks::telemetry::TelemetryView) -> Self {
         self.telemetry = Some(view);
+        self
+    }
+
+    /// The state serving the file index `view` and the sync mirrors under `sync_root`
+    /// (`data_dir/sync`: a directory per target, its files under `files/`).
+    pub fn with_files(
+        mut self,
+        view: tailrace_sinks::files::FilesView,
+        sync_root: std::path::PathBuf,
+    ) -> Self {
+        self.files = Some((view, sync_root));
         self
     }
 

@@ -20,6 +20,9 @@ pub struct FileEvent {
     /// Hex SHA-256 of the content, when the producer computed it.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Complete lines in the file, when the producer counted them.
+    #[serde(default)]
+    pub lines: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -184,6 +184,7 @@ fn every_simple_payload_round_trips() {
         size: 10,
         modified: Timestamp::from_unix_seconds(5),
         sha256: None,
+        lines: Some(3),
     };
     assert_eq!(decode::<FileEvent>(&encode(&f).unwrap()).unwrap(), f);
     let s = TailStatus::new(

@@ -8,14 +8,15 @@
 //! - [`runtime`]: the [`Sink`] trait and the one runtime that drives every sink with the
 //!   consumer runner, exactly once by applied sequence, resuming from the tables, rebuilding
 //!   on request.
+//! - [`files`]: the file index of synced files (`files.synced.>`) and its queries.
 //! - [`issues`]: the issue table and its queries.
 //! - [`telemetry`]: the telemetry table (reports as raw rows, hourly and daily rollups with
 //!   sketches of peaks and per-customer shards) and the fleet queries and memory advice over it.
 //!
 //! Sinks only read subjects and write sled: they never publish derived data and never talk to
-//! a browser; the gateway reads their tables through the read-only views here. The file-index
-//! table arrives with the sync issue.
+//! a browser; the gateway reads their tables through the read-only views here.
 
+pub mod files;
 pub mod issues;
 pub mod retention;
 pub mod runtime;
@@ -29,6 +30,7 @@ pub use tables::{Tables, TablesError};
 
 /// Every sink there is, by name, with what it materializes.
 pub const BUILT_IN: &[(&str, &str)] = &[
+    ("files", "the file index: synced files of files.synced.> by target and path"),
     ("issues", "the issue table: occurrences of issues.> by scope and fingerprint"),
     ("telemetry", "the telemetry table: reports.> as raw rows and hourly/daily rollups per app and customer"),
 ];
@@ -40,6 +42,7 @@ pub async fn start(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<tokio::task::JoinHandle<Result<(), SinkError>>, SinkError> {
     match name {
+        "files" => Ok(tokio::spawn(run(files::FilesSink, ctx, cancel))),
         "issues" => Ok(tokio::spawn(run(issues::IssuesSink, ctx, cancel))),
         "telemetry" => Ok(tokio::spawn(run(telemetry::TelemetrySink, ctx, cancel))),
         other => Err(SinkError::Unknown {
@@ -59,7 +62,10 @@ pub struct SinksConfig {
 
 impl Default for SinksConfig {
     fn default() -> Self {
-        Self { run: vec!["issues".to_owned(), "telemetry".to_owned()], retention: RetentionConfig::default() }
+        Self {
+            run: vec!["files".to_owned(), "issues".to_owned(), "telemetry".to_owned()],
+            retention: RetentionConfig::default(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod health;
 pub mod issues;
+pub mod logs;
 pub mod metrics;
 pub mod report;
 pub mod sse;

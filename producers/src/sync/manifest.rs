@@ -28,6 +28,9 @@ pub struct Entry {
     /// The offset after the last line published.
     #[serde(default)]
     pub published: u64,
+    /// Complete lines published (so, in the copy).
+    #[serde(default)]
+    pub lines: u64,
     pub category: String,
 }
 

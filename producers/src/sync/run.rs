@@ -182,6 +182,7 @@ async fn file<S: Source>(
         removed: false,
         generation,
         published: 0,
+        lines: 0,
         category: category.as_str().to_owned(),
     };
     let (mut e, from, kind) = match step {
@@ -238,8 +239,9 @@ async fn file<S: Source>(
     staging.commit()?;
     if from == 0 {
         e.published = 0;
+        e.lines = 0;
     }
-    e.published = publish_lines(target, publisher, path, &e, out).await?;
+    (e.published, e.lines) = publish_lines(target, publisher, path, &e, out).await?;
     announce(target, publisher, path, &e, kind).await?;
     Ok(Some(e))
 }
@@ -255,7 +257,7 @@ async fn catch_up(
 ) -> Result<Entry, SyncError> {
     e.size = size;
     if e.published < size {
-        e.published = publish_lines(target, publisher, path, &e, out).await?;
+        (e.published, e.lines) = publish_lines(target, publisher, path, &e, out).await?;
     }
     Ok(e)
 }
@@ -276,14 +278,15 @@ async fn same_bytes<S: Source>(
     Ok(theirs == target.mirror.read(path, offset, len)?)
 }
 
-/// Publishes the copy's complete lines after `e.published`; returns the new published offset.
+/// Publishes the copy's complete lines after `e.published`; returns the new published offset
+/// and line count.
 async fn publish_lines(
     target: &Target<'_>,
     publisher: &Publisher,
     path: &str,
     e: &Entry,
     out: &mut SyncOutcome,
-) -> Result<u64, SyncError> {
+) -> Result<(u64, u64), SyncError> {
     let source_id = SourceId::new(path);
     let subject = subject::logs_raw(&target.host, &source_id);
     let mut at = e.published;
@@ -336,7 +339,7 @@ async fn publish_lines(
         a.await.map_err(|e| SyncError::Publish(e.to_string()))?;
     }
     out.lines_published += count;
-    Ok(at)
+    Ok((at, e.lines + count))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -391,6 +394,7 @@ async fn announce(
         size: e.size,
         modified: e.modified,
         sha256: None,
+        lines: Some(e.lines),
     };
     let id = format!(
         "sync/{}/{}/{:?}/{}/{}/{}",
