@@ -159,7 +159,9 @@ async fn subcommands_never_write_into_a_server_that_is_not_the_managed_one() {
 #[tokio::test]
 async fn run_keeps_the_issue_table_and_sinks_are_listed_and_checked() {
     let out = tailrace().args(["sink", "--list"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("issues"));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["files", "issues", "telemetry"], "{listed}");
     let bad = tailrace().args(["version"]).env("TAILRACE_SINKS__RUN", "[\"nope\"]").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
