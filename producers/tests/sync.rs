@@ -113,6 +113,16 @@ async fn a_local_tree_is_mirrored_incrementally_and_each_change_is_announced_onc
         .collect();
     assert!(kinds.contains(&("server-app.log".into(), FileEventKind::Removed)), "{kinds:?}");
 
+    // Another process syncing the same target: refused, saying so.
+    let held = nix::fcntl::Flock::lock(
+        std::fs::File::open(data.join("sync.lock")).unwrap(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .unwrap();
+    let busy = sync().await.unwrap_err().to_string();
+    assert!(busy.contains("cluster is being synced by another process"), "{busy}");
+    drop(held);
+
     // Nothing changed: nothing read, nothing announced.
     let before = all(&js, "FILES", |_| ()).await.len();
     let idle = sync().await.unwrap();

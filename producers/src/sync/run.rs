@@ -39,6 +39,12 @@ pub enum SyncError {
     Manifest(#[from] ManifestError),
     #[error("publishing: {0}")]
     Publish(String),
+    #[error(
+        "target {target} is being synced by another process (it holds {lock}); try again when it is done"
+    )]
+    Busy { target: String, lock: String },
+    #[error("the sync lock {lock}: {source}")]
+    Lock { lock: String, source: std::io::Error },
 }
 
 /// What a sync did.
@@ -88,6 +94,7 @@ pub async fn sync_target<S: Source>(
     mut on_progress: impl FnMut(&Progress) + Send,
 ) -> Result<SyncOutcome, SyncError> {
     let started = Instant::now();
+    let _lock = lock(target)?;
     let mut manifest = Manifest::load(&target.manifest)?;
     let listed: BTreeMap<String, Listed> =
         source.list().await?.into_iter().map(|l| (l.path.clone(), l)).collect();
@@ -129,6 +136,25 @@ pub async fn sync_target<S: Source>(
     manifest.save(&target.manifest)?;
     out.duration = started.elapsed();
     Ok(out)
+}
+
+/// One sync of a target at a time, across processes (`tailrace sync` beside the sync role): a
+/// lock on a file beside the manifest, released when the sync ends or its process dies.
+fn lock(target: &Target<'_>) -> Result<nix::fcntl::Flock<std::fs::File>, SyncError> {
+    let path = target.manifest.with_file_name("sync.lock");
+    let err = |source| SyncError::Lock { lock: path.display().to_string(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(err)?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => Ok(locked),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            Err(SyncError::Busy { target: target.name.as_str().to_owned(), lock: path.display().to_string() })
+        }
+        Err((_, e)) => Err(err(std::io::Error::from(e))),
+    }
 }
 
 /// Keeps reads under the bandwidth cap.
