@@ -6,12 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use tailrace_producers::sync::mirror::Mirror;
-use tailrace_producers::sync::source::Filter;
-use tailrace_producers::sync::{sync_target, LocalSource, ShellSource, Target, TargetConfig};
-use tailrace_producers::tail::transport::Transport;
+use tailrace_producers::sync::configured::{sync_configured, target_dir, transport_for};
+use tailrace_producers::sync::{Progress, TargetConfig};
 use tailrace_schemas::categories::Rules;
-use tailrace_schemas::{HostId, TargetId};
 
 use crate::config::Config;
 
@@ -32,54 +29,24 @@ pub async fn once(cfg: &Config, only: Option<&str>) -> anyhow::Result<()> {
     let (client, _) = crate::cli::connect_client(cfg, "tailrace-sync").await?;
     let publisher = tailrace_nats::Publisher::new(client.clone(), cfg.nats.publisher.clone());
     for t in targets {
-        let host = if t.host == "local" {
-            None
-        } else {
-            Some(cfg.tail.hosts.iter().find(|h| h.name == t.host).with_context(|| {
-                format!(
-                    "sync target {:?}: host {:?} is not a [[tail.hosts]] entry (nor \"local\"); the hosts are: {}",
-                    t.name,
-                    t.host,
-                    cfg.tail.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
-                )
-            })?)
-        };
-        let dir = cfg.data_dir.join("sync").join(&t.name);
-        let target = Target {
-            name: TargetId::new(t.name.clone()),
-            host: HostId::new(t.host.clone()),
-            mirror: Mirror::new(dir.join("files")),
-            manifest: dir.join("manifest.json"),
-            rules: &rules,
-            bandwidth: t.bandwidth.unwrap_or(0),
-        };
-        let filter = Filter::new(&t.include, &t.exclude)?;
-        eprintln!("sync {}: {}:{} → {}", t.name, t.host, t.remote_path, dir.join("files").display());
+        let transport = transport_for(t, &cfg.tail.hosts)?;
+        let files = target_dir(&cfg.data_dir, t).join("files");
+        eprintln!("sync {}: {}:{} → {}", t.name, t.host, t.remote_path, files.display());
         let bar = ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{spinner} {pos}/{len} files {msg} [{elapsed}]")
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
         let started = std::time::Instant::now();
-        let progress = |p: &tailrace_producers::sync::Progress| {
+        let progress = |p: &Progress| {
             bar.set_length(p.files);
             bar.set_position(p.files_done);
             let rate = p.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{} read, {}/s", human(p.bytes as f64), human(rate)));
         };
-        let outcome = match host {
-            None => {
-                sync_target(&target, &LocalSource::new(&t.remote_path, filter), &publisher, progress).await?
-            }
-            Some(h) => {
-                let connection = Transport::ssh(h.clone())
-                    .connect()
-                    .await
-                    .with_context(|| format!("sync target {:?}: connecting to {}", t.name, h.name))?;
-                let source = ShellSource::new(connection, t.remote_path.clone(), filter);
-                sync_target(&target, &source, &publisher, progress).await?
-            }
-        };
+        let outcome = sync_configured(t, &transport, &cfg.data_dir, &rules, &publisher, progress)
+            .await
+            .map_err(|e| anyhow::anyhow!("sync target {:?}: {e}", t.name))?;
         bar.finish_and_clear();
         report(&format!(
             "sync {}: {} files: {} new, {} appended, {} fetched again, {} removed, {} unchanged; {} read, {} lines published, {} errors, {:.2?}",

@@ -14,10 +14,13 @@
 //!   never sees a partial file.
 //! - [`manifest`]: what was synced (per file: the remote's identity, lines published).
 //! - [`run`]: one sync of one target, with progress.
+//! - [`configured`]: a `[[sync.targets]]` entry's transport, and one sync of it (the role's and
+//!   `tailrace sync`'s).
 //!
 //! It must not consume streams, write sled or talk to browsers; the file index is a sink's.
 
 pub mod config;
+pub mod configured;
 pub mod manifest;
 pub mod mirror;
 pub mod plan;

@@ -13,22 +13,21 @@ use futures::StreamExt;
 use serde::Serialize;
 use tailrace_nats::Publisher;
 use tailrace_schemas::categories::Rules;
-use tailrace_schemas::{subject, HostId, TargetId, Timestamp};
+use tailrace_schemas::{subject, TargetId, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{SyncConfig, TargetConfig};
-use super::mirror::Mirror;
-use super::run::{sync_target, SyncOutcome, Target};
-use super::shell::ShellSource;
-use super::source::{Filter, LocalSource};
+use super::configured::{sync_configured, transport_for, UnknownHost};
+use super::run::SyncOutcome;
+use super::source::Filter;
 use crate::ssh::config::HostConfig;
 use crate::tail::transport::Transport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("sync target {target:?}: host {host:?} is not a [[tail.hosts]] entry (nor \"local\")")]
-    UnknownHost { target: String, host: String },
+    #[error(transparent)]
+    UnknownHost(#[from] UnknownHost),
     #[error("sync target {target:?}: {reason}")]
     Target { target: String, reason: String },
     #[error("subscribing to {subject}: {reason}")]
@@ -54,7 +53,7 @@ type Statuses = Arc<Mutex<BTreeMap<String, TargetStatus>>>;
 struct Job {
     cfg: TargetConfig,
     transport: Transport,
-    dir: PathBuf,
+    data_dir: PathBuf,
 }
 
 /// Starts the sync role for `cfg`'s targets (their hosts from `hosts`), mirroring under
@@ -70,18 +69,10 @@ pub async fn start(
 ) -> Result<tokio::task::JoinHandle<Result<(), ServiceError>>, ServiceError> {
     let mut jobs = Vec::new();
     for t in &cfg.targets {
-        let transport = if t.host == "local" {
-            Transport::Local
-        } else {
-            let host = hosts
-                .iter()
-                .find(|h| h.name == t.host)
-                .ok_or_else(|| ServiceError::UnknownHost { target: t.name.clone(), host: t.host.clone() })?;
-            Transport::ssh(host.clone())
-        };
+        let transport = transport_for(t, hosts)?;
         Filter::new(&t.include, &t.exclude)
             .map_err(|e| ServiceError::Target { target: t.name.clone(), reason: e.to_string() })?;
-        jobs.push(Job { cfg: t.clone(), transport, dir: data_dir.join("sync").join(&t.name) });
+        jobs.push(Job { cfg: t.clone(), transport, data_dir: data_dir.to_owned() });
     }
     let statuses: Statuses = Arc::new(Mutex::new(
         jobs.iter()
@@ -199,7 +190,7 @@ async fn target_loop(
         }
         set(&|s| s.running = true);
         let started = Timestamp::now();
-        let sync = sync_once(&job, &publisher, &rules);
+        let sync = sync_configured(&job.cfg, &job.transport, &job.data_dir, &rules, &publisher, |_| {});
         tokio::pin!(sync);
         // Triggers while it runs join it.
         let result = loop {
@@ -234,30 +225,5 @@ async fn target_loop(
         }
         // Nothing runs twice at once: a tick that came meanwhile is one more run, not two.
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn sync_once(job: &Job, publisher: &Publisher, rules: &Rules) -> Result<SyncOutcome, String> {
-    let t = &job.cfg;
-    let target = Target {
-        name: TargetId::new(t.name.clone()),
-        host: HostId::new(t.host.clone()),
-        mirror: Mirror::new(job.dir.join("files")),
-        manifest: job.dir.join("manifest.json"),
-        rules,
-        bandwidth: t.bandwidth.unwrap_or(0),
-    };
-    let filter = Filter::new(&t.include, &t.exclude).map_err(|e| e.to_string())?;
-    match &job.transport {
-        Transport::Local => {
-            sync_target(&target, &LocalSource::new(&t.remote_path, filter), publisher, |_| {})
-                .await
-                .map_err(|e| e.to_string())
-        }
-        ssh => {
-            let connection = ssh.connect().await.map_err(|e| format!("connecting: {e}"))?;
-            let source = ShellSource::new(connection, t.remote_path.clone(), filter);
-            sync_target(&target, &source, publisher, |_| {}).await.map_err(|e| e.to_string())
-        }
     }
 }

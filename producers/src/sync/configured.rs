@@ -1,0 +1,73 @@
+//! A configured target (`[[sync.targets]]`): the transport its host names, and one sync of it
+//! with the source that transport reads through. The sync role and `tailrace sync` both use it.
+
+use std::path::Path;
+
+use tailrace_nats::Publisher;
+use tailrace_schemas::categories::Rules;
+use tailrace_schemas::{HostId, TargetId};
+
+use super::config::TargetConfig;
+use super::mirror::Mirror;
+use super::run::{sync_target, Progress, SyncOutcome, Target};
+use super::shell::ShellSource;
+use super::source::{Filter, LocalSource};
+use crate::ssh::config::HostConfig;
+use crate::tail::transport::Transport;
+
+#[derive(Debug, thiserror::Error)]
+#[error("sync target {target:?}: host {host:?} is not a [[tail.hosts]] entry (nor \"local\"); the hosts are: {known}")]
+pub struct UnknownHost {
+    pub target: String,
+    pub host: String,
+    pub known: String,
+}
+
+/// How `t`'s host is reached: `local`, or the `[[tail.hosts]]` entry of its name.
+pub fn transport_for(t: &TargetConfig, hosts: &[HostConfig]) -> Result<Transport, UnknownHost> {
+    if t.host == "local" {
+        return Ok(Transport::Local);
+    }
+    hosts.iter().find(|h| h.name == t.host).map(|h| Transport::ssh(h.clone())).ok_or_else(|| UnknownHost {
+        target: t.name.clone(),
+        host: t.host.clone(),
+        known: hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Where `t` is mirrored: `data_dir/sync/{name}` (its files under `files/`, its manifest).
+pub fn target_dir(data_dir: &Path, t: &TargetConfig) -> std::path::PathBuf {
+    data_dir.join("sync").join(&t.name)
+}
+
+/// One sync of `t` through `transport` (a fresh connection, closed after).
+pub async fn sync_configured(
+    t: &TargetConfig,
+    transport: &Transport,
+    data_dir: &Path,
+    rules: &Rules,
+    publisher: &Publisher,
+    on_progress: impl FnMut(&Progress) + Send,
+) -> Result<SyncOutcome, String> {
+    let dir = target_dir(data_dir, t);
+    let target = Target {
+        name: TargetId::new(t.name.clone()),
+        host: HostId::new(t.host.clone()),
+        mirror: Mirror::new(dir.join("files")),
+        manifest: dir.join("manifest.json"),
+        rules,
+        bandwidth: t.bandwidth.unwrap_or(0),
+    };
+    let filter = Filter::new(&t.include, &t.exclude).map_err(|e| e.to_string())?;
+    let outcome = match transport {
+        Transport::Local => {
+            sync_target(&target, &LocalSource::new(&t.remote_path, filter), publisher, on_progress).await
+        }
+        ssh => {
+            let connection = ssh.connect().await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
+            let source = ShellSource::new(connection, t.remote_path.clone(), filter);
+            sync_target(&target, &source, publisher, on_progress).await
+        }
+    };
+    outcome.map_err(|e| e.to_string())
+}
