@@ -95,6 +95,11 @@ pub struct ServerConfig {
     /// with `always` (BENCHMARKS.md has the cost: about 8 % for `1s`, half the throughput for
     /// `always`).
     pub sync_interval: SyncInterval,
+    /// The most the managed server's JetStream may store, in bytes. Unset: nats-server's own
+    /// limit, 75 % of the store disk's free space when it starts, so streams whose limits add
+    /// up to more are refused at start (naming the stream) instead of filling the disk later.
+    /// Set it when the store's disk is shared and its free space says little (tests do).
+    pub max_store: Option<u64>,
     /// PEM certificate and key the managed server serves TLS with (required off loopback).
     /// Local clients then require TLS and verify it with `nats.tls.ca`.
     pub tls_cert: Option<PathBuf>,
@@ -105,6 +110,22 @@ impl ServerConfig {
     /// The JetStream store: `store_dir`, or `<data_dir>/nats`.
     pub fn store(&self, data_dir: &std::path::Path) -> PathBuf {
         self.store_dir.clone().unwrap_or_else(|| data_dir.join("nats"))
+    }
+
+    /// The `jetstream { … }` block of the managed server's config: the settings that differ
+    /// from nats-server's defaults (empty when none do).
+    pub fn jetstream_block(&self) -> String {
+        let mut settings = Vec::new();
+        if let Some(v) = self.sync_interval.server_setting() {
+            settings.push(format!("  sync_interval: {v}\n"));
+        }
+        if let Some(bytes) = self.max_store {
+            settings.push(format!("  max_file_store: {bytes}\n"));
+        }
+        if settings.is_empty() {
+            return String::new();
+        }
+        format!("jetstream {{\n{}}}\n", settings.concat())
     }
 }
 
@@ -120,6 +141,7 @@ impl Default for ServerConfig {
             health_failures: 3,
             stale_grace: Duration::from_secs(10),
             sync_interval: SyncInterval::default(),
+            max_store: None,
             tls_cert: None,
             tls_key: None,
         }

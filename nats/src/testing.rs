@@ -14,6 +14,11 @@ use tempfile::TempDir;
 use crate::server::{find_binary, ServerProcess, Spawn};
 
 /// A free TCP port on loopback (bound, read, released).
+/// What a test's JetStream may store, whatever the machine's disk has free: the declared
+/// limits add up to gigabytes that JetStream reserves against its store, and a test's few
+/// messages must not depend on how full a shared disk happens to be.
+pub const STORE_LIMIT: u64 = 1 << 40;
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -100,12 +105,13 @@ impl TestServer {
         let binary = find_binary(None).unwrap_or_else(|e| panic!("{e}"));
         let dir = tempfile::Builder::new().prefix("tailrace-nats-").tempdir().expect("temp dir");
         let addr = SocketAddr::from(([127, 0, 0, 1], port.unwrap_or_else(free_port)));
-        // The declared limits add up to gigabytes that JetStream reserves against its store; a
-        // test's few messages must not depend on how much disk the machine has free.
         let conf = dir.path().join("js.conf");
         std::fs::write(
             &conf,
-            format!("jetstream {{\n  store_dir: {:?}\n  max_file_store: 1TB\n}}\n", dir.path().join("js")),
+            format!(
+                "jetstream {{\n  store_dir: {:?}\n  max_file_store: {STORE_LIMIT}\n}}\n",
+                dir.path().join("js")
+            ),
         )
         .expect("write the test server's config");
         let mut args = vec!["-c".to_owned(), conf.display().to_string()];

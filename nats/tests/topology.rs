@@ -105,25 +105,25 @@ fn stream_limits_are_keyed_by_the_tables_keys_and_others_are_refused() {
 }
 
 #[tokio::test]
-async fn limits_that_do_not_fit_the_disk_are_refused_naming_the_stream() {
+async fn limits_that_do_not_fit_the_store_are_refused_naming_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tailrace_nats::config::ServerConfig {
         port: tailrace_nats::testing::free_port(),
+        max_store: Some(64 << 30),
         ..Default::default()
     };
     let server = tailrace_nats::ManagedServer::start(&cfg, dir.path()).await.unwrap();
     let client = tailrace_nats::connect(&server.client_config(&Default::default()), None, "t").await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    // The declared defaults fit a 64 GiB store whatever the machine's disk has free...
+    Topology::from_config(&StreamsConfig::default()).apply(&js).await.unwrap();
+    // ...and 100 GiB for LOGS alone does not.
     let mut streams = StreamsConfig::default();
-    // A petabyte: more than any test machine's disk.
     streams.limits.insert(
         "logs".into(),
-        tailrace_nats::config::StreamLimits { max_bytes: Some(1 << 50), ..Default::default() },
+        tailrace_nats::config::StreamLimits { max_bytes: Some(100 << 30), ..Default::default() },
     );
-    let err = Topology::from_config(&streams)
-        .apply(&async_nats::jetstream::new(client))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = Topology::from_config(&streams).apply(&js).await.unwrap_err().to_string();
     assert!(err.contains("stream LOGS") && err.contains("max_bytes"), "{err}");
     server.stop().await;
 }

@@ -6,7 +6,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tailrace_nats::config::NatsConfig;
-use tailrace_nats::testing::free_port;
+use tailrace_nats::testing::{free_port, STORE_LIMIT};
 use tailrace_nats::ManagedServer;
 
 /// The binary, with nothing from the developer's environment leaking in.
@@ -41,7 +41,7 @@ impl Setup {
         let dir = tempfile::Builder::new().prefix("tailrace-run-").tempdir().unwrap();
         let (http, nats) = (free_port(), free_port());
         let body = format!(
-            "data_dir = \"{}\"\n[nats.server]\nport = {nats}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n\
+            "data_dir = \"{}\"\n[nats.server]\nport = {nats}\nmax_store = {STORE_LIMIT}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n\
              [tail]\nlocal_allow = [\"{}\"]\n{extra}",
             dir.path().join("data").display(),
             dir.path().display()

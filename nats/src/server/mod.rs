@@ -233,12 +233,7 @@ impl ManagedServer {
                 (id.cert.clone(), id.key, Some(id.cert))
             }
         };
-        let extra = cfg
-            .sync_interval
-            .server_setting()
-            .map(|v| format!("jetstream {{\n  sync_interval: {v}\n}}\n"))
-            .unwrap_or_default();
-        let conf = credentials.write_server_conf(&store, &extra)?;
+        let conf = credentials.write_server_conf(&store, &cfg.jetstream_block())?;
         let mut args = vec![
             "-c".to_owned(),
             conf.display().to_string(),
