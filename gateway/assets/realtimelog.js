@@ -1,18 +1,10 @@
 // The live-tail page: the seed's start_tail_f / stop_tail_f over /api/v1/ws, with several
-// files at once (one colour each), pause/resume, filter, highlighting and download.
-//
-// Responsiveness at thousands of lines per second comes from three rules: lines are appended
-// once per animation frame in one fragment; the DOM keeps at most MAX_SHOWN lines (older ones
-// are removed); the download buffer keeps at most MAX_KEPT lines (older ones are dropped and
-// counted).
+// files at once (one colour each), in the shared log viewer (pause/resume, filter,
+// highlighting, download).
 import { api, el, wsUrl } from "./app.js";
+import { LogViewer } from "./viewer.js";
 
-const MAX_SHOWN = 5000;
-const MAX_KEPT = 200000;
 const COLOURS = ["#4ea1ff", "#5fd38d", "#f59e4a", "#c792ea", "#4fd1c5", "#ff8fa3", "#e6d36a", "#9fb4ff"];
-// glog (E1122 10:00:00), log4j/syslog words, Python tracebacks.
-const ERROR_RE = /^[EF]\d{4} |\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|Traceback)\b/i;
-const WARN_RE = /^W\d{4} |\bWARN(ING)?\b/i;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -21,22 +13,21 @@ let catalog = { hosts: [] };
 let extraFiles = []; // files added by path or by browsing, for the current host
 let socket = null;
 let running = false;
-let paused = false;
-let held = [];
-let pending = [];
-let kept = [];
-let dropped = 0;
-let received = 0;
 const statuses = new Map(); // name -> {status, message}
 const colours = new Map(); // name -> colour
-
-function currentHost() {
-  return catalog.hosts.find((h) => h.host === $("host").value);
-}
 
 function colourOf(name) {
   if (!colours.has(name)) colours.set(name, COLOURS[colours.size % COLOURS.length]);
   return colours.get(name);
+}
+
+const viewer = new LogViewer(
+  { view: "log", pause: "pause", held: "held", autoscroll: "autoscroll", filter: "filter", download: "download", clear: "clear", counts: "counts" },
+  { colourOf, fileName: () => `tailrace-${$("host").value || "tail"}` },
+);
+
+function currentHost() {
+  return catalog.hosts.find((h) => h.host === $("host").value);
 }
 
 function stemOf(path) {
@@ -91,63 +82,8 @@ function setRunning(on) {
   $("host").disabled = on;
 }
 
-function lineClass(line) {
-  if (ERROR_RE.test(line)) return "ln error";
-  if (WARN_RE.test(line)) return "ln warn";
-  return "ln";
-}
-
-function matchesFilter(line) {
-  const f = $("filter").value;
-  return !f || line.toLowerCase().includes(f.toLowerCase());
-}
-
-function lineElement({ name, line }) {
-  const div = el("div", { class: lineClass(line) }, el("span", { class: "src", style: `color:${colourOf(name)}` }, `[${name}]`), line);
-  if (!matchesFilter(line)) div.classList.add("hidden");
-  return div;
-}
-
-// Appends what arrived since the last frame, then trims the view to MAX_SHOWN lines.
-function flush() {
-  const batch = pending;
-  pending = [];
-  const view = $("log");
-  const frag = document.createDocumentFragment();
-  for (const l of batch.slice(-MAX_SHOWN)) frag.append(lineElement(l));
-  view.append(frag);
-  let excess = view.childElementCount - MAX_SHOWN;
-  while (excess-- > 0) view.firstElementChild.remove();
-  if ($("autoscroll").checked) view.scrollTop = view.scrollHeight;
-  updateCounts();
-}
-
-let frameRequested = false;
-function show(l) {
-  pending.push(l);
-  if (!frameRequested) {
-    frameRequested = true;
-    requestAnimationFrame(() => { frameRequested = false; flush(); });
-  }
-}
-
-function updateCounts() {
-  $("held").textContent = paused ? `paused · ${held.length.toLocaleString()} held` : "";
-  $("counts").textContent = `${received.toLocaleString()} received${dropped ? ` · ${dropped.toLocaleString()} oldest not kept for download` : ""}`;
-}
-
 function onLog(data) {
-  const l = { name: data.name, line: data.line ?? "" };
-  received++;
-  kept.push(l);
-  if (kept.length > MAX_KEPT) { kept.splice(0, kept.length - MAX_KEPT); dropped = received - MAX_KEPT; }
-  if (paused) {
-    held.push(l);
-    if (held.length > MAX_SHOWN) held.splice(0, held.length - MAX_SHOWN);
-    updateCounts();
-  } else {
-    show(l);
-  }
+  viewer.push({ name: data.name, line: data.line ?? "" });
 }
 
 function onStatus(data) {
@@ -159,7 +95,7 @@ function onStatus(data) {
 
 function finish() {
   setRunning(false);
-  if (paused) togglePause();
+  viewer.setPaused(false);
   if (socket) { socket.close(); socket = null; }
 }
 
@@ -203,33 +139,6 @@ function stop() {
   socket.send(JSON.stringify({ event: "stop_tail_f", data: {} }));
   // The gateway answers `stopped` per file (then the socket closes); do not wait forever.
   setTimeout(() => { if (running) finish(); }, 3000);
-}
-
-function togglePause() {
-  paused = !paused;
-  $("pause").textContent = paused ? "Resume" : "Pause";
-  if (!paused) {
-    const release = held;
-    held = [];
-    for (const l of release) show(l);
-  }
-  updateCounts();
-}
-
-function refilter() {
-  for (const div of $("log").children) {
-    const text = div.lastChild ? div.lastChild.textContent : "";
-    div.classList.toggle("hidden", !matchesFilter(text));
-  }
-}
-
-function download() {
-  const host = $("host").value || "tail";
-  const text = kept.map((l) => `[${l.name}] ${l.line}\n`).join("");
-  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/plain" })), download: `tailrace-${host}-${new Date().toISOString().replace(/[:.]/g, "-")}.log` });
-  document.body.append(a);
-  a.click();
-  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
 }
 
 function addFile(path, name) {
@@ -283,10 +192,6 @@ async function load() {
 $("host").addEventListener("change", () => { extraFiles = []; renderFiles(); });
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
-$("pause").addEventListener("click", togglePause);
-$("filter").addEventListener("input", refilter);
-$("download").addEventListener("click", download);
-$("clear").addEventListener("click", () => { $("log").replaceChildren(); kept = []; held = []; received = 0; dropped = 0; updateCounts(); });
 $("custom-add").addEventListener("click", () => addFile($("custom-path").value));
 $("browse").addEventListener("click", browse);
 window.addEventListener("beforeunload", () => { if (socket) socket.close(); });

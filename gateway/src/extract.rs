@@ -38,7 +38,11 @@ pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
             return Err(ApiError::bad_request(&key_text, &"holds a NUL character"));
         }
     }
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    // `access_token` is the caller's credential for clients that cannot send a header
+    // (EventSource, WebSocket): the auth layer took it, no endpoint's parameters hold it.
+    let kept: String =
+        raw.split('&').filter(|p| !p.starts_with("access_token=")).collect::<Vec<_>>().join("&");
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(kept.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| refusal(e, "query"))
 }
 
@@ -100,5 +104,18 @@ mod tests {
         assert_eq!(field("subject=logs.raw.%3E&%FF=1"), "query");
         assert_eq!(field("subject=logs.raw.%3E&a%00b=1"), "query");
         assert!(parse::<Q>("subject=logs.raw.%3E&from=3").is_ok());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        path: String,
+    }
+
+    #[test]
+    fn the_access_token_is_not_taken_for_an_unknown_parameter() {
+        assert!(parse::<Strict>("path=a.log&access_token=secret").is_ok());
+        assert!(parse::<Strict>("path=a.log&other=1").is_err());
     }
 }

@@ -71,6 +71,7 @@ async fn a_local_tree_is_mirrored_incrementally_and_each_change_is_announced_onc
         manifest: data.join("manifest.json"),
         rules: &rules,
         bandwidth: 0,
+        retention: Default::default(),
     };
     let source = LocalSource::new(&src, Filter::new(&[], &["*.tmp".into()]).unwrap());
     let sync = || sync_target(&target, &source, &publisher, |_| {});
@@ -185,6 +186,7 @@ async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link
         manifest: data.path().join("manifest.json"),
         rules: &rules,
         bandwidth: 0,
+        retention: Default::default(),
     };
     let mirror = data.path().join("files");
     let source = ssh_source(&sshd, src).await;

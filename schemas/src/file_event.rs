@@ -23,7 +23,28 @@ pub struct FileEvent {
     /// Complete lines in the file, when the producer counted them.
     #[serde(default)]
     pub lines: Option<u64>,
+    /// The form the mirror keeps the file in (retention compresses and expires copies).
+    #[serde(default)]
+    pub copy: CopyState,
 }
+
+/// How a target's mirror keeps a synced file. A compressed copy of `a/b.log` is the zstd frame
+/// `a/b.log` + [`COMPRESSED_SUFFIX`] beside where the plain copy was; readers take the plain
+/// copy when both exist (a compression that stopped before removing it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyState {
+    #[default]
+    Plain,
+    Compressed,
+    /// Deleted by retention: the index forgets it (the event's kind is `removed`), and the sync
+    /// does not fetch it again unless the source replaces it.
+    Expired,
+}
+
+/// The suffix of a compressed copy in a target's mirror (a source path ending in it is not
+/// synced: it would collide with one).
+pub const COMPRESSED_SUFFIX: &str = ".tailrace.zst";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -62,7 +62,7 @@ pub use codec::{
 };
 pub use dead_letter::DeadLetter;
 pub use dir_listing::{DirEntry, DirListing, ListRequest};
-pub use file_event::{FileEvent, FileEventKind};
+pub use file_event::{CopyState, FileEvent, FileEventKind, COMPRESSED_SUFFIX};
 pub use ids::{
     AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity, SourceId,
     TargetId,

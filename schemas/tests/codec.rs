@@ -185,8 +185,14 @@ fn every_simple_payload_round_trips() {
         modified: Timestamp::from_unix_seconds(5),
         sha256: None,
         lines: Some(3),
+        copy: tailrace_schemas::CopyState::Compressed,
     };
     assert_eq!(decode::<FileEvent>(&encode(&f).unwrap()).unwrap(), f);
+    // An event from before retention (no `copy`) reads as a plain copy.
+    let mut old = serde_json::to_value(&f).unwrap();
+    old.as_object_mut().unwrap().remove("copy");
+    let old: FileEvent = serde_json::from_value(old).unwrap();
+    assert_eq!(old.copy, tailrace_schemas::CopyState::Plain);
     let s = TailStatus::new(
         "10.55.23.41".into(),
         "genesis".into(),

@@ -15,6 +15,7 @@ pub mod assets;
 pub mod fleet;
 pub mod i18n;
 pub mod issues;
+pub mod logs;
 pub mod realtimelog;
 
 use axum::response::Html;
@@ -24,12 +25,13 @@ use axum::Router;
 use crate::state::AppState;
 
 /// The navigation bar: the path of every page, in order (labels from [`i18n`], `nav.{path}`).
-pub const NAV: &[&str] = &["/", "/realtimelog", "/issues", "/apps", "/customers"];
+pub const NAV: &[&str] = &["/", "/realtimelog", "/logs", "/issues", "/apps", "/customers"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/realtimelog", get(realtimelog::page))
+        .route("/logs", get(logs::page))
         .route("/issues", get(issues::page))
         .route("/apps", get(fleet::apps))
         .route("/apps/{app}", get(fleet::app))

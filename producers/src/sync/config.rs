@@ -36,6 +36,13 @@ pub struct TargetConfig {
     /// Bytes per second at most (0 or none: no cap).
     #[serde(default)]
     pub bandwidth: Option<u64>,
+    /// Copies of files not modified for this long are kept compressed (zstd), still readable,
+    /// searchable and tail-able through the logs API.
+    #[serde(default, with = "humantime_serde")]
+    pub compress_after: Option<Duration>,
+    /// Copies of files not modified for this long are deleted, and such files are not fetched.
+    #[serde(default, with = "humantime_serde")]
+    pub delete_after: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,6 +81,24 @@ impl SyncConfig {
             if t.interval.is_some_and(|d| d.is_zero()) {
                 return Err(err(i, "interval", "must be longer than zero".into()));
             }
+            for (field, age) in [("compress_after", t.compress_after), ("delete_after", t.delete_after)] {
+                if age.is_some_and(|d| d.is_zero()) {
+                    return Err(err(i, field, "must be longer than zero".into()));
+                }
+            }
+            if let (Some(c), Some(d)) = (t.compress_after, t.delete_after) {
+                if d <= c {
+                    return Err(err(
+                        i,
+                        "delete_after",
+                        format!(
+                            "{} is not after compress_after ({}): nothing would be compressed",
+                            humantime::format_duration(d),
+                            humantime::format_duration(c)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -93,6 +118,8 @@ mod tests {
             schedule: None,
             interval: None,
             bandwidth: None,
+            compress_after: None,
+            delete_after: None,
         }
     }
 
@@ -124,6 +151,22 @@ mod tests {
                     }],
                 },
                 "sync.targets[0].schedule",
+            ),
+            (
+                SyncConfig {
+                    targets: vec![TargetConfig {
+                        compress_after: Some(Duration::from_secs(86_400)),
+                        delete_after: Some(Duration::from_secs(3_600)),
+                        ..target("a")
+                    }],
+                },
+                "sync.targets[0].delete_after",
+            ),
+            (
+                SyncConfig {
+                    targets: vec![TargetConfig { compress_after: Some(Duration::ZERO), ..target("a") }],
+                },
+                "sync.targets[0].compress_after",
             ),
         ];
         for (cfg, field) in cases {

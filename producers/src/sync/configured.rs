@@ -9,7 +9,7 @@ use tailrace_schemas::{HostId, TargetId};
 
 use super::config::TargetConfig;
 use super::mirror::Mirror;
-use super::run::{sync_target, Progress, SyncOutcome, Target};
+use super::run::{sync_target, Progress, Retention, SyncOutcome, Target};
 use super::shell::ShellSource;
 use super::source::{Filter, LocalSource};
 use crate::ssh::config::HostConfig;
@@ -57,6 +57,7 @@ pub async fn sync_configured(
         manifest: dir.join("manifest.json"),
         rules,
         bandwidth: t.bandwidth.unwrap_or(0),
+        retention: Retention { compress_after: t.compress_after, delete_after: t.delete_after },
     };
     let filter = Filter::new(&t.include, &t.exclude).map_err(|e| e.to_string())?;
     let outcome = match transport {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tailrace_schemas::Timestamp;
+use tailrace_schemas::{CopyState, Timestamp};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -32,6 +32,9 @@ pub struct Entry {
     #[serde(default)]
     pub lines: u64,
     pub category: String,
+    /// Plain, compressed or expired by retention.
+    #[serde(default)]
+    pub copy: CopyState,
 }
 
 #[derive(Debug, thiserror::Error)]

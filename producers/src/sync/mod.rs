@@ -30,6 +30,6 @@ pub mod shell;
 pub mod source;
 
 pub use config::{SyncConfig, TargetConfig};
-pub use run::{sync_target, Progress, SyncError, SyncOutcome, Target};
+pub use run::{sync_target, Progress, Retention, SyncError, SyncOutcome, Target};
 pub use shell::ShellSource;
 pub use source::{Listed, LocalSource, Source};

@@ -2,7 +2,7 @@
 //! Pure: the runner does the I/O, including the verification a [`Step::Grown`] and a
 //! [`Step::Touched`] ask for.
 
-use tailrace_schemas::Timestamp;
+use tailrace_schemas::{CopyState, Timestamp};
 
 use super::source::Listed;
 
@@ -21,6 +21,9 @@ pub struct Held {
     pub inode: u64,
     pub modified: Timestamp,
     pub removed: bool,
+    /// Compressed copies are expanded before an append; expired ones are not fetched again
+    /// while the source keeps the same file.
+    pub copy: CopyState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +51,18 @@ pub fn step(held: Option<&Held>, listed: Option<&Listed>) -> Option<Step> {
     Some(match (held, listed) {
         (None, None) => return None,
         (Some(h), None) => {
-            if h.removed {
+            if h.removed || h.copy == CopyState::Expired {
                 return None;
             }
             Step::Removed
         }
         (None, Some(_)) => Step::New,
+        (Some(h), Some(l)) if h.copy == CopyState::Expired => {
+            if l.inode == h.inode {
+                return None;
+            }
+            Step::New
+        }
         (Some(h), Some(l)) => {
             if h.removed {
                 Step::New
@@ -87,7 +96,13 @@ mod tests {
     }
 
     fn held(size: u64, inode: u64, t: i64) -> Held {
-        Held { size, inode, modified: Timestamp::from_unix_seconds(t), removed: false }
+        Held {
+            size,
+            inode,
+            modified: Timestamp::from_unix_seconds(t),
+            removed: false,
+            copy: CopyState::Plain,
+        }
     }
 
     #[test]
@@ -103,6 +118,13 @@ mod tests {
         let gone = Held { removed: true, ..held(10, 1, 5) };
         assert_eq!(step(Some(&gone), None), None, "marked once");
         assert_eq!(step(Some(&gone), Some(&listed(10, 1, 5))), Some(Step::New), "back again");
+        let expired = Held { copy: CopyState::Expired, ..held(10, 1, 5) };
+        assert_eq!(step(Some(&expired), Some(&listed(10, 1, 5))), None, "not fetched again");
+        assert_eq!(step(Some(&expired), Some(&listed(30, 1, 6))), None, "nor when it grows");
+        assert_eq!(step(Some(&expired), Some(&listed(10, 2, 6))), Some(Step::New), "a new file is");
+        assert_eq!(step(Some(&expired), None), None, "gone: nothing to mark");
+        let packed = Held { copy: CopyState::Compressed, ..held(10, 1, 5) };
+        assert_eq!(step(Some(&packed), Some(&listed(30, 1, 6))), Some(Step::Grown { held: 10 }));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One sync of one target: list the source, take each file's [`Step`], move what changed into
 //! the mirror, publish a `FileEvent` per changed file and its new complete lines as
-//! `LogBatch`es, and keep the manifest.
+//! `LogBatch`es, and keep the manifest; then retention: copies older than the target's ages
+//! compressed or expired (each announced), and files already past expiry never fetched.
 //!
 //! Lines are published from the mirror's copy after it is committed, so what the processors see
 //! is what an operator can read; the manifest moves on only after their acks, so a crash means
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 use tailrace_nats::{AckHandle, Outgoing, Publisher};
 use tailrace_schemas::categories::Rules;
 use tailrace_schemas::{
-    subject, Category, FileEvent, FileEventKind, FileIdentity, HostId, LogBatch, LogLine, SourceId, TargetId,
-    Timestamp,
+    subject, Category, CopyState, FileEvent, FileEventKind, FileIdentity, HostId, LogBatch, LogLine,
+    SourceId, TargetId, Timestamp,
 };
 
 use super::manifest::{Entry, Manifest, ManifestError};
@@ -56,6 +57,10 @@ pub struct SyncOutcome {
     pub appended: u64,
     pub removed: u64,
     pub unchanged: u64,
+    /// Copies retention compressed, and files it expired (deleted, or never fetched: older
+    /// than `delete_after` when first listed).
+    pub compressed: u64,
+    pub expired: u64,
     /// Bytes read from the source (what crossed the wire), verification included.
     pub bytes_read: u64,
     pub lines_published: u64,
@@ -84,6 +89,31 @@ pub struct Target<'a> {
     pub rules: &'a Rules,
     /// Bytes per second at most; 0: no cap.
     pub bandwidth: u64,
+    pub retention: Retention,
+}
+
+/// How long copies are kept as they are, by the source file's modification time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Older copies are kept compressed (zstd), still readable through the logs API.
+    pub compress_after: Option<Duration>,
+    /// Older copies are deleted, and files older than this are not fetched at all.
+    pub delete_after: Option<Duration>,
+}
+
+impl Retention {
+    fn past(limit: Option<Duration>, modified: Timestamp, now: Timestamp) -> bool {
+        let age = now.as_nanos().saturating_sub(modified.as_nanos());
+        limit.is_some_and(|d| age >= i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    fn expires(&self, modified: Timestamp, now: Timestamp) -> bool {
+        Self::past(self.delete_after, modified, now)
+    }
+
+    fn compresses(&self, modified: Timestamp, now: Timestamp) -> bool {
+        Self::past(self.compress_after, modified, now)
+    }
 }
 
 /// Syncs `target` from `source` once.
@@ -103,18 +133,22 @@ pub async fn sync_target<S: Source>(
     let mut progress = Progress { files: paths.len() as u64, ..Default::default() };
     let mut saved = Instant::now();
     let mut meter = Meter { cap: target.bandwidth, started: Instant::now(), bytes: 0 };
+    let now = Timestamp::now();
     for path in &paths {
         let entry = manifest.files.get(path).cloned();
+        let l = listed.get(path);
+        if let (None, Some(l)) = (&entry, l) {
+            if target.retention.expires(l.modified, now) {
+                out.expired += 1;
+                manifest.files.insert(path.clone(), expired_entry(target, path, l));
+                progress.files_done += 1;
+                continue;
+            }
+        }
         let held = match &entry {
-            Some(e) => target.mirror.size(path)?.map(|size| Held {
-                size,
-                inode: e.inode,
-                modified: e.modified,
-                removed: e.removed,
-            }),
+            Some(e) => held_of(target, path, e)?,
             None => None,
         };
-        let l = listed.get(path);
         match file(target, source, publisher, path, entry, held, l, &mut out, &mut meter).await {
             Ok(Some(e)) => {
                 manifest.files.insert(path.clone(), e);
@@ -133,9 +167,77 @@ pub async fn sync_target<S: Source>(
             saved = Instant::now();
         }
     }
+    retain(target, publisher, &mut manifest, &mut out).await;
     manifest.save(&target.manifest)?;
     out.duration = started.elapsed();
     Ok(out)
+}
+
+/// What the mirror holds of a file the manifest lists.
+fn held_of(target: &Target<'_>, path: &str, e: &Entry) -> Result<Option<Held>, SyncError> {
+    let size = match e.copy {
+        // A plain copy beside the compressed one is a compression that stopped half way.
+        CopyState::Compressed => match target.mirror.size(path)? {
+            Some(size) => Some(size),
+            None => target.mirror.has_compressed(path)?.then_some(e.size),
+        },
+        CopyState::Plain => target.mirror.size(path)?,
+        CopyState::Expired => Some(e.size),
+    };
+    Ok(size.map(|size| Held { size, inode: e.inode, modified: e.modified, removed: e.removed, copy: e.copy }))
+}
+
+/// The manifest's note of a file listed already past expiry: never fetched, and not again
+/// while the source keeps it.
+fn expired_entry(target: &Target<'_>, path: &str, l: &Listed) -> Entry {
+    let category = target.rules.for_file(&target.host, &SourceId::new(path), path).category("").clone();
+    Entry {
+        size: l.size,
+        inode: l.inode,
+        modified: l.modified,
+        removed: false,
+        generation: 0,
+        published: l.size,
+        lines: 0,
+        category: category.as_str().to_owned(),
+        copy: CopyState::Expired,
+    }
+}
+
+/// Compresses and expires the copies whose source files are old enough. Only copies whose
+/// lines are all published are touched: the lines are read from the plain copy.
+async fn retain(target: &Target<'_>, publisher: &Publisher, manifest: &mut Manifest, out: &mut SyncOutcome) {
+    let r = target.retention;
+    if r == Retention::default() {
+        return;
+    }
+    let now = Timestamp::now();
+    for (path, e) in manifest.files.iter_mut() {
+        let done: Result<(), SyncError> = async {
+            if e.copy != CopyState::Expired && r.expires(e.modified, now) {
+                target.mirror.remove(path)?;
+                e.copy = CopyState::Expired;
+                out.expired += 1;
+                announce(target, publisher, path, e, FileEventKind::Removed).await?;
+            } else if e.copy == CopyState::Plain
+                && !e.removed
+                && r.compresses(e.modified, now)
+                && e.published >= e.size
+                && target.mirror.size(path)? == Some(e.size)
+            {
+                target.mirror.compress(path)?;
+                e.copy = CopyState::Compressed;
+                out.compressed += 1;
+                announce(target, publisher, path, e, FileEventKind::Modified).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = done {
+            tracing::warn!(target = target.name.as_str(), path, error = %err, "retention skipped the file");
+            out.errors.push(format!("{path}: retention: {err}"));
+        }
+    }
 }
 
 /// One sync of a target at a time, across processes (`tailrace sync` beside the sync role): a
@@ -210,7 +312,18 @@ async fn file<S: Source>(
         published: 0,
         lines: 0,
         category: category.as_str().to_owned(),
+        copy: CopyState::Plain,
     };
+    let mut entry = entry;
+    if let (Step::Grown { .. } | Step::Touched, Some(e)) = (step, entry.as_mut()) {
+        if e.copy == CopyState::Compressed {
+            // Verified and appended to as a plain copy again.
+            if target.mirror.size(path)?.is_none() {
+                target.mirror.decompress(path)?;
+            }
+            e.copy = CopyState::Plain;
+        }
+    }
     let (mut e, from, kind) = match step {
         Step::Same => {
             out.unchanged += 1;
@@ -421,15 +534,17 @@ async fn announce(
         modified: e.modified,
         sha256: None,
         lines: Some(e.lines),
+        copy: e.copy,
     };
     let id = format!(
-        "sync/{}/{}/{:?}/{}/{}/{}",
+        "sync/{}/{}/{:?}/{}/{}/{}/{:?}",
         target.name.token(),
         SourceId::new(path).token(),
         kind,
         e.inode,
         e.generation,
-        e.size
+        e.size,
+        e.copy
     );
     let out = Outgoing::encode(subject::files_synced(&target.name, &category), &event, id)
         .map_err(|e| SyncError::Publish(e.to_string()))?;

@@ -1,11 +1,12 @@
 //! The file index: every synced file (`files.synced.>`, one [`FileEvent`] per change) as one row
-//! per (target, path) — category, size, modification time, line count, whether it was removed —
-//! not a copy of its content (that is the sync's mirror). [`FilesView`] answers the seed's logs
+//! per (target, path) — category, size, modification time, line count, whether it was removed,
+//! whether its copy is plain, compressed or expired by retention — not a copy of its content
+//! (that is the sync's mirror). [`FilesView`] answers the seed's logs
 //! service queries: the services (categories) with their files, counts and sizes.
 
 use serde::{Deserialize, Serialize};
 use tailrace_nats::Delivery;
-use tailrace_schemas::{decode, FileEvent, FileEventKind, StreamName, SubjectFilter, Timestamp};
+use tailrace_schemas::{decode, CopyState, FileEvent, FileEventKind, StreamName, SubjectFilter, Timestamp};
 
 use crate::runtime::Sink;
 use crate::staged::Staged;
@@ -33,6 +34,8 @@ pub struct FileRow {
     pub removed: bool,
     /// When the sync last announced a change of it.
     pub synced_at: Option<Timestamp>,
+    /// How the mirror keeps it (an expired file is also `removed`).
+    pub copy: CopyState,
 }
 
 impl Sink for FilesSink {
@@ -42,6 +45,11 @@ impl Sink for FilesSink {
 
     fn input(&self) -> (StreamName, Vec<SubjectFilter>) {
         (StreamName::FILES, Vec::new())
+    }
+
+    /// 2: rows say how the copy is kept.
+    fn layout(&self) -> u32 {
+        2
     }
 
     fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
@@ -55,6 +63,7 @@ impl Sink for FilesSink {
             lines: e.lines,
             removed: e.kind == FileEventKind::Removed,
             synced_at: message.stored_at(),
+            copy: e.copy,
         };
         rows.put_row(key(&row.target, &row.path), &row);
         Ok(())
