@@ -381,3 +381,86 @@ async fn retention_compresses_and_expires_copies_and_compressed_ones_still_read_
     assert_eq!((again["created"].as_u64(), again["expired"].as_u64()), (Some(0), Some(0)), "{again}");
     stop(&mut run).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_page_lists_services_and_files_shows_a_tail_follows_appends_and_marks_search_matches() {
+    use tailrace_gateway::browser::Browser;
+    const T: Duration = Duration::from_secs(20);
+    let remote = tempfile::tempdir().unwrap();
+    let log = remote.path().join("server-01.log");
+    let body: String = (1..=100)
+        .map(|i| format!("line {i:03} {}\n", if i % 25 == 0 { "ERROR disk full" } else { "INFO ok" }))
+        .collect();
+    std::fs::write(&log, body).unwrap();
+    std::fs::write(remote.path().join("vllm-0.log"), "ready\n").unwrap();
+    let append = |from: u32, to: u32| {
+        let text: String = (from..=to).map(|i| format!("line {i:03} WARN later\n")).collect();
+        std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(text.as_bytes()).unwrap();
+    };
+    let setup = lab(remote.path(), "");
+    let mut run = setup.spawn();
+    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    let base = setup.base();
+    sync_now(&base).await;
+    indexed(&base, "", 2).await;
+
+    let browser = Browser::start().await;
+    let js = |script: String| {
+        let client = browser.client.clone();
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    let shown = "document.querySelectorAll('#log .ln').length";
+    browser.client.goto(&format!("{base}/logs")).await.unwrap();
+    let server = browser
+        .wait_for("document.querySelector('#services button[data-service=server]')?.textContent", T)
+        .await;
+    assert!(server.as_str().unwrap().starts_with("server (1"), "{server}");
+    browser.wait_for("document.querySelectorAll('#files tr.file').length === 2", T).await;
+
+    // Open the file: its lines, errors highlighted, the URL says which file.
+    js("document.querySelector('#files tr.file[data-path=\"server-01.log\"]').click()".into()).await;
+    browser.wait_for(&format!("{shown} === 100"), T).await;
+    browser.wait_for("document.querySelectorAll('#log .ln.error').length === 4", T).await;
+    let url = js("return location.search".into()).await;
+    assert!(url.as_str().unwrap().contains("path=server-01.log"), "{url}");
+
+    // Follow: what the sync appends arrives; paused, it is held and counted.
+    js("document.getElementById('follow').click()".into()).await;
+    browser.wait_for("document.getElementById('follow').textContent === 'Unfollow'", T).await;
+    append(101, 103);
+    sync_now(&base).await;
+    browser.wait_for(&format!("{shown} === 103"), T).await;
+    browser
+        .wait_for(
+            "document.querySelector('#log .ln.warn:last-child')?.dataset.line === 'line 103 WARN later'",
+            T,
+        )
+        .await;
+    js("document.getElementById('pause').click()".into()).await;
+    append(104, 108);
+    sync_now(&base).await;
+    browser.wait_for("document.getElementById('held').textContent.includes('5 held')", T).await;
+    assert_eq!(js(format!("return {shown}")).await, 103, "held, not shown");
+    js("document.getElementById('pause').click()".into()).await;
+    browser.wait_for(&format!("{shown} === 108"), T).await;
+
+    // Search: the matches listed with the term marked; a click opens the file.
+    js("document.getElementById('q').value = 'disk full'; document.querySelector('#search-form button').click()".into())
+        .await;
+    browser.wait_for("document.querySelectorAll('#results li').length === 4", T).await;
+    let marked = browser.wait_for("document.querySelector('#results li mark')?.textContent", T).await;
+    assert_eq!(marked, "disk full");
+    let url = js("return location.search".into()).await;
+    assert!(url.as_str().unwrap().contains("q=disk+full"), "{url}");
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("logs.png")).await;
+    }
+
+    // The URL reproduces the view.
+    let url = js("return location.href".into()).await;
+    browser.client.goto(url.as_str().unwrap()).await.unwrap();
+    browser.wait_for(&format!("{shown} === 108"), T).await;
+    browser.wait_for("document.querySelectorAll('#results li').length === 4", T).await;
+    browser.close().await;
+    stop(&mut run).await;
+}
