@@ -55,6 +55,16 @@ fn current_user() -> String {
 
 impl TestSshd {
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// A host that allows SFTP only: every session runs `internal-sftp`, whatever it asks.
+    pub async fn start_sftp_only() -> Self {
+        Self::start_with("ForceCommand internal-sftp\n").await
+    }
+
+    /// Started with `extra` lines at the end of its sshd_config.
+    pub async fn start_with(extra: &str) -> Self {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(sshd.exists(), "no /usr/sbin/sshd: apt-get install openssh-server (deploy/test.sh does)");
         let dir = tempfile::Builder::new().prefix("tailrace-sshd-").tempdir().expect("temp dir");
@@ -79,7 +89,7 @@ impl TestSshd {
              AuthorizedKeysFile {dir}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
              AllowUsers {user}\nMaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n\
-             Subsystem sftp internal-sftp\n",
+             Subsystem sftp internal-sftp\n{extra}",
             dir = dir.path().display()
         );
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
@@ -168,12 +178,42 @@ impl TestSshd {
     }
 
     /// Kills every session process of this server (what a network cut does to the client's
-    /// connection), leaving the listener up.
+    /// connection), leaving the listener up. Only this server's: tests running beside it keep
+    /// theirs.
     pub fn cut_sessions(&self) {
-        let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(format!("sshd: {}", self.user)).status();
-        let _ =
-            Command::new("pkill").arg("-KILL").arg("-f").arg(format!("sshd-session: {}", self.user)).status();
+        let Some(listener) = self.child.as_ref().map(|c| c.id()) else { return };
+        for pid in descendants(listener) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
+}
+
+/// Every process below `root` (children, their children, ...), from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The command may hold spaces and parentheses: the fields after its last ')'.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 impl Drop for TestSshd {

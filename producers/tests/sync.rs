@@ -235,3 +235,84 @@ async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link
     assert_eq!((after.created, after.errors.len()), (1, 0), "{after:?}");
     same_tree(src, &mirror, &["big.log", "server-a.log", "logs/client-b.log"]);
 }
+
+/// A `[[sync.targets]]` entry for `remote` on `host`.
+fn target_config(host: &str, remote: &Path, transfer: &str) -> tailrace_producers::sync::TargetConfig {
+    serde_json::from_value(serde_json::json!({
+        "name": "far", "host": host, "remote_path": remote.display().to_string(), "transfer": transfer,
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_allows_sftp_only_is_synced_over_sftp_incrementally_and_a_cut_link_leaves_no_partial_file(
+) {
+    use tailrace_producers::sync::configured::sync_configured;
+    use tailrace_producers::tail::transport::Transport;
+    let nats = TestServer::start_with_topology().await;
+    let publisher = Publisher::new(nats.client().await, PublisherConfig::default());
+    let sshd = tailrace_producers::testing::TestSshd::start_sftp_only().await;
+    let transport = Transport::ssh(sshd.host_config("sftp-host"));
+    let remote = tailrace_producers::testing::readable_dir("tailrace-sftp-remote-");
+    let src = remote.path();
+    write(src, "server-a.log", &"INFO served\n".repeat(1000));
+    write(src, "nested/deeper/client-b.log", "ERROR refused\n");
+    let data = tempfile::tempdir().unwrap();
+    let rules = Rules::new(&[], true).unwrap();
+    let mirror = data.path().join("sync/far/files");
+    let auto = target_config("sftp-host", src, "auto");
+    let sync = |t: &tailrace_producers::sync::TargetConfig| {
+        let (t, transport, publisher, rules) =
+            (t.clone(), transport.clone(), publisher.clone(), rules.clone());
+        let dir = data.path().to_owned();
+        async move { sync_configured(&t, &transport, &dir, &rules, &publisher, |_| {}).await }
+    };
+
+    // Asked for a shell, the host has none: a clear failure, nothing written.
+    let err = sync(&target_config("sftp-host", src, "shell")).await;
+    assert!(err.as_ref().map_or(true, |o| !o.errors.is_empty() || o.files == 0), "{err:?}");
+
+    // auto finds no shell and reads over SFTP.
+    let first = sync(&auto).await.unwrap();
+    assert_eq!((first.created, first.errors.len()), (2, 0), "{first:?}");
+    same_tree(src, &mirror, &["server-a.log", "nested/deeper/client-b.log"]);
+
+    append(src, "server-a.log", "WARN slow\n");
+    let grown = sync(&auto).await.unwrap();
+    assert_eq!((grown.appended, grown.unchanged), (1, 1), "{grown:?}");
+    assert_eq!(grown.bytes_read, 4096 + "WARN slow\n".len() as u64, "the verified block and the new bytes");
+    same_tree(src, &mirror, &["server-a.log"]);
+
+    // Without inodes, another file of the same length under the name shows in its bytes, once
+    // its time differs (SFTP's times are whole seconds).
+    write(src, "nested/deeper/client-b.log", "ERROR REFUSED\n");
+    std::fs::File::options()
+        .write(true)
+        .open(src.join("nested/deeper/client-b.log"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let replaced = sync(&auto).await.unwrap();
+    assert_eq!(replaced.modified, 1, "{replaced:?}");
+    same_tree(src, &mirror, &["nested/deeper/client-b.log"]);
+
+    // A big new file, and the SSH link cut while it moves (capped at 2 MB/s, so mid-file).
+    let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();
+    write(src, "big.log", &big);
+    let slow = tailrace_producers::sync::TargetConfig { bandwidth: Some(2_000_000), ..auto.clone() };
+    let cut = async {
+        tailrace_producers::testing::until("the big file is being written", || {
+            std::fs::read_dir(&mirror)
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tailrace-partial"))
+        })
+        .await;
+        sshd.cut_sessions();
+    };
+    let (outcome, ()) = tokio::join!(sync(&slow), cut);
+    assert!(outcome.map_or(true, |o| !o.errors.is_empty()), "the cut shows");
+    assert!(!mirror.join("big.log").exists(), "no partial file under the file's name");
+    let after = sync(&auto).await.unwrap();
+    assert_eq!((after.created, after.errors.len()), (1, 0), "{after:?}");
+    same_tree(src, &mirror, &["big.log", "server-a.log", "nested/deeper/client-b.log"]);
+}

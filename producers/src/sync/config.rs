@@ -36,6 +36,10 @@ pub struct TargetConfig {
     /// Bytes per second at most (0 or none: no cap).
     #[serde(default)]
     pub bandwidth: Option<u64>,
+    /// How an SSH host's files are read: `auto` (a shell if the host runs commands, else
+    /// SFTP), `shell` (`find`, `tail | head` over exec channels) or `sftp`.
+    #[serde(default)]
+    pub transfer: Transfer,
     /// Copies of files not modified for this long are kept compressed (zstd), still readable,
     /// searchable and tail-able through the logs API.
     #[serde(default, with = "humantime_serde")]
@@ -43,6 +47,16 @@ pub struct TargetConfig {
     /// Copies of files not modified for this long are deleted, and such files are not fetched.
     #[serde(default, with = "humantime_serde")]
     pub delete_after: Option<Duration>,
+}
+
+/// How an SSH host's files are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transfer {
+    #[default]
+    Auto,
+    Shell,
+    Sftp,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,6 +132,7 @@ mod tests {
             schedule: None,
             interval: None,
             bandwidth: None,
+            transfer: Transfer::Auto,
             compress_after: None,
             delete_after: None,
         }

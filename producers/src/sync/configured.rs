@@ -7,13 +7,28 @@ use tailrace_nats::Publisher;
 use tailrace_schemas::categories::Rules;
 use tailrace_schemas::{HostId, TargetId};
 
-use super::config::TargetConfig;
+use super::config::{TargetConfig, Transfer};
 use super::mirror::Mirror;
 use super::run::{sync_target, Progress, Retention, SyncOutcome, Target};
+use super::sftp::SftpSource;
 use super::shell::ShellSource;
 use super::source::{Filter, LocalSource};
 use crate::ssh::config::HostConfig;
-use crate::tail::transport::Transport;
+use crate::tail::transport::{Connection, Transport};
+
+/// What an SSH host answers to the shell probe when it has a shell.
+const PROBE: &str = "tailrace-shell-ok";
+
+/// Whether `connection` runs commands (an SFTP-only host runs its forced `internal-sftp`
+/// instead, which prints no such line).
+async fn has_shell(connection: &Connection) -> bool {
+    let command = format!("echo {PROBE}");
+    let probe = connection.run(&command);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), probe).await,
+        Ok(Ok((out, 0))) if out.trim_ascii() == PROBE.as_bytes()
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("sync target {target:?}: host {host:?} is not a [[tail.hosts]] entry (nor \"local\"); the hosts are: {known}")]
@@ -66,8 +81,21 @@ pub async fn sync_configured(
         }
         ssh => {
             let connection = ssh.connect().await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
-            let source = ShellSource::new(connection, t.remote_path.clone(), filter);
-            sync_target(&target, &source, publisher, on_progress).await
+            let shell = match t.transfer {
+                Transfer::Shell => true,
+                Transfer::Sftp => false,
+                Transfer::Auto => has_shell(&connection).await,
+            };
+            if shell {
+                let source = ShellSource::new(connection, t.remote_path.clone(), filter);
+                sync_target(&target, &source, publisher, on_progress).await
+            } else {
+                let Connection::Ssh(session) = &connection else { unreachable!("an SSH transport") };
+                let source = SftpSource::open(session, t.remote_path.clone(), filter)
+                    .await
+                    .map_err(|e| format!("{}: {e}", t.host))?;
+                sync_target(&target, &source, publisher, on_progress).await
+            }
         }
     };
     outcome.map_err(|e| e.to_string())

@@ -8,6 +8,8 @@
 //! - [`source`]: what a sync reads from ([`Source`]): listing with include/exclude globs, byte
 //!   ranges; [`LocalSource`] for a directory of this machine.
 //! - [`shell`]: [`ShellSource`], a directory read through the tail's connection (SSH exec).
+//! - [`sftp`]: [`SftpSource`], the same over the SFTP subsystem, for hosts without a shell
+//!   (chosen per target: `transfer = "auto"` probes for a shell).
 //! - [`plan`]: what to do with one file given what the mirror holds (pure: fetch it whole,
 //!   append the new bytes after verifying the held ones, skip, mark removed).
 //! - [`mirror`]: the local tree; every write is a temporary file, fsync, rename, so a reader
@@ -26,10 +28,12 @@ pub mod mirror;
 pub mod plan;
 pub mod run;
 pub mod service;
+pub mod sftp;
 pub mod shell;
 pub mod source;
 
 pub use config::{SyncConfig, TargetConfig};
 pub use run::{sync_target, Progress, Retention, SyncError, SyncOutcome, Target};
+pub use sftp::SftpSource;
 pub use shell::ShellSource;
 pub use source::{Listed, LocalSource, Source};

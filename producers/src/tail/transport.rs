@@ -178,6 +178,9 @@ impl Connection {
             Connection::Ssh(session) => {
                 let mut channel = session.channel_open_session().await.map_err(|e| e.to_string())?;
                 channel.exec(true, command).await.map_err(|e| e.to_string())?;
+                // Nothing is sent to a command: a forced command that reads its input (an
+                // SFTP-only host's internal-sftp) ends instead of waiting.
+                channel.eof().await.map_err(|e| e.to_string())?;
                 let (mut out, mut code) = (Vec::new(), 255);
                 while let Some(msg) = channel.wait().await {
                     match msg {
