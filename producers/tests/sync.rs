@@ -188,17 +188,28 @@ async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link
         bandwidth: 0,
         retention: Default::default(),
     };
+    for i in 0..200 {
+        write(src, &format!("many/node-{i:03}.log"), &format!("INFO node {i} up\n"));
+    }
     let mirror = data.path().join("files");
     let source = ssh_source(&sshd, src).await;
     let first = sync_target(&target, &source, &publisher, |_| {}).await.unwrap();
-    assert_eq!((first.created, first.errors.len()), (2, 0), "{first:?}");
-    same_tree(src, &mirror, &["server-a.log", "logs/client-b.log"]);
+    assert_eq!((first.created, first.errors.len()), (202, 0), "{first:?}");
+    same_tree(src, &mirror, &["server-a.log", "logs/client-b.log", "many/node-000.log", "many/node-199.log"]);
+    // Every exec starts the user's shell: 202 files come through one, a listing and one batch.
+    assert_eq!(source.execs(), 1, "one shell for the listing and a batch of reads");
 
     append(src, "server-a.log", "WARN slow\n");
+    append(src, "many/node-007.log", "WARN slow too\n");
     let grown = sync_target(&target, &source, &publisher, |_| {}).await.unwrap();
-    assert_eq!((grown.appended, grown.unchanged), (1, 1), "{grown:?}");
-    assert_eq!(grown.bytes_read, 4096 + "WARN slow\n".len() as u64, "the verified block and the new bytes");
-    same_tree(src, &mirror, &["server-a.log"]);
+    assert_eq!((grown.appended, grown.unchanged), (2, 200), "{grown:?}");
+    assert_eq!(
+        grown.bytes_read,
+        4096 + "WARN slow\n".len() as u64 + "INFO node 7 up\nWARN slow too\n".len() as u64,
+        "the verified blocks and the new bytes"
+    );
+    same_tree(src, &mirror, &["server-a.log", "many/node-007.log"]);
+    assert_eq!(source.execs(), 1, "the same shell again");
 
     // A big new file, and the SSH link cut while it moves.
     let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();

@@ -6,4 +6,4 @@ pub mod session;
 
 pub use config::{HostConfig, SshAuth};
 pub use known_hosts::{HostKeyError, HostKeyPolicy};
-pub use session::{connect, SshError, SshSession};
+pub use session::{connect, connect_with, SshError, SshSession};

@@ -75,12 +75,24 @@ pub type SshSession = Handle<Client>;
 
 /// Connects, verifies the host key and authenticates (key first, then password).
 pub async fn connect(host: &HostConfig) -> Result<SshSession, SshError> {
+    connect_with(host, false).await
+}
+
+/// [`connect`], asking the server to compress the session (zlib, after authentication, as
+/// OpenSSH offers it) when `compress` is set: for bulk transfers of text over slow links.
+pub async fn connect_with(host: &HostConfig, compress: bool) -> Result<SshSession, SshError> {
     let addr = format!("{}:{}", host.address, host.port);
+    let mut preferred = russh::Preferred::default();
+    if compress {
+        use russh::compression::{NONE, ZLIB, ZLIB_LEGACY};
+        preferred.compression = std::borrow::Cow::Borrowed(&[ZLIB_LEGACY, ZLIB, NONE]);
+    }
     let config = Arc::new(client::Config {
         inactivity_timeout: None,
         keepalive_interval: Some(std::time::Duration::from_secs(5)),
         keepalive_max: 3,
         nodelay: true,
+        preferred,
         ..Default::default()
     });
     let refusal = Arc::new(Mutex::new(None));

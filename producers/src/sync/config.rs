@@ -40,6 +40,10 @@ pub struct TargetConfig {
     /// SFTP), `shell` (`find`, `tail | head` over exec channels) or `sftp`.
     #[serde(default)]
     pub transfer: Transfer,
+    /// Whether an SSH host is asked to compress the session (zlib): log text shrinks several
+    /// times on the wire, for the server's CPU.
+    #[serde(default = "yes")]
+    pub compress: bool,
     /// Copies of files not modified for this long are kept compressed (zstd), still readable,
     /// searchable and tail-able through the logs API.
     #[serde(default, with = "humantime_serde")]
@@ -47,6 +51,10 @@ pub struct TargetConfig {
     /// Copies of files not modified for this long are deleted, and such files are not fetched.
     #[serde(default, with = "humantime_serde")]
     pub delete_after: Option<Duration>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How an SSH host's files are read.
@@ -133,6 +141,7 @@ mod tests {
             interval: None,
             bandwidth: None,
             transfer: Transfer::Auto,
+            compress: true,
             compress_after: None,
             delete_after: None,
         }

@@ -80,7 +80,8 @@ pub async fn sync_configured(
             sync_target(&target, &LocalSource::new(&t.remote_path, filter), publisher, on_progress).await
         }
         ssh => {
-            let connection = ssh.connect().await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
+            let connection =
+                ssh.connect_with(t.compress).await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
             let shell = match t.transfer {
                 Transfer::Shell => true,
                 Transfer::Sftp => false,

@@ -21,7 +21,7 @@ use tailrace_schemas::{
 use super::manifest::{Entry, Manifest, ManifestError};
 use super::mirror::{Mirror, MirrorError};
 use super::plan::{self, Held, Step};
-use super::source::{Listed, Source, SourceError};
+use super::source::{Listed, Source, SourceError, Want};
 
 /// Bytes read from the source per request.
 const CHUNK: u64 = 1 << 20;
@@ -134,6 +134,8 @@ pub async fn sync_target<S: Source>(
     let mut saved = Instant::now();
     let mut meter = Meter { cap: target.bandwidth, started: Instant::now(), bytes: 0 };
     let now = Timestamp::now();
+    let burst = if target.bandwidth == 0 { u64::MAX } else { target.bandwidth };
+    source.expect(expected_reads(target, &manifest, &listed, &paths, now)?, burst);
     for path in &paths {
         let entry = manifest.files.get(path).cloned();
         let l = listed.get(path);
@@ -171,6 +173,53 @@ pub async fn sync_target<S: Source>(
     manifest.save(&target.manifest)?;
     out.duration = started.elapsed();
     Ok(out)
+}
+
+/// The reads this sync will make if every held copy verifies, in order (what [`file`] asks
+/// for: a grown file's verified block with its first new chunk, then chunks of [`CHUNK`]).
+fn expected_reads(
+    target: &Target<'_>,
+    manifest: &Manifest,
+    listed: &BTreeMap<String, Listed>,
+    paths: &BTreeSet<String>,
+    now: Timestamp,
+) -> Result<Vec<Want>, SyncError> {
+    let mut wants = Vec::new();
+    for path in paths {
+        let Some(l) = listed.get(path) else { continue };
+        let entry = manifest.files.get(path);
+        if entry.is_none() && target.retention.expires(l.modified, now) {
+            continue;
+        }
+        let held = match entry {
+            Some(e) => held_of(target, path, e)?,
+            None => None,
+        };
+        let want = |offset: u64, len: u64| Want { path: path.clone(), offset, len };
+        let chunks = |from: u64, wants: &mut Vec<Want>| {
+            let mut at = from;
+            while at < l.size {
+                let len = CHUNK.min(l.size - at);
+                wants.push(want(at, len));
+                at += len;
+            }
+        };
+        match plan::step(held.as_ref(), Some(l)) {
+            Some(Step::New | Step::Replaced | Step::Truncated) => chunks(0, &mut wants),
+            Some(Step::Grown { held }) => {
+                let (offset, len) = plan::verify_range(held);
+                let first = CHUNK.min(l.size - held);
+                wants.push(want(offset, len + first));
+                chunks(held + first, &mut wants);
+            }
+            Some(Step::Touched) => {
+                let (offset, len) = plan::verify_range(held.map_or(0, |h| h.size));
+                wants.push(want(offset, len));
+            }
+            _ => {}
+        }
+    }
+    Ok(wants)
 }
 
 /// What the mirror holds of a file the manifest lists.
@@ -324,6 +373,15 @@ async fn file<S: Source>(
             e.copy = CopyState::Plain;
         }
     }
+    // A grown file's verified block and its first new bytes come in one read.
+    let verified = match step {
+        Step::Grown { .. } => {
+            verified(target, source, path, held_size, CHUNK.min(l.size - held_size), meter, out).await?
+        }
+        Step::Touched => verified(target, source, path, held_size, 0, meter, out).await?,
+        _ => None,
+    };
+    let mut head = Vec::new();
     let (mut e, from, kind) = match step {
         Step::Same => {
             out.unchanged += 1;
@@ -344,9 +402,8 @@ async fn file<S: Source>(
             out.modified += 1;
             (whole(generation + 1), 0, FileEventKind::Modified)
         }
-        Step::Grown { .. } | Step::Touched
-            if same_bytes(target, source, path, held_size, meter, out).await? =>
-        {
+        Step::Grown { .. } | Step::Touched if verified.is_some() => {
+            head = verified.unwrap_or_default();
             let mut e = entry.expect("held");
             e.inode = l.inode;
             e.modified = l.modified;
@@ -364,6 +421,10 @@ async fn file<S: Source>(
     };
     let mut staging = target.mirror.stage(path, from)?;
     let mut offset = from;
+    if !head.is_empty() {
+        offset += head.len() as u64;
+        staging.write(&head)?;
+    }
     while offset < l.size {
         let bytes = source.read(path, offset, CHUNK.min(l.size - offset)).await?;
         if bytes.is_empty() {
@@ -401,20 +462,25 @@ async fn catch_up(
     Ok(e)
 }
 
-/// Whether the source's bytes just before the held end are the copy's.
-async fn same_bytes<S: Source>(
+/// Reads the source's bytes just before the held end and `extra` bytes after it: the ones after
+/// it if the ones before are the copy's, `None` if they differ (the file was rewritten).
+async fn verified<S: Source>(
     target: &Target<'_>,
     source: &S,
     path: &str,
     held: u64,
+    extra: u64,
     meter: &mut Meter,
     out: &mut SyncOutcome,
-) -> Result<bool, SyncError> {
+) -> Result<Option<Vec<u8>>, SyncError> {
     let (offset, len) = plan::verify_range(held);
-    let theirs = source.read(path, offset, len).await?;
+    let mut theirs = source.read(path, offset, len + extra).await?;
     meter.took(theirs.len() as u64).await;
     out.bytes_read += theirs.len() as u64;
-    Ok(theirs == target.mirror.read(path, offset, len)?)
+    if theirs.len() < len as usize || theirs[..len as usize] != target.mirror.read(path, offset, len)?[..] {
+        return Ok(None);
+    }
+    Ok(Some(theirs.split_off(len as usize)))
 }
 
 /// Publishes the copy's complete lines after `e.published`; returns the new published offset

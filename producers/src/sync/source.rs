@@ -30,8 +30,21 @@ pub enum SourceError {
     Filter(String),
 }
 
+/// A byte range a sync expects to read, in the order it will ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    pub path: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
 /// Where a target's files come from.
 pub trait Source: Send + Sync {
+    /// The reads the sync expects to make, in order, before it makes them: a source whose
+    /// requests cost a round trip each may fetch many at once, at most `burst` bytes at a time
+    /// (a target's bandwidth cap is a second's worth). Default: nothing.
+    fn expect(&self, _wants: Vec<Want>, _burst: u64) {}
+
     /// Every regular file under the root that the filters take, by path.
     fn list(&self) -> impl Future<Output = Result<Vec<Listed>, SourceError>> + Send;
 

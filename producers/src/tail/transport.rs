@@ -47,6 +47,20 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// A running command's input and output (see [`Connection::open_shell`]); dropping it ends
+/// the command.
+pub struct ShellStream {
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub output: Pin<Box<dyn AsyncRead + Send>>,
+    _guard: Option<tokio::process::Child>,
+}
+
+impl std::fmt::Debug for ShellStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShellStream")
+    }
+}
+
 /// A running follower's output.
 pub struct Follower {
     inner: Pin<Box<dyn AsyncRead + Send>>,
@@ -125,9 +139,14 @@ impl Transport {
     }
 
     pub async fn connect(&self) -> Result<Connection, SshError> {
+        self.connect_with(false).await
+    }
+
+    /// [`Transport::connect`], with the SSH session compressed when `compress` is set.
+    pub async fn connect_with(&self, compress: bool) -> Result<Connection, SshError> {
         match self {
             Transport::Local => Ok(Connection::Local),
-            Transport::Ssh(host) => ssh::connect(host).await.map(Connection::Ssh),
+            Transport::Ssh(host) => ssh::connect_with(host, compress).await.map(Connection::Ssh),
         }
     }
 }
@@ -159,6 +178,33 @@ impl Connection {
                     .await
                     .map_err(|e| format!("cannot run the follower: {e}"))?;
                 Ok(Follower { inner: Box::pin(channel.into_stream()), _guard: None })
+            }
+        }
+    }
+
+    /// Starts `command` with its input and output connected to the returned stream (a
+    /// long-lived remote command that takes requests on its input).
+    pub async fn open_shell(&self, command: &str) -> Result<ShellStream, String> {
+        match self {
+            Connection::Local => {
+                let mut child = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| format!("cannot start sh: {e}"))?;
+                let input = child.stdin.take().ok_or("no stdin to sh")?;
+                let output = child.stdout.take().ok_or("no stdout from sh")?;
+                Ok(ShellStream { input: Box::pin(input), output: Box::pin(output), _guard: Some(child) })
+            }
+            Connection::Ssh(session) => {
+                let channel = session.channel_open_session().await.map_err(|e| e.to_string())?;
+                channel.exec(true, command).await.map_err(|e| e.to_string())?;
+                let (output, input) = tokio::io::split(channel.into_stream());
+                Ok(ShellStream { input: Box::pin(input), output: Box::pin(output), _guard: None })
             }
         }
     }
