@@ -159,6 +159,7 @@ async fn synced_files_are_listed_by_service_read_followed_and_searched_and_every
         ("benchmark-b.txt", "client"),
         ("node-monitor.log", "monitoring"),
         ("prometheus.log", "monitoring"),
+        ("grafana-times.log", "monitoring"),
         ("grafana.log", "monitoring"),
         ("vllm-0.log", "vllm"),
         ("model-server.log", "vllm"),
@@ -175,6 +176,11 @@ async fn synced_files_are_listed_by_service_read_followed_and_searched_and_every
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, format!("INFO {file} started\n")).unwrap();
     }
+    std::fs::write(
+        remote.path().join("grafana-times.log"),
+        "starting\n2026-12-05T06:00:00.5Z INFO first\n2026-12-05 06:10:00,250 WARN last\nno time here\n",
+    )
+    .unwrap();
     let server: String = (1..=50)
         .map(|i| format!("line {i:03} {}\n", if i % 10 == 0 { "ERROR disk full" } else { "INFO ok" }))
         .collect();
@@ -195,6 +201,14 @@ async fn synced_files_are_listed_by_service_read_followed_and_searched_and_every
             .unwrap_or_else(|| panic!("{file}: {listed}"));
         assert_eq!(row["category"], service, "{file}");
     }
+
+    // The times the first and last lines state (lines without one skipped).
+    let timed = listed["logs"].as_array().unwrap().iter().find(|r| r["path"] == "grafana-times.log").unwrap();
+    assert_eq!(
+        (timed["first_line_at"].as_str(), timed["last_line_at"].as_str()),
+        (Some("2026-12-05T06:00:00.5Z"), Some("2026-12-05T06:10:00.25Z")),
+        "{timed}"
+    );
 
     // The seed's services and their statistics; listing by service and name, a bad range named.
     let (_, services) = get(&base, "/api/v1/services").await;

@@ -26,6 +26,12 @@ pub struct FileEvent {
     /// The form the mirror keeps the file in (retention compresses and expires copies).
     #[serde(default)]
     pub copy: CopyState,
+    /// The times the file's first and last complete lines state, where they state one
+    /// ([`crate::line_time`]).
+    #[serde(default)]
+    pub first_line_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_line_at: Option<Timestamp>,
 }
 
 /// How a target's mirror keeps a synced file. A compressed copy of `a/b.log` is the zstd frame

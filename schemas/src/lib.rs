@@ -24,6 +24,7 @@
 //! - [`streams`]: the one table of streams (name, subjects, payload kind, readers, default
 //!   limits) that the topology, the gateway's access rules and JSON rendering derive from.
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
+//! - [`line_time`]: the time a log line states near its start, in the common shapes.
 //! - [`categories`]: the category rules (configured, the catalog's names, the seed's file-name
 //!   patterns) that classify lines and synced files alike.
 //!
@@ -43,6 +44,7 @@ pub mod file_event;
 pub mod ids;
 pub mod issue;
 pub mod issue_template;
+pub mod line_time;
 pub mod log_batch;
 pub mod path_check;
 pub mod report;

@@ -186,6 +186,8 @@ fn every_simple_payload_round_trips() {
         sha256: None,
         lines: Some(3),
         copy: tailrace_schemas::CopyState::Compressed,
+        first_line_at: Some(Timestamp::from_unix_seconds(1)),
+        last_line_at: Some(Timestamp::from_unix_seconds(4)),
     };
     assert_eq!(decode::<FileEvent>(&encode(&f).unwrap()).unwrap(), f);
     // An event from before retention (no `copy`) reads as a plain copy.

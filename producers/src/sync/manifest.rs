@@ -35,6 +35,11 @@ pub struct Entry {
     /// Plain, compressed or expired by retention.
     #[serde(default)]
     pub copy: CopyState,
+    /// The times the first and the last published lines state.
+    #[serde(default)]
+    pub first_line_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_line_at: Option<Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,10 @@
 //! relative paths. A copy changes only by replacement: a new copy is written beside it as
 //! `.{name}.tailrace-partial` (the kept bytes of the old copy, then the new ones), fsynced and
 //! renamed over it, so a reader sees the old copy or the new one, never a partial file; a crash
-//! leaves at most a partial file nobody lists, replaced by the next sync.
+//! leaves at most a partial file nobody lists, replaced by the next sync. The directories a
+//! rename changed are fsynced together ([`Mirror::sync_dirs`]) before the sync saves its
+//! manifest, not after each file: a power loss before that point undoes renames the manifest
+//! does not know of either.
 //!
 //! Retention keeps old copies compressed: `a/b.log` becomes the zstd frame `a/b.log` +
 //! [`COMPRESSED_SUFFIX`] (written the same way, then the plain copy removed) and is expanded
@@ -32,6 +35,8 @@ pub enum MirrorError {
 #[derive(Debug, Clone)]
 pub struct Mirror {
     root: PathBuf,
+    /// Directories renamed in since the last [`Mirror::sync_dirs`].
+    dirty: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<PathBuf>>>,
 }
 
 /// A new copy being written; [`Staging::commit`] puts it in place, dropping it discards it.
@@ -43,11 +48,23 @@ pub struct Staging {
     /// The compressed copy a new plain one supersedes.
     packed: PathBuf,
     written: u64,
+    dirty: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<PathBuf>>>,
 }
 
 impl Mirror {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), dirty: Default::default() }
+    }
+
+    /// fsyncs every directory a commit renamed in since the last call.
+    pub fn sync_dirs(&self) -> Result<(), MirrorError> {
+        let dirs = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for dir in dirs {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| MirrorError::Io { path: dir.display().to_string(), source: e })?;
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -181,7 +198,7 @@ impl Mirror {
             file.seek(SeekFrom::End(0)).map_err(io)?;
             written = keep;
         }
-        Ok(Staging { file: Some(file), partial, target, packed, written })
+        Ok(Staging { file: Some(file), partial, target, packed, written, dirty: self.dirty.clone() })
     }
 }
 
@@ -228,16 +245,18 @@ impl Staging {
         self.written == 0
     }
 
-    /// fsync, rename over the old copy, fsync the directory.
+    /// fsync, rename over the old copy (its directory fsynced by [`Mirror::sync_dirs`]).
     pub fn commit(mut self) -> Result<(), MirrorError> {
         let io = |p: &Path, e| MirrorError::Io { path: p.display().to_string(), source: e };
         let file = self.file.take().expect("not committed");
         file.sync_all().map_err(|e| io(&self.partial, e))?;
         drop(file);
         std::fs::rename(&self.partial, &self.target).map_err(|e| io(&self.target, e))?;
-        sync_dir(&self.target)?;
+        if let Some(dir) = self.target.parent() {
+            self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(dir.to_owned());
+        }
         match std::fs::remove_file(&self.packed) {
-            Ok(()) => sync_dir(&self.packed),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(&self.packed, e)),
         }

@@ -134,6 +134,7 @@ pub async fn sync_target<S: Source>(
     let mut saved = Instant::now();
     let mut meter = Meter { cap: target.bandwidth, started: Instant::now(), bytes: 0 };
     let now = Timestamp::now();
+    let publisher = &Publishing::new(publisher);
     let burst = if target.bandwidth == 0 { u64::MAX } else { target.bandwidth };
     source.expect(expected_reads(target, &manifest, &listed, &paths, now)?, burst);
     for path in &paths {
@@ -165,11 +166,13 @@ pub async fn sync_target<S: Source>(
         progress.bytes = out.bytes_read;
         on_progress(&progress);
         if saved.elapsed() >= SAVE_EVERY {
+            publisher.settle(&target.mirror).await?;
             manifest.save(&target.manifest)?;
             saved = Instant::now();
         }
     }
     retain(target, publisher, &mut manifest, &mut out).await;
+    publisher.settle(&target.mirror).await?;
     manifest.save(&target.manifest)?;
     out.duration = started.elapsed();
     Ok(out)
@@ -250,12 +253,19 @@ fn expired_entry(target: &Target<'_>, path: &str, l: &Listed) -> Entry {
         lines: 0,
         category: category.as_str().to_owned(),
         copy: CopyState::Expired,
+        first_line_at: None,
+        last_line_at: None,
     }
 }
 
 /// Compresses and expires the copies whose source files are old enough. Only copies whose
 /// lines are all published are touched: the lines are read from the plain copy.
-async fn retain(target: &Target<'_>, publisher: &Publisher, manifest: &mut Manifest, out: &mut SyncOutcome) {
+async fn retain(
+    target: &Target<'_>,
+    publisher: &Publishing<'_>,
+    manifest: &mut Manifest,
+    out: &mut SyncOutcome,
+) {
     let r = target.retention;
     if r == Retention::default() {
         return;
@@ -308,6 +318,35 @@ fn lock(target: &Target<'_>) -> Result<nix::fcntl::Flock<std::fs::File>, SyncErr
     }
 }
 
+/// The sync's publishing: what it published is waited for before the manifest is saved (so
+/// the manifest never says published what the stream did not take, and a crash before means
+/// lines published again under the same ids), not file by file; likewise the directories a
+/// commit renamed in are fsynced once before the save.
+struct Publishing<'a> {
+    publisher: &'a Publisher,
+    acks: std::sync::Mutex<Vec<AckHandle>>,
+}
+
+impl<'a> Publishing<'a> {
+    fn new(publisher: &'a Publisher) -> Self {
+        Self { publisher, acks: Default::default() }
+    }
+
+    fn wait_for(&self, acks: Vec<AckHandle>) {
+        self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(acks);
+    }
+
+    /// Everything published so far acknowledged, and the mirror's renames durable.
+    async fn settle(&self, mirror: &Mirror) -> Result<(), SyncError> {
+        let acks = std::mem::take(&mut *self.acks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for a in acks {
+            a.await.map_err(|e| SyncError::Publish(e.to_string()))?;
+        }
+        mirror.sync_dirs()?;
+        Ok(())
+    }
+}
+
 /// Keeps reads under the bandwidth cap.
 struct Meter {
     cap: u64,
@@ -332,7 +371,7 @@ impl Meter {
 async fn file<S: Source>(
     target: &Target<'_>,
     source: &S,
-    publisher: &Publisher,
+    publisher: &Publishing<'_>,
     path: &str,
     entry: Option<Entry>,
     held: Option<Held>,
@@ -341,6 +380,11 @@ async fn file<S: Source>(
     meter: &mut Meter,
 ) -> Result<Option<Entry>, SyncError> {
     let Some(step) = plan::step(held.as_ref(), listed) else { return Ok(None) };
+    if step == Step::Same && entry.as_ref().is_some_and(|e| e.published >= held.map_or(0, |h| h.size)) {
+        // Most files of most syncs: nothing to read, publish or classify.
+        out.unchanged += 1;
+        return Ok(None);
+    }
     let category = target.rules.for_file(&target.host, &SourceId::new(path), path).category("").clone();
     let generation = entry.as_ref().map_or(0, |e| e.generation);
     let held_size = held.map_or(0, |h| h.size);
@@ -362,6 +406,8 @@ async fn file<S: Source>(
         lines: 0,
         category: category.as_str().to_owned(),
         copy: CopyState::Plain,
+        first_line_at: None,
+        last_line_at: None,
     };
     let mut entry = entry;
     if let (Step::Grown { .. } | Step::Touched, Some(e)) = (step, entry.as_mut()) {
@@ -440,16 +486,43 @@ async fn file<S: Source>(
     if from == 0 {
         e.published = 0;
         e.lines = 0;
+        e.first_line_at = None;
+        e.last_line_at = None;
     }
     (e.published, e.lines) = publish_lines(target, publisher, path, &e, out).await?;
+    line_times(target, path, &mut e)?;
     announce(target, publisher, path, &e, kind).await?;
     Ok(Some(e))
+}
+
+/// Bytes at either end of a copy looked at for its first and last line times.
+const TIME_WINDOW: u64 = 8192;
+
+/// Sets the times the copy's first and last published lines state (the first only once: it
+/// does not change while the file grows), looking at [`TIME_WINDOW`] bytes at each end.
+fn line_times(target: &Target<'_>, path: &str, e: &mut Entry) -> Result<(), SyncError> {
+    let stated =
+        |line: &[u8]| tailrace_schemas::line_time::line_time(&String::from_utf8_lossy(line), e.modified);
+    if e.first_line_at.is_none() && e.published > 0 {
+        let head = target.mirror.read(path, 0, TIME_WINDOW.min(e.published))?;
+        e.first_line_at = head.split(|b| *b == b'\n').find_map(stated);
+    }
+    if e.published > 0 {
+        let from = e.published.saturating_sub(TIME_WINDOW);
+        let tail = target.mirror.read(path, from, e.published - from)?;
+        // The lines in full: after the first newline unless the window starts the file.
+        let whole = if from == 0 { &tail[..] } else { tail.splitn(2, |b| *b == b'\n').nth(1).unwrap_or(&[]) };
+        if let Some(t) = whole.split(|b| *b == b'\n').rev().find_map(stated) {
+            e.last_line_at = Some(t);
+        }
+    }
+    Ok(())
 }
 
 /// Publishes what of a held copy was not published yet.
 async fn catch_up(
     target: &Target<'_>,
-    publisher: &Publisher,
+    publisher: &Publishing<'_>,
     path: &str,
     mut e: Entry,
     size: u64,
@@ -458,6 +531,7 @@ async fn catch_up(
     e.size = size;
     if e.published < size {
         (e.published, e.lines) = publish_lines(target, publisher, path, &e, out).await?;
+        line_times(target, path, &mut e)?;
     }
     Ok(e)
 }
@@ -487,7 +561,7 @@ async fn verified<S: Source>(
 /// and line count.
 async fn publish_lines(
     target: &Target<'_>,
-    publisher: &Publisher,
+    publisher: &Publishing<'_>,
     path: &str,
     e: &Entry,
     out: &mut SyncOutcome,
@@ -540,9 +614,7 @@ async fn publish_lines(
     if !lines.is_empty() {
         acks.push(publish_batch(target, publisher, &source_id, &subject, path, e, lines, at).await?);
     }
-    for a in acks {
-        a.await.map_err(|e| SyncError::Publish(e.to_string()))?;
-    }
+    publisher.wait_for(acks);
     out.lines_published += count;
     Ok((at, e.lines + count))
 }
@@ -550,7 +622,7 @@ async fn publish_lines(
 #[allow(clippy::too_many_arguments)]
 async fn publish_batch(
     target: &Target<'_>,
-    publisher: &Publisher,
+    publisher: &Publishing<'_>,
     source: &SourceId,
     subject: &tailrace_schemas::Subject,
     path: &str,
@@ -579,12 +651,12 @@ async fn publish_batch(
     }
     let id = format!("{}/{h:016x}", batch.dedup_id());
     let out = Outgoing::encode(subject.clone(), &batch, id).map_err(|e| SyncError::Publish(e.to_string()))?;
-    Ok(publisher.publish(out).await)
+    Ok(publisher.publisher.publish(out).await)
 }
 
 async fn announce(
     target: &Target<'_>,
-    publisher: &Publisher,
+    publisher: &Publishing<'_>,
     path: &str,
     e: &Entry,
     kind: FileEventKind,
@@ -601,6 +673,8 @@ async fn announce(
         sha256: None,
         lines: Some(e.lines),
         copy: e.copy,
+        first_line_at: e.first_line_at,
+        last_line_at: e.last_line_at,
     };
     let id = format!(
         "sync/{}/{}/{:?}/{}/{}/{}/{:?}",
@@ -614,6 +688,7 @@ async fn announce(
     );
     let out = Outgoing::encode(subject::files_synced(&target.name, &category), &event, id)
         .map_err(|e| SyncError::Publish(e.to_string()))?;
-    publisher.publish(out).await.await.map_err(|e| SyncError::Publish(e.to_string()))?;
+    let ack = publisher.publisher.publish(out).await;
+    publisher.wait_for(vec![ack]);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The file index: every synced file (`files.synced.>`, one [`FileEvent`] per change) as one row
-//! per (target, path) — category, size, modification time, line count, whether it was removed,
+//! per (target, path) — category, size, modification time, line count, the times of its first
+//! and last lines, whether it was removed,
 //! whether its copy is plain, compressed or expired by retention — not a copy of its content
 //! (that is the sync's mirror). [`FilesView`] answers the seed's logs
 //! service queries: the services (categories) with their files, counts and sizes.
@@ -36,6 +37,9 @@ pub struct FileRow {
     pub synced_at: Option<Timestamp>,
     /// How the mirror keeps it (an expired file is also `removed`).
     pub copy: CopyState,
+    /// The times its first and last lines state.
+    pub first_line_at: Option<Timestamp>,
+    pub last_line_at: Option<Timestamp>,
 }
 
 impl Sink for FilesSink {
@@ -47,9 +51,9 @@ impl Sink for FilesSink {
         (StreamName::FILES, Vec::new())
     }
 
-    /// 2: rows say how the copy is kept.
+    /// 3: rows say how the copy is kept and the times of the first and last lines.
     fn layout(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
@@ -64,6 +68,8 @@ impl Sink for FilesSink {
             removed: e.kind == FileEventKind::Removed,
             synced_at: message.stored_at(),
             copy: e.copy,
+            first_line_at: e.first_line_at,
+            last_line_at: e.last_line_at,
         };
         rows.put_row(key(&row.target, &row.path), &row);
         Ok(())
