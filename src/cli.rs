@@ -118,6 +118,10 @@ pub enum Command {
     Sync {
         /// One target's name.
         target: Option<String>,
+        /// Sync in this process at once, even where a sync role runs (without it, a running
+        /// sync role is asked to sync, joining a sync it has under way).
+        #[arg(long)]
+        now: bool,
     },
     /// Print the version.
     Version,
@@ -184,7 +188,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             client.flush().await.ok();
             result
         }
-        Command::Sync { target } => crate::sync::once(&cfg, target.as_deref()).await,
+        Command::Sync { target, now } => crate::sync::once(&cfg, target.as_deref(), now).await,
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,

@@ -87,6 +87,13 @@ async fn two_triggers_during_one_sync_run_one_sync_and_the_status_says_what_it_m
     let mut run = setup.spawn();
     setup.wait_ready(&mut run, Duration::from_secs(60)).await;
     let client = setup.client().await;
+    // The sync role subscribes after `tailrace run` reports the broker connected.
+    for _ in 0..100 {
+        if client.request("sync.status", "".into()).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let ask = |subject: &'static str| {
         let client = client.clone();
         async move {
@@ -144,6 +151,25 @@ async fn two_triggers_during_one_sync_run_one_sync_and_the_status_says_what_it_m
     let status: Value =
         http.get(format!("{}/status", setup.base())).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["sync"][0]["target"], "lab", "{status}");
+
+    // `tailrace sync` asks the running role; `--now` syncs in its own process.
+    std::fs::write(remote.path().join("vllm.log"), "ready\nserving\ndraining\n").unwrap();
+    let cli = |now: bool| {
+        let mut c = support::binary::tailrace();
+        c.arg("sync").arg("lab").arg("-c").arg(&setup.config);
+        if now {
+            c.arg("--now");
+        }
+        c.output().unwrap()
+    };
+    let asked = cli(false);
+    let (out, err) = (String::from_utf8_lossy(&asked.stdout), String::from_utf8_lossy(&asked.stderr));
+    assert!(asked.status.success() && err.contains("asked the running sync role"), "{out}\n{err}");
+    assert!(out.contains("sync lab: 2 files: 0 new, 1 appended"), "{out}");
+    let here = cli(true);
+    let (out, err) = (String::from_utf8_lossy(&here.stdout), String::from_utf8_lossy(&here.stderr));
+    assert!(here.status.success() && !err.contains("asked the running sync role"), "{out}\n{err}");
+    assert!(out.contains("sync lab: 2 files: 0 new, 0 appended") && out.contains("2 unchanged"), "{out}");
     stop(&mut run).await;
 }
 

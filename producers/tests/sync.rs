@@ -154,6 +154,28 @@ async fn a_local_tree_is_mirrored_incrementally_and_each_change_is_announced_onc
     }
 }
 
+/// Writes a big new file into `src`; the returned future waits until its copy is being written
+/// into `mirror` and cuts every SSH session of `sshd` (what a dropped link does).
+fn cut_while_big_file_moves<'a>(
+    sshd: &'a tailrace_producers::testing::TestSshd,
+    src: &Path,
+    mirror: &'a Path,
+) -> impl std::future::Future<Output = ()> + 'a {
+    let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();
+    write(src, "big.log", &big);
+    cut_mid_copy(sshd, mirror)
+}
+
+async fn cut_mid_copy(sshd: &tailrace_producers::testing::TestSshd, mirror: &Path) {
+    tailrace_producers::testing::until("the big file is being written", || {
+        std::fs::read_dir(mirror)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tailrace-partial"))
+    })
+    .await;
+    sshd.cut_sessions();
+}
+
 /// The same tree on a host reached over SSH (a real sshd on loopback, the tail's transport).
 async fn ssh_source(
     sshd: &tailrace_producers::testing::TestSshd,
@@ -212,17 +234,7 @@ async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link
     assert_eq!(source.execs(), 1, "the same shell again");
 
     // A big new file, and the SSH link cut while it moves.
-    let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();
-    write(src, "big.log", &big);
-    let cut = async {
-        tailrace_producers::testing::until("the big file is being written", || {
-            std::fs::read_dir(&mirror)
-                .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tailrace-partial"))
-        })
-        .await;
-        sshd.cut_sessions();
-    };
+    let cut = cut_while_big_file_moves(&sshd, src, &mirror);
     // Capped at 2 MB/s, so the cut lands mid-file.
     let slow = Target { bandwidth: 2_000_000, ..target };
     let (outcome, ()) = tokio::join!(sync_target(&slow, &source, &publisher, |_| {}), cut);
@@ -308,18 +320,8 @@ async fn a_host_that_allows_sftp_only_is_synced_over_sftp_incrementally_and_a_cu
     same_tree(src, &mirror, &["nested/deeper/client-b.log"]);
 
     // A big new file, and the SSH link cut while it moves (capped at 2 MB/s, so mid-file).
-    let big: String = (0..400_000).map(|i| format!("line {i:08}\n")).collect();
-    write(src, "big.log", &big);
     let slow = tailrace_producers::sync::TargetConfig { bandwidth: Some(2_000_000), ..auto.clone() };
-    let cut = async {
-        tailrace_producers::testing::until("the big file is being written", || {
-            std::fs::read_dir(&mirror)
-                .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tailrace-partial"))
-        })
-        .await;
-        sshd.cut_sessions();
-    };
+    let cut = cut_while_big_file_moves(&sshd, src, &mirror);
     let (outcome, ()) = tokio::join!(sync(&slow), cut);
     assert!(outcome.map_or(true, |o| !o.errors.is_empty()), "the cut shows");
     assert!(!mirror.join("big.log").exists(), "no partial file under the file's name");

@@ -7,13 +7,19 @@
 
 use axum::response::Html;
 
-use super::layout;
+use super::{layout, viewer};
 
 pub async fn page() -> Html<String> {
+    let controls = viewer(
+        r#"<label>Last <input id="lines" type="number" min="1" max="10000" value="200" size="6"> lines</label>
+    <button id="follow" type="button" disabled>Follow</button>"#,
+        false,
+    );
     layout(
         "Synced logs",
         "/logs",
-        r#"<h1>Synced logs</h1>
+        &format!(
+            r#"<h1>Synced logs</h1>
 <section class="row">
   <label>Target <select id="target"><option value="">all</option></select></label>
   <label>Name <input id="name" size="20" placeholder="part of the path"></label>
@@ -37,21 +43,12 @@ pub async fn page() -> Html<String> {
     </form>
     <ol id="results" class="results mono" hidden></ol>
     <h2 id="file-title">no file open</h2>
-    <div class="row">
-      <label>Last <input id="lines" type="number" min="1" max="10000" value="200" size="6"> lines</label>
-      <button id="follow" type="button" disabled>Follow</button>
-      <button id="pause" type="button">Pause</button>
-      <span id="held" class="muted"></span>
-      <label><input id="autoscroll" type="checkbox" checked> Autoscroll</label>
-      <label>Filter <input id="filter" size="18" placeholder="text in the line"></label>
-      <button id="download" type="button">Download</button>
-      <button id="clear" type="button">Clear</button>
-      <span id="counts" class="muted"></span>
-    </div>
+    {controls}
     <p id="status" class="status muted"></p>
     <div id="log" class="logview mono" aria-live="off"></div>
   </div>
-</section>"#,
+</section>"#
+        ),
         &["logs.js"],
     )
 }

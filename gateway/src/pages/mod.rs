@@ -40,6 +40,24 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{file}", get(assets::serve))
 }
 
+/// The controls of the log viewer (`assets/viewer.js`) both log pages show, after `leading`
+/// (the page's own buttons), then the status line and the view.
+pub fn viewer(leading: &str, pause_disabled: bool) -> String {
+    let disabled = if pause_disabled { " disabled" } else { "" };
+    format!(
+        r#"<div class="row">
+    {leading}
+    <button id="pause" type="button"{disabled}>Pause</button>
+    <span id="held" class="muted"></span>
+    <label><input id="autoscroll" type="checkbox" checked> Autoscroll</label>
+    <label>Filter <input id="filter" size="20" placeholder="text in the line"></label>
+    <button id="download" type="button">Download</button>
+    <button id="clear" type="button">Clear</button>
+    <span id="counts" class="muted"></span>
+  </div>"#
+    )
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -9,13 +9,19 @@
 
 use axum::response::Html;
 
-use super::layout;
+use super::{layout, viewer};
 
 pub async fn page() -> Html<String> {
+    let controls = viewer(
+        r#"<button id="start" type="button" class="primary">Start</button>
+    <button id="stop" type="button" disabled>Stop</button>"#,
+        true,
+    );
     layout(
         "Live tail",
         "/realtimelog",
-        r#"<h1>Live tail</h1>
+        &format!(
+            r#"<h1>Live tail</h1>
 <section class="tail-controls">
   <div class="row">
     <label>Host <select id="host"><option value="">loading…</option></select></label>
@@ -29,20 +35,11 @@ pub async fn page() -> Html<String> {
     <button id="browse" type="button">List</button>
   </div>
   <ul id="browse-list" class="browse mono" hidden></ul>
-  <div class="row">
-    <button id="start" type="button" class="primary">Start</button>
-    <button id="stop" type="button" disabled>Stop</button>
-    <button id="pause" type="button" disabled>Pause</button>
-    <span id="held" class="muted"></span>
-    <label><input id="autoscroll" type="checkbox" checked> Autoscroll</label>
-    <label>Filter <input id="filter" size="24" placeholder="text in the line"></label>
-    <button id="download" type="button">Download</button>
-    <button id="clear" type="button">Clear</button>
-    <span id="counts" class="muted"></span>
-  </div>
+  {controls}
 </section>
 <p id="status" class="status muted">idle</p>
-<div id="log" class="logview mono" aria-live="off"></div>"#,
+<div id="log" class="logview mono" aria-live="off"></div>"#
+        ),
         &["realtimelog.js"],
     )
 }

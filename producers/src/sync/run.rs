@@ -49,7 +49,7 @@ pub enum SyncError {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncOutcome {
     pub files: u64,
     pub created: u64,
