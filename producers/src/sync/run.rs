@@ -136,7 +136,14 @@ pub async fn sync_target<S: Source>(
     let now = Timestamp::now();
     let publisher = &Publishing::new(publisher);
     let burst = if target.bandwidth == 0 { u64::MAX } else { target.bandwidth };
-    source.expect(expected_reads(target, &manifest, &listed, &paths, now)?, burst);
+    // What the mirror holds of every file the manifest lists: one look per copy.
+    let mut helds: BTreeMap<&str, Option<Held>> = BTreeMap::new();
+    for (path, e) in &manifest.files {
+        helds.insert(path.as_str(), held_of(target, path, e)?);
+    }
+    source.expect(expected_reads(target, &manifest, &helds, &listed, &paths, now), burst);
+    let mut helds: BTreeMap<String, Option<Held>> =
+        helds.into_iter().map(|(p, h)| (p.to_owned(), h)).collect();
     for path in &paths {
         let entry = manifest.files.get(path).cloned();
         let l = listed.get(path);
@@ -148,10 +155,7 @@ pub async fn sync_target<S: Source>(
                 continue;
             }
         }
-        let held = match &entry {
-            Some(e) => held_of(target, path, e)?,
-            None => None,
-        };
+        let held = helds.remove(path.as_str()).flatten();
         match file(target, source, publisher, path, entry, held, l, &mut out, &mut meter).await {
             Ok(Some(e)) => {
                 manifest.files.insert(path.clone(), e);
@@ -183,10 +187,11 @@ pub async fn sync_target<S: Source>(
 fn expected_reads(
     target: &Target<'_>,
     manifest: &Manifest,
+    helds: &BTreeMap<&str, Option<Held>>,
     listed: &BTreeMap<String, Listed>,
     paths: &BTreeSet<String>,
     now: Timestamp,
-) -> Result<Vec<Want>, SyncError> {
+) -> Vec<Want> {
     let mut wants = Vec::new();
     for path in paths {
         let Some(l) = listed.get(path) else { continue };
@@ -194,10 +199,7 @@ fn expected_reads(
         if entry.is_none() && target.retention.expires(l.modified, now) {
             continue;
         }
-        let held = match entry {
-            Some(e) => held_of(target, path, e)?,
-            None => None,
-        };
+        let held = helds.get(path.as_str()).copied().flatten();
         let want = |offset: u64, len: u64| Want { path: path.clone(), offset, len };
         let chunks = |from: u64, wants: &mut Vec<Want>| {
             let mut at = from;
@@ -222,7 +224,7 @@ fn expected_reads(
             _ => {}
         }
     }
-    Ok(wants)
+    wants
 }
 
 /// What the mirror holds of a file the manifest lists.
