@@ -126,8 +126,10 @@ pub async fn sync_target<S: Source>(
     let started = Instant::now();
     let _lock = lock(target)?;
     let mut manifest = Manifest::load(&target.manifest)?;
+    tracing::debug!(target = target.name.as_str(), entries = manifest.files.len(), elapsed = ?started.elapsed(), "manifest loaded");
     let listed: BTreeMap<String, Listed> =
         source.list().await?.into_iter().map(|l| (l.path.clone(), l)).collect();
+    tracing::debug!(target = target.name.as_str(), files = listed.len(), elapsed = ?started.elapsed(), "listed");
     let paths: BTreeSet<String> = listed.keys().chain(manifest.files.keys()).cloned().collect();
     let mut out = SyncOutcome { files: listed.len() as u64, ..Default::default() };
     let mut progress = Progress { files: paths.len() as u64, ..Default::default() };
@@ -142,6 +144,7 @@ pub async fn sync_target<S: Source>(
         helds.insert(path.as_str(), held_of(target, path, e)?);
     }
     source.expect(expected_reads(target, &manifest, &helds, &listed, &paths, now), burst);
+    tracing::debug!(target = target.name.as_str(), elapsed = ?started.elapsed(), "planned");
     let mut helds: BTreeMap<String, Option<Held>> =
         helds.into_iter().map(|(p, h)| (p.to_owned(), h)).collect();
     for path in &paths {
@@ -175,9 +178,12 @@ pub async fn sync_target<S: Source>(
             saved = Instant::now();
         }
     }
+    tracing::debug!(target = target.name.as_str(), elapsed = ?started.elapsed(), "files done");
     retain(target, publisher, &mut manifest, &mut out).await;
     publisher.settle(&target.mirror).await?;
+    tracing::debug!(target = target.name.as_str(), elapsed = ?started.elapsed(), "published");
     manifest.save(&target.manifest)?;
+    tracing::debug!(target = target.name.as_str(), elapsed = ?started.elapsed(), "manifest saved");
     out.duration = started.elapsed();
     Ok(out)
 }
