@@ -16,20 +16,6 @@ use super::source::{Filter, LocalSource};
 use crate::ssh::config::HostConfig;
 use crate::tail::transport::{Connection, Transport};
 
-/// What an SSH host answers to the shell probe when it has a shell.
-const PROBE: &str = "tailrace-shell-ok";
-
-/// Whether `connection` runs commands (an SFTP-only host runs its forced `internal-sftp`
-/// instead, which prints no such line).
-async fn has_shell(connection: &Connection) -> bool {
-    let command = format!("echo {PROBE}");
-    let probe = connection.run(&command);
-    matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(10), probe).await,
-        Ok(Ok((out, 0))) if out.trim_ascii() == PROBE.as_bytes()
-    )
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("sync target {target:?}: host {host:?} is not a [[tail.hosts]] entry (nor \"local\"); the hosts are: {known}")]
 pub struct UnknownHost {
@@ -82,21 +68,24 @@ pub async fn sync_configured(
         ssh => {
             let connection =
                 ssh.connect_with(t.compress).await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
-            let shell = match t.transfer {
-                Transfer::Shell => true,
-                Transfer::Sftp => false,
-                Transfer::Auto => has_shell(&connection).await,
-            };
-            if shell {
-                let source = ShellSource::new(connection, t.remote_path.clone(), filter);
-                sync_target(&target, &source, publisher, on_progress).await
+            let connection = if t.transfer == Transfer::Sftp {
+                connection
             } else {
-                let Connection::Ssh(session) = &connection else { unreachable!("an SSH transport") };
-                let source = SftpSource::open(session, t.remote_path.clone(), filter)
-                    .await
-                    .map_err(|e| format!("{}: {e}", t.host))?;
-                sync_target(&target, &source, publisher, on_progress).await
-            }
+                let source = ShellSource::new(connection, t.remote_path.clone(), filter.clone());
+                // In auto, the probe starts the session the sync then uses: the host's shell
+                // starts once.
+                if t.transfer == Transfer::Shell || source.has_shell().await {
+                    return sync_target(&target, &source, publisher, on_progress)
+                        .await
+                        .map_err(|e| e.to_string());
+                }
+                source.into_connection()
+            };
+            let Connection::Ssh(session) = &connection else { unreachable!("an SSH transport") };
+            let source = SftpSource::open(session, t.remote_path.clone(), filter)
+                .await
+                .map_err(|e| format!("{}: {e}", t.host))?;
+            sync_target(&target, &source, publisher, on_progress).await
         }
     };
     outcome.map_err(|e| e.to_string())

@@ -140,6 +140,24 @@ impl ShellSource {
         }
     }
 
+    /// Whether the host runs commands: an SFTP-only host runs its forced `internal-sftp`
+    /// whatever it is asked, which answers no shell request (it hangs up, or says nothing
+    /// within 10 s). The session the probe starts is the one the sync goes on with.
+    pub async fn has_shell(&self) -> bool {
+        const PROBE: &str = "tailrace-shell-ok";
+        let command = format!("echo {PROBE}");
+        let probe = self.run(&command);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(10), probe).await,
+            Ok(Ok((out, 0))) if out.trim_ascii() == PROBE.as_bytes()
+        )
+    }
+
+    /// The connection back (after a probe found no shell).
+    pub fn into_connection(self) -> Connection {
+        self.connection
+    }
+
     /// Never uses perl, as on a host without it.
     pub fn without_perl(self) -> Self {
         let _ = self.perl.set(false);
