@@ -29,26 +29,28 @@ async fn get(base: &str, path_and_query: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Syncs `lab` now and returns its outcome (waiting for the sync role to answer at all: it
-/// subscribes after `tailrace run` reports the broker connected).
-async fn sync_now(base: &str) -> Value {
-    let mut tries = 0;
-    let body = loop {
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/sync/trigger?wait=true"))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        if status == 503 && tries < 100 {
-            tries += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
+/// Starts `tailrace run` and waits until its sync role answers too (it subscribes after the
+/// broker is reported connected).
+async fn start(setup: &Setup) -> std::process::Child {
+    let mut run = setup.spawn();
+    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    for _ in 0..100 {
+        let (_, status) = get(&setup.base(), "/status").await;
+        if status["sync"].as_array().is_some_and(|s| !s.is_empty()) {
+            return run;
         }
-        assert_eq!(status, 200, "{body}");
-        break body;
-    };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sync role did not answer within 10 s; log:\n{}", setup.log());
+}
+
+/// Syncs `lab` now and returns its outcome.
+async fn sync_now(base: &str) -> Value {
+    let r =
+        reqwest::Client::new().post(format!("{base}/api/v1/sync/trigger?wait=true")).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
     body["synced"][0]["outcome"].clone()
 }
 
@@ -84,16 +86,8 @@ async fn two_triggers_during_one_sync_run_one_sync_and_the_status_says_what_it_m
         "[[sync.targets]]\nname = \"lab\"\nhost = \"local\"\nremote_path = \"{}\"\nbandwidth = 300000\n",
         remote.path().display()
     ));
-    let mut run = setup.spawn();
-    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    let mut run = start(&setup).await;
     let client = setup.client().await;
-    // The sync role subscribes after `tailrace run` reports the broker connected.
-    for _ in 0..100 {
-        if client.request("sync.status", "".into()).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let ask = |subject: &'static str| {
         let client = client.clone();
         async move {
@@ -212,8 +206,7 @@ async fn synced_files_are_listed_by_service_read_followed_and_searched_and_every
         .collect();
     std::fs::write(remote.path().join("server-01.log"), &server).unwrap();
     let setup = lab(remote.path(), "");
-    let mut run = setup.spawn();
-    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    let mut run = start(&setup).await;
     let base = setup.base();
     let outcome = sync_now(&base).await;
     assert_eq!(outcome["created"], table.len(), "{outcome}");
@@ -344,8 +337,7 @@ async fn retention_compresses_and_expires_copies_and_compressed_ones_still_read_
     set_modified(&remote.path().join("server-ancient.log"), 40 * DAY);
     std::fs::write(remote.path().join("server-new.log"), "fresh\n").unwrap();
     let setup = lab(remote.path(), "compress_after = \"1d\"\ndelete_after = \"30d\"\n");
-    let mut run = setup.spawn();
-    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    let mut run = start(&setup).await;
     let base = setup.base();
     let mirror = setup.data().join("sync/lab/files");
 
@@ -438,8 +430,7 @@ async fn the_logs_page_lists_services_and_files_shows_a_tail_follows_appends_and
         std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(text.as_bytes()).unwrap();
     };
     let setup = lab(remote.path(), "");
-    let mut run = setup.spawn();
-    setup.wait_ready(&mut run, Duration::from_secs(60)).await;
+    let mut run = start(&setup).await;
     let base = setup.base();
     sync_now(&base).await;
     indexed(&base, "", 2).await;

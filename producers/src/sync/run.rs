@@ -139,14 +139,12 @@ pub async fn sync_target<S: Source>(
     let publisher = &Publishing::new(publisher);
     let burst = if target.bandwidth == 0 { u64::MAX } else { target.bandwidth };
     // What the mirror holds of every file the manifest lists: one look per copy.
-    let mut helds: BTreeMap<&str, Option<Held>> = BTreeMap::new();
+    let mut helds: BTreeMap<String, Option<Held>> = BTreeMap::new();
     for (path, e) in &manifest.files {
-        helds.insert(path.as_str(), held_of(target, path, e)?);
+        helds.insert(path.clone(), held_of(target, path, e)?);
     }
     source.expect(expected_reads(target, &manifest, &helds, &listed, &paths, now), burst);
     tracing::debug!(target = target.name.as_str(), elapsed = ?started.elapsed(), "planned");
-    let mut helds: BTreeMap<String, Option<Held>> =
-        helds.into_iter().map(|(p, h)| (p.to_owned(), h)).collect();
     for path in &paths {
         let entry = manifest.files.get(path).cloned();
         let l = listed.get(path);
@@ -158,7 +156,7 @@ pub async fn sync_target<S: Source>(
                 continue;
             }
         }
-        let held = helds.remove(path.as_str()).flatten();
+        let held = helds.remove(path).flatten();
         match file(target, source, publisher, path, entry, held, l, &mut out, &mut meter).await {
             Ok(Some(e)) => {
                 manifest.files.insert(path.clone(), e);
@@ -193,7 +191,7 @@ pub async fn sync_target<S: Source>(
 fn expected_reads(
     target: &Target<'_>,
     manifest: &Manifest,
-    helds: &BTreeMap<&str, Option<Held>>,
+    helds: &BTreeMap<String, Option<Held>>,
     listed: &BTreeMap<String, Listed>,
     paths: &BTreeSet<String>,
     now: Timestamp,
@@ -205,7 +203,7 @@ fn expected_reads(
         if entry.is_none() && target.retention.expires(l.modified, now) {
             continue;
         }
-        let held = helds.get(path.as_str()).copied().flatten();
+        let held = helds.get(path).copied().flatten();
         let want = |offset: u64, len: u64| Want { path: path.clone(), offset, len };
         let chunks = |from: u64, wants: &mut Vec<Want>| {
             let mut at = from;

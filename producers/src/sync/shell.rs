@@ -179,7 +179,7 @@ impl ShellSource {
         let mut session = self.session.lock().await;
         if session.is_none() {
             self.execs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let token = format!("tailrace-session-{:016x}", rand_token());
+            let token = format!("tailrace-session-{}", token()?);
             let stream = self
                 .connection
                 .open_shell(&format!("sh -c {} {token}", shell_quote(SESSION_SH)))
@@ -223,7 +223,10 @@ impl ShellSource {
 
     /// Fetches `batch` in one exec; the ranges whose framing held are kept for [`Source::read`].
     async fn fetch(&self, batch: &[Want]) -> Result<(), SourceError> {
-        let token = format!("tailrace-{:016x}", rand_token());
+        let token = format!(
+            "tailrace-{}",
+            token().map_err(|reason| SourceError::Read { path: batch[0].path.clone(), reason })?
+        );
         let perl = *self
             .perl
             .get_or_init(|| async { matches!(self.run("command -v perl >/dev/null 2>&1").await, Ok((_, 0))) })
@@ -268,13 +271,8 @@ impl ShellSource {
 }
 
 /// A token no log line is likely to hold (it only has to differ from what follows a range).
-fn rand_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-    );
-    h.finish()
+fn token() -> Result<String, String> {
+    tailrace_nats::random_hex(8).map_err(|e| format!("no random token: {e}"))
 }
 
 /// The ranges of a batch's output, in order: `Some(bytes)` where the framing held, `None` for a
