@@ -495,3 +495,82 @@ async fn the_logs_page_lists_services_and_files_shows_a_tail_follows_appends_and
     browser.close().await;
     stop(&mut run).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_tailrace_sync_mid_tree_and_a_rerun_lose_and_double_no_line() {
+    use tailrace_schemas::{decode, LogBatch};
+    let nats = tailrace_nats::testing::TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote");
+    // 200 files of 500 numbered lines: 100,000 lines, each once.
+    for f in 0..200 {
+        let body: String = (0..500).map(|i| format!("file {f:03} line {i:04} INFO numbered\n")).collect();
+        std::fs::create_dir_all(remote.join(format!("d{}", f % 10))).unwrap();
+        std::fs::write(remote.join(format!("d{}/server-{f:03}.log", f % 10)), body).unwrap();
+    }
+    let config = support::binary::write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[nats]\nurl = \"{}\"\n[[sync.targets]]\nname = \"lab\"\nhost = \"local\"\n\
+             remote_path = \"{}\"\nbandwidth = 800000\n",
+            dir.path().join("data").display(),
+            nats.url(),
+            remote.display()
+        ),
+    );
+    let sync = || {
+        support::binary::tailrace()
+            .args(["sync", "--now", "-c"])
+            .arg(&config)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // 1.9 MB at 0.8 MB/s: killed three times part way (1.5 s of 2.4), then let finish.
+    for after in [300, 700, 500] {
+        let mut child = sync();
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mirror = dir.path().join("data/sync/lab/files");
+    let copied = walk(&mirror).into_iter().filter(|p| p.ends_with(".log")).count();
+    assert!(copied > 0 && copied < 200, "the kills landed mid-tree ({copied} of 200 copied)");
+    let last = sync().wait_with_output().unwrap();
+    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stdout));
+
+    let js = nats.jetstream().await;
+    let mut seen: std::collections::BTreeMap<String, u32> = Default::default();
+    for m in tailrace_nats::testing::stored(&js, "LOGS").await {
+        for l in decode::<LogBatch>(&m.payload).unwrap().lines {
+            *seen.entry(l.text).or_insert(0) += 1;
+        }
+    }
+    let doubled = seen.values().filter(|n| **n > 1).count();
+    let lost = 100_000 - seen.len();
+    assert_eq!((lost, doubled), (0, 0), "lines lost and doubled");
+    for f in [0, 77, 199] {
+        let rel = format!("d{}/server-{f:03}.log", f % 10);
+        assert_eq!(
+            std::fs::read(mirror.join(&rel)).unwrap(),
+            std::fs::read(remote.join(&rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let partial = walk(&mirror).into_iter().filter(|p| p.ends_with(".tailrace-partial")).count();
+    assert_eq!(partial, 0, "no partial copy left behind by the last sync");
+}
+
+/// Every file name under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
