@@ -6,10 +6,12 @@
 # every client goes through) of:
 #   tailrace sync over exec channels (transfer = "shell") and over SFTP (transfer = "sftp"),
 #   each with the SSH session uncompressed and compressed (compress = true: "-z" in the names),
+#   `tailrace sync` asking a running sync role that keeps its link between syncs (role-z),
 #   rsync -a, and rsync -a --append-verify.
 # Each mirror is compared with the tree at the end.
 #
 #   scripts/sync_bench.sh [FILES] [TOTAL_MB] [GROW_PCT]   # default 10000 1024 1
+#   VARIANTS="shell-z" ROUNDS=5 scripts/sync_bench.sh ...   # fewer tailrace variants, more append rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files="${1:-10000}"
@@ -79,11 +81,13 @@ printf 'jetstream { store_dir: "%s", max_file_store: 1TB }\n' "$work/nats" > "$w
 nats-server -p "$nats_port" -a 127.0.0.1 -c "$work/nats.conf" 2>"$work/nats.log" & pids+=($!)
 sleep 1
 
-variants="shell sftp shell-z sftp-z"
+variants="${VARIANTS:-shell sftp shell-z sftp-z role-z}"
+rounds="${ROUNDS:-1}"
 for variant in $variants; do
   transfer="${variant%-z}"
   compress=false
   [ "$variant" = "$transfer" ] || compress=true
+  [ "$transfer" = role ] && transfer=shell
   cat > "$work/$variant.toml" <<CONF
 data_dir = "$work/tailrace-$variant"
 [nats]
@@ -105,7 +109,13 @@ transfer = "$transfer"
 compress = $compress
 CONF
 done
-"$bin" streams apply -c "$work/shell.toml" >/dev/null
+"$bin" streams apply -c "$work/${variants%% *}.toml" >/dev/null
+# role-z: `tailrace sync` asks a running sync role (`tailrace produce`), which keeps its SSH
+# connection and remote shell between syncs, as a scheduled deployment runs.
+case " $variants " in *" role-z "*)
+  RUST_LOG=warn "$bin" produce -c "$work/role-z.toml" 2>"$work/role.log" & pids+=($!)
+  sleep 2 ;;
+esac
 
 ssh_cmd="ssh -p $meter_port -i $work/user_key -o UserKnownHostsFile=$work/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
 wire() { cat "$work/wire"; }
@@ -117,7 +127,7 @@ run() {
   t0="$(date +%s.%N)"
   "$@" > "$work/$name.out" 2>&1 || { cat "$work/$name.out"; exit 1; }
   t1="$(date +%s.%N)"
-  sleep 0.5 # the relay counts a connection when it closes
+  sleep 0.5 # the relay writes its counts every tenth of a second and as connections close
   after="$(wire)"
   python3 - "$name" "$t0" "$t1" "$before" "$after" <<'PY'
 import sys
@@ -129,7 +139,13 @@ PY
 }
 sync_all() {
   for variant in $variants; do
-    run "tailrace sync ($variant)" env RUST_LOG=warn "$bin" sync -c "$work/$variant.toml"
+    # --now: in this process, not through the role-z role (its target has the same name).
+    now=--now
+    [ "$variant" = role-z ] && now=
+    run "tailrace sync ($variant)" env RUST_LOG="${SYNC_LOG:-warn}" ${SYNC_WRAP:-} "$bin" sync $now -c "$work/$variant.toml"
+    if [ "$variant" = role-z ] && ! grep -q "asked the running sync role" "$work/tailrace sync ($variant).out"; then
+      echo "role-z: the sync role did not answer"; cat "$work/tailrace sync ($variant).out"; exit 1
+    fi
   done
   run "rsync -a" rsync -a -e "$ssh_cmd" "$user@127.0.0.1:$work/remote/" "$work/rsync/"
   run "rsync -a --append-verify" rsync -a --append-verify -e "$ssh_cmd" "$user@127.0.0.1:$work/remote/" "$work/rsync-append/"
@@ -137,25 +153,28 @@ sync_all() {
 
 echo "== first sync"
 sync_all
-grep -h "^sync tree" "$work"/tailrace*.out | sed 's/^/  /'
+grep -h "sync tree\|elapsed=\|^TIME" "$work"/tailrace*.out | sed "s/^/  /"
 
-echo "== $grow_pct % of the files grew by appends"
-python3 - "$work/remote" "$grow_pct" <<'PY'
+for round in $(seq 1 "$rounds"); do
+echo "== $grow_pct % of the files grew by appends (round $round of $rounds)"
+python3 - "$work/remote" "$grow_pct" "$round" <<'PY'
 import os, sys
-root, pct = sys.argv[1], float(sys.argv[2])
+root, pct, round_ = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
 step = max(1, round(100 / pct))
 grown = 0
-for p in paths[::step]:
+# Each round grows a different 1 %, so every round's sync has the same work.
+for p in paths[(round_ - 1) % step::step]:
     with open(p, "a") as f:
         f.write("".join(f"2026-12-05T07:00:{i:02d}Z WARN appended line {i} of a grown file\n" for i in range(40)))
     grown += 1
 print(f"  {grown} files grew by {40 * 56:,} bytes or so each")
 PY
 sync_all
-grep -h "^sync tree" "$work"/tailrace*.out | sed 's/^/  /'
+grep -h "sync tree\|elapsed=\|^TIME" "$work"/tailrace*.out | sed "s/^/  /"
+done
 
 echo "== each mirror equals the tree"
-for m in tailrace-{shell,sftp,shell-z,sftp-z}/sync/tree/files rsync rsync-append; do
+for m in $(for v in $variants; do echo "tailrace-$v/sync/tree/files"; done) rsync rsync-append; do
   diff -rq "$work/remote" "$work/$m" >/dev/null && echo "  $m: same" || { echo "  $m: DIFFERS"; exit 1; }
 done

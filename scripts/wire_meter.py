@@ -4,8 +4,8 @@
     wire_meter.py LISTEN_PORT TARGET_PORT COUNTS_FILE
 
 Relays 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT and keeps COUNTS_FILE holding
-"<bytes to the server> <bytes to the client>" (totals since start; rewritten as connections
-close). Both sides of a comparison go through the same relay, so its cost is the same for both.
+"<bytes to the server> <bytes to the client>" (totals since start; rewritten every tenth of a
+second while they change, and as connections close, so a connection kept open is counted too). Both sides of a comparison go through the same relay, so its cost is the same for both.
 One thread and an event loop: threads would wait on each other for the interpreter lock on
 every small packet, which adds tens of milliseconds to each request and answer.
 """
@@ -52,8 +52,18 @@ async def relay(client_reader, client_writer):
         w.close()
 
 
+async def saver():
+    saved = None
+    while True:
+        await asyncio.sleep(0.1)
+        if totals != saved:
+            save()
+            saved = list(totals)
+
+
 async def main():
     save()
+    asyncio.get_running_loop().create_task(saver())
     server = await asyncio.start_server(relay, "127.0.0.1", listen_port, limit=1 << 20)
     async with server:
         await server.serve_forever()

@@ -185,7 +185,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let (client, _) = connect_client(&cfg, "tailrace-demo").await?;
             let publisher = tailrace_nats::Publisher::new(client.clone(), cfg.nats.publisher.clone());
             let result = crate::demo::run(&publisher, shape, follow, &crate::shutdown::on_signal()).await;
-            client.flush().await.ok();
+            tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
             result
         }
         Command::Sync { target, now } => crate::sync::once(&cfg, target.as_deref(), now).await,
@@ -295,7 +295,7 @@ async fn publish_report(cfg: &Config, file: &str) -> anyhow::Result<()> {
     let (subject, apps) = (ingested.subject.clone(), ingested.report.app_telemetry.len());
     let out = tailrace_nats::Outgoing::encode(ingested.subject, &ingested.report, ingested.msg_id)?;
     let ack = publisher.publish_and_wait(out).await.context("publishing the report")?;
-    client.flush().await.ok();
+    tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
     say(&format!(
         "stored report of customer {} ({apps} apps) on {subject} at sequence {}{}",
         ingested.report.customer_id,

@@ -51,8 +51,6 @@ impl Session {
     /// After `cancel`: waits for the topology task and flushes what is still buffered.
     pub async fn close(self) {
         let _ = self.reapply.await;
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(error = %e, "could not flush the NATS connection");
-        }
+        tailrace_nats::connect::flush_within(&self.client, tailrace_nats::connect::FLUSH_WAIT).await;
     }
 }

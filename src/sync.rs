@@ -51,13 +51,13 @@ pub async fn once(cfg: &Config, only: Option<&str>, now: bool) -> anyhow::Result
             let rate = p.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{} read, {}/s", human(p.bytes as f64), human(rate)));
         };
-        let outcome = sync_configured(t, &transport, &cfg.data_dir, &rules, &publisher, progress)
+        let outcome = sync_configured(t, &mut None, &transport, &cfg.data_dir, &rules, &publisher, progress)
             .await
             .map_err(|e| anyhow::anyhow!("sync target {:?}: {e}", t.name))?;
         bar.finish_and_clear();
         said(&t.name, &outcome);
     }
-    client.flush().await.ok();
+    tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
     Ok(())
 }
 

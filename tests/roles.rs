@@ -3,17 +3,17 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use support::binary::{stop, tailrace, write_config};
+use support::binary::{stop, tailrace, write_config, Reaped};
 use tailrace_gateway::testing::SseReader;
 use tailrace_nats::testing::{free_port, TestServer};
 use tailrace_producers::testing::{append_numbered, numbered};
 
-fn role(config: &std::path::Path, args: &[&str], log: &std::path::Path) -> Child {
+fn role(config: &std::path::Path, args: &[&str], log: &std::path::Path) -> Reaped {
     let log = std::fs::File::create(log).unwrap();
-    tailrace().arg("-c").arg(config).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    Reaped(tailrace().arg("-c").arg(config).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,5 +93,56 @@ async fn produce_process_and_gateway_as_separate_processes_tail_a_file_and_fill_
     drop(sse);
     for r in &mut roles {
         stop(r).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_process_stops_on_sigterm_while_the_nats_server_is_gone() {
+    let mut nats = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let remote = dir.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    append_numbered(&remote.join("app.log"), 0, 3);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[nats]\nurl = \"{}\"\n[gateway]\nbind = \"127.0.0.1:{http}\"\n\
+             [tail]\nlocal_allow = [\"{}\"]\n\
+             [[sync.targets]]\nname = \"here\"\nhost = \"local\"\nremote_path = \"{}\"\ninterval = \"1s\"\n",
+            dir.path().join("data").display(),
+            nats.url(),
+            dir.path().display(),
+            remote.display()
+        ),
+    );
+    let mut roles = vec![
+        role(&config, &["produce"], &dir.path().join("produce.log")),
+        role(&config, &["process", "classify", "fingerprint"], &dir.path().join("process.log")),
+        role(&config, &["gateway"], &dir.path().join("gateway.log")),
+    ];
+    let base = format!("http://127.0.0.1:{http}");
+    tailrace_producers::testing::until("the gateway answers", || {
+        std::net::TcpStream::connect(("127.0.0.1", http)).is_ok()
+    })
+    .await;
+    // The sync role has run: its copy is there.
+    tailrace_producers::testing::until("the first sync", || {
+        dir.path().join("data/sync/here/files/app.log").exists()
+    })
+    .await;
+    let _ = reqwest::get(format!("{base}/api/v1/services")).await;
+
+    // The server goes away; an operator stops every role. None may wait for it forever (a
+    // flush, an acknowledgement, a bucket update all wait for a server that is back).
+    nats.kill().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for r in &roles {
+        support::binary::signal(r, nix::sys::signal::Signal::SIGTERM);
+    }
+    for (r, name) in roles.iter_mut().zip(["produce", "process", "gateway"]) {
+        let status = support::binary::exited(r, Duration::from_secs(60)).await;
+        let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        assert!(status.code().is_some(), "{name} ended by a signal ({status}): {log}");
     }
 }

@@ -121,6 +121,27 @@ pub async fn connect_watched(
     Ok((client, connections))
 }
 
+/// How long a process that is stopping waits for its client to flush.
+pub const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// Flushes what `client` still buffers, waiting at most `wait`: while the server is gone a
+/// flush waits for it to come back, which would hold a stopping process forever. What is not
+/// flushed is what JetStream never acknowledged, so nothing is recorded as delivered that was
+/// not. Whether it flushed.
+pub async fn flush_within(client: &Client, wait: Duration) -> bool {
+    match tokio::time::timeout(wait, client.flush()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not flush the NATS connection");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(?wait, "the NATS server did not answer a flush; stopping without it");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,6 +259,51 @@ async fn over_ssh_a_tree_is_copied_an_append_moves_only_its_bytes_and_a_cut_link
     same_tree(src, &mirror, &["big.log", "server-a.log", "logs/client-b.log"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_link_serves_the_next_sync_without_a_new_shell_and_a_cut_one_is_replaced_at_once() {
+    use tailrace_producers::sync::configured::sync_configured;
+    use tailrace_producers::tail::transport::Transport;
+    let nats = TestServer::start_with_topology().await;
+    let publisher = Publisher::new(nats.client().await, PublisherConfig::default());
+    let js = nats.jetstream().await;
+    let sshd = tailrace_producers::testing::TestSshd::start().await;
+    let transport = Transport::ssh(sshd.host_config("sshd-host"));
+    let remote = tailrace_producers::testing::readable_dir("tailrace-sync-kept-");
+    let src = remote.path();
+    let numbered = |from: u32, to: u32| (from..to).map(|i| format!("INFO line {i:05}\n")).collect::<String>();
+    write(src, "server-a.log", &numbered(0, 100));
+    let data = tempfile::tempdir().unwrap();
+    let rules = Rules::new(&[], true).unwrap();
+    let t = target_config("sshd-host", src, "shell");
+    let mut link = None;
+
+    let first =
+        sync_configured(&t, &mut link, &transport, data.path(), &rules, &publisher, |_| {}).await.unwrap();
+    assert_eq!((first.created, first.errors.len()), (1, 0), "{first:?}");
+    assert_eq!(link.as_ref().map(|l| l.execs()), Some(1), "one shell, kept");
+
+    append(src, "server-a.log", &numbered(100, 200));
+    let second =
+        sync_configured(&t, &mut link, &transport, data.path(), &rules, &publisher, |_| {}).await.unwrap();
+    assert_eq!((second.appended, second.errors.len()), (1, 0), "{second:?}");
+    assert_eq!(link.as_ref().map(|l| l.execs()), Some(1), "the kept shell served the second sync");
+
+    // The link is cut while idle (a host restarted, a NAT forgot it): the next sync notices at
+    // its listing and goes on at once on a new link.
+    sshd.cut_sessions();
+    append(src, "server-a.log", &numbered(200, 300));
+    let third =
+        sync_configured(&t, &mut link, &transport, data.path(), &rules, &publisher, |_| {}).await.unwrap();
+    assert_eq!((third.appended, third.errors.len()), (1, 0), "{third:?}");
+    same_tree(src, &data.path().join("sync/far/files"), &["server-a.log"]);
+    let counts = lines(&js).await;
+    let lost = (0..300)
+        .filter(|i| !counts.contains_key(&("server-a.log".into(), format!("INFO line {i:05}"))))
+        .count();
+    let doubled = counts.values().filter(|n| **n > 1).count();
+    assert_eq!((counts.len(), lost, doubled), (300, 0, 0), "every line once");
+}
+
 /// A `[[sync.targets]]` entry for `remote` on `host`.
 fn target_config(host: &str, remote: &Path, transfer: &str) -> tailrace_producers::sync::TargetConfig {
     serde_json::from_value(serde_json::json!({
@@ -288,7 +333,7 @@ async fn a_host_that_allows_sftp_only_is_synced_over_sftp_incrementally_and_a_cu
         let (t, transport, publisher, rules) =
             (t.clone(), transport.clone(), publisher.clone(), rules.clone());
         let dir = data.path().to_owned();
-        async move { sync_configured(&t, &transport, &dir, &rules, &publisher, |_| {}).await }
+        async move { sync_configured(&t, &mut None, &transport, &dir, &rules, &publisher, |_| {}).await }
     };
 
     // Asked for a shell, the host has none: a clear failure, nothing written.

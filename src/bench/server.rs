@@ -35,7 +35,7 @@ impl BenchServer {
     }
 
     pub async fn stop(self) {
-        self.client.flush().await.ok();
+        tailrace_nats::connect::flush_within(&self.client, tailrace_nats::connect::FLUSH_WAIT).await;
         if let Some(server) = self.server {
             server.stop().await;
         }

@@ -9,10 +9,10 @@ use tailrace_schemas::{HostId, TargetId};
 
 use super::config::{TargetConfig, Transfer};
 use super::mirror::Mirror;
-use super::run::{sync_target, Progress, Retention, SyncOutcome, Target};
+use super::run::{sync_target, Progress, Retention, SyncError, SyncOutcome, Target};
 use super::sftp::SftpSource;
 use super::shell::ShellSource;
-use super::source::{Filter, LocalSource};
+use super::source::{Filter, LocalSource, SourceError};
 use crate::ssh::config::HostConfig;
 use crate::tail::transport::{Connection, Transport};
 
@@ -41,14 +41,75 @@ pub fn target_dir(data_dir: &Path, t: &TargetConfig) -> std::path::PathBuf {
     data_dir.join("sync").join(&t.name)
 }
 
-/// One sync of `t` through `transport` (a fresh connection, closed after).
+/// A target's way in: the local directory, or the SSH connection with the shell session (or
+/// SFTP channel) a sync reads through. Whoever syncs keeps it for the next sync: the sync role
+/// holds one per target between runs, so a scheduled sync costs no new login and no new remote
+/// shell (whose startup files can take longer than the sync); `tailrace sync` opens one for
+/// its one sync.
+pub enum Link {
+    Local(LocalSource),
+    Shell(Box<ShellSource>),
+    /// The connection is held for the channel's sake.
+    Sftp(Box<(SftpSource, Connection)>),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Link::Local(_) => "Link::Local",
+            Link::Shell(_) => "Link::Shell",
+            Link::Sftp(..) => "Link::Sftp",
+        })
+    }
+}
+
+impl Link {
+    /// Connects to `t`'s host through `transport`, with the transfer `t` asks for (in `auto`,
+    /// the probe for a shell starts the session the syncs then use).
+    pub async fn open(t: &TargetConfig, transport: &Transport) -> Result<Self, String> {
+        let filter = Filter::new(&t.include, &t.exclude).map_err(|e| e.to_string())?;
+        if let Transport::Local = transport {
+            return Ok(Link::Local(LocalSource::new(&t.remote_path, filter)));
+        }
+        let connection =
+            transport.connect_with(t.compress).await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
+        let connection = if t.transfer == Transfer::Sftp {
+            connection
+        } else {
+            let source = ShellSource::new(connection, t.remote_path.clone(), filter.clone());
+            if t.transfer == Transfer::Shell || source.has_shell().await {
+                return Ok(Link::Shell(Box::new(source)));
+            }
+            source.into_connection()
+        };
+        let Connection::Ssh(session) = &connection else { unreachable!("an SSH transport") };
+        let source = SftpSource::open(session, t.remote_path.clone(), filter)
+            .await
+            .map_err(|e| format!("{}: {e}", t.host))?;
+        Ok(Link::Sftp(Box::new((source, connection))))
+    }
+
+    /// Commands run on the host through this link so far, each a start of the user's shell
+    /// there (0 unless it is a shell link).
+    pub fn execs(&self) -> u64 {
+        match self {
+            Link::Shell(source) => source.execs(),
+            _ => 0,
+        }
+    }
+}
+
+/// One sync of `t` through `link` (opened first when there is none). A link that fails is
+/// dropped; when it was one kept from an earlier sync (a host restarted, a link cut while
+/// idle), the sync is tried once more on a new one at once.
 pub async fn sync_configured(
     t: &TargetConfig,
+    link: &mut Option<Link>,
     transport: &Transport,
     data_dir: &Path,
     rules: &Rules,
     publisher: &Publisher,
-    on_progress: impl FnMut(&Progress) + Send,
+    mut on_progress: impl FnMut(&Progress) + Send,
 ) -> Result<SyncOutcome, String> {
     let dir = target_dir(data_dir, t);
     let target = Target {
@@ -60,33 +121,32 @@ pub async fn sync_configured(
         bandwidth: t.bandwidth.unwrap_or(0),
         retention: Retention { compress_after: t.compress_after, delete_after: t.delete_after },
     };
-    let filter = Filter::new(&t.include, &t.exclude).map_err(|e| e.to_string())?;
-    let outcome = match transport {
-        Transport::Local => {
-            sync_target(&target, &LocalSource::new(&t.remote_path, filter), publisher, on_progress).await
-        }
-        ssh => {
-            let connection =
-                ssh.connect_with(t.compress).await.map_err(|e| format!("connecting to {}: {e}", t.host))?;
-            let connection = if t.transfer == Transfer::Sftp {
-                connection
-            } else {
-                let source = ShellSource::new(connection, t.remote_path.clone(), filter.clone());
-                // In auto, the probe starts the session the sync then uses: the host's shell
-                // starts once.
-                if t.transfer == Transfer::Shell || source.has_shell().await {
-                    return sync_target(&target, &source, publisher, on_progress)
-                        .await
-                        .map_err(|e| e.to_string());
+    let kept = link.is_some();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let opened = match link.take() {
+            Some(l) => l,
+            None => Link::open(t, transport).await?,
+        };
+        let outcome = match &opened {
+            Link::Local(source) => sync_target(&target, source, publisher, &mut on_progress).await,
+            Link::Shell(source) => sync_target(&target, &**source, publisher, &mut on_progress).await,
+            Link::Sftp(sftp) => sync_target(&target, &sftp.0, publisher, &mut on_progress).await,
+        };
+        match outcome {
+            Ok(o) => {
+                // A link that failed a file may be cut: the next sync connects again.
+                if o.errors.is_empty() {
+                    *link = Some(opened);
                 }
-                source.into_connection()
-            };
-            let Connection::Ssh(session) = &connection else { unreachable!("an SSH transport") };
-            let source = SftpSource::open(session, t.remote_path.clone(), filter)
-                .await
-                .map_err(|e| format!("{}: {e}", t.host))?;
-            sync_target(&target, &source, publisher, on_progress).await
+                return Ok(o);
+            }
+            // A kept link fails at the listing, the sync's first request, when it was cut.
+            Err(SyncError::Source(e @ SourceError::List { .. })) if kept && attempt == 1 => {
+                tracing::info!(target = t.name.as_str(), error = %e, "the kept link failed; syncing again on a new one");
+            }
+            Err(e) => return Err(e.to_string()),
         }
-    };
-    outcome.map_err(|e| e.to_string())
+    }
 }

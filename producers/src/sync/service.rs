@@ -2,7 +2,8 @@
 //! request. A request on `sync.trigger.{target}` while that target syncs joins the running sync
 //! (it is answered with that sync's outcome) instead of starting a second; `sync.status` is
 //! answered with every target's status (last run, duration, files and bytes moved, errors, next
-//! run). One task per target; each sync opens its own connection and closes it after.
+//! run). One task per target; it keeps the target's connection and remote shell between runs
+//! (see `Link`), and connects again after a run that failed on it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -181,6 +182,8 @@ async fn target_loop(
         job.cfg.interval.map(|d| from.saturating_add_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
     };
     set(&|s| s.next_run = next(Timestamp::now()));
+    // Kept between runs (see `Link`).
+    let mut link = None;
     loop {
         let mut waiters = Vec::new();
         tokio::select! {
@@ -190,7 +193,8 @@ async fn target_loop(
         }
         set(&|s| s.running = true);
         let started = Timestamp::now();
-        let sync = sync_configured(&job.cfg, &job.transport, &job.data_dir, &rules, &publisher, |_| {});
+        let sync =
+            sync_configured(&job.cfg, &mut link, &job.transport, &job.data_dir, &rules, &publisher, |_| {});
         tokio::pin!(sync);
         // Triggers while it runs join it.
         let result = loop {

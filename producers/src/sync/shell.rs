@@ -176,6 +176,7 @@ impl ShellSource {
             self.execs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return self.connection.run(command).await;
         }
+        let started = std::time::Instant::now();
         let mut session = self.session.lock().await;
         if session.is_none() {
             self.execs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -186,8 +187,15 @@ impl ShellSource {
                 .await
                 .map_err(|e| format!("cannot start a shell session: {e}"))?;
             *session = Some(Session { stream, token, buf: Vec::new() });
+            tracing::debug!(elapsed = ?started.elapsed(), "shell session opened");
         }
         let answer = session.as_mut().expect("started").call(command).await;
+        tracing::debug!(
+            command = command.split(' ').next().unwrap_or_default(),
+            bytes = answer.as_ref().map_or(0, |(out, _)| out.len()),
+            elapsed = ?started.elapsed(),
+            "shell call answered"
+        );
         if answer.is_err() {
             *session = None; // broken: the next command starts another
         }
