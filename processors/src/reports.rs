@@ -87,6 +87,12 @@ impl ReportSplitter {
 }
 
 impl Handler for ReportSplitter {
+    /// Reports are split on every core (decoding and fingerprinting are the work), their
+    /// occurrences published in report order; templates are saved one save at a time.
+    fn concurrent(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, delivery: &Delivery) -> Result<Vec<Outgoing>, HandleError> {
         let reject =
             |reason: String| HandleError::Reject(format!("{NAME} on {}: {reason}", delivery.subject()));

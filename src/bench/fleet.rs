@@ -67,6 +67,7 @@ pub async fn fleet(cfg: &Config, shape: Shape, budget: Budget) -> anyhow::Result
         .await?,
     );
     reached(&js, "REPORTS", "reports", Point::Acked, reports).await?;
+    eprintln!("bench: the splitter acknowledged every report after {:.2?}", started.elapsed());
     for (sink, stream) in [("telemetry", StreamName::REPORTS), ("issues", StreamName::ISSUES)] {
         let last = js.get_stream(stream.as_str()).await?.info().await?.state.last_sequence;
         let mut shown = Instant::now();
@@ -77,6 +78,7 @@ pub async fn fleet(cfg: &Config, shape: Shape, budget: Budget) -> anyhow::Result
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        eprintln!("bench: sink {sink} applied all {last} after {:.2?}", started.elapsed());
     }
     let into_tables = started.elapsed();
     cancel.cancel();

@@ -16,6 +16,9 @@ use crate::template::{Fingerprinter, MinerConfig, TemplateRecord};
 pub struct SharedFingerprinter {
     inner: Arc<Mutex<Inner>>,
     store: TemplateStore,
+    /// One save at a time: a save that finds nothing to store must not return while another
+    /// is still storing (or has failed to store, and put back) what this caller learned.
+    saving: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug)]
@@ -54,7 +57,7 @@ impl SharedFingerprinter {
                 inner.lock().unwrap_or_else(PoisonError::into_inner).fingerprinter.miner().absorb(&record);
             }
         });
-        Ok(Self { inner, store })
+        Ok(Self { inner, store, saving: Arc::default() })
     }
 
     /// Runs `f` with the fingerprinter (briefly: every user of this instance waits for it).
@@ -65,6 +68,7 @@ impl SharedFingerprinter {
     /// Stores the templates learned since the last save. Call it before publishing anything
     /// that names their fingerprints: an occurrence never names a fingerprint the bucket lacks.
     pub async fn save(&self) -> Result<(), TemplateStoreError> {
+        let _one = self.saving.lock().await;
         let changes = {
             let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             let mut changes = std::mem::take(&mut inner.unsaved);
