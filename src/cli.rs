@@ -60,6 +60,32 @@ pub enum Command {
     Produce,
     /// Run the gateway alone, with the sinks of [sinks] keeping its own tables (a read replica).
     Gateway,
+    /// Replay a stream's stored messages, from a start to an end (by default the whole stream
+    /// as it is now), to stdout as JSON lines, or republished with --to-subject. A progress bar
+    /// on stderr.
+    Replay {
+        /// The stream: LOGS, CLASSIFIED, FILES, REPORTS, ISSUES, STATUS, DLQ or DERIVED.
+        #[arg(long)]
+        stream: String,
+        /// Only the subjects this filter matches (wildcards allowed), within the stream.
+        #[arg(long)]
+        subject: Option<String>,
+        /// From this time: RFC 3339, or a duration back from now (90m, 2h, 7d).
+        #[arg(long, conflicts_with = "from_seq")]
+        since: Option<String>,
+        /// From this stream sequence (1 is the first).
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Up to this time (stored at or before it): RFC 3339, or a duration back from now.
+        #[arg(long, conflicts_with = "to_seq")]
+        until: Option<String>,
+        /// Up to this stream sequence, inclusive.
+        #[arg(long)]
+        to_seq: Option<u64>,
+        /// Republish each message (its payload as stored) to this subject instead of printing.
+        #[arg(long)]
+        to_subject: Option<String>,
+    },
     /// Declare and inspect JetStream streams.
     Streams {
         #[command(subcommand)]
@@ -192,6 +218,10 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,
+        Command::Replay { stream, subject, since, from_seq, until, to_seq, to_subject } => {
+            let range = crate::replay::Range { stream, subject, since, from_seq, until, to_seq, to_subject };
+            crate::replay::run(&cfg, range).await
+        }
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await
         }

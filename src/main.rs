@@ -11,6 +11,7 @@ mod demo;
 mod fingerprint;
 mod logging;
 mod process;
+mod replay;
 mod roles;
 mod run;
 mod running;

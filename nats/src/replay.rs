@@ -63,6 +63,8 @@ pub struct Replayed {
     pub payload: Bytes,
     /// Messages of the filter still to come after this one (0: caught up).
     pub pending: u64,
+    /// When the stream stored it.
+    pub stored_at: Option<Timestamp>,
 }
 
 /// The stream's last sequence now (0 when empty).
@@ -162,7 +164,13 @@ pub async fn history(
             Ok(info) => (info.stream_sequence, info.pending),
             Err(e) => return Some((Err(read(e.to_string())), None)),
         };
-        let item = Replayed { seq, subject: m.subject.to_string(), payload: m.payload.clone(), pending };
+        let stored_at = m
+            .info()
+            .ok()
+            .and_then(|i| i64::try_from(i.published.unix_timestamp_nanos()).ok())
+            .map(Timestamp::from_nanos);
+        let item =
+            Replayed { seq, subject: m.subject.to_string(), payload: m.payload.clone(), pending, stored_at };
         Some((Ok(item), (pending > 0).then_some(messages)))
     })
     .boxed())

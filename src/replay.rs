@@ -1,0 +1,222 @@
+//! `tailrace replay`: a stream's stored messages from a start to an end, printed as JSON lines
+//! (sequence, subject, time stored, the payload decoded by its stream's type) or republished to
+//! another subject, with a progress bar on stderr. Reads through `tailrace_nats::replay`, the
+//! one reader the history API and the live views use; the end is the stream's last message when
+//! the replay began, so a replay always ends.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use tailrace_nats::replay::{self, Checked, Start};
+use tailrace_nats::{Outgoing, Publisher};
+use tailrace_schemas::streams::{StreamDecl, STREAMS};
+use tailrace_schemas::{Subject, SubjectFilter, Timestamp};
+
+use crate::config::Config;
+
+/// What to replay and where to, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Range {
+    pub stream: String,
+    pub subject: Option<String>,
+    pub since: Option<String>,
+    pub from_seq: Option<u64>,
+    pub until: Option<String>,
+    pub to_seq: Option<u64>,
+    pub to_subject: Option<String>,
+}
+
+/// A [`Range`] checked: every way it can be wrong is said before anything is read.
+#[derive(Debug)]
+struct Plan {
+    decl: &'static StreamDecl,
+    filter: SubjectFilter,
+    start: Start,
+    until: Option<Timestamp>,
+    to_seq: Option<u64>,
+    to_subject: Option<Subject>,
+}
+
+fn plan(r: &Range, now: Timestamp) -> anyhow::Result<Plan> {
+    let Some(decl) = STREAMS.iter().find(|d| d.name.as_str().eq_ignore_ascii_case(&r.stream)) else {
+        let known: Vec<&str> = STREAMS.iter().map(|d| d.name.as_str()).collect();
+        bail!("--stream {:?} is not a stream; the streams are: {}", r.stream, known.join(", "));
+    };
+    let filter = match &r.subject {
+        None => decl.filter(),
+        Some(f) => {
+            let filter = SubjectFilter::parse(f).map_err(|e| anyhow::anyhow!("--subject {f:?}: {e}"))?;
+            if tailrace_schemas::streams::stream_of(&filter).map(|d| d.name) != Some(decl.name) {
+                bail!(
+                    "--subject {f:?} is not a subject of stream {} (its subjects: {})",
+                    decl.name.as_str(),
+                    decl.filter().as_str()
+                );
+            }
+            filter
+        }
+    };
+    let since = r.since.as_deref().map(|s| time_arg("--since", s, now)).transpose()?;
+    let until = r.until.as_deref().map(|s| time_arg("--until", s, now)).transpose()?;
+    if let (Some(from), Some(to)) = (r.from_seq, r.to_seq) {
+        if from > to {
+            bail!("--from-seq {from} is after --to-seq {to}: nothing lies between them");
+        }
+    }
+    if let (Some(since), Some(until)) = (since, until) {
+        if since > until {
+            bail!(
+                "--since {} is after --until {}: nothing lies between them",
+                since.to_rfc3339(),
+                until.to_rfc3339()
+            );
+        }
+    }
+    if r.from_seq == Some(0) {
+        bail!("--from-seq counts from 1 (a stream's first sequence)");
+    }
+    let to_subject = r
+        .to_subject
+        .as_deref()
+        .map(|s| Subject::parse(s).map_err(|e| anyhow::anyhow!("--to-subject {s:?}: {e}")))
+        .transpose()?;
+    let start = match (r.from_seq, since) {
+        (Some(seq), _) => Start::Sequence(seq),
+        (None, Some(t)) => Start::Time(t),
+        (None, None) => Start::Sequence(1),
+    };
+    Ok(Plan { decl, filter, start, until, to_seq: r.to_seq, to_subject })
+}
+
+/// An RFC 3339 time, or a duration back from now (`90m`, `2h`, `7d`).
+fn time_arg(name: &str, raw: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
+    if let Ok(t) = Timestamp::parse_rfc3339(raw) {
+        return Ok(t);
+    }
+    match humantime::parse_duration(raw) {
+        Ok(back) => Ok(now.saturating_add_nanos(-i64::try_from(back.as_nanos()).unwrap_or(i64::MAX))),
+        Err(_) => bail!("{name} {raw:?} is neither an RFC 3339 time (2026-12-05T06:00:00Z) nor a duration back from now (90m, 2h, 7d)"),
+    }
+}
+
+pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
+    let plan = plan(&range, Timestamp::now())?;
+    let (client, _) = crate::cli::connect_client(cfg, "tailrace-replay").await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = plan.decl.name;
+    if let Checked::PastEnd { seq, last } = replay::check(&js, stream, plan.start).await? {
+        bail!("--from-seq {seq} is past the end of {} (its last sequence is {last})", stream.as_str());
+    }
+    let mut messages = replay::history(&js, stream, plan.filter.as_str(), plan.start)
+        .await
+        .with_context(|| format!("reading {}", stream.as_str()))?;
+    let publisher =
+        plan.to_subject.as_ref().map(|_| Publisher::new(client.clone(), cfg.nats.publisher.clone()));
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} eta {eta} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let (mut count, mut first, mut last) = (0u64, None, None);
+    let mut acks = Vec::new();
+    while let Some(m) = messages.next().await {
+        let m = m?;
+        if plan.to_seq.is_some_and(|to| m.seq > to)
+            || plan.until.is_some_and(|u| m.stored_at.is_some_and(|t| t > u))
+        {
+            break;
+        }
+        if count == 0 {
+            bar.set_length(m.pending + 1);
+        }
+        first.get_or_insert(m.seq);
+        last = Some(m.seq);
+        count += 1;
+        match (&plan.to_subject, &publisher) {
+            (Some(to), Some(publisher)) => {
+                // The same replay run again stores nothing twice (within the duplicate window).
+                let id = format!("replay/{}/{}/{}", stream.as_str(), m.seq, to.as_str());
+                acks.push(
+                    publisher.publish(Outgoing { subject: to.clone(), payload: m.payload, msg_id: id }).await,
+                );
+            }
+            _ => {
+                let line = serde_json::json!({
+                    "seq": m.seq,
+                    "subject": m.subject,
+                    "stored_at": m.stored_at.map(Timestamp::to_rfc3339),
+                    "payload": tailrace_schemas::streams::to_json(&m.subject, &m.payload),
+                });
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        bar.inc(1);
+    }
+    out.flush()?;
+    for ack in acks {
+        ack.await.context("republishing")?;
+    }
+    bar.finish_and_clear();
+    let took = started.elapsed();
+    let span = match (first, last) {
+        (Some(a), Some(b)) => format!(" (sequences {a}..={b})"),
+        _ => String::new(),
+    };
+    let to = plan.to_subject.as_ref().map_or(String::new(), |s| format!(" to {s}"));
+    eprintln!(
+        "replayed {count} messages of {}{span}{to} in {took:.2?} ({:.0}/s)",
+        plan.filter.as_str(),
+        count as f64 / took.as_secs_f64().max(1e-9)
+    );
+    tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(stream: &str) -> Range {
+        Range { stream: stream.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn every_wrong_range_is_refused_naming_its_option() {
+        let now = Timestamp::parse_rfc3339("2026-12-05T12:00:00Z").unwrap();
+        let err = |r: Range| plan(&r, now).unwrap_err().to_string();
+        assert!(err(range("NOPE")).contains("--stream \"NOPE\" is not a stream"));
+        assert!(err(Range { subject: Some("issues.x".into()), ..range("LOGS") }).contains("--subject"));
+        assert!(err(Range { subject: Some("logs..raw".into()), ..range("LOGS") }).contains("--subject"));
+        assert!(err(Range { from_seq: Some(9), to_seq: Some(3), ..range("LOGS") })
+            .contains("--from-seq 9 is after --to-seq 3"));
+        assert!(err(Range { since: Some("1h".into()), until: Some("2h".into()), ..range("LOGS") })
+            .contains("--since"));
+        assert!(err(Range { since: Some("yesterday".into()), ..range("LOGS") })
+            .contains("--since \"yesterday\" is neither"));
+        assert!(err(Range { from_seq: Some(0), ..range("LOGS") }).contains("--from-seq counts from 1"));
+        assert!(err(Range { to_subject: Some("logs.>".into()), ..range("LOGS") }).contains("--to-subject"));
+    }
+
+    #[test]
+    fn a_range_reads_from_its_start_with_times_absolute_or_back_from_now() {
+        let now = Timestamp::parse_rfc3339("2026-12-05T12:00:00Z").unwrap();
+        let p = plan(&Range { since: Some("2h".into()), ..range("logs") }, now).unwrap();
+        assert_eq!(p.start, Start::Time(Timestamp::parse_rfc3339("2026-12-05T10:00:00Z").unwrap()));
+        assert_eq!(p.filter.as_str(), "logs.raw.>");
+        let p = plan(
+            &Range { from_seq: Some(5), until: Some("2026-12-05T11:00:00Z".into()), ..range("LOGS") },
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.start, p.until.map(Timestamp::to_rfc3339)),
+            (Start::Sequence(5), Some("2026-12-05T11:00:00Z".into()))
+        );
+    }
+}
