@@ -65,8 +65,12 @@ pub enum Command {
     /// on stderr.
     Replay {
         /// The stream: LOGS, CLASSIFIED, FILES, REPORTS, ISSUES, STATUS, DLQ or DERIVED.
-        #[arg(long)]
-        stream: String,
+        #[arg(long, required_unless_present = "rebuild")]
+        stream: Option<String>,
+        /// Instead: reset sink SINK (files, issues, telemetry) in every running replica and
+        /// materialize its tables again from its stream while everything keeps running.
+        #[arg(long, conflicts_with_all = ["stream", "subject", "since", "from_seq", "until", "to_seq", "to_subject"])]
+        rebuild: Option<String>,
         /// Only the subjects this filter matches (wildcards allowed), within the stream.
         #[arg(long)]
         subject: Option<String>,
@@ -218,7 +222,9 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
         Command::Streams { action } => streams(action, &cfg).await,
-        Command::Replay { stream, subject, since, from_seq, until, to_seq, to_subject } => {
+        Command::Replay { rebuild: Some(sink), .. } => crate::replay::rebuild(&cfg, &sink).await,
+        Command::Replay { stream, rebuild: None, subject, since, from_seq, until, to_seq, to_subject } => {
+            let stream = stream.unwrap_or_default();
             let range = crate::replay::Range { stream, subject, since, from_seq, until, to_seq, to_subject };
             crate::replay::run(&cfg, range).await
         }

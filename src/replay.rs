@@ -178,6 +178,97 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--rebuild SINK`: every running replica of the sink clears its tables and materializes them
+/// again from its stream while the rest keeps running; the progress shown is the first
+/// replica's reader (the ordered consumer its runtime names after it) through the stream as it
+/// was when the rebuild began.
+pub async fn rebuild(cfg: &Config, sink: &str) -> anyhow::Result<()> {
+    let Some(stream) = tailrace_sinks::input_of(sink) else {
+        let known: Vec<&str> = tailrace_sinks::BUILT_IN.iter().map(|(n, _)| *n).collect();
+        bail!("--rebuild {sink:?} is not a sink; the sinks are: {}", known.join(", "));
+    };
+    let (client, _) = crate::cli::connect_client(cfg, "tailrace-replay").await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let last = replay::last_sequence(&js, stream).await?;
+    // The readers before the rebuild (an ephemeral consumer outlives its reader a while) are
+    // not the one that shows its progress.
+    let before: std::collections::HashSet<String> =
+        sink_readers(&js, stream, sink).await?.into_keys().collect();
+    let asked = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(tailrace_sinks::rebuild_subject(sink), "".into()),
+    )
+    .await;
+    let reply = match asked {
+        Ok(Ok(reply)) => reply,
+        _ => bail!(
+            "no running sink {sink} answered (it runs in `tailrace run`, `tailrace gateway` and `tailrace sink {sink}`)"
+        ),
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).context("the sink's answer")?;
+    let replica = answer["replica"].as_str().unwrap_or_default().to_owned();
+    eprintln!("sink {sink} of replica {replica}: tables cleared; materializing them again from {} (sequences 1..={last})", stream.as_str());
+    let bar = ProgressBar::new(last).with_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} eta {eta} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut seen = Instant::now();
+    loop {
+        let readers = sink_readers(&js, stream, sink).await?;
+        let at = readers
+            .into_iter()
+            .filter(|(name, (of, _))| !before.contains(name) && *of == replica)
+            .map(|(_, (_, seq))| seq)
+            .max();
+        match at {
+            Some(seq) => {
+                seen = Instant::now();
+                bar.set_position(seq.min(last));
+                if seq >= last {
+                    break;
+                }
+            }
+            None if seen.elapsed() > Duration::from_secs(30) => {
+                bail!(
+                    "sink {sink} of replica {replica} has not been reading {} for 30 s: see its log",
+                    stream.as_str()
+                )
+            }
+            None => {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bar.finish_and_clear();
+    let took = started.elapsed();
+    eprintln!(
+        "sink {sink} of replica {replica}: read {last} messages of {} again in {took:.2?} ({:.0}/s); its tables hold them after its next window",
+        stream.as_str(),
+        last as f64 / took.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+/// The readers (ordered consumers) of sink `sink` on `stream`: name → (replica, last sequence
+/// delivered), found by the description the sink runtime gives them.
+async fn sink_readers(
+    js: &async_nats::jetstream::Context,
+    stream: tailrace_schemas::StreamName,
+    sink: &str,
+) -> anyhow::Result<std::collections::HashMap<String, (String, u64)>> {
+    let prefix = format!("sink {sink} of replica ");
+    let mut readers = std::collections::HashMap::new();
+    let mut consumers = js.get_stream(stream.as_str()).await?.consumers();
+    while let Some(info) = consumers.next().await {
+        let Ok(info) = info else { continue };
+        if let Some(replica) = info.config.description.as_deref().and_then(|d| d.strip_prefix(&prefix)) {
+            readers.insert(info.name.clone(), (replica.to_owned(), info.delivered.stream_sequence));
+        }
+    }
+    Ok(readers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,3 +101,146 @@ async fn replay_prints_the_stream_in_order_and_ranges_and_republishes_once() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The issues sink's readers on ISSUES (ephemeral consumers outlive their reader a while):
+/// name → messages of the stream still to deliver.
+async fn readers(js: &async_nats::jetstream::Context) -> std::collections::HashMap<String, u64> {
+    use futures::StreamExt;
+    let mut found = std::collections::HashMap::new();
+    let mut consumers = js.get_stream("ISSUES").await.unwrap().consumers();
+    while let Some(Ok(info)) = consumers.next().await {
+        if info.config.description.as_deref().is_some_and(|d| d.starts_with("sink issues ")) {
+            found.insert(info.name, info.num_pending);
+        }
+    }
+    found
+}
+
+/// Waits until a reader of the issues sink other than those `before` (of earlier runs) has
+/// been delivered everything in ISSUES.
+async fn until_read(js: &async_nats::jetstream::Context, before: &std::collections::HashMap<String, u64>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if readers(js).await.into_iter().any(|(name, pending)| !before.contains_key(&name) && pending == 0) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the issues sink did not read all of ISSUES in 30 s: {:?} before {before:?}",
+            readers(js).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `tailrace sink --dump issues` of the data directory in `config` (its sink stopped).
+fn dump_issues(config: &std::path::Path) -> String {
+    let out = tailrace().arg("-c").arg(config).args(["sink", "--dump", "issues"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Rows whose sort keys tie may come in either order.
+    let mut rows: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    rows.sort();
+    rows.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_materializes_a_running_sink_again_equal_to_what_it_held() {
+    use tailrace_schemas::{AppName, CustomerId, Fingerprint, IssueOccurrence, Scope, Severity};
+    let server = TestServer::start_with_topology().await;
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    let at = Timestamp::parse_rfc3339("2026-12-05T06:00:00Z").unwrap();
+    let mut acks = Vec::new();
+    for i in 0..300u64 {
+        let app = format!("app-{}", i % 7);
+        let o = IssueOccurrence {
+            v: 1,
+            scope: Scope::new(app.as_str()),
+            fingerprint: Fingerprint(i % 11),
+            severity: Severity::Error,
+            message: format!("failure <*> of kind {}", i % 11),
+            count: 1 + i % 3,
+            first_seen: at.saturating_add_nanos(i as i64 * 1_000_000_000),
+            last_seen: at.saturating_add_nanos(i as i64 * 1_000_000_000),
+            sample: format!("failure {i} of kind {}", i % 11),
+            host: None,
+            source: None,
+            app: Some(AppName::new(app.as_str())),
+            customer: Some(CustomerId::new(format!("c-{}", i % 5))),
+            reported_at: Some(at.saturating_add_nanos(i as i64)),
+        };
+        let out = Outgoing::encode(subject::issues(&o.scope), &o, format!("occ/{i}")).unwrap();
+        acks.push(publisher.publish(out).await);
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::binary::write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[nats]\nurl = \"{}\"\n",
+            dir.path().join("data").display(),
+            server.url()
+        ),
+    );
+    let sink = || {
+        support::binary::Reaped(
+            tailrace()
+                .arg("-c")
+                .arg(&config)
+                .args(["sink", "issues"])
+                .stderr(std::fs::File::create(dir.path().join("sink.log")).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let js = server.jetstream().await;
+    // Stops the running sink and dumps its table once it holds all 300 occurrences (a sink
+    // stopped with deliveries it had not handled resumes from what it applied: restarted until
+    // it has applied them all).
+    let settled = |mut running: support::binary::Reaped, mut earlier| {
+        let (js, config) = (js.clone(), config.clone());
+        async move {
+            for _ in 0..20 {
+                until_read(&js, &earlier).await;
+                support::binary::stop(&mut running).await;
+                let rows = dump_issues(&config);
+                let counted: u64 = rows
+                    .lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap())
+                    .sum();
+                if counted == (0..300u64).map(|i| 1 + i % 3).sum::<u64>() {
+                    return rows;
+                }
+                earlier = readers(&js).await;
+                running = sink();
+            }
+            panic!("the sink never applied all 300");
+        }
+    };
+    let before = settled(sink(), readers(&js).await).await;
+    // Every (app, fingerprint) pair of i % 7 and i % 11 occurs among 300.
+    assert_eq!(before.lines().count(), 77, "{before}");
+
+    // Rebuilt while it runs: cleared, read again from the start, the same table.
+    let earlier = readers(&js).await;
+    let running = sink();
+    until_read(&js, &earlier).await;
+    let before_rebuild = readers(&js).await;
+    let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "issues"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("tables cleared") && said.contains("read 300 messages of ISSUES again"), "{said}");
+    assert_eq!(
+        settled(running, before_rebuild).await,
+        before,
+        "the rebuilt table equals the one it replaced"
+    );
+
+    // A sink that does not exist, or none running, is said plainly.
+    let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "nope"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rebuild \"nope\" is not a sink"));
+    let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "issues"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running sink issues answered"));
+}

@@ -384,6 +384,8 @@ impl ConsumerRunner {
             .create_consumer(jetstream::consumer::pull::OrderedConfig {
                 filter_subjects: filters,
                 deliver_policy,
+                // How `tailrace replay --rebuild` finds a sink's reader to show its progress.
+                description: Some(self.spec.description.clone()).filter(|d| !d.is_empty()),
                 ..Default::default()
             })
             .await

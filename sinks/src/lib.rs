@@ -36,6 +36,16 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 /// Runs the sink called `name` until `cancel`.
+/// The stream sink `name` materializes (`None`: no built-in sink has that name).
+pub fn input_of(name: &str) -> Option<tailrace_schemas::StreamName> {
+    match name {
+        "files" => Some(files::FilesSink.input().0),
+        "issues" => Some(issues::IssuesSink.input().0),
+        "telemetry" => Some(telemetry::TelemetrySink.input().0),
+        _ => None,
+    }
+}
+
 pub async fn start(
     name: &str,
     ctx: SinkContext,
