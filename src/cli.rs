@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tailrace_nats::topology::{self, ApplyAction, Topology};
 use tailrace_nats::ManagedServer;
 
 use crate::config::Config;
@@ -203,6 +202,24 @@ pub enum StreamsAction {
     Apply,
     /// List streams with their message counts and consumers.
     Ls,
+    /// One stream in full: its subjects, limits, first and last messages, consumers.
+    Info {
+        /// LOGS, CLASSIFIED, FILES, REPORTS, ISSUES, STATUS, DLQ or DERIVED.
+        stream: String,
+    },
+    /// How far behind each processor and sink is: messages still to read, delivered and not
+    /// yet acknowledged, redelivered.
+    Lag,
+    /// Remove the stored messages of the subjects a filter matches (one host's lines, one
+    /// customer's reports). Says how many first; removes them only with --yes.
+    Purge {
+        /// A subject filter (wildcards allowed) inside one stream.
+        #[arg(long)]
+        subject: String,
+        /// Remove them (without it the command only counts).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
@@ -221,7 +238,7 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Sync { target, now } => crate::sync::once(&cfg, target.as_deref(), now).await,
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
-        Command::Streams { action } => streams(action, &cfg).await,
+        Command::Streams { action } => crate::streams::run(action, &cfg).await,
         Command::Replay { rebuild: Some(sink), .. } => crate::replay::rebuild(&cfg, &sink).await,
         Command::Replay { stream, rebuild: None, subject, since, from_seq, until, to_seq, to_subject } => {
             let stream = stream.unwrap_or_default();
@@ -280,7 +297,7 @@ pub fn say(line: &str) {
 
 /// Connects for a one-shot command: to nats.url, or to the managed server of a running
 /// `tailrace run` on this machine.
-async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
+pub async fn connect_for_command(cfg: &Config) -> anyhow::Result<async_nats::jetstream::Context> {
     Ok(async_nats::jetstream::new(connect_client(cfg, "tailrace-cli").await?.0))
 }
 
@@ -338,50 +355,5 @@ async fn publish_report(cfg: &Config, file: &str) -> anyhow::Result<()> {
         ack.sequence,
         if ack.duplicate { " (a duplicate: stored before)" } else { "" }
     ));
-    Ok(())
-}
-
-async fn streams(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {
-    let js = connect_for_command(cfg).await?;
-    match action {
-        StreamsAction::Apply => {
-            eprintln!(
-                "applying {} streams and the tail-sessions bucket…",
-                Topology::from_config(&cfg.nats.streams).streams().len()
-            );
-            let outcomes = Topology::from_config(&cfg.nats.streams).apply(&js).await?;
-            for o in outcomes {
-                match o.action {
-                    ApplyAction::Created => say(&format!("{:<18} created", o.name)),
-                    ApplyAction::Unchanged => say(&format!("{:<18} unchanged", o.name)),
-                    ApplyAction::Updated(changes) => {
-                        say(&format!("{:<18} updated: {}", o.name, changes.join("; ")))
-                    }
-                }
-            }
-        }
-        StreamsAction::Ls => {
-            let streams = topology::inspect(&js).await?;
-            say(&format!(
-                "{:<18} {:<22} {:>12} {:>14}  consumers (pending/redelivered)",
-                "STREAM", "SUBJECTS", "MESSAGES", "BYTES"
-            ));
-            for s in streams {
-                let consumers: Vec<String> = s
-                    .consumers
-                    .iter()
-                    .map(|c| format!("{} ({}/{})", c.name, c.pending, c.redelivered))
-                    .collect();
-                say(&format!(
-                    "{:<18} {:<22} {:>12} {:>14}  {}",
-                    s.name,
-                    s.subjects.join(","),
-                    s.messages,
-                    s.bytes,
-                    if consumers.is_empty() { "-".to_owned() } else { consumers.join(", ") }
-                ));
-            }
-        }
-    }
     Ok(())
 }

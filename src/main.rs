@@ -18,6 +18,7 @@ mod running;
 mod session;
 mod shutdown;
 mod sink;
+mod streams;
 mod sync;
 
 use std::process::ExitCode;

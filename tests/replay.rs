@@ -1,6 +1,7 @@
-//! `tailrace replay` against a real nats-server: the whole stream to stdout in order, a
-//! subject's share of it, a sequence range, a republish that a rerun does not double, and each
-//! wrong range refused before anything is read.
+//! `tailrace replay` and `tailrace streams` against a real nats-server: the whole stream to
+//! stdout in order, a subject's share of it, a sequence range, a republish that a rerun does not
+//! double, each wrong range refused before anything is read, a sink rebuilt while it runs; a
+//! stream's details, the lag of its readers, and one subject purged.
 
 mod support;
 
@@ -243,4 +244,65 @@ async fn rebuild_materializes_a_running_sink_again_equal_to_what_it_held() {
     let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "issues"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running sink issues answered"));
+}
+
+fn streams(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let out = tailrace().arg("streams").args(args).env("TAILRACE_NATS__URL", server.url()).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_info_lag_and_purge_tell_an_operator_what_is_there_and_remove_one_subject() {
+    let server = TestServer::start_with_topology().await;
+    numbered_batches(&server, 500).await;
+
+    let (ok, info, err) = streams(&server, &["info", "logs"]);
+    assert!(ok, "{err}");
+    for line in [
+        "stream       LOGS",
+        "subjects     logs.raw.>",
+        "messages     500",
+        "first        1 at",
+        "last         500 at",
+    ] {
+        assert!(info.contains(line), "{line:?} in {info}");
+    }
+    let (ok, _, err) = streams(&server, &["info", "NOPE"]);
+    assert!(!ok && err.contains("\"NOPE\" is not a stream"), "{err}");
+
+    // A processor's durable consumer that has read nothing yet is 500 behind.
+    let js = server.jetstream().await;
+    js.get_stream("LOGS")
+        .await
+        .unwrap()
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("classify".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (ok, lag, err) = streams(&server, &["lag"]);
+    assert!(ok, "{err}");
+    assert!(
+        lag.lines().any(|l| l.starts_with("LOGS") && l.contains("processor classify") && l.contains(" 500 ")),
+        "{lag}"
+    );
+
+    // One file's lines: counted, then removed only with --yes; the other file's stay.
+    let (_, all, _) = replay(&server, &["--stream", "LOGS", "--to-seq", "1"]);
+    let a_log = all[0]["subject"].as_str().unwrap().to_owned();
+    let (ok, said, err) = streams(&server, &["purge", "--subject", &a_log]);
+    assert!(ok && said.contains("250 messages of") && said.contains("would be removed"), "{said}{err}");
+    assert_eq!(replay(&server, &["--stream", "LOGS"]).1.len(), 500, "nothing removed without --yes");
+    let (ok, said, err) = streams(&server, &["purge", "--subject", &a_log, "--yes"]);
+    assert!(ok && said.contains("removed 250 messages"), "{said}{err}");
+    let left = replay(&server, &["--stream", "LOGS"]).1;
+    assert_eq!(left.len(), 250);
+    assert!(left.iter().all(|l| l["subject"] != a_log.as_str()));
+    let (ok, _, err) = streams(&server, &["purge", "--subject", "nowhere.>"]);
+    assert!(!ok && err.contains("is in no stream"), "{err}");
 }
