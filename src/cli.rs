@@ -184,6 +184,19 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 120)]
         seed_seconds: u64,
     },
+    /// Reading a stream's history through tailrace's reader (`tailrace replay`, history views,
+    /// sink rebuilds) beside a plain async-nats ordered consumer, against a throwaway server.
+    Replay {
+        /// Lines of 200 bytes stored in LOGS.
+        #[arg(long, default_value_t = 10_000_000)]
+        lines: usize,
+        /// Lines per LogBatch message.
+        #[arg(long, default_value_t = 64)]
+        lines_per_message: usize,
+        /// Rounds of each reader, alternating; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Publisher throughput beside plain async-nats JetStream publishing, LogBatch messages of
     /// 1, 64 and 512 lines of 200 bytes, against a throwaway local nats-server.
     Publish {
@@ -244,6 +257,13 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
             let stream = stream.unwrap_or_default();
             let range = crate::replay::Range { stream, subject, since, from_seq, until, to_seq, to_subject };
             crate::replay::run(&cfg, range).await
+        }
+        Command::Bench { what: BenchWhat::Replay { lines, lines_per_message, rounds } } => {
+            anyhow::ensure!(
+                lines_per_message > 0 && rounds > 0,
+                "--lines-per-message and --rounds must be at least 1"
+            );
+            crate::bench::replay(&cfg, lines.max(1), lines_per_message, rounds).await
         }
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await

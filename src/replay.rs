@@ -146,14 +146,7 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
                 );
             }
             _ => {
-                let line = serde_json::json!({
-                    "seq": m.seq,
-                    "subject": m.subject,
-                    "stored_at": m.stored_at.map(Timestamp::to_rfc3339),
-                    "payload": tailrace_schemas::streams::to_json(&m.subject, &m.payload),
-                });
-                serde_json::to_writer(&mut out, &line)?;
-                out.write_all(b"\n")?;
+                write_line(&m, &mut out)?;
             }
         }
         bar.inc(1);
@@ -175,6 +168,20 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
         count as f64 / took.as_secs_f64().max(1e-9)
     );
     tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
+    Ok(())
+}
+
+/// Writes a stored message as `tailrace replay` prints it, one line: `{"seq", "subject",
+/// "stored_at", "payload"}`, the payload decoded by its stream's type.
+pub fn write_line(m: &replay::Replayed, mut w: impl Write) -> anyhow::Result<()> {
+    let stored_at = m.stored_at.map(Timestamp::to_rfc3339);
+    write!(w, "{{\"seq\":{},\"subject\":", m.seq)?;
+    serde_json::to_writer(&mut w, &m.subject)?;
+    w.write_all(b",\"stored_at\":")?;
+    serde_json::to_writer(&mut w, &stored_at)?;
+    w.write_all(b",\"payload\":")?;
+    tailrace_schemas::streams::write_json(&m.subject, &m.payload, &mut w)?;
+    w.write_all(b"}\n")?;
     Ok(())
 }
 

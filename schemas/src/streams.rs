@@ -83,6 +83,30 @@ impl PayloadKind {
     }
 }
 
+impl PayloadKind {
+    /// [`PayloadKind::to_json`] written straight to `w`, without building the JSON value (a
+    /// replay of millions of messages spent most of its time building and dropping them).
+    pub fn write_json<W: std::io::Write>(self, bytes: &[u8], w: W) -> serde_json::Result<()> {
+        match self {
+            PayloadKind::LogBatch => write_as::<LogBatch, W>(bytes, w),
+            PayloadKind::ClassifiedBatch => write_as::<ClassifiedBatch, W>(bytes, w),
+            PayloadKind::FileEvent => write_as::<FileEvent, W>(bytes, w),
+            PayloadKind::Report => write_as::<Report, W>(bytes, w),
+            PayloadKind::IssueOccurrence => write_as::<IssueOccurrence, W>(bytes, w),
+            PayloadKind::TailStatus => write_as::<TailStatus, W>(bytes, w),
+            PayloadKind::DeadLetter => write_as::<DeadLetter, W>(bytes, w),
+            PayloadKind::Derived => serde_json::to_writer(w, &derived_json(bytes)),
+        }
+    }
+}
+
+fn write_as<T: Payload, W: std::io::Write>(bytes: &[u8], w: W) -> serde_json::Result<()> {
+    match decode::<T>(bytes) {
+        Ok(v) => serde_json::to_writer(w, &v),
+        Err(e) => serde_json::to_writer(w, &json!({ "undecodable": e.to_string() })),
+    }
+}
+
 fn as_json<T: Payload>(bytes: &[u8]) -> Value {
     match decode::<T>(bytes) {
         Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
@@ -261,6 +285,17 @@ pub fn stream_by_key(key: &str) -> Option<&'static StreamDecl> {
     STREAMS.iter().find(|d| d.key == key)
 }
 
+/// [`to_json`] written straight to `w`.
+pub fn write_json<W: std::io::Write>(subject: &str, bytes: &[u8], w: W) -> serde_json::Result<()> {
+    match stream_of_subject(subject) {
+        Some(d) => d.payload.write_json(bytes, w),
+        None => serde_json::to_writer(
+            w,
+            &json!({ "undecodable": format!("{subject} belongs to no declared stream") }),
+        ),
+    }
+}
+
 /// A stored message as JSON, decoded by the payload kind of the stream its subject belongs to.
 pub fn to_json(subject: &str, bytes: &[u8]) -> Value {
     match stream_of_subject(subject) {
@@ -272,6 +307,33 @@ pub fn to_json(subject: &str, bytes: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_written_straight_is_the_json_value_of_the_same_message() {
+        let batch = LogBatch {
+            v: 1,
+            host: "web-1".into(),
+            source: "app".into(),
+            path: "/var/log/app.log".into(),
+            file: None,
+            generation: 2,
+            lines: vec![crate::LogLine { offset: 7, text: "ERROR \"quoted\" \u{e9}".into(), lossy: false }],
+            next_offset: Some(40),
+            read_at: crate::Timestamp::from_nanos(1_733_378_400_000_000_000),
+        };
+        let bytes = crate::encode(&batch).unwrap();
+        for (subject, bytes) in [
+            ("logs.raw.web-1.app", bytes.clone()),
+            ("logs.raw.web-1.app", b"not a payload".to_vec()),
+            ("derived.x", br#"{"a":1}"#.to_vec()),
+            ("nowhere.at.all", bytes),
+        ] {
+            let mut written = Vec::new();
+            write_json(subject, &bytes, &mut written).unwrap();
+            let parsed: Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(parsed, to_json(subject, &bytes), "{subject}");
+        }
+    }
 
     #[test]
     fn every_name_has_one_row_and_roots_do_not_overlap() {

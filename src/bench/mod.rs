@@ -17,10 +17,12 @@ use crate::config::Config;
 
 mod fleet;
 mod pipeline;
+mod replay;
 mod seed_store;
 mod server;
 pub use fleet::{fleet, Budget};
 pub use pipeline::pipeline;
+pub use replay::replay;
 
 const LINE_BYTES: usize = 200;
 const SIZES: [usize; 3] = [1, 64, 512];

@@ -1,0 +1,123 @@
+//! `tailrace bench replay`: reading a stream's history through `tailrace_nats::replay` (what
+//! `tailrace replay`, the history views and sink rebuilds use) beside a plain async-nats ordered
+//! consumer over the same messages, in one process against one server, rounds alternating.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use tailrace_nats::config::PublisherConfig;
+use tailrace_nats::replay::{self, Start};
+use tailrace_nats::{Outgoing, Publisher, Topology};
+use tailrace_schemas::{StreamName, Subject};
+
+use super::server::BenchServer;
+use crate::config::Config;
+
+pub async fn replay(cfg: &Config, lines: usize, per_message: usize, rounds: usize) -> anyhow::Result<()> {
+    let bench = BenchServer::start(cfg, false).await?;
+    let js = jetstream::new(bench.client.clone());
+    Topology::from_config(&cfg.nats.streams).apply(&js).await?;
+    let count = lines.div_ceil(per_message).max(1);
+    eprintln!("bench: publishing {count} LogBatch messages of {per_message} lines of 200 bytes to LOGS…");
+    let publisher = Publisher::new(
+        bench.client.clone(),
+        PublisherConfig { max_in_flight: 512, ..cfg.nats.publisher.clone() },
+    );
+    let subject = Subject::parse("logs.raw.10_55_23_41.genesis")?;
+    let mut acks = Vec::with_capacity(count);
+    let mut published = 0usize;
+    while published < count {
+        let chunk = (count - published).min(10_000);
+        for (payload, id) in super::messages(per_message, chunk) {
+            let out = Outgoing { subject: subject.clone(), payload, msg_id: format!("{published}/{id}") };
+            acks.push(publisher.publish(out).await);
+            published += 1;
+        }
+        for a in acks.drain(..) {
+            a.await.context("publishing")?;
+        }
+        eprintln!("bench: {published} of {count} published");
+    }
+    let last = replay::last_sequence(&js, StreamName::LOGS).await?;
+    let bytes = js.get_stream("LOGS").await?.info().await?.state.bytes;
+
+    let mut runs: [Vec<Duration>; 3] = Default::default();
+    for round in 1..=rounds {
+        runs[0].push(plain(&js, last).await?);
+        runs[1].push(ours(&js, last, false).await?);
+        runs[2].push(ours(&js, last, true).await?);
+        eprintln!(
+            "bench: round {round} of {rounds}: plain {:.2?}, replay {:.2?}, replay as JSON lines {:.2?}",
+            runs[0][round - 1],
+            runs[1][round - 1],
+            runs[2][round - 1]
+        );
+    }
+    bench.stop().await;
+
+    let median = |v: &Vec<Duration>| {
+        let mut v = v.clone();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let total_lines = (count * per_message) as f64;
+    let plain_median = median(&runs[0]);
+    crate::cli::say(&format!(
+        "{count} messages ({} lines, {:.0} MB stored) read from sequence 1 to {last}; median of {rounds} rounds\n",
+        count * per_message,
+        bytes as f64 / 1e6
+    ));
+    crate::cli::say("| | messages/s | lines/s | of the plain rate |\n| --- | ---: | ---: | ---: |");
+    for (name, v) in [
+        ("plain async-nats ordered consumer", &runs[0]),
+        ("tailrace_nats::replay::history (payloads as stored)", &runs[1]),
+        ("the same, decoded and written as JSON lines (`tailrace replay`)", &runs[2]),
+    ] {
+        let m = median(v).as_secs_f64();
+        crate::cli::say(&format!(
+            "| {name} | {:.0} | {:.0} | {:.2} |",
+            count as f64 / m,
+            total_lines / m,
+            plain_median.as_secs_f64() / m
+        ));
+    }
+    Ok(())
+}
+
+/// A plain ordered pull consumer of LOGS from the first message until `last`.
+async fn plain(js: &jetstream::Context, last: u64) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let consumer =
+        js.get_stream_no_info("LOGS").await?.create_consumer(pull::OrderedConfig::default()).await?;
+    let mut messages = consumer.messages().await?;
+    while let Some(m) = messages.next().await {
+        let m = m?;
+        std::hint::black_box(m.payload.len());
+        if m.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence >= last {
+            break;
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// The same through the project's reader; with `json`, each message decoded and written as
+/// `tailrace replay` writes it (to a sink, not a terminal).
+async fn ours(js: &jetstream::Context, last: u64, json: bool) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut messages = replay::history(js, StreamName::LOGS, "logs.raw.>", Start::Sequence(1)).await?;
+    let mut out = std::io::BufWriter::new(std::io::sink());
+    let mut seen = 0u64;
+    while let Some(m) = messages.next().await {
+        let m = m?;
+        seen = m.seq;
+        if json {
+            crate::replay::write_line(&m, &mut out)?;
+        } else {
+            std::hint::black_box(m.payload.len());
+        }
+    }
+    anyhow::ensure!(seen >= last, "the replay ended at {seen}, before {last}");
+    Ok(started.elapsed())
+}
