@@ -75,14 +75,22 @@ fn plan(r: &Range, now: Timestamp) -> anyhow::Result<Plan> {
             );
         }
     }
-    if r.from_seq == Some(0) {
-        bail!("--from-seq counts from 1 (a stream's first sequence)");
+    if r.from_seq == Some(0) || r.to_seq == Some(0) {
+        bail!("--from-seq and --to-seq count from 1 (a stream's first sequence)");
     }
     let to_subject = r
         .to_subject
         .as_deref()
         .map(|s| Subject::parse(s).map_err(|e| anyhow::anyhow!("--to-subject {s:?}: {e}")))
         .transpose()?;
+    if let Some(to) = &to_subject {
+        if tailrace_schemas::streams::stream_of_subject(to.as_str()).is_none() {
+            bail!(
+                "--to-subject {:?} is in no stream: nothing would store what is republished there",
+                to.as_str()
+            );
+        }
+    }
     let start = match (r.from_seq, since) {
         (Some(seq), _) => Start::Sequence(seq),
         (None, Some(t)) => Start::Time(t),
@@ -110,6 +118,10 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
     if let Checked::PastEnd { seq, last } = replay::check(&js, stream, plan.start).await? {
         bail!("--from-seq {seq} is past the end of {} (its last sequence is {last})", stream.as_str());
     }
+    // The end is fixed now: what arrives meanwhile (a republish into the same stream, say) is
+    // not read, so a replay always ends.
+    let last = replay::last_sequence(&js, stream).await?;
+    let end = plan.to_seq.map_or(last, |to| to.min(last));
     let mut messages = replay::history(&js, stream, plan.filter.as_str(), plan.start)
         .await
         .with_context(|| format!("reading {}", stream.as_str()))?;
@@ -126,13 +138,11 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
     let mut acks = Vec::new();
     while let Some(m) = messages.next().await {
         let m = m?;
-        if plan.to_seq.is_some_and(|to| m.seq > to)
-            || plan.until.is_some_and(|u| m.stored_at.is_some_and(|t| t > u))
-        {
+        if m.seq > end || plan.until.is_some_and(|u| m.stored_at.is_some_and(|t| t > u)) {
             break;
         }
         if count == 0 {
-            bar.set_length(m.pending + 1);
+            bar.set_length((m.pending + 1).min(end.saturating_sub(m.seq) + 1));
         }
         first.get_or_insert(m.seq);
         last = Some(m.seq);
@@ -297,7 +307,11 @@ mod tests {
             .contains("--since"));
         assert!(err(Range { since: Some("yesterday".into()), ..range("LOGS") })
             .contains("--since \"yesterday\" is neither"));
-        assert!(err(Range { from_seq: Some(0), ..range("LOGS") }).contains("--from-seq counts from 1"));
+        assert!(err(Range { from_seq: Some(0), ..range("LOGS") }).contains("count from 1"));
+        assert!(err(Range { to_seq: Some(0), ..range("LOGS") }).contains("count from 1"));
+        assert!(
+            err(Range { to_subject: Some("nowhere.x".into()), ..range("LOGS") }).contains("is in no stream")
+        );
         assert!(err(Range { to_subject: Some("logs.>".into()), ..range("LOGS") }).contains("--to-subject"));
     }
 

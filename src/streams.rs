@@ -110,7 +110,8 @@ async fn lag(js: &async_nats::jetstream::Context) -> anyhow::Result<()> {
             // whose it is. Processors' are durable, named after the processor.
             let who = match c.config.description.as_deref() {
                 Some(d) if d.starts_with("sink ") => d.to_owned(),
-                _ => format!("processor {}", c.name),
+                _ if c.config.durable_name.is_some() => format!("processor {}", c.name),
+                _ => format!("reader {} (a live view, a replay, a watch)", c.name),
             };
             say(&format!(
                 "{:<12} {:<44} {:>10} {:>12} {:>12}",

@@ -85,6 +85,10 @@ async fn replay_prints_the_stream_in_order_and_ranges_and_republishes_once() {
     let (ok, copies, _) = replay(&server, &["--stream", "DERIVED", "--subject", "derived.replayed.>"]);
     assert!(ok);
     assert_eq!(copies.len(), 40, "40 copies, none doubled by the rerun");
+    // A replay into its own stream ends at the stream's end as it was when it began.
+    let (ok, _, err) = replay(&server, &["--stream", "DERIVED", "--to-subject", "derived.replayed.again"]);
+    assert!(ok, "{err}");
+    assert_eq!(replay(&server, &["--stream", "DERIVED"]).1.len(), 80);
 
     // Wrong ranges are refused, naming the option, and exit non-zero.
     for (args, says) in [
@@ -96,6 +100,7 @@ async fn replay_prints_the_stream_in_order_and_ranges_and_republishes_once() {
             "--from-seq 900 is past the end of LOGS (its last sequence is 500)",
         ),
         (vec!["--stream", "LOGS", "--since", "last tuesday"], "--since \"last tuesday\" is neither"),
+        (vec!["--stream", "LOGS", "--to-subject", "nowhere.x"], "--to-subject \"nowhere.x\" is in no stream"),
     ] {
         let (ok, printed, err) = replay(&server, &args);
         assert!(!ok && printed.is_empty(), "{args:?}");

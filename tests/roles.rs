@@ -116,7 +116,7 @@ async fn every_role_process_stops_on_sigterm_while_the_nats_server_is_gone() {
             remote.display()
         ),
     );
-    let mut roles = vec![
+    let mut roles = [
         role(&config, &["produce"], &dir.path().join("produce.log")),
         role(&config, &["process", "classify", "fingerprint"], &dir.path().join("process.log")),
         role(&config, &["gateway"], &dir.path().join("gateway.log")),
@@ -137,12 +137,14 @@ async fn every_role_process_stops_on_sigterm_while_the_nats_server_is_gone() {
     // flush, an acknowledgement, a bucket update all wait for a server that is back).
     nats.kill().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for r in &roles {
+    let log =
+        |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+    for (r, name) in roles.iter_mut().zip(["produce", "process", "gateway"]) {
+        assert!(r.try_wait().unwrap().is_none(), "{name} stopped when the server went: {}", log(name));
         support::binary::signal(r, nix::sys::signal::Signal::SIGTERM);
     }
     for (r, name) in roles.iter_mut().zip(["produce", "process", "gateway"]) {
         let status = support::binary::exited(r, Duration::from_secs(60)).await;
-        let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
-        assert!(status.code().is_some(), "{name} ended by a signal ({status}): {log}");
+        assert!(status.success(), "{name} exited with {status}: {}", log(name));
     }
 }

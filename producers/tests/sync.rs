@@ -295,6 +295,8 @@ async fn a_kept_link_serves_the_next_sync_without_a_new_shell_and_a_cut_one_is_r
     let third =
         sync_configured(&t, &mut link, &transport, data.path(), &rules, &publisher, |_| {}).await.unwrap();
     assert_eq!((third.appended, third.errors.len()), (1, 0), "{third:?}");
+    // The cut one tried to start a shell again and failed; the new one started one.
+    assert_eq!(link.as_ref().map(|l| l.execs()), Some(1), "a new link, kept in turn");
     same_tree(src, &data.path().join("sync/far/files"), &["server-a.log"]);
     let counts = lines(&js).await;
     let lost = (0..300)

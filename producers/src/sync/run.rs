@@ -131,7 +131,9 @@ pub async fn sync_target<S: Source>(
     mut on_progress: impl FnMut(&Progress) + Send,
 ) -> Result<SyncOutcome, SyncError> {
     let started = Instant::now();
-    let _lock = lock(target)?;
+    // Shared with the commits under way: a sync dropped mid-way (its role stopping) holds the
+    // lock until the last of them has renamed its copy.
+    let locked = std::sync::Arc::new(lock(target)?);
     // What the mirror holds is read while the host lists (on a kept-cold link the listing
     // waits for the remote shell's start most of its time).
     let (manifest_path, mirror) = (target.manifest.clone(), target.mirror.clone());
@@ -180,7 +182,9 @@ pub async fn sync_target<S: Source>(
                 manifest.files.insert(path.clone(), e);
             }
             Ok(Done::Entry(None)) => {}
-            Ok(Done::Staged(staged)) => committing.push_back(finish(target, publisher, *staged)),
+            Ok(Done::Staged(staged)) => {
+                committing.push_back(finish(target, publisher, *staged, locked.clone()))
+            }
             Err(e) => failed(target, &mut out, path, &e),
         }
         while committing.len() >= COMMITTING {
@@ -253,10 +257,14 @@ fn finish<'a>(
     target: &'a Target<'_>,
     publisher: &'a Publishing<'_>,
     staged: Staged,
+    lock: std::sync::Arc<nix::fcntl::Flock<std::fs::File>>,
 ) -> impl std::future::Future<Output = Finished> + 'a {
     let Staged { path, entry: mut e, staging, from, kind } = staged;
     e.size = staging.len();
-    let commit = tokio::task::spawn_blocking(move || staging.commit());
+    let commit = tokio::task::spawn_blocking(move || {
+        let _lock = lock;
+        staging.commit()
+    });
     async move {
         let done: Result<u64, SyncError> = async {
             match commit.await {
