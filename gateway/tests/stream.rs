@@ -386,3 +386,86 @@ async fn a_dns_rebinding_page_cannot_open_a_websocket_or_call_the_api() {
     let (code, _) = status("GET /health HTTP/1.1\r\nHost: 10.1.2.3\r\n\r\n".to_owned()).await;
     assert_eq!(code, "200", "health answers probes by any address");
 }
+
+/// One page of `/api/v1/logs/history`.
+async fn history_page(g: &Gateway, query: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("{}/api/v1/logs/history?{query}", g.base)).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_back_to_the_first_line_without_gap_or_repeat_while_lines_arrive() {
+    let g = gateway(GatewayConfig::default()).await;
+    // 300 batches of three lines (lines of one batch share their time), and another host's.
+    for b in 0..300 {
+        let mut batch = batch(String::new());
+        batch.lines = (0..3)
+            .map(|i| tailrace_schemas::LogLine {
+                offset: i,
+                text: format!("line {:04}", b * 3 + i),
+                lossy: false,
+            })
+            .collect();
+        g.js.publish("logs.raw.h.s", tailrace_schemas::encode(&batch).unwrap().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        if b % 50 == 0 {
+            g.put("logs.raw.other.s", "not mine").await;
+        }
+    }
+    // Newest first, 128 a page, following previousPage; new lines arrive meanwhile.
+    let mut seen: Vec<String> = Vec::new();
+    let mut query = "subject=logs.raw.h.>&limit=128".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = history_page(&g, &query).await;
+        assert_eq!(status, 200, "{page}");
+        for l in page["lines"].as_array().unwrap() {
+            assert_eq!(l["subject"], "logs.raw.h.s");
+            seen.push(l["line"].as_str().unwrap().to_owned());
+        }
+        g.put("logs.raw.h.s", &format!("arrived after page {pages}")).await;
+        pages += 1;
+        match page["meta"]["previousPage"].as_str() {
+            Some(cursor) => query = format!("subject=logs.raw.h.>&limit=128&before={cursor}"),
+            None => break,
+        }
+    }
+    seen.reverse();
+    assert_eq!(
+        seen,
+        (0..900).map(|i| format!("line {i:04}")).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
+    assert_eq!(pages, 8, "900 lines in pages of 128");
+
+    // A cursor inside a batch: the lines before it in that batch, then older ones.
+    let (_, page) = history_page(&g, "subject=logs.raw.h.s&limit=4").await;
+    let newest = page["lines"][0]["cursor"].as_str().unwrap().to_owned();
+    let (_, inside) = history_page(&g, "subject=logs.raw.h.s&limit=2&before=1.2").await;
+    let texts: Vec<&str> =
+        inside["lines"].as_array().unwrap().iter().map(|l| l["line"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["line 0001", "line 0000"], "newest {newest}: {inside}");
+
+    // Text search; a time cursor (everything so far is before the year 2099).
+    let (_, found) = history_page(&g, "subject=logs.raw.h.>&q=line%2008&limit=1000").await;
+    assert_eq!(found["lines"].as_array().unwrap().len(), 100, "line 0800..=0899");
+    let (status, late) = history_page(&g, "subject=logs.raw.h.s&before=2099-01-01T00:00:00Z&limit=1").await;
+    assert_eq!(status, 200);
+    assert!(late["lines"][0]["line"].as_str().unwrap().starts_with("arrived after page"));
+
+    // Wrong requests: 400 naming the field.
+    for (query, field) in [
+        ("subject=issues.>", "subject"),
+        ("subject=logs.raw.h.>&limit=0", "limit"),
+        ("subject=logs.raw.h.>&limit=5000", "limit"),
+        ("subject=logs.raw.h.>&before=yesterday", "before"),
+        ("subject=logs.raw.h.>&before=999999", "before"),
+    ] {
+        let (status, body) = history_page(&g, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["field"], field, "{query}: {body}");
+    }
+}

@@ -176,6 +176,30 @@ pub async fn history(
     .boxed())
 }
 
+/// The stored messages of `filter` with sequences `from..=to`, in order (the history API's
+/// windows: JetStream reads forwards only, so a page back in time is read as such a range).
+pub async fn range(
+    js: &jetstream::Context,
+    stream: StreamName,
+    filter: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Replayed>, ReplayError> {
+    let mut out = Vec::new();
+    if from > to {
+        return Ok(out);
+    }
+    let mut messages = history(js, stream, filter, Start::Sequence(from.max(1))).await?;
+    while let Some(m) = messages.next().await {
+        let m = m?;
+        if m.seq > to {
+            break;
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
 /// `Last(n)` as the sequence of the first of those n messages; any other start as it is.
 async fn resolve(
     js: &jetstream::Context,

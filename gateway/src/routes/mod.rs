@@ -2,6 +2,7 @@
 
 pub mod apps;
 pub mod health;
+pub mod history;
 pub mod issues;
 pub mod logs;
 pub mod metrics;
