@@ -469,3 +469,43 @@ async fn history_pages_back_to_the_first_line_without_gap_or_repeat_while_lines_
         assert_eq!(body["field"], field, "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_of_classified_lines_keeps_a_level_and_above() {
+    use tailrace_schemas::{Category, ClassifiedBatch, ClassifiedLine, Severity};
+    let g = gateway(GatewayConfig::default()).await;
+    for (i, severity) in
+        [Severity::Info, Severity::Error, Severity::Warn, Severity::Debug].into_iter().enumerate()
+    {
+        let batch = ClassifiedBatch {
+            v: 1,
+            host: "h".into(),
+            source: "s".into(),
+            path: "/p".into(),
+            category: Category::new("app"),
+            severity,
+            lines: vec![ClassifiedLine {
+                offset: i as u64,
+                text: format!("{severity} {i}"),
+                truncated: false,
+                lossy: false,
+            }],
+            read_at: tailrace_schemas::Timestamp::now(),
+        };
+        let subject = format!("logs.classified.app.{severity}.h.s");
+        g.js.publish(subject, tailrace_schemas::encode(&batch).unwrap().into()).await.unwrap().await.unwrap();
+    }
+    let (status, page) = history_page(&g, "subject=logs.classified.>&level=warn").await;
+    assert_eq!(status, 200, "{page}");
+    let texts: Vec<&str> =
+        page["lines"].as_array().unwrap().iter().map(|l| l["line"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["warn 2", "error 1"], "newest first, warn and above");
+    assert_eq!(page["lines"][0]["severity"], "warn");
+    assert_eq!(page["lines"][0]["category"], "app");
+    for (query, field) in
+        [("subject=logs.raw.h.>&level=warn", "level"), ("subject=logs.classified.>&level=loud", "level")]
+    {
+        let (status, body) = history_page(&g, query).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
+    }
+}

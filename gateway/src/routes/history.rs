@@ -1,4 +1,4 @@
-//! `GET /api/v1/logs/history?subject=&before=&limit=&q=`: the lines of a `logs.raw` or
+//! `GET /api/v1/logs/history?subject=&before=&limit=&q=&level=`: the lines of a `logs.raw` or
 //! `logs.classified` subject, newest first, a page at a time, with the seed's meta
 //! (`previousPage`, `startingFrom`).
 //!
@@ -14,7 +14,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_nats::replay::{self, Start};
-use tailrace_schemas::{StreamName, Timestamp};
+use tailrace_schemas::{Severity, StreamName, Timestamp};
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
@@ -40,6 +40,8 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
     /// Only lines containing this text.
     pub q: Option<String>,
+    /// Only lines of this severity or above (classified subjects: raw lines have none).
+    pub level: Option<String>,
 }
 
 /// A line's place: its message's stream sequence and its index in that message's batch.
@@ -82,6 +84,18 @@ async fn history(
     if needle.is_some_and(|s| s.len() > MAX_QUERY) {
         return Err(ApiError::bad_request("q", &format!("at most {MAX_QUERY} bytes")));
     }
+    let level = match q.level.as_deref() {
+        None | Some("") => None,
+        Some(_) if stream != StreamName::CLASSIFIED => {
+            return Err(ApiError::bad_request(
+                "level",
+                &"raw lines have no severity: ask for a logs.classified.> subject",
+            ))
+        }
+        Some(raw) => Some(raw.parse::<Severity>().map_err(|_| {
+            ApiError::bad_request("level", &format!("{raw:?} is not one of trace, debug, info, warn, error"))
+        })?),
+    };
     let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable(e.to_string());
     let info = state.js.get_stream(stream.as_str()).await.map_err(|e| unavailable(&e))?.cached_info().clone();
     let (first, last) = (info.state.first_sequence.max(1), info.state.last_sequence);
@@ -126,6 +140,11 @@ async fn history(
         for m in messages {
             let payload = crate::stream::json::payload(&m.subject, &m.payload, state.config.max_line_bytes);
             if !visibility.shows(&m.subject, &payload) {
+                continue;
+            }
+            let severity =
+                payload.get("severity").and_then(Value::as_str).and_then(|s| s.parse::<Severity>().ok());
+            if level.is_some_and(|l| severity.is_none_or(|s| s < l)) {
                 continue;
             }
             let Some(batch_lines) = payload.get("lines").and_then(Value::as_array) else { continue };
