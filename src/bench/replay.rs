@@ -42,6 +42,13 @@ pub async fn replay(cfg: &Config, lines: usize, per_message: usize, rounds: usiz
     }
     let last = replay::last_sequence(&js, StreamName::LOGS).await?;
     let bytes = js.get_stream("LOGS").await?.info().await?.state.bytes;
+    let pages: Vec<(usize, Vec<Duration>)> = {
+        let mut pages = Vec::new();
+        for limit in [100, 1000] {
+            pages.push((limit, history_pages(cfg, &bench.client, last, limit, 200).await?));
+        }
+        pages
+    };
 
     let mut runs: [Vec<Duration>; 3] = Default::default();
     for round in 1..=rounds {
@@ -83,7 +90,50 @@ pub async fn replay(cfg: &Config, lines: usize, per_message: usize, rounds: usiz
             plain_median.as_secs_f64() / m
         ));
     }
+    let quantile = |v: &Vec<Duration>, q: f64| {
+        let mut v = v.clone();
+        v.sort();
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    };
+    crate::cli::say("\n| history page (`GET /api/v1/logs/history`, at random depths) | p50 | p99 |\n| --- | ---: | ---: |");
+    for (limit, times) in &pages {
+        crate::cli::say(&format!(
+            "| {limit} lines | {:.2} ms | {:.2} ms |",
+            quantile(times, 0.5).as_secs_f64() * 1e3,
+            quantile(times, 0.99).as_secs_f64() * 1e3
+        ));
+    }
     Ok(())
+}
+
+/// `runs` history pages of `limit` lines, each before a sequence spread over the whole stream,
+/// asked of the gateway's router in this process (no socket: the page's own work).
+async fn history_pages(
+    cfg: &Config,
+    client: &async_nats::Client,
+    last: u64,
+    limit: usize,
+    runs: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    use tower::ServiceExt;
+    let state =
+        tailrace_gateway::AppState::new(client.clone(), cfg.gateway.clone(), cfg.nats.streams.clone());
+    let app = tailrace_gateway::app(state);
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs {
+        // Spread evenly, in a scrambled order, so no page is served from the last one's reads.
+        let before = 1 + (i as u64 * 7919 % runs as u64) * last / runs as u64;
+        let uri = format!("/api/v1/logs/history?subject=logs.raw.%3E&limit={limit}&before={before}");
+        let request = axum::http::Request::get(uri).body(axum::body::Body::empty())?;
+        let started = Instant::now();
+        let response = app.clone().oneshot(request).await?;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        times.push(started.elapsed());
+        anyhow::ensure!(status.is_success(), "history page: {status}: {}", String::from_utf8_lossy(&body));
+    }
+    eprintln!("bench: {runs} history pages of {limit} lines");
+    Ok(times)
 }
 
 /// A plain ordered pull consumer of LOGS from the first message until `last`.

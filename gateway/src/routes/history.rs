@@ -27,6 +27,9 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// The longest `q` taken.
 const MAX_QUERY: usize = 1024;
+/// Messages the first window back from a cursor reads; each next one reads four times more.
+/// A message is a batch of up to hundreds of lines, so a page usually needs one window.
+const FIRST_WINDOW: u64 = 16;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     super::protect(Router::new().route("/api/v1/logs/history", get(history)), state, Access::Read)
@@ -128,7 +131,7 @@ async fn history(
     // Windows back from the cursor, oldest first in `lines`.
     let mut lines: Vec<(Cursor, Value)> = Vec::new();
     let mut hi = if before.index == 0 { before.seq.saturating_sub(1) } else { before.seq };
-    let mut window = (limit as u64).max(64);
+    let mut window = FIRST_WINDOW;
     let reached_start = loop {
         if hi < first {
             break true;
