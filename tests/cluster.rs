@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::binary::{stop, tailrace, write_config};
+use support::binary::{tailrace, write_config};
 use tailrace_nats::config::PublisherConfig;
 use tailrace_nats::testing::{free_port, TestCluster};
 use tailrace_nats::{Outgoing, Publisher};
@@ -83,7 +83,10 @@ impl Role {
 
     async fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            stop(&mut c).await;
+            support::binary::signal(&c, Signal::SIGTERM);
+            let status = support::binary::exited(&mut c, Duration::from_secs(20)).await;
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            assert!(status.success(), "{:?} exited with {status}; its log:\n{log}", self.args);
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::sync::router(&state))
         .merge(routes::logs::router(&state))
         .merge(routes::history::router(&state))
+        .merge(routes::log_entry::router(&state))
         .merge(routes::metrics::router(&state))
         .merge(routes::streams::router(&state))
         .merge(routes::sse::router(&state))

@@ -509,3 +509,39 @@ async fn history_of_classified_lines_keeps_a_level_and_above() {
         assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_log_entry_is_a_line_of_its_namespace_and_instance_in_history() {
+    let g = gateway(GatewayConfig::default()).await;
+    let http = reqwest::Client::new();
+    let post = |query: &str, body: serde_json::Value| {
+        http.post(format!("{}/api/v1/logs?{query}", g.base)).json(&body).send()
+    };
+    let entry = serde_json::json!({"track": "flow.namespace.billing", "namespace": "billing", "msg": "invoice 7 sent", "level": "warn", "time": "2026-12-05T06:00:00Z"});
+    for _ in 0..2 {
+        let r = post("instance=run-1", entry.clone()).await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let (status, page) = history_page(&g, "subject=logs.raw.billing.run-1").await;
+    assert_eq!(status, 200, "{page}");
+    let lines = page["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "a retried entry (same time) is stored once: {page}");
+    assert!(
+        lines[0]["line"].as_str().unwrap().starts_with("WARN invoice 7 sent namespace=billing"),
+        "{page}"
+    );
+
+    for (query, body, field) in [
+        ("", entry.clone(), "instance"),
+        ("instance=r", serde_json::json!({"namespace": "billing", "msg": "m"}), "track"),
+        ("instance=r", serde_json::json!({"track": "t", "msg": "m"}), "namespace"),
+        ("instance=r&namespace=other", entry.clone(), "namespace"),
+        ("instance=r", serde_json::json!({"track": "t", "namespace": "billing"}), "msg"),
+        ("instance=r", serde_json::json!(["not", "an", "object"]), "body"),
+    ] {
+        let r = post(query, body).await.unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["field"], field, "{query}: {body}");
+    }
+}

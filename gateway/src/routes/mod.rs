@@ -4,6 +4,7 @@ pub mod apps;
 pub mod health;
 pub mod history;
 pub mod issues;
+pub mod log_entry;
 pub mod logs;
 pub mod metrics;
 pub mod report;
