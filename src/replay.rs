@@ -12,7 +12,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tailrace_nats::replay::{self, Checked, Start};
 use tailrace_nats::{Outgoing, Publisher};
-use tailrace_schemas::streams::{StreamDecl, STREAMS};
+use tailrace_schemas::streams::StreamDecl;
 use tailrace_schemas::{Subject, SubjectFilter, Timestamp};
 
 use crate::config::Config;
@@ -41,10 +41,7 @@ struct Plan {
 }
 
 fn plan(r: &Range, now: Timestamp) -> anyhow::Result<Plan> {
-    let Some(decl) = STREAMS.iter().find(|d| d.name.as_str().eq_ignore_ascii_case(&r.stream)) else {
-        let known: Vec<&str> = STREAMS.iter().map(|d| d.name.as_str()).collect();
-        bail!("--stream {:?} is not a stream; the streams are: {}", r.stream, known.join(", "));
-    };
+    let decl = crate::streams::declared(&r.stream).map_err(|e| anyhow::anyhow!("--stream {e}"))?;
     let filter = match &r.subject {
         None => decl.filter(),
         Some(f) => {
@@ -99,6 +96,16 @@ fn plan(r: &Range, now: Timestamp) -> anyhow::Result<Plan> {
     Ok(Plan { decl, filter, start, until, to_seq: r.to_seq, to_subject })
 }
 
+/// A progress bar on stderr of `len` messages, with rate and time left.
+fn messages_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} eta {eta} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 /// An RFC 3339 time, or a duration back from now (`90m`, `2h`, `7d`).
 fn time_arg(name: &str, raw: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
     if let Ok(t) = Timestamp::parse_rfc3339(raw) {
@@ -127,11 +134,7 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", stream.as_str()))?;
     let publisher =
         plan.to_subject.as_ref().map(|_| Publisher::new(client.clone(), cfg.nats.publisher.clone()));
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} eta {eta} [{elapsed}]")
-            .expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
+    let bar = messages_bar(0);
     let started = Instant::now();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let (mut count, mut first, mut last) = (0u64, None, None);
@@ -225,11 +228,7 @@ pub async fn rebuild(cfg: &Config, sink: &str) -> anyhow::Result<()> {
     let answer: serde_json::Value = serde_json::from_slice(&reply.payload).context("the sink's answer")?;
     let replica = answer["replica"].as_str().unwrap_or_default().to_owned();
     eprintln!("sink {sink} of replica {replica}: tables cleared; materializing them again from {} (sequences 1..={last})", stream.as_str());
-    let bar = ProgressBar::new(last).with_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} messages {per_sec} eta {eta} [{elapsed}]")
-            .expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
+    let bar = messages_bar(last);
     let started = Instant::now();
     let mut seen = Instant::now();
     loop {
@@ -274,12 +273,13 @@ async fn sink_readers(
     stream: tailrace_schemas::StreamName,
     sink: &str,
 ) -> anyhow::Result<std::collections::HashMap<String, (String, u64)>> {
-    let prefix = format!("sink {sink} of replica ");
     let mut readers = std::collections::HashMap::new();
     let mut consumers = js.get_stream(stream.as_str()).await?.consumers();
     while let Some(info) = consumers.next().await {
         let Ok(info) = info else { continue };
-        if let Some(replica) = info.config.description.as_deref().and_then(|d| d.strip_prefix(&prefix)) {
+        if let Some((_, replica)) =
+            info.config.description.as_deref().and_then(tailrace_sinks::reader_of).filter(|(s, _)| *s == sink)
+        {
             readers.insert(info.name.clone(), (replica.to_owned(), info.delivered.stream_sequence));
         }
     }

@@ -25,7 +25,7 @@ pub async fn run(action: StreamsAction, cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// The declared stream called `name` (any case), or an error listing them.
-fn declared(name: &str) -> anyhow::Result<&'static StreamDecl> {
+pub fn declared(name: &str) -> anyhow::Result<&'static StreamDecl> {
     STREAMS.iter().find(|d| d.name.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {
         let known: Vec<&str> = STREAMS.iter().map(|d| d.name.as_str()).collect();
         anyhow::anyhow!("{name:?} is not a stream; the streams are: {}", known.join(", "))
@@ -109,7 +109,7 @@ async fn lag(js: &async_nats::jetstream::Context) -> anyhow::Result<()> {
             // A sink's reader is an ordered consumer with a random name; its description says
             // whose it is. Processors' are durable, named after the processor.
             let who = match c.config.description.as_deref() {
-                Some(d) if d.starts_with("sink ") => d.to_owned(),
+                Some(d) if tailrace_sinks::reader_of(d).is_some() => d.to_owned(),
                 _ if c.config.durable_name.is_some() => format!("processor {}", c.name),
                 _ => format!("reader {} (a live view, a replay, a watch)", c.name),
             };

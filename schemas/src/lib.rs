@@ -41,6 +41,7 @@ pub mod codec;
 pub mod dead_letter;
 pub mod dir_listing;
 pub mod file_event;
+pub mod hash;
 pub mod ids;
 pub mod issue;
 pub mod issue_template;
@@ -65,6 +66,7 @@ pub use codec::{
 pub use dead_letter::DeadLetter;
 pub use dir_listing::{DirEntry, DirListing, ListRequest};
 pub use file_event::{CopyState, FileEvent, FileEventKind, COMPRESSED_SUFFIX};
+pub use hash::{fnv1a, Fnv1a};
 pub use ids::{
     AppName, Category, ConsumerName, CustomerId, Fingerprint, HostId, IdError, Scope, Severity, SourceId,
     TargetId,

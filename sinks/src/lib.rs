@@ -25,7 +25,7 @@ pub mod tables;
 pub mod telemetry;
 
 pub use retention::{retain_subject, RetentionConfig};
-pub use runtime::{rebuild_subject, run, Sink, SinkContext, SinkError};
+pub use runtime::{reader_description, reader_of, rebuild_subject, run, Sink, SinkContext, SinkError};
 pub use tables::{Tables, TablesError};
 
 /// Every sink there is, by name, with what it materializes.

@@ -85,6 +85,17 @@ pub struct SinkContext {
 }
 
 /// The subject a rebuild of sink `name` is asked on (every replica rebuilds its own tables).
+/// The description of sink `name`'s reader (its ordered consumer) in `replica`: how operators'
+/// tools (`tailrace streams lag`, `tailrace replay --rebuild`) tell it among a stream's consumers.
+pub fn reader_description(name: &str, replica: &str) -> String {
+    format!("sink {name} of replica {replica}")
+}
+
+/// The sink and replica a consumer's description names, if it is a sink's reader.
+pub fn reader_of(description: &str) -> Option<(&str, &str)> {
+    description.strip_prefix("sink ")?.split_once(" of replica ")
+}
+
 pub fn rebuild_subject(name: &str) -> String {
     format!("sink.rebuild.{name}")
 }
@@ -109,7 +120,7 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
         let tree = ctx.tables.tree(name)?;
         let applied = applied_in(&tree, stream).map_err(|e| ctx.tables.err(e))?;
         let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());
-        spec.description = format!("sink {name} of replica {}", ctx.tables.replica());
+        spec.description = reader_description(name, ctx.tables.replica());
         spec.start = Some(applied + 1);
         tracing::info!(sink = name, applied, "sink resuming after the last applied sequence");
         let handler =

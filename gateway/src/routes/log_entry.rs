@@ -51,7 +51,12 @@ async fn post_entry(
     let (host, source) = (HostId::new(namespace), SourceId::new(instance.as_str()));
     let subject = subject::logs_raw(&host, &source);
     let id = match entry.get("time") {
-        Some(t) => format!("entry/{}/{}/{t}/{}", host.token(), source.token(), fnv(line.as_bytes())),
+        Some(t) => format!(
+            "entry/{}/{}/{t}/{:016x}",
+            host.token(),
+            source.token(),
+            tailrace_schemas::fnv1a(line.as_bytes())
+        ),
         None => {
             format!("entry/{}", tailrace_nats::random_hex(12).map_err(|e| ApiError::Internal(e.to_string()))?)
         }
@@ -118,14 +123,6 @@ fn line_of(entry: &Map<String, Value>, namespace: Option<&str>) -> Result<String
         }
     }
     Ok(line)
-}
-
-/// FNV-1a: an entry's content in its message id (two entries of one time that differ are two).
-fn fnv(bytes: &[u8]) -> String {
-    let h = bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{h:016x}")
 }
 
 #[cfg(test)]

@@ -136,15 +136,7 @@ impl std::fmt::Debug for Miner {
     }
 }
 
-/// FNV-1a, 64 bits: tiny, fast enough, and the same everywhere forever.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+pub use tailrace_schemas::fnv1a;
 
 fn is_wild(token: &str) -> bool {
     token == WILDCARD

@@ -743,13 +743,11 @@ async fn publish_batch(
     };
     // The content is in the id too: a sync that lost its manifest starts generations again at
     // 0, and other lines at an offset published before must not be taken for a duplicate.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = tailrace_schemas::Fnv1a::default();
     for l in &batch.lines {
-        for b in l.text.bytes().chain(std::iter::once(b'\n')) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h.update(l.text.as_bytes()).update(b"\n");
     }
-    let id = format!("{}/{h:016x}", batch.dedup_id());
+    let id = format!("{}/{:016x}", batch.dedup_id(), h.finish());
     let out = Outgoing::encode(subject.clone(), &batch, id).map_err(|e| SyncError::Publish(e.to_string()))?;
     Ok(publisher.publisher.publish(out).await)
 }
