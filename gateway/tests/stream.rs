@@ -545,3 +545,86 @@ async fn a_posted_log_entry_is_a_line_of_its_namespace_and_instance_in_history()
         assert_eq!(body["field"], field, "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_forward_after_a_cursor_and_narrows_by_the_seeds_hierarchy() {
+    let g = gateway(GatewayConfig::default()).await;
+    let http = reqwest::Client::new();
+    // 60 entries over two namespaces and three instances; every third on route "pay".
+    for i in 0..60 {
+        let (namespace, instance) = (["billing", "shipping"][i % 2], format!("run-{}", i % 3));
+        let mut entry = serde_json::json!({"track": format!("flow.namespace.{namespace}"), "namespace": namespace,
+            "msg": format!("entry {i:02}"), "time": format!("2026-12-05T06:00:{i:02}Z")});
+        if i % 3 == 0 {
+            entry["route"] = "pay".into();
+        }
+        let r = http
+            .post(format!("{}/api/v1/logs?instance={instance}", g.base))
+            .json(&entry)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap().split(" namespace=").next().unwrap().to_owned())
+            .collect()
+    };
+    let entries = |f: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..60).filter(|&i| f(i)).map(|i| format!("INFO entry {i:02}")).collect()
+    };
+
+    // Forwards: after=0 (before the first message), 7 a page, following nextPage.
+    let mut seen = Vec::new();
+    let mut query = "namespace=billing&limit=7&after=0".to_owned();
+    loop {
+        let (status, page) = history_page(&g, &query).await;
+        assert_eq!(status, 200, "{page}");
+        let mut texts = texts(&page);
+        texts.reverse();
+        seen.extend(texts);
+        match page["meta"]["nextPage"].as_str() {
+            Some(cursor) => query = format!("namespace=billing&limit=7&after={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, entries(&|i| i % 2 == 0), "oldest to newest, each once");
+    assert_eq!(history_page(&g, "namespace=billing").await.1["meta"]["subject"], "logs.raw.billing.*");
+
+    // Both ends: the lines strictly between two cursors.
+    let (_, all) = history_page(&g, "subject=logs.raw.>&limit=60").await;
+    let cursor = |i: usize| all["lines"][59 - i]["cursor"].as_str().unwrap().to_owned();
+    let (_, between) =
+        history_page(&g, &format!("subject=logs.raw.>&after={}&before={}", cursor(10), cursor(14))).await;
+    assert_eq!(texts(&between), ["INFO entry 13", "INFO entry 12", "INFO entry 11"]);
+
+    // The hierarchy: instance (source token), and route as the line's field.
+    let (_, run1) = history_page(&g, "instance=run-1&limit=100").await;
+    assert_eq!(texts(&run1).len(), 20);
+    assert!(run1["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["subject"].as_str().unwrap().ends_with(".run-1")));
+    let (_, pay) = history_page(&g, "namespace=shipping&route=pay&limit=100").await;
+    let mut pay = texts(&pay);
+    pay.reverse();
+    assert_eq!(pay, entries(&|i| i % 2 == 1 && i % 3 == 0));
+
+    for (query, field) in [
+        (format!("subject=logs.raw.>&after={}&before={}", cursor(14), cursor(10)), "after"),
+        ("subject=logs.raw.>&after=2026-12-05T07:00:00Z&before=2026-12-05T06:00:00Z".to_owned(), "after"),
+        ("subject=logs.raw.>&after=soon".to_owned(), "after"),
+        ("subject=logs.raw.other.>&namespace=billing".to_owned(), "namespace"),
+        ("subject=status.>&instance=run-1".to_owned(), "subject"),
+        ("limit=5".to_owned(), "subject"),
+        ("namespace=billing&route=a%20b".to_owned(), "route"),
+    ] {
+        let (status, body) = history_page(&g, &query).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
+    }
+}

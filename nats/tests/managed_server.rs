@@ -142,9 +142,8 @@ async fn a_server_that_is_not_ours_on_the_port_is_refused_and_its_store_left_alo
 #[tokio::test]
 async fn a_second_managed_server_on_one_store_is_refused_naming_the_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let first = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
-        .await
-        .unwrap();
+    let first =
+        ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path()).await.unwrap();
     let err = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
         .await
         .unwrap_err()
@@ -163,8 +162,7 @@ async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts()
     // An orphan, as an older tailrace killed with -9 left it: same store, same port.
     let mut orphan =
         tailrace_nats::testing::foreign_server(port, &store, Some(tailrace_nats::server::SERVER_NAME)).await;
-    let server =
-        ManagedServer::start(&ServerConfig { port, ..any_disk() }, dir.path()).await.unwrap();
+    let server = ManagedServer::start(&ServerConfig { port, ..any_disk() }, dir.path()).await.unwrap();
     assert!(orphan.exited(), "the orphan was stopped");
     assert_ne!(server.pid(), Some(orphan.0.id()));
     let servers = tailrace_nats::server::store_lock::servers_on(&store.canonicalize().unwrap());
@@ -176,9 +174,8 @@ async fn a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts()
 #[tokio::test]
 async fn the_managed_server_refuses_clients_without_its_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path())
-        .await
-        .unwrap();
+    let server =
+        ManagedServer::start(&ServerConfig { port: free_port(), ..any_disk() }, dir.path()).await.unwrap();
     // Over the pinned TLS, but without the password.
     let mut anonymous = server.client_config(&NatsConfig::default());
     (anonymous.user, anonymous.password) = (None, None);
