@@ -47,7 +47,7 @@ async fn the_overview_page_shows_the_broker_and_live_stream_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while_paused_and_stop_stops_the_tail(
+async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while_paused_stops_the_tail_and_scrolls_back_to_the_first_line(
 ) {
     use tailrace_producers::testing::{append_numbered, followers, until};
     let stack = support::Stack::start(Duration::from_millis(300)).await;
@@ -128,8 +128,56 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
     browser.wait_for("document.querySelector('#status [data-name=app][data-status=stopped]')", T).await;
     browser.wait_for("document.getElementById('start').disabled === false", T).await;
     until("the stop button ends the remote follower", || followers(&path) == 0).await;
+
+    // Scrolling up brings back, from history, the lines the flood trimmed: the whole file.
+    scroll_back_to_the_first_line(&browser).await;
+    let file: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned).collect();
+    assert_same_lines(&shown_lines(&browser).await, &file);
     browser.close().await;
     stack.stop().await;
+}
+
+/// Scrolls the log view to its top until the page says history has no older lines.
+async fn scroll_back_to_the_first_line(browser: &Browser) {
+    let shown = "document.querySelectorAll('#log .ln').length";
+    for _ in 0..100 {
+        if browser.client.execute("return document.getElementById('older').disabled", vec![]).await.unwrap()
+            == true
+        {
+            return;
+        }
+        let before = browser.client.execute(&format!("return {shown}"), vec![]).await.unwrap();
+        browser.client.execute("document.getElementById('log').scrollTop = 0", vec![]).await.unwrap();
+        browser
+            .wait_for(
+                &format!("{shown} > {before} || document.getElementById('older').disabled"),
+                Duration::from_secs(20),
+            )
+            .await;
+    }
+    panic!("history did not reach its first line in 100 pages");
+}
+
+async fn shown_lines(browser: &Browser) -> Vec<String> {
+    let lines = browser
+        .client
+        .execute("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)", vec![])
+        .await
+        .unwrap();
+    serde_json::from_value(lines).unwrap()
+}
+
+/// Equal lists, or a panic naming the first place they differ (not the whole of both).
+fn assert_same_lines(shown: &[String], want: &[String]) {
+    if let Some(i) = (0..shown.len().max(want.len())).find(|&i| shown.get(i) != want.get(i)) {
+        panic!(
+            "{} lines shown, {} expected; first difference at {i}: shown {:?}, expected {:?}",
+            shown.len(),
+            want.len(),
+            &shown[i.saturating_sub(2)..(i + 3).min(shown.len())],
+            &want[i.saturating_sub(2)..(i + 3).min(want.len())],
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,4 +424,73 @@ fn sink_context(
         retention: Default::default(),
     };
     (dir, tables, ctx)
+}
+
+/// A batch of ten numbered lines (`line 00010` …) of `host`/`app`, as a producer publishes it.
+fn numbered_batch(host: &str, first: usize) -> bytes::Bytes {
+    let batch = tailrace_schemas::LogBatch {
+        v: 1,
+        host: host.into(),
+        source: "app".into(),
+        path: "/var/log/app.log".into(),
+        file: None,
+        generation: 0,
+        lines: (first..first + 10)
+            .map(|n| tailrace_schemas::LogLine {
+                offset: n as u64 * 11,
+                text: format!("line {n:05}"),
+                lossy: false,
+            })
+            .collect(),
+        next_offset: None,
+        read_at: tailrace_schemas::Timestamp::now(),
+    };
+    tailrace_schemas::encode(&batch).unwrap().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subject_page_scrolls_back_into_history_with_no_gap_or_repeat_at_the_live_seam() {
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    // 1,000 lines stored before the page opens; another host's lines between them.
+    for b in 0..100 {
+        js.publish("logs.raw.web-1.app", numbered_batch("web-1", b * 10)).await.unwrap().await.unwrap();
+        if b % 10 == 0 {
+            js.publish("logs.raw.db-1.app", numbered_batch("db-1", 90_000 + b)).await.unwrap().await.unwrap();
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.web-1.%3E")).await.unwrap();
+    // 500 more arrive while the page reads its first page of history and subscribes.
+    let live = tokio::spawn(async move {
+        for b in 100..150 {
+            js.publish("logs.raw.web-1.app", numbered_batch("web-1", b * 10)).await.unwrap().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    browser.wait_for("document.getElementById('status').textContent.startsWith('live')", T).await;
+    live.await.unwrap();
+    let shown = "document.querySelectorAll('#log .ln').length";
+    browser.wait_for(&format!("{shown} >= 700"), T).await;
+
+    // Scrolling to the top loads the lines before the oldest shown, until the first.
+    scroll_back_to_the_first_line(&browser).await;
+    assert_same_lines(
+        &shown_lines(&browser).await,
+        &(0..1500).map(|n| format!("line {n:05}")).collect::<Vec<_>>(),
+    );
+    let status =
+        browser.client.execute("return document.getElementById('history-status').textContent", vec![]).await;
+    assert_eq!(status.unwrap(), "the beginning of the stored history");
+    if let Ok(dir) = std::env::var("TAILRACE_SCREENSHOTS") {
+        browser.screenshot(&std::path::Path::new(&dir).join("subject.png")).await;
+    }
+    browser.close().await;
 }

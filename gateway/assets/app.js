@@ -35,9 +35,7 @@ export async function api(path, options = {}) {
 // A ws:// or wss:// URL of this gateway's `path`, with the token (sockets cannot send headers).
 export function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const t = token();
-  const sep = path.includes("?") ? "&" : "?";
-  return `${scheme}://${location.host}${path}${t ? `${sep}access_token=${encodeURIComponent(t)}` : ""}`;
+  return `${scheme}://${location.host}${withToken(path)}`;
 }
 
 export function formatBytes(n) {
@@ -59,3 +57,28 @@ document.getElementById("auth-save")?.addEventListener("click", () => {
   localStorage.setItem(TOKEN_KEY, document.getElementById("auth-token").value.trim());
   location.reload();
 });
+
+// `path` with the token as `access_token` (EventSource and WebSocket cannot send headers).
+export function withToken(path) {
+  const t = token();
+  const sep = path.includes("?") ? "&" : "?";
+  return `${path}${t ? `${sep}access_token=${encodeURIComponent(t)}` : ""}`;
+}
+
+// Orders `SEQ.INDEX` cursors of one stream: by sequence, then index.
+export function compareCursors(a, b) {
+  const [sa, ia] = a.split(".").map(Number);
+  const [sb, ib] = b.split(".").map(Number);
+  return sa - sb || ia - ib;
+}
+
+// One page of `/api/v1/logs/history`: the lines of `subject` before the cursor `before` (all
+// when null), oldest first, each `{name, line, cursor, key: subject}` with `name` from
+// `nameOf(line)`, and whether older lines remain.
+export async function historyBefore(subject, before, limit, nameOf) {
+  const p = new URLSearchParams({ subject, limit: String(limit) });
+  if (before) p.set("before", before);
+  const page = await api(`/api/v1/logs/history?${p}`);
+  const lines = page.lines.reverse().map((l) => ({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject }));
+  return { lines, more: page.meta.previousPage !== null, startingFrom: page.meta.startingFrom };
+}

@@ -2,7 +2,7 @@
 // in the shared log viewer, followed live over SSE (starting at the byte after what is shown,
 // so nothing is missed or repeated; EventSource resumes by Last-Event-ID on its own), and
 // search with the matches marked. The URL carries target, service, name, path and q.
-import { api, el, formatBytes, token } from "./app.js";
+import { api, el, formatBytes, withToken } from "./app.js";
 import { LogViewer, marked } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
@@ -130,9 +130,7 @@ function follow() {
   if (source) { stopFollowing(); setStatus("stopped following"); return; }
   if (!open) return;
   const p = new URLSearchParams({ target: open.target, path: open.path, offset: String(open.next), follow: "1" });
-  const t = token();
-  if (t) p.set("access_token", t);
-  source = new EventSource(`/api/v1/logs/content?${p}`);
+  source = new EventSource(withToken(`/api/v1/logs/content?${p}`));
   $("follow").textContent = "Unfollow";
   setStatus("following: new lines appear as the sync brings them");
   source.addEventListener("log", (m) => {

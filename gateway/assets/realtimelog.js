@@ -1,7 +1,8 @@
 // The live-tail page: the seed's start_tail_f / stop_tail_f over /api/v1/ws, with several
 // files at once (one colour each), in the shared log viewer (pause/resume, filter,
-// highlighting, download).
-import { api, el, wsUrl } from "./app.js";
+// highlighting, download). Scrolling up loads each file's stored lines before the oldest shown
+// (the history of the subject its lines are stored on), in stream order.
+import { api, compareCursors, el, historyBefore, wsUrl } from "./app.js";
 import { LogViewer } from "./viewer.js";
 
 const COLOURS = ["#4ea1ff", "#5fd38d", "#f59e4a", "#c792ea", "#4fd1c5", "#ff8fa3", "#e6d36a", "#9fb4ff"];
@@ -21,9 +22,27 @@ function colourOf(name) {
   return colours.get(name);
 }
 
+const OLDER_PAGE = 500;
+const names = new Map(); // subject -> the file name its lines show under
+
+// The lines stored before the oldest shown, of every file seen on this page, in stream order:
+// lines older than what another file's page reached wait for the next load (they are read
+// again then: each file's boundary is its oldest line shown), so files stay interleaved.
+async function loadOlder(boundary) {
+  const pages = await Promise.all([...names].map(async ([subject, name]) => {
+    const before = boundary(subject);
+    return before ? historyBefore(subject, before, OLDER_PAGE, () => name) : { lines: [], more: false };
+  }));
+  const reached = pages.filter((p) => p.more && p.lines.length).map((p) => p.lines[0].cursor);
+  const cutoff = reached.sort(compareCursors).pop();
+  const all = pages.flatMap((p) => p.lines);
+  const lines = all.filter((l) => !cutoff || compareCursors(l.cursor, cutoff) >= 0).sort((a, b) => compareCursors(a.cursor, b.cursor));
+  return { lines, done: pages.every((p) => !p.more) && lines.length === all.length };
+}
+
 const viewer = new LogViewer(
-  { view: "log", pause: "pause", held: "held", autoscroll: "autoscroll", filter: "filter", download: "download", clear: "clear", counts: "counts" },
-  { colourOf, fileName: () => `tailrace-${$("host").value || "tail"}` },
+  { view: "log", pause: "pause", held: "held", autoscroll: "autoscroll", filter: "filter", download: "download", clear: "clear", counts: "counts", older: "older", historyStatus: "history-status" },
+  { colourOf, fileName: () => `tailrace-${$("host").value || "tail"}`, loadOlder },
 );
 
 function currentHost() {
@@ -83,7 +102,8 @@ function setRunning(on) {
 }
 
 function onLog(data) {
-  viewer.push({ name: data.name, line: data.line ?? "" });
+  if (data.subject) names.set(data.subject, data.name);
+  viewer.push({ name: data.name, line: data.line ?? "", cursor: data.cursor, key: data.subject });
 }
 
 function onStatus(data) {

@@ -6,10 +6,20 @@
 // once per animation frame in one fragment; the DOM keeps at most MAX_SHOWN lines (older ones
 // are removed); the download buffer keeps at most MAX_KEPT lines (older ones are dropped and
 // counted).
+//
+// Scroll-back (pages that give `options.loadOlder`): scrolling to the top, or the Older button,
+// loads the lines stored before the oldest line shown, above it. Each line carries its cursor
+// (`SEQ.INDEX` in its stream) and a key (the subject filter its history is read from); the
+// boundary of a key is the cursor of its topmost line in the view, or, when trimming removed
+// them all, the place just after the newest one removed. History before that boundary is
+// exactly what the view lacks, so the seam has no gap and no repeat. While the user reads
+// older lines (not at the bottom), new lines are appended without scrolling or trimming.
 import { el } from "./app.js";
 
 const MAX_SHOWN = 5000;
 const MAX_KEPT = 200000;
+// Lines the view may hold while the user reads back, before the oldest are trimmed anyway.
+const MAX_SHOWN_READING = 50000;
 // glog (E1122 10:00:00), log4j/syslog words, Python tracebacks.
 const ERROR_RE = /^[EF]\d{4} |\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|Traceback)\b/i;
 const WARN_RE = /^W\d{4} |\bWARN(ING)?\b/i;
@@ -38,8 +48,10 @@ export function marked(line, re) {
 
 export class LogViewer {
   // `ids`: the element ids of the view and its controls (view, pause, held, autoscroll, filter,
-  // download, clear, counts). `options.colourOf(name)` colours a line's source label (no label
-  // when absent); `options.fileName()` names a download.
+  // download, clear, counts, older). `options.colourOf(name)` colours a line's source label (no
+  // label when absent); `options.fileName()` names a download; `options.loadOlder(boundary)`
+  // returns `{lines, done}`: lines (oldest first, each `{name, line, cursor, key}`) stored
+  // before `boundary(key)` for the keys it reads, and whether history has no more.
   constructor(ids, options = {}) {
     this.ids = ids;
     this.options = options;
@@ -51,10 +63,69 @@ export class LogViewer {
     this.received = 0;
     this.mark = null;
     this.frameRequested = false;
+    this.trimmed = new Map(); // key -> the cursor just after its newest trimmed line
+    this.loadingOlder = false;
+    this.historyDone = false;
     $(ids.pause)?.addEventListener("click", () => this.togglePause());
     $(ids.filter)?.addEventListener("input", () => this.refilter());
     $(ids.download)?.addEventListener("click", () => this.download());
     $(ids.clear)?.addEventListener("click", () => this.clear());
+    if (options.loadOlder) {
+      const view = $(ids.view);
+      $(ids.older)?.addEventListener("click", () => this.loadOlder());
+      view.addEventListener("scroll", () => { if (view.scrollTop < 40) this.loadOlder(); });
+      // A view too short to scroll still asks for more when the wheel turns up at its top.
+      view.addEventListener("wheel", (e) => { if (e.deltaY < 0 && view.scrollTop === 0) this.loadOlder(); });
+    }
+  }
+
+  // The cursor history of `key` is read before: that of its topmost line shown, else the place
+  // after its newest trimmed line, else null (no line of it seen yet).
+  boundary(key) {
+    for (const div of $(this.ids.view).children) {
+      if (div.dataset.key === key) return div.dataset.cursor;
+    }
+    return this.trimmed.get(key) ?? null;
+  }
+
+  setStatus(text) {
+    const older = $(this.ids.older);
+    if (older) older.title = text;
+    const status = $(this.ids.historyStatus);
+    if (status) status.textContent = text;
+  }
+
+  async loadOlder() {
+    if (this.loadingOlder || this.historyDone || !this.options.loadOlder) return;
+    this.loadingOlder = true;
+    this.setStatus("loading older lines…");
+    try {
+      const { lines, done } = await this.options.loadOlder((key) => this.boundary(key));
+      this.prepend(lines);
+      this.historyDone = done;
+      this.setStatus(done ? "the beginning of the stored history" : "");
+      const older = $(this.ids.older);
+      if (older) older.disabled = done;
+    } catch (e) {
+      this.setStatus(`cannot load older lines: ${e.message}`);
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  // Lines stored before those shown (oldest first), put above them without moving what the
+  // user is looking at.
+  prepend(lines) {
+    if (!lines.length) return;
+    const view = $(this.ids.view);
+    const frag = document.createDocumentFragment();
+    for (const l of lines) frag.append(this.lineElement(l));
+    const height = view.scrollHeight;
+    view.prepend(frag);
+    view.scrollTop += view.scrollHeight - height;
+    this.kept.unshift(...lines.slice(-MAX_KEPT));
+    if (this.kept.length > MAX_KEPT) this.kept.length = MAX_KEPT;
+    this.updateCounts();
   }
 
   // One received line: `{name, line}`.
@@ -80,7 +151,9 @@ export class LogViewer {
   }
 
   clear() {
-    $(this.ids.view).replaceChildren();
+    const view = $(this.ids.view);
+    for (const div of view.children) this.noteTrimmed(div.dataset);
+    view.replaceChildren();
     this.kept = [];
     this.held = [];
     this.pending = [];
@@ -110,12 +183,16 @@ export class LogViewer {
     return !f || line.toLowerCase().includes(f.toLowerCase());
   }
 
-  lineElement({ name, line }) {
+  lineElement({ name, line, cursor, key }) {
     const label = this.options.colourOf
       ? [el("span", { class: "src", style: `color:${this.options.colourOf(name)}` }, `[${name}]`)]
       : [];
     const div = el("div", { class: lineClass(line) }, ...label, ...marked(line, this.mark));
     div.dataset.line = line;
+    if (cursor !== undefined) {
+      div.dataset.cursor = cursor;
+      div.dataset.key = key;
+    }
     if (!this.matchesFilter(line)) div.classList.add("hidden");
     return div;
   }
@@ -128,18 +205,37 @@ export class LogViewer {
     }
   }
 
-  // Appends what arrived since the last frame, then trims the view to MAX_SHOWN lines.
+  // Appends what arrived since the last frame. Following the end (autoscroll, at the bottom),
+  // it trims the view to MAX_SHOWN lines and scrolls down; reading back, it only appends.
   flush() {
     const batch = this.pending;
     this.pending = [];
     const view = $(this.ids.view);
+    const atBottom = view.scrollHeight - view.scrollTop - view.clientHeight < 40;
+    const following = (!this.ids.autoscroll || $(this.ids.autoscroll).checked) && atBottom;
+    const most = following ? MAX_SHOWN : MAX_SHOWN_READING;
     const frag = document.createDocumentFragment();
-    for (const l of batch.slice(-MAX_SHOWN)) frag.append(this.lineElement(l));
+    for (const l of batch.slice(0, Math.max(0, batch.length - most))) this.noteTrimmed(l);
+    for (const l of batch.slice(-most)) frag.append(this.lineElement(l));
     view.append(frag);
-    let excess = view.childElementCount - MAX_SHOWN;
-    while (excess-- > 0) view.firstElementChild.remove();
-    if (!this.ids.autoscroll || $(this.ids.autoscroll).checked) view.scrollTop = view.scrollHeight;
+    let excess = view.childElementCount - most;
+    while (excess-- > 0) {
+      const div = view.firstElementChild;
+      this.noteTrimmed(div.dataset);
+      div.remove();
+    }
+    if (following) view.scrollTop = view.scrollHeight;
     this.updateCounts();
+  }
+
+  // A line leaving (or never entering) the view: history of its key now starts after it.
+  noteTrimmed({ cursor, key }) {
+    if (cursor === undefined) return;
+    const [seq, index] = cursor.split(".");
+    this.trimmed.set(key, `${seq}.${Number(index) + 1}`);
+    this.historyDone = false;
+    const older = $(this.ids.older);
+    if (older) older.disabled = false;
   }
 
   updateCounts() {

@@ -11,7 +11,7 @@ use crate::tail::TailRequest;
 /// What the gateway sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerEvent {
-    /// `{name, host, line, offset}`: one line of a tail.
+    /// `{name, host, line, offset, subject, cursor}`: one line of a tail, and where it is stored.
     Log,
     /// `{status, kind, message, name, host, path, at}`: what a tail is doing.
     TailFStatus,

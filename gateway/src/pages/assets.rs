@@ -16,6 +16,7 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../assets/overview.js")),
     ("realtimelog.js", "text/javascript; charset=utf-8", include_str!("../../assets/realtimelog.js")),
+    ("subject.js", "text/javascript; charset=utf-8", include_str!("../../assets/subject.js")),
     ("viewer.js", "text/javascript; charset=utf-8", include_str!("../../assets/viewer.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../assets/logs.js")),
     ("issues.js", "text/javascript; charset=utf-8", include_str!("../../assets/issues.js")),

@@ -20,6 +20,7 @@ pub enum Lang {
 const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav./", "Overview", "Áttekintés"),
     ("nav./realtimelog", "Live tail", "Élő napló"),
+    ("nav./subject", "Subjects", "Témák"),
     ("nav./logs", "Synced logs", "Szinkronizált naplók"),
     ("nav./issues", "Issues", "Hibák"),
     ("nav./apps", "Apps", "Alkalmazások"),

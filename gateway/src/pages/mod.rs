@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod issues;
 pub mod logs;
 pub mod realtimelog;
+pub mod subject;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -25,12 +26,13 @@ use axum::Router;
 use crate::state::AppState;
 
 /// The navigation bar: the path of every page, in order (labels from [`i18n`], `nav.{path}`).
-pub const NAV: &[&str] = &["/", "/realtimelog", "/logs", "/issues", "/apps", "/customers"];
+pub const NAV: &[&str] = &["/", "/realtimelog", "/subject", "/logs", "/issues", "/apps", "/customers"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/realtimelog", get(realtimelog::page))
+        .route("/subject", get(subject::page))
         .route("/logs", get(logs::page))
         .route("/issues", get(issues::page))
         .route("/apps", get(fleet::apps))

@@ -1,7 +1,7 @@
 //! `/realtimelog`: the seed's live-tail page. Pick a host and one or more files (from the
 //! catalog, a typed path, or a browsed directory), start, watch lines arrive in one colour per
 //! file, pause/resume with a count of lines held, filter, see errors and warnings highlighted,
-//! download what was received, stop. It talks to `/api/v1/ws` with the seed's events; the page
+//! download what was received, stop, scroll up into each file's stored history. It talks to `/api/v1/ws` with the seed's events; the page
 //! keeps a bounded number of lines in the DOM so it stays responsive at thousands of lines/s.
 //!
 //! Query parameters preselect: `?host=NAME_OR_ADDRESS&files=name,name` (`cvm=` is taken as
@@ -14,7 +14,9 @@ use super::{layout, viewer};
 pub async fn page() -> Html<String> {
     let controls = viewer(
         r#"<button id="start" type="button" class="primary">Start</button>
-    <button id="stop" type="button" disabled>Stop</button>"#,
+    <button id="stop" type="button" disabled>Stop</button>
+    <button id="older" type="button">Older lines</button>
+    <span id="history-status" class="muted"></span>"#,
         true,
     );
     layout(

@@ -7,7 +7,7 @@
 //! - `stop_tail_f {}` stops every tail of the connection, `{cvm_ip, log_name}` just that one;
 //! - `subscribe {subject, from?, since?}` and `unsubscribe {subject}`: any readable subject.
 //!
-//! Out: `log {name, host, line, offset}`, `tail_f_status {status, kind, message, name, host}`,
+//! Out: `log {name, host, line, offset, subject, cursor}`, `tail_f_status {status, kind, message, name, host}`,
 //! `subscribed {subject}` / `unsubscribed {subject}` acknowledging those requests,
 //! `message {subject, seq, payload}` for subscriptions, `error {error, detail, field, request}`
 //! for a refused request (the connection stays open), and `lagged` before the server closes a

@@ -1,6 +1,7 @@
 //! One viewer's live tail: the request checked, the tail claimed with a [`ViewerLease`], and its
-//! lines and statuses as [`TailEvent`]s in the seed's shapes:
-//! `log {name, host, line, offset}` and `tail_f_status {status, kind, message, name, host}`.
+//! lines and statuses as [`TailEvent`]s in the seed's shapes: `log {name, host, line, offset}`
+//! (with `subject` and `cursor`: where the line is stored) and
+//! `tail_f_status {status, kind, message, name, host}`.
 //!
 //! The subscriptions are made before the lease is written, so the first lines of a tail that
 //! this viewer starts are never missed. The stream starts with the last stored batch of the
@@ -265,6 +266,9 @@ fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usi
                 "host": host,
                 "line": l.get("text").cloned().unwrap_or(Value::Null),
                 "offset": l.get("offset").cloned().unwrap_or(Value::Null),
+                // Where the line is stored: history before it is what a viewer scrolls back to.
+                "subject": e.subject,
+                "cursor": format!("{}.{i}", e.seq),
             }),
             ends: false,
         })
