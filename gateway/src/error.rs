@@ -9,6 +9,19 @@ use serde_json::json;
 
 use crate::auth::{Access, Role};
 
+/// The JSON body of every error answer (described in the OpenAPI document; [`ApiError`] and
+/// [`json_errors`] write it).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the bodies are written with `json!`
+pub struct ErrorBody {
+    /// A short code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, …
+    error: String,
+    /// What was wrong, for a person.
+    detail: String,
+    /// The parameter, field or header that was wrong, when one was.
+    field: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]

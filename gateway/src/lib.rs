@@ -59,8 +59,9 @@ pub fn app(state: AppState) -> Router {
     let limits = &state.config;
     let body_limit = limits.max_body_bytes;
     let timeout = limits.request_timeout;
-    Router::new()
+    let (router, openapi) = routes::ApiRouter::with_openapi(routes::openapi::document())
         .merge(routes::health::router())
+        .merge(routes::openapi::router())
         .merge(routes::apps::router(&state))
         .merge(routes::report::router(&state))
         .merge(routes::issues::router(&state))
@@ -75,6 +76,9 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tail::router(&state))
         .merge(routes::ws::router(&state))
         .merge(pages::router())
+        .split_for_parts();
+    router
+        .layer(axum::Extension(std::sync::Arc::new(openapi)))
         // The layer refuses any body over the limit, read or not; the extractor limit makes
         // `Json`/`Bytes` agree with it rather than use axum's own default.
         .layer(RequestBodyLimitLayer::new(body_limit))

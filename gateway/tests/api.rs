@@ -249,3 +249,74 @@ async fn every_host_a_request_names_must_be_ours() {
     let fine = Request::get("/status").header(header::HOST, "localhost:8080").body(Body::empty()).unwrap();
     assert_eq!(send(fine).await, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_exactly_the_routes_the_gateway_serves() {
+    let server = TestServer::start_with_topology().await;
+    let app = gateway(&server, false).await;
+    let (status, body, _) = call(&app, "GET", "/api/v1/openapi.json", None, Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/logs/history",
+        "/api/v1/stream",
+        "/api/v1/ws",
+        "/api/v1/report",
+        "/api/v1/openapi.json",
+        "/",
+    ] {
+        assert!(paths.contains_key(path), "{path} is missing from the document");
+    }
+    assert_eq!(
+        paths["/api/v1/logs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| ["get", "post"].contains(&k.as_str()))
+            .count(),
+        2,
+        "GET (synced files) and POST (an entry) of one path are both described"
+    );
+    const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+    let mut operations = 0;
+    for (path, item) in paths {
+        // `{name}` parameters get a sample value; the answer may be any status but "no route".
+        let uri = regex::Regex::new(r"\{[^}]+\}").unwrap().replace_all(path, "sample").into_owned();
+        for method in METHODS {
+            let op = &item[method];
+            let request = Request::builder().method(method.to_uppercase().as_str()).uri(&uri);
+            let resp = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                app.clone().oneshot(request.body(Body::empty()).unwrap()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{method} {uri} did not answer"))
+            .unwrap();
+            let status = resp.status();
+            if op.is_null() {
+                // A method the document does not list is one the router does not route.
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served but not described"
+                );
+                continue;
+            }
+            operations += 1;
+            assert!(op["summary"].is_string() && op["tags"].is_array(), "{method} {path}: {op}");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is described but not routed");
+            if status == StatusCode::NOT_FOUND {
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                assert!(
+                    !body["detail"].as_str().unwrap_or_default().starts_with("no endpoint"),
+                    "{method} {path} is described but not routed: {body}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 38, "{operations} operations");
+}

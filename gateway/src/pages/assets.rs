@@ -47,6 +47,17 @@ pub fn versioned(name: &str) -> String {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "pages",
+    summary = "The pages' CSS and JavaScript.",
+    params(("file" = String, Path, description = "the asset name")),
+    responses(
+        (status = 200, description = "the asset", content_type = "text/javascript"),
+        (status = 404, description = "no such asset", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn serve(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,

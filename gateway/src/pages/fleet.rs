@@ -53,6 +53,15 @@ fn periods(lang: Lang) -> String {
     format!(r#"<span class="periods" role="group" aria-label="{}">{buttons}</span>"#, t(lang, "period"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps",
+    tag = "pages",
+    summary = "The fleet's apps page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn apps(lang: Lang) -> Response {
     let th = |key: &str| t(lang, key).to_owned();
     let body = format!(
@@ -91,6 +100,16 @@ pub async fn apps(lang: Lang) -> Response {
     page(lang, t(lang, "apps.title"), "/apps", &body, &["apps.js"], &[])
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{app}",
+    tag = "pages",
+    summary = "One app's page.",
+    params(("app" = String, Path, description = "the app name")),
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn app(lang: Lang, Path(name): Path<String>) -> Response {
     let th = |key: &str| t(lang, key).to_owned();
     let body = format!(
@@ -147,6 +166,15 @@ pub async fn app(lang: Lang, Path(name): Path<String>) -> Response {
     page(lang, &name, "/apps", &body, &["app_detail.js"], &[("app", &name)])
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers",
+    tag = "pages",
+    summary = "The customers page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn customers(lang: Lang) -> Response {
     let body = format!(
         r#"<h1>{title}</h1>
@@ -164,6 +192,16 @@ pub async fn customers(lang: Lang) -> Response {
     page(lang, t(lang, "customers.title"), "/customers", &body, &["customers.js"], &[])
 }
 
+#[utoipa::path(
+    get,
+    path = "/customers/{id}",
+    tag = "pages",
+    summary = "One customer's page.",
+    params(("id" = String, Path, description = "the customer id")),
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn customer(lang: Lang, Path(id): Path<String>) -> Response {
     let th = |key: &str| t(lang, key).to_owned();
     let body = format!(

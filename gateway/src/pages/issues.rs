@@ -9,6 +9,15 @@ use axum::response::Html;
 
 use super::{assets, layout};
 
+#[utoipa::path(
+    get,
+    path = "/issues",
+    tag = "pages",
+    summary = "The issues page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn page() -> Html<String> {
     let body = format!(
         r#"<link rel="stylesheet" href="/assets/{css}">

@@ -9,6 +9,15 @@ use axum::response::Html;
 
 use super::{layout, viewer};
 
+#[utoipa::path(
+    get,
+    path = "/logs",
+    tag = "pages",
+    summary = "The synced-logs page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn page() -> Html<String> {
     let controls = viewer(
         r#"<label>Last <input id="lines" type="number" min="1" max="10000" value="200" size="6"> lines</label>

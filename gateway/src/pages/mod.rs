@@ -20,26 +20,25 @@ pub mod realtimelog;
 pub mod subject;
 
 use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::routes;
 
-use crate::state::AppState;
+use crate::routes::ApiRouter;
 
 /// The navigation bar: the path of every page, in order (labels from [`i18n`], `nav.{path}`).
 pub const NAV: &[&str] = &["/", "/realtimelog", "/subject", "/logs", "/issues", "/apps", "/customers"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview))
-        .route("/realtimelog", get(realtimelog::page))
-        .route("/subject", get(subject::page))
-        .route("/logs", get(logs::page))
-        .route("/issues", get(issues::page))
-        .route("/apps", get(fleet::apps))
-        .route("/apps/{app}", get(fleet::app))
-        .route("/customers", get(fleet::customers))
-        .route("/customers/{id}", get(fleet::customer))
-        .route("/assets/{file}", get(assets::serve))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(realtimelog::page))
+        .routes(routes!(subject::page))
+        .routes(routes!(logs::page))
+        .routes(routes!(issues::page))
+        .routes(routes!(fleet::apps))
+        .routes(routes!(fleet::app))
+        .routes(routes!(fleet::customers))
+        .routes(routes!(fleet::customer))
+        .routes(routes!(assets::serve))
 }
 
 /// The controls of the log viewer (`assets/viewer.js`) both log pages show, after `leading`
@@ -139,6 +138,15 @@ pub fn layout_in(lang: i18n::Lang, title: &str, active: &str, body: &str, script
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    summary = "The overview page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 async fn overview() -> Html<String> {
     layout(
         "Overview",

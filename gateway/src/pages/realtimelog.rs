@@ -11,6 +11,15 @@ use axum::response::Html;
 
 use super::{layout, viewer};
 
+#[utoipa::path(
+    get,
+    path = "/realtimelog",
+    tag = "pages",
+    summary = "The live-tail page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn page() -> Html<String> {
     let controls = viewer(
         r#"<button id="start" type="button" class="primary">Start</button>

@@ -8,6 +8,15 @@ use axum::response::Html;
 
 use super::{layout, viewer};
 
+#[utoipa::path(
+    get,
+    path = "/subject",
+    tag = "pages",
+    summary = "The subject viewer page.",
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html"),
+    )
+)]
 pub async fn page() -> Html<String> {
     let controls = viewer(
         r#"<button id="older" type="button">Older lines</button>

@@ -9,9 +9,11 @@
 //! - `GET /api/v1/apps/{app}/issues?limit=`: the app's issues, most recently seen first.
 //! - `GET /api/v1/customers`, `GET /api/v1/customers/{id}/apps?period=`.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_schemas::Timestamp;
@@ -23,31 +25,34 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/api/v1/apps", get(fleet))
-        .route("/api/v1/apps/{app}", get(app))
-        .route("/api/v1/apps/{app}/history", get(history))
-        .route("/api/v1/apps/{app}/customers", get(app_customers))
-        .route("/api/v1/apps/{app}/issues", get(app_issues))
-        .route("/api/v1/customers", get(customers))
-        .route("/api/v1/customers/{id}/apps", get(customer_apps));
+pub fn router(state: &AppState) -> ApiRouter {
+    let routes = ApiRouter::new()
+        .routes(routes!(fleet))
+        .routes(routes!(app))
+        .routes(routes!(history))
+        .routes(routes!(app_customers))
+        .routes(routes!(app_issues))
+        .routes(routes!(customers))
+        .routes(routes!(customer_apps));
     super::protect(routes, state, Access::Read)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
     period: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FleetQuery {
     period: Option<String>,
     sort: Option<String>,
     order: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct IssuesQuery {
     limit: Option<usize>,
 }
@@ -76,6 +81,18 @@ fn to_json(v: &impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "fleet",
+    summary = "Every app of the fleet over a period, with its memory-limit advice.",
+    params(FleetQuery),
+    responses(
+        (status = 200, description = "apps and totals", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn fleet(State(state): State<AppState>, Query(q): Query<FleetQuery>) -> Result<Json<Value>, ApiError> {
     let period = period(q.period.as_deref())?;
     let descending = match q.order.as_deref() {
@@ -108,6 +125,19 @@ async fn fleet(State(state): State<AppState>, Query(q): Query<FleetQuery>) -> Re
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}",
+    tag = "fleet",
+    summary = "One app over a period.",
+    params(("app" = String, Path, description = "the app name"), PeriodQuery),
+    responses(
+        (status = 200, description = "the app", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+        (status = 404, description = "no such app", body = crate::error::ErrorBody),
+    )
+)]
 async fn app(
     State(state): State<AppState>,
     Path(app): Path<String>,
@@ -121,6 +151,18 @@ async fn app(
     Ok(Json(to_json(&detail)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/history",
+    tag = "fleet",
+    summary = "One app's daily memory and CPU over a period.",
+    params(("app" = String, Path, description = "the app name"), PeriodQuery),
+    responses(
+        (status = 200, description = "points per day", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     Path(app): Path<String>,
@@ -143,6 +185,18 @@ async fn history(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/customers",
+    tag = "fleet",
+    summary = "The customers running an app.",
+    params(("app" = String, Path, description = "the app name"), PeriodQuery),
+    responses(
+        (status = 200, description = "customers", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn app_customers(
     State(state): State<AppState>,
     Path(app): Path<String>,
@@ -156,6 +210,18 @@ async fn app_customers(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/issues",
+    tag = "fleet",
+    summary = "The issues reported for an app.",
+    params(("app" = String, Path, description = "the app name"), IssuesQuery),
+    responses(
+        (status = 200, description = "issues", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn app_issues(
     State(state): State<AppState>,
     Path(app): Path<String>,
@@ -186,11 +252,33 @@ async fn app_issues(
     Ok(Json(json!({ "app_name": app, "total": page.total, "issues": rows })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers",
+    tag = "fleet",
+    summary = "Every customer that reported.",
+    responses(
+        (status = 200, description = "customers", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn customers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let customers = view(&state)?.customers().map_err(internal)?;
     Ok(Json(json!({ "total": customers.len(), "customers": customers })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/{id}/apps",
+    tag = "fleet",
+    summary = "The apps of one customer.",
+    params(("id" = String, Path, description = "the customer id"), PeriodQuery),
+    responses(
+        (status = 200, description = "apps", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn customer_apps(
     State(state): State<AppState>,
     Path(id): Path<String>,

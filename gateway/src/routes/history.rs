@@ -13,9 +13,11 @@
 //! `instance` the source token (a posted entry lands on `logs.raw.{namespace}.{instance}`);
 //! `route`, `activity` and `trace` keep lines carrying that `key=value` field.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_nats::replay::{self, Start};
@@ -36,11 +38,12 @@ const MAX_QUERY: usize = 1024;
 /// A message is a batch of up to hundreds of lines, so a page usually needs one window.
 const FIRST_WINDOW: u64 = 16;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/logs/history", get(history)), state, Access::Read)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(history)), state, Access::Read)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// A subject filter of `logs.raw.>` or `logs.classified.>`; default `logs.raw.>` when a
     /// hierarchy filter is given.
@@ -205,6 +208,18 @@ fn bound(field: &str, raw: &str) -> Result<Bound, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs/history",
+    tag = "logs",
+    summary = "Pages of stored lines of a subject, newest first, by exact cursor.",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "lines and meta (previousPage, nextPage, startingFrom)", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

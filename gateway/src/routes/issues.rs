@@ -7,11 +7,13 @@
 //! A viewer sees the issues of catalog sources (and of reports, which name no source), as it
 //! sees their lines.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_schemas::{Severity, Timestamp};
@@ -22,17 +24,16 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/api/v1/issues", get(list))
-        .route("/api/v1/issues/{scope}/{fingerprint}", get(one));
+pub fn router(state: &AppState) -> ApiRouter {
+    let routes = ApiRouter::new().routes(routes!(list)).routes(routes!(one));
     super::protect(routes, state, Access::Read)
 }
 
 /// The most issues one page holds.
 const MAX_LIMIT: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     scope: Option<String>,
     severity: Option<String>,
@@ -61,6 +62,18 @@ fn visible(state: &AppState, caller: &Caller, row: &IssueRow) -> bool {
     row.sources.iter().any(|s| catalog.kinds.values().flatten().any(|f| &f.name == s))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/issues",
+    tag = "issues",
+    summary = "Issue groups, filtered and sorted.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "issues and totals", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -107,6 +120,18 @@ async fn list(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/issues/{scope}/{fingerprint}",
+    tag = "issues",
+    summary = "One issue group with its trend and samples.",
+    params(("scope" = String, Path, description = "the scope (host or customer)"), ("fingerprint" = String, Path, description = "the fingerprint")),
+    responses(
+        (status = 200, description = "the issue", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+        (status = 404, description = "no such issue", body = crate::error::ErrorBody),
+    )
+)]
 async fn one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -10,11 +10,13 @@
 //! fields follow as `key=value`. An entry with a `time` is stored once however often a client
 //! retries it.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tailrace_nats::Outgoing;
@@ -25,16 +27,30 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/logs", post(post_entry)), state, Access::Ingest)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(post_entry)), state, Access::Ingest)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntryQuery {
     pub instance: Option<String>,
     pub namespace: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/logs",
+    tag = "logs",
+    summary = "One structured log entry, published as a line of logs.raw.{namespace}.{instance}.",
+    params(EntryQuery),
+    request_body(content = serde_json::Value, description = "the entry: track, namespace and msg required; level one of trace, debug, info, warn, error", content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted, with its subject and sequence", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn post_entry(
     State(state): State<AppState>,
     Query(q): Query<EntryQuery>,

@@ -1,6 +1,9 @@
 //! `GET /metrics`: Prometheus text format. Counters come from the `metrics` facade, which every
 //! crate writes to; stream and consumer gauges are read from the broker at scrape time.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -8,8 +11,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::Access;
@@ -29,10 +30,20 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/metrics", get(render)), state, Access::Read)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(render)), state, Access::Read)
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics.",
+    responses(
+        (status = 200, description = "metrics in the Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let status = super::status::collect(&state).await;
     metrics::gauge!("tailrace_broker_connected").set(if status.broker.connected { 1.0 } else { 0.0 });

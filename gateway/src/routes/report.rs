@@ -8,11 +8,13 @@
 //! answer, 202, comes once JetStream has stored the report. A report sent again (a controller's
 //! retry) has the same message id (customer and report time) and is stored once.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tailrace_nats::Outgoing;
 use tailrace_schemas::{report_check, Timestamp};
@@ -21,10 +23,23 @@ use crate::auth::{Access, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/report", post(ingest)), state, Access::Ingest)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(ingest)), state, Access::Ingest)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/report",
+    tag = "fleet",
+    summary = "A controller report (JSON or MessagePack), checked and published on reports.{customer}.",
+    request_body(content = serde_json::Value, description = "the seed's report (customer_id, app_telemetry, …) as JSON, or the same as MessagePack", content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted, with its subject", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+        (status = 403, description = "a controller token reporting for another customer", body = crate::error::ErrorBody),
+    )
+)]
 async fn ingest(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -2,11 +2,13 @@
 //! subject the caller may read. Each event's id is its stream sequence, so a reconnecting
 //! `EventSource` (which sends `Last-Event-ID`) resumes exactly after the last event it got.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Extension;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tailrace_schemas::Timestamp;
@@ -18,11 +20,12 @@ use crate::sse;
 use crate::state::AppState;
 use crate::stream::{self, Start, StreamItem};
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/stream", get(subscribe)), state, Access::Read)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(subscribe)), state, Access::Read)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     pub subject: String,
     /// Start at this stream sequence.
@@ -81,6 +84,18 @@ pub fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static, stat
     sse::response(frames, state.config.keep_alive)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/stream",
+    tag = "live",
+    summary = "Server-Sent Events of any readable subject; Last-Event-ID resumes exactly.",
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "events, each with its stream sequence as id", content_type = "text/event-stream"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn subscribe(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -1,16 +1,18 @@
 //! `GET /status`: is the broker connected, and what do its streams and consumers hold.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use tailrace_nats::topology::{self, StreamReport};
 
 use crate::auth::Access;
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/status", get(status)), state, Access::Read)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(status)), state, Access::Read)
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +55,16 @@ pub async fn collect(state: &AppState) -> Status {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "ops",
+    summary = "The broker, every stream with its consumers, sync targets.",
+    responses(
+        (status = 200, description = "the status report", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn status(State(state): State<AppState>) -> Json<Status> {
     Json(collect(&state).await)
 }

@@ -3,12 +3,14 @@
 //! synced twice: the trigger joins that sync. Answers 202 with the targets triggered and whether
 //! each was running; with `wait=true`, 200 once the syncs ended, with their outcomes.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_schemas::{subject, TargetId};
@@ -23,11 +25,12 @@ const STATUS_WAIT: Duration = Duration::from_secs(2);
 /// How long `wait=true` waits for a sync to end.
 const SYNC_WAIT: Duration = Duration::from_secs(600);
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/sync/trigger", post(trigger)), state, Access::Control)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(trigger)), state, Access::Control)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct TriggerQuery {
     target: Option<String>,
@@ -44,6 +47,18 @@ pub async fn statuses(state: &AppState) -> Option<Vec<Value>> {
     serde_json::from_slice(&reply.payload).ok()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync/trigger",
+    tag = "sync",
+    summary = "Starts a sync of one target or all now.",
+    params(TriggerQuery),
+    responses(
+        (status = 202, description = "started (or done, with wait=1)", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn trigger(
     State(state): State<AppState>,
     Query(q): Query<TriggerQuery>,

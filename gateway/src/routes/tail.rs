@@ -5,13 +5,15 @@
 //!   Server-Sent Events `log` and `tail_f_status`, for clients that cannot send (EventSource).
 //!   Leaving the page releases the tail; `Last-Event-ID` resumes after the last line received.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,13 +26,22 @@ use crate::sse;
 use crate::state::AppState;
 use crate::tail::{hosts, watch, TailRequest};
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let read =
-        Router::new().route("/api/v1/tail/catalog", get(catalog)).route("/api/v1/tail/stream", get(stream));
-    let control = Router::new().route("/api/v1/tail/list", get(list));
+pub fn router(state: &AppState) -> ApiRouter {
+    let read = ApiRouter::new().routes(routes!(catalog)).routes(routes!(stream));
+    let control = ApiRouter::new().routes(routes!(list));
     super::protect(read, state, Access::Read).merge(super::protect(control, state, Access::Control))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tail/catalog",
+    tag = "live",
+    summary = "The hosts that can be tailed and the catalog of their files.",
+    responses(
+        (status = 200, description = "hosts and kinds", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn catalog(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let hosts: Vec<Value> = hosts::list(&state)
         .await?
@@ -48,7 +59,8 @@ async fn catalog(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({ "hosts": hosts, "kinds": state.config.catalog })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     host: String,
     dir: String,
@@ -57,6 +69,18 @@ struct ListQuery {
 /// How long a listing may take (an SSH connect plus one `find`).
 const LIST_TIMEOUT: Duration = Duration::from_secs(25);
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tail/list",
+    tag = "live",
+    summary = "A directory listing on a host, for picking files to tail.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "entries", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -114,6 +138,18 @@ fn resume_point(headers: &HeaderMap) -> Result<Option<(u64, usize)>, ApiError> {
     Ok(Some((seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tail/stream",
+    tag = "live",
+    summary = "One live tail as Server-Sent Events (log and tail_f_status).",
+    params(("cvm_ip" = String, Query, description = "the host's name or address"), ("log_path" = String, Query, description = "the file"), ("log_name" = Option<String>, Query, description = "display name; the file's stem when absent")),
+    responses(
+        (status = 200, description = "tail events", content_type = "text/event-stream"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

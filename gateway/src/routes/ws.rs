@@ -16,14 +16,16 @@
 //! The `Origin` of a browser's handshake must be this server's own or in
 //! `gateway.allowed_origins`; frames and messages over the configured limits close the socket.
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::collections::HashMap;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Extension;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -36,8 +38,8 @@ use crate::state::AppState;
 use crate::stream::{self, StreamItem};
 use crate::tail::{watch, TailRequest};
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    super::protect(Router::new().route("/api/v1/ws", get(upgrade)), state, Access::Read)
+pub fn router(state: &AppState) -> ApiRouter {
+    super::protect(ApiRouter::new().routes(routes!(upgrade)), state, Access::Read)
 }
 
 /// Frames waiting to be written to one socket; producers of frames wait when it is full, and a
@@ -70,6 +72,17 @@ fn close_code(e: axum::Error) -> Option<(u16, &'static str)> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    tag = "live",
+    summary = "WebSocket: the seed's start_tail_f/stop_tail_f and subscribe/unsubscribe events.",
+    responses(
+        (status = 101, description = "switched to the WebSocket protocol"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn upgrade(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -36,7 +36,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// was replaced by another file at least as long, and the follow starts over.
 const GUARD: u64 = 64;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContentQuery {
     path: String,
@@ -94,6 +95,18 @@ fn selection(q: &ContentQuery, copy: &Copy, default_tail: Option<usize>) -> Resu
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs/content",
+    tag = "logs",
+    summary = "A synced file's lines: its last lines, a byte range, or followed live (SSE with follow=1).",
+    params(ContentQuery),
+    responses(
+        (status = 200, description = "the lines (text/event-stream with follow=1)", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn content(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -16,11 +16,13 @@ mod content;
 mod copy;
 mod search;
 
+use utoipa_axum::routes;
+
+use super::ApiRouter;
 use std::path::Path;
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_schemas::Timestamp;
@@ -34,14 +36,14 @@ use crate::state::AppState;
 /// The seed's services, listed even before they hold files.
 const SEED_SERVICES: &[&str] = &["server", "client", "monitoring", "vllm", "slurm", "logs", "uncategorized"];
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> ApiRouter {
     super::protect(
-        Router::new()
-            .route("/api/v1/services", get(services))
-            .route("/api/v1/services/stats", get(stats))
-            .route("/api/v1/logs", get(logs))
-            .route("/api/v1/logs/content", get(content::content))
-            .route("/api/v1/logs/search", get(search::search)),
+        ApiRouter::new()
+            .routes(routes!(services))
+            .routes(routes!(stats))
+            .routes(routes!(logs))
+            .routes(routes!(content::content))
+            .routes(routes!(search::search)),
         state,
         Access::Read,
     )
@@ -57,6 +59,16 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/services",
+    tag = "logs",
+    summary = "The synced services (categories) with file counts and sizes.",
+    responses(
+        (status = 200, description = "services", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn services(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (view, _) = files(&state)?;
     let mut names: Vec<String> = SEED_SERVICES.iter().map(|s| (*s).to_owned()).collect();
@@ -68,12 +80,23 @@ async fn services(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "services": names })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/stats",
+    tag = "logs",
+    summary = "Totals of the synced logs.",
+    responses(
+        (status = 200, description = "statistics", content_type = "application/json"),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (view, _) = files(&state)?;
     Ok(Json(json!({ "services": view.services().map_err(internal)? })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LogsQuery {
     service: Option<String>,
@@ -91,6 +114,18 @@ fn time(field: &'static str, v: Option<&str>) -> Result<Option<Timestamp>, ApiEr
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs",
+    tag = "logs",
+    summary = "The synced log files, filtered.",
+    params(LogsQuery),
+    responses(
+        (status = 200, description = "files", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 async fn logs(State(state): State<AppState>, Query(q): Query<LogsQuery>) -> Result<Json<Value>, ApiError> {
     let (view, _) = files(&state)?;
     let limit = q.limit.unwrap_or(100);

@@ -19,7 +19,8 @@ use crate::state::AppState;
 /// How long one search may read at most: what it found by then is answered, marked `truncated`.
 const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: String,
@@ -44,6 +45,18 @@ struct Match {
     after: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs/search",
+    tag = "logs",
+    summary = "Text or regex search in the synced files.",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "matches with context", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     Query(q): Query<SearchQuery>,
