@@ -68,26 +68,46 @@ impl SseReader {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let frame: String = self.buf.drain(..end + 2).collect();
-                let mut e = SseEvent::default();
-                for line in frame.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        e.id = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        e.event = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
+                match parse_frame(&frame) {
+                    Some(e) => return e,
+                    None => continue,
                 }
-                if e.id.is_none() && e.event.is_none() && e.data.is_empty() {
-                    continue;
-                }
-                return e;
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(15), self.body.next())
-                .await
-                .expect("an SSE event within 15 s");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").expect("stream read")));
+            self.read_more().await;
         }
+    }
+
+    /// The first `n` bytes of the body from here on, unparsed (they are consumed).
+    pub async fn raw(&mut self, n: usize) -> String {
+        while self.buf.len() < n {
+            self.read_more().await;
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The body from here on up to the end of its `n`th event, unparsed (it is consumed).
+    pub async fn raw_events(&mut self, n: usize) -> String {
+        loop {
+            let (mut end, mut count) = (0, 0);
+            while count < n {
+                let Some(i) = self.buf[end..].find("\n\n") else { break };
+                count += usize::from(parse_frame(&self.buf[end..end + i + 2]).is_some());
+                end += i + 2;
+            }
+            if count == n {
+                return self.buf.drain(..end).collect();
+            }
+            self.read_more().await;
+        }
+    }
+
+    async fn read_more(&mut self) {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), self.body.next())
+            .await
+            .expect("an SSE event within 15 s");
+        let chunk = chunk
+            .unwrap_or_else(|| panic!("the stream ended (status {}); unread: {:?}", self.status, self.buf));
+        self.buf.push_str(&String::from_utf8_lossy(&chunk.expect("stream read")));
     }
 
     /// The next event named `event`, skipping others.
@@ -99,6 +119,33 @@ impl SseReader {
             }
         }
     }
+}
+
+/// One SSE frame (up to its blank line) as an event; `None` for a comment (keep-alive).
+fn parse_frame(frame: &str) -> Option<SseEvent> {
+    let mut e = SseEvent::default();
+    for line in frame.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            e.id = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("event:") {
+            e.event = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    (e.id.is_some() || e.event.is_some() || !e.data.is_empty()).then_some(e)
+}
+
+/// The events `body` (a prefix of an SSE body) holds whole: those whose blank line it has, as
+/// an `EventSource` would have dispatched them before the connection was cut.
+pub fn complete_events(body: &str) -> Vec<SseEvent> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(end) = rest.find("\n\n") {
+        out.extend(parse_frame(&rest[..end + 2]));
+        rest = &rest[end + 2..];
+    }
+    out
 }
 
 /// A WebSocket client of `/api/v1/ws`.

@@ -628,3 +628,52 @@ async fn history_pages_forward_after_a_cursor_and_narrows_by_the_seeds_hierarchy
         assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{query}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_connection_cut_at_every_byte_resumes_with_exactly_the_missing_events() {
+    use tailrace_gateway::testing::complete_events;
+    let g = gateway(GatewayConfig::default()).await;
+    const N: usize = 5;
+    for i in 0..N {
+        g.put("logs.raw.h.s", &format!("event {i}")).await;
+    }
+    let url = format!("{}/api/v1/stream?subject=logs.raw.h.s&from=1", g.base);
+    let body = SseReader::open(&url, None).await.raw_events(N).await;
+    let whole = complete_events(&body);
+    assert_eq!(whole.len(), N);
+
+    // Cut after every byte of the body; resume as EventSource does, from the last whole event.
+    let (mut resumed, mut restarted) = (0, 0);
+    for cut in 0..=body.len() {
+        let mut first = SseReader::open(&url, None).await;
+        let prefix = first.raw(cut).await;
+        drop(first);
+        let mut got = complete_events(&prefix);
+        let last_id = got.last().and_then(|e| e.id.clone());
+        if last_id.is_some() {
+            resumed += 1;
+        } else {
+            restarted += 1;
+        }
+        let mut again = SseReader::open(&url, last_id.as_deref()).await;
+        while got.len() < N {
+            got.push(again.next().await);
+        }
+        assert_eq!(got, whole, "cut after byte {cut} of {}", body.len());
+    }
+    assert_eq!(resumed + restarted, body.len() + 1);
+    assert!(resumed > 0 && restarted > 0);
+
+    // Every one of those readers' consumers is gone with it, not left for the server to reap:
+    // reconnecting crowds would otherwise reach the server's consumer limit.
+    let mut logs = g.js.get_stream("LOGS").await.unwrap();
+    let mut consumers = u64::MAX;
+    for _ in 0..100 {
+        consumers = logs.info().await.unwrap().state.consumer_count as u64;
+        if consumers == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(consumers, 0, "consumers left behind by {} closed readers", 2 * (body.len() + 1));
+}

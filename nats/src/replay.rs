@@ -107,26 +107,74 @@ pub async fn ordered(
     stream: StreamName,
     filter: &str,
     start: Start,
-) -> Result<push::Ordered, ReplayError> {
-    let consumer = push_consumer(js, stream, filter, start).await?;
-    consumer.messages().await.map_err(|e| consumer_error(stream, filter, &e))
+) -> Result<Ordered, ReplayError> {
+    let (consumer, reaper) = push_consumer(js, stream, filter, start).await?;
+    let messages = consumer.messages().await.map_err(|e| consumer_error(stream, filter, &e))?;
+    Ok(Ordered { messages: Box::pin(messages), _reaper: reaper })
+}
+
+/// An ordered consumer's messages. Dropping them deletes the consumer at once: the server would
+/// keep it until its inactivity threshold, and a crowd of clients that come and go (browsers
+/// reconnecting) would pile consumers up to the server's limit, after which none can start.
+pub struct Ordered {
+    messages: std::pin::Pin<Box<push::Ordered>>,
+    _reaper: Reaper,
+}
+
+impl std::fmt::Debug for Ordered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ordered").field("consumer", &self._reaper.name).finish_non_exhaustive()
+    }
+}
+
+impl futures::Stream for Ordered {
+    type Item = <push::Ordered as futures::Stream>::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.messages.as_mut().poll_next(cx)
+    }
+}
+
+/// Deletes a consumer when dropped (from a task: a drop cannot wait).
+struct Reaper {
+    stream: jetstream::stream::Stream<()>,
+    name: String,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let (stream, name) = (self.stream.clone(), std::mem::take(&mut self.name));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = stream.delete_consumer(&name).await {
+                    // Gone already (the server reaped it, or it was recreated under a new name).
+                    tracing::debug!(consumer = %name, error = %e, "cannot delete a finished reader's consumer");
+                }
+            });
+        }
+    }
 }
 
 fn consumer_error(stream: StreamName, filter: &str, e: &dyn std::fmt::Display) -> ReplayError {
     ReplayError::Consumer { stream, filter: filter.to_owned(), reason: e.to_string() }
 }
 
-/// An ordered push consumer of `filter` from `start` (resolved first).
+/// An ordered push consumer of `filter` from `start` (resolved first), and what deletes it.
 async fn push_consumer(
     js: &jetstream::Context,
     stream: StreamName,
     filter: &str,
     start: Start,
-) -> Result<jetstream::consumer::Consumer<push::OrderedConfig>, ReplayError> {
+) -> Result<(jetstream::consumer::Consumer<push::OrderedConfig>, Reaper), ReplayError> {
     let start = resolve(js, stream, filter, start).await?;
-    js.get_stream_no_info(stream.as_str())
+    let handle = js
+        .get_stream_no_info(stream.as_str())
         .await
-        .map_err(|e| ReplayError::Stream { stream, reason: e.to_string() })?
+        .map_err(|e| ReplayError::Stream { stream, reason: e.to_string() })?;
+    let consumer = handle
         .create_consumer(push::OrderedConfig {
             deliver_subject: js.client().new_inbox(),
             filter_subject: filter.to_owned(),
@@ -134,7 +182,9 @@ async fn push_consumer(
             ..Default::default()
         })
         .await
-        .map_err(|e| consumer_error(stream, filter, &e))
+        .map_err(|e| consumer_error(stream, filter, &e))?;
+    let name = consumer.cached_info().name.clone();
+    Ok((consumer, Reaper { stream: handle, name }))
 }
 
 /// The stored messages of `filter` from `start` until caught up; empty when there are none
@@ -148,11 +198,12 @@ pub async fn history(
     if start == Start::Live {
         return Ok(stream::empty().boxed());
     }
-    let mut consumer = push_consumer(js, stream, filter, start).await?;
+    let (mut consumer, reaper) = push_consumer(js, stream, filter, start).await?;
     if consumer.info().await.map_err(|e| consumer_error(stream, filter, &e))?.num_pending == 0 {
         return Ok(stream::empty().boxed());
     }
     let messages = consumer.messages().await.map_err(|e| consumer_error(stream, filter, &e))?;
+    let messages = Ordered { messages: Box::pin(messages), _reaper: reaper };
     let read = move |reason: String| ReplayError::Read { stream, reason };
     Ok(stream::unfold(Some(messages), move |state| async move {
         let mut messages = state?;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use async_nats::jetstream::{self, consumer::push};
+use async_nats::jetstream;
 use bytes::Bytes;
 use futures::StreamExt;
 use tailrace_schemas::StreamName;
@@ -154,7 +154,12 @@ impl Hub {
 }
 
 /// Reads the subscription and broadcasts its events, gathering them under heavy fan-out.
-async fn fan_out(mut messages: push::Ordered, sender: broadcast::Sender<Batch>, linger: Linger, max: usize) {
+async fn fan_out(
+    mut messages: tailrace_nats::replay::Ordered,
+    sender: broadcast::Sender<Batch>,
+    linger: Linger,
+    max: usize,
+) {
     while let Some(first) = next_event(&mut messages, max).await {
         let mut batch = vec![first];
         if sender.receiver_count() >= linger.above && !linger.window.is_zero() {
@@ -172,7 +177,7 @@ async fn fan_out(mut messages: push::Ordered, sender: broadcast::Sender<Batch>, 
 }
 
 /// The subscription's next event; `None` when it has ended.
-async fn next_event(messages: &mut push::Ordered, max: usize) -> Option<Arc<Event>> {
+async fn next_event(messages: &mut tailrace_nats::replay::Ordered, max: usize) -> Option<Arc<Event>> {
     loop {
         let Ok(m) = messages.next().await? else { continue };
         let Ok(info) = m.info() else { continue };
