@@ -51,7 +51,7 @@ async fn lines_appended_to_a_remote_file_reach_websocket_and_sse_clients_in_orde
     let mut sse = SseReader::open(&tail_url(&stack, "127.0.0.1", &path, "app"), None).await;
     assert_eq!(sse.status, 200);
     assert_eq!(sse.headers["x-accel-buffering"], "no");
-    // It starts with the last stored batch (here the first five lines), then goes live.
+    // It starts with the file's last stored lines (here all five), then goes live.
     let context: Vec<String> = sse_lines(&mut sse, 5).await.into_iter().map(|(_, l)| l).collect();
     assert_eq!(context, numbered(0, 5));
 
@@ -366,5 +366,45 @@ async fn a_viewer_never_reads_the_lines_of_an_operators_tail() {
     let (code, _) =
         json_of(&format!("{}/api/v1/stream?subject=derived.>&access_token={VIEWER}", stack.base)).await;
     assert_eq!(code, 403);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoever_joins_or_reopens_a_tail_gets_its_last_hundred_lines_then_live_without_gap_or_repeat() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 1);
+    let url = tail_url(&stack, HOST, &path, "app");
+    let mut first = SseReader::open(&url, None).await;
+    assert_eq!(sse_lines(&mut first, 1).await[0].1, numbered_line(0));
+    // Ten lines in ten batches while the first viewer watches.
+    for n in 1..11 {
+        append_numbered(&path, n, n + 1);
+        assert_eq!(sse_lines(&mut first, 1).await[0].1, numbered_line(n));
+    }
+    let mut joined = SseReader::open(&url, None).await;
+    let context: Vec<String> = sse_lines(&mut joined, 11).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(context, numbered(0, 11), "a viewer joining sees every line before it, not one batch");
+
+    // 150 more in batches: a newcomer gets exactly the last 100 (gateway.tail_context_lines).
+    for chunk in 0..15 {
+        append_numbered(&path, 11 + chunk * 10, 21 + chunk * 10);
+    }
+    let both: Vec<String> = sse_lines(&mut joined, 150).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(both, numbered(11, 161));
+    let mut late = SseReader::open(&url, None).await;
+    let context: Vec<String> = sse_lines(&mut late, 100).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(context, numbered(61, 161));
+    append_numbered(&path, 161, 162);
+    assert_eq!(sse_lines(&mut late, 1).await[0].1, numbered_line(161), "then live, no repeat");
+
+    // Everyone leaves; the tail stops; reopening the file later shows its last 100 lines again.
+    drop((first, joined, late));
+    until("the remote follower ends", || followers(&path) == 0).await;
+    let mut reopened = SseReader::open(&url, None).await;
+    let context: Vec<String> = sse_lines(&mut reopened, 100).await.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(context, numbered(62, 162));
+    append_numbered(&path, 162, 163);
+    assert_eq!(sse_lines(&mut reopened, 1).await[0].1, numbered_line(162));
     stack.stop().await;
 }

@@ -56,6 +56,9 @@ pub struct GatewayConfig {
     /// third of it, so a gateway that dies releases its viewers' tails within this.
     #[serde(with = "humantime_serde")]
     pub tail_lease: Duration,
+    /// Stored lines a viewer who starts or joins a live tail is shown first (then it goes
+    /// live, with no gap or repeat between them).
+    pub tail_context_lines: usize,
     /// Log files offered for live tail, per host type (`[gateway.catalog.cvm]`, ...). The default
     /// is the seed's Nutanix CVM list and the usual Linux system logs.
     pub catalog: tailrace_schemas::Catalog,
@@ -80,6 +83,7 @@ impl Default for GatewayConfig {
             keep_alive: Duration::from_secs(15),
             max_ws_subscriptions: 64,
             tail_lease: Duration::from_secs(30),
+            tail_context_lines: 100,
             catalog: tailrace_schemas::Catalog::default(),
         }
     }

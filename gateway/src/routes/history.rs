@@ -263,8 +263,13 @@ async fn history(
             _ => {}
         }
     }
-    let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable(e.to_string());
-    let info = state.js.get_stream(stream.as_str()).await.map_err(|e| unavailable(&e))?.cached_info().clone();
+    let info = state
+        .js
+        .get_stream(stream.as_str())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .cached_info()
+        .clone();
     let (first, last) = (info.state.first_sequence.max(1), info.state.last_sequence);
     let end = Cursor { seq: last + 1, index: 0 };
 
@@ -317,56 +322,16 @@ async fn history(
         fields,
         max_line_bytes: state.config.max_line_bytes,
     };
-    let read = |lo: u64, hi: u64| {
-        let (state, filter) = (&state, filter.as_str());
-        async move { replay::range(&state.js, stream, filter, lo, hi).await.map_err(|e| unavailable(&e)) }
-    };
-
+    let bounds = Bounds { first, last };
     // The lines of the page, oldest first, and whether more lie beyond each end of it.
     let (page, older, newer) = if before_raw.is_none() && after_raw.is_some() {
-        // Forwards from `from`: the oldest `limit` lines after it.
-        let mut lines: Vec<(Cursor, Value)> = Vec::new();
-        let (mut lo, mut window) = (from.seq.max(first), FIRST_WINDOW);
-        while lines.len() <= limit && lo <= last {
-            let hi = lo.saturating_add(window - 1).min(last);
-            for m in read(lo, hi).await? {
-                lines.extend(sieve.lines(&m).into_iter().filter(|(c, _)| *c >= from));
-            }
-            lo = hi + 1;
-            window = window.saturating_mul(4);
-        }
-        let newer = lines.len() > limit;
-        lines.truncate(limit);
+        let (lines, newer) =
+            walk_forward(&state, stream, filter.as_str(), &sieve, from, limit, bounds).await?;
         (lines, true, newer)
     } else {
-        // Backwards from `before`, down to `from`.
-        let floor = from.seq.max(first);
-        let mut lines: Vec<(Cursor, Value)> = Vec::new();
-        let mut hi = if before.index == 0 { before.seq.saturating_sub(1) } else { before.seq };
-        let mut window = FIRST_WINDOW;
-        let reached_start = loop {
-            if hi < floor {
-                break true;
-            }
-            let lo = hi.saturating_sub(window - 1).max(floor);
-            let mut found = Vec::new();
-            for m in read(lo, hi).await? {
-                found.extend(sieve.lines(&m).into_iter().filter(|(c, _)| *c < before && *c >= from));
-            }
-            found.append(&mut lines);
-            lines = found;
-            if lines.len() >= limit {
-                break lo <= floor && lines.len() == limit;
-            }
-            if lo <= floor {
-                break true;
-            }
-            hi = lo - 1;
-            window = window.saturating_mul(4);
-        };
-        let older = lines.len() > limit || !reached_start;
-        let page = lines.split_off(lines.len().saturating_sub(limit));
-        (page, older, before < end)
+        let (lines, older) =
+            walk_back(&state, stream, filter.as_str(), &sieve, before, from, limit, bounds).await?;
+        (lines, older, before < end)
     };
     let previous = page.first().filter(|_| older).map(|(c, _)| c.to_string());
     let next = page.last().filter(|_| newer).map(|(c, _)| c.to_string());
@@ -381,6 +346,125 @@ async fn history(
             "limit": limit,
         },
     })))
+}
+
+/// The stream's first and last sequences when a page began.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    first: u64,
+    last: u64,
+}
+
+/// The lines kept by `sieve` with `from <= cursor < before`, at most `limit` (the newest),
+/// oldest first, and whether older ones remain.
+#[allow(clippy::too_many_arguments)]
+async fn walk_back(
+    state: &AppState,
+    stream: StreamName,
+    filter: &str,
+    sieve: &Sieve,
+    before: Cursor,
+    from: Cursor,
+    limit: usize,
+    bounds: Bounds,
+) -> Result<(Vec<(Cursor, Value)>, bool), ApiError> {
+    let floor = from.seq.max(bounds.first);
+    let mut lines: Vec<(Cursor, Value)> = Vec::new();
+    let mut hi = if before.index == 0 { before.seq.saturating_sub(1) } else { before.seq };
+    let mut window = FIRST_WINDOW;
+    let reached_start = loop {
+        if hi < floor {
+            break true;
+        }
+        let lo = hi.saturating_sub(window - 1).max(floor);
+        let mut found = Vec::new();
+        for m in read(state, stream, filter, lo, hi).await? {
+            found.extend(sieve.lines(&m).into_iter().filter(|(c, _)| *c < before && *c >= from));
+        }
+        found.append(&mut lines);
+        lines = found;
+        if lines.len() >= limit {
+            break lo <= floor && lines.len() == limit;
+        }
+        if lo <= floor {
+            break true;
+        }
+        hi = lo - 1;
+        window = window.saturating_mul(4);
+    };
+    let older = lines.len() > limit || !reached_start;
+    let page = lines.split_off(lines.len().saturating_sub(limit));
+    Ok((page, older))
+}
+
+/// The oldest `limit` lines kept by `sieve` at or after `from`, oldest first, and whether newer
+/// ones remain.
+async fn walk_forward(
+    state: &AppState,
+    stream: StreamName,
+    filter: &str,
+    sieve: &Sieve,
+    from: Cursor,
+    limit: usize,
+    bounds: Bounds,
+) -> Result<(Vec<(Cursor, Value)>, bool), ApiError> {
+    let mut lines: Vec<(Cursor, Value)> = Vec::new();
+    let (mut lo, mut window) = (from.seq.max(bounds.first), FIRST_WINDOW);
+    while lines.len() <= limit && lo <= bounds.last {
+        let hi = lo.saturating_add(window - 1).min(bounds.last);
+        for m in read(state, stream, filter, lo, hi).await? {
+            lines.extend(sieve.lines(&m).into_iter().filter(|(c, _)| *c >= from));
+        }
+        lo = hi + 1;
+        window = window.saturating_mul(4);
+    }
+    let newer = lines.len() > limit;
+    lines.truncate(limit);
+    Ok((lines, newer))
+}
+
+async fn read(
+    state: &AppState,
+    stream: StreamName,
+    filter: &str,
+    lo: u64,
+    hi: u64,
+) -> Result<Vec<replay::Replayed>, ApiError> {
+    replay::range(&state.js, stream, filter, lo, hi).await.map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// Where a live view of `filter` (a subject of lines) starts so that it shows its newest `n`
+/// stored lines first: the `(sequence, index)` of the oldest of them, or the sequence after
+/// the stream's end when it has none. Read as a history page is, so the view and its
+/// scroll-back meet without a gap or a repeat.
+pub async fn context_start(
+    state: &AppState,
+    stream: StreamName,
+    filter: &str,
+    n: usize,
+) -> Result<(u64, usize), ApiError> {
+    let info = state
+        .js
+        .get_stream(stream.as_str())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .cached_info()
+        .clone();
+    let bounds = Bounds { first: info.state.first_sequence.max(1), last: info.state.last_sequence };
+    let end = Cursor { seq: bounds.last + 1, index: 0 };
+    if n == 0 {
+        return Ok((end.seq, 0));
+    }
+    let sieve = Sieve {
+        visibility: Visibility::All,
+        level: None,
+        needle: None,
+        fields: Vec::new(),
+        max_line_bytes: state.config.max_line_bytes,
+    };
+    let from = Cursor { seq: bounds.first, index: 0 };
+    let (lines, _) = walk_back(state, stream, filter, &sieve, end, from, n, bounds).await?;
+    Ok(lines.first().map_or((end.seq, 0), |(c, _)| (c.seq, c.index)))
 }
 
 /// The sequence of the first message of `filter` stored at or after `t`, if any.

@@ -4,9 +4,11 @@
 //! `tail_f_status {status, kind, message, name, host}`.
 //!
 //! The subscriptions are made before the lease is written, so the first lines of a tail that
-//! this viewer starts are never missed. The stream starts with the last stored batch of the
-//! file (context for a viewer joining a running tail), then goes live; each `log` event's id is
-//! `{stream sequence}.{line index}`, so a reconnecting client resumes after exactly that line.
+//! this viewer starts are never missed. The stream starts with the file's newest
+//! `gateway.tail_context_lines` stored lines (context for whoever starts, joins or reopens a
+//! tail; found as a history page is, so scrolling back from them meets them exactly), then goes
+//! live; each `log` event's id is `{stream sequence}.{line index}`, so a reconnecting client
+//! resumes after exactly that line.
 
 use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
@@ -142,28 +144,28 @@ pub async fn start(
     let since = Timestamp::now();
 
     // A resume point past the end of the stream (another incarnation of it) would skip every
-    // line from now on: such a client starts over with fresh context instead.
+    // line from now on: such a client starts over with fresh context instead. `first` is the
+    // first line to show: after the resume point, or the oldest of the context lines.
     let resume = match resume {
         Some((seq, index)) => {
             let start =
                 crate::stream::check_start(&state.hub, StreamName::LOGS, Start::Sequence(seq), None).await?;
-            (start != Start::Live).then_some((seq, index))
+            (start != Start::Live).then_some((seq, index + 1))
         }
         None => None,
     };
-    let logs_start = match resume {
-        Some((seq, _)) => Start::Sequence(seq),
-        None => Start::LastPerSubject,
+    let subject = subject::logs_raw(&host, &source).to_string();
+    let first = match resume {
+        Some(first) => first,
+        None => {
+            let n = state.config.tail_context_lines;
+            crate::routes::history::context_start(state, StreamName::LOGS, &subject, n).await?
+        }
     };
+    let logs_start = Start::Sequence(first.0);
     // Subscribed before the lease is written: the tail this viewer starts publishes its first
     // lines and its `started` right after, and a subscription made later would miss them.
-    let logs = subscribe(
-        state.hub.clone(),
-        StreamName::LOGS,
-        subject::logs_raw(&host, &source).to_string(),
-        logs_start,
-    )
-    .await;
+    let logs = subscribe(state.hub.clone(), StreamName::LOGS, subject, logs_start).await;
     let statuses = subscribe(
         state.hub.clone(),
         StreamName::STATUS,
@@ -187,7 +189,7 @@ pub async fn start(
     })?;
 
     let (n, h) = (name.clone(), host.as_str().to_owned());
-    let logs = logs.flat_map(move |item| stream::iter(log_events(item, &n, &h, resume)));
+    let logs = logs.flat_map(move |item| stream::iter(log_events(item, &n, &h, first)));
     let (n, h) = (name.clone(), host.as_str().to_owned());
     let statuses = statuses.filter_map(move |item| futures::future::ready(status_event(item, &n, &h, since)));
     let events = stream::select(logs, statuses)
@@ -243,14 +245,15 @@ fn ending(item: &StreamItem) -> Option<TailEvent> {
     Some(TailEvent { event: ServerEvent::from_ending(event), id: None, data, ends: true })
 }
 
-fn log_events(item: StreamItem, name: &str, host: &str, resume: Option<(u64, usize)>) -> Vec<TailEvent> {
+/// The `log` events of a stored batch, from the line `first` (`(sequence, index)`) on.
+fn log_events(item: StreamItem, name: &str, host: &str, first: (u64, usize)) -> Vec<TailEvent> {
     let e = match item {
         StreamItem::Event(e) => e,
         other => return ending(&other).into_iter().collect(),
     };
-    let skip = match resume {
-        Some((seq, index)) if seq == e.seq => index + 1,
-        Some((seq, _)) if e.seq < seq => usize::MAX,
+    let skip = match first {
+        (seq, index) if seq == e.seq => index,
+        (seq, _) if e.seq < seq => usize::MAX,
         _ => 0,
     };
     let Some(lines) = e.payload.get("lines").and_then(Value::as_array) else { return Vec::new() };
