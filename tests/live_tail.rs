@@ -408,3 +408,34 @@ async fn whoever_joins_or_reopens_a_tail_gets_its_last_hundred_lines_then_live_w
     assert_eq!(sse_lines(&mut reopened, 1).await[0].1, numbered_line(162));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_file_under_a_name_already_tailed_is_refused_over_websocket_and_named_otherwise_is_tailed() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    let first = stack.file("svc.log");
+    std::fs::create_dir_all(stack.file("other")).unwrap();
+    let second = stack.file("other/svc.log");
+    append_numbered(&first, 0, 1);
+    append_numbered(&second, 100, 101);
+    let mut ws = WsClient::connect(&stack.base).await;
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": first })).await;
+    assert_eq!(ws.lines(1).await, [("svc".to_owned(), numbered_line(0))]);
+
+    // Same stem, another file: refused, and the refusal says which request and name.
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": second })).await;
+    let err = ws.next_named("error").await;
+    assert_eq!(
+        (err["request"].as_str(), err["field"].as_str()),
+        (Some("start_tail_f"), Some("log_name")),
+        "{err}"
+    );
+    assert_eq!(err["log_name"], "svc", "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("svc.log"), "{err}");
+
+    // Given a name of its own, it is tailed beside the first.
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": second, "log_name": "other-svc" })).await;
+    assert_eq!(ws.lines(1).await, [("other-svc".to_owned(), numbered_line(100))]);
+    append_numbered(&first, 1, 2);
+    assert_eq!(ws.lines(1).await, [("svc".to_owned(), numbered_line(1))]);
+    stack.stop().await;
+}

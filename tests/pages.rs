@@ -494,3 +494,98 @@ async fn the_subject_page_scrolls_back_into_history_with_no_gap_or_repeat_at_the
     }
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_tail_page_reports_what_it_cannot_do_keeps_its_state_in_the_url_and_resumes_after_a_lost_connection(
+) {
+    use tailrace_producers::testing::append_numbered;
+    let stack = support::Stack::start(Duration::from_millis(300)).await;
+    let relay = support::Relay::start(&stack.base).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 3);
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    let js = |script: String| {
+        let client = browser.client.clone();
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    let notice = "document.getElementById('notice').textContent";
+
+    // A link naming a host nobody serves says so instead of showing another host.
+    browser.client.goto(&format!("{}/realtimelog?host=nowhere", relay.base)).await.unwrap();
+    browser.wait_for(&format!("{notice}.includes('no producer serves a host named nowhere')"), T).await;
+    assert_eq!(js("return document.getElementById('host').value".into()).await, "");
+
+    // A link with a catalog file, an unknown name, a typed path and a filter.
+    let typed = stack.file("extra.log");
+    append_numbered(&typed, 500, 501);
+    let link = format!(
+        "{}/realtimelog?host={}&files=app,nosuch&path=more%3D{}&filter=line",
+        relay.base,
+        support::HOST,
+        typed.display()
+    );
+    browser.client.goto(&link).await.unwrap();
+    browser.wait_for(&format!("{notice}.includes('no file named nosuch')"), T).await;
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    assert_eq!(
+        js("return document.querySelector('#files input[data-name=more]').checked".into()).await,
+        true
+    );
+    assert_eq!(js("return document.getElementById('filter').value".into()).await, "line");
+    // Unchecking a file and adding another path leaves the first unchecked; the URL follows.
+    js("document.querySelector('#files input[data-name=db]').click()".into()).await;
+    js("document.querySelector('#files input[data-name=db]').click()".into()).await;
+    js("document.getElementById('custom-path').value = '/etc/passwd'; document.getElementById('custom-name').value = 'pw'; document.getElementById('custom-add').click()".into()).await;
+    assert_eq!(js("return document.querySelector('#files input[data-name=db]').checked".into()).await, false);
+    let url = js("return location.search".into()).await;
+    let url = url.as_str().unwrap();
+    assert!(
+        url.contains("files=app") && url.contains("path=pw%3D%2Fetc%2Fpasswd") && url.contains("filter=line"),
+        "{url}"
+    );
+    assert!(!url.contains("nosuch"), "{url}");
+
+    // Start: a path outside the host's roots is refused beside its name; the others run.
+    js("document.getElementById('start').click()".into()).await;
+    let refused = browser
+        .wait_for("document.querySelector('#status [data-name=pw][data-status=error]')?.textContent", T)
+        .await;
+    assert!(refused.as_str().unwrap().contains("pw"), "{refused}");
+    let shown = "document.querySelectorAll('#log .ln').length";
+    browser.wait_for(&format!("{shown} === 4"), T).await;
+
+    // The link fails and stays down while 20 lines are written; then it comes back.
+    relay.refuse(true);
+    relay.cut();
+    browser.wait_for("document.getElementById('connection').textContent.includes('connection to the gateway was lost')", T).await;
+    append_numbered(&path, 3, 23);
+    let history =
+        format!("{}/api/v1/logs/history?subject=logs.raw.{}.app&limit=1", stack.base, support::HOST);
+    let last = tailrace_producers::testing::numbered_line(22);
+    let deadline = tokio::time::Instant::now() + T;
+    while !reqwest::get(&history).await.unwrap().text().await.unwrap().contains(&last) {
+        assert!(tokio::time::Instant::now() < deadline, "the 20 lines were not stored within {T:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    relay.refuse(false);
+    let caught = browser
+        .wait_for("document.getElementById('connection').textContent.includes('caught up') && document.getElementById('connection').textContent", T)
+        .await;
+    assert_eq!(caught, "reconnected; caught up 20 lines");
+    browser.wait_for(&format!("{shown} === 24"), T).await;
+    let lines = browser
+        .client
+        .execute("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)", vec![])
+        .await
+        .unwrap();
+    let lines: Vec<String> = serde_json::from_value(lines).unwrap();
+    let mut want = tailrace_producers::testing::numbered(0, 23);
+    want.insert(3, tailrace_producers::testing::numbered_line(500));
+    let mut got = lines.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every line once: {lines:?}");
+    browser.close().await;
+    stack.stop().await;
+}

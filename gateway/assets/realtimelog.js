@@ -2,6 +2,11 @@
 // files at once (one colour each), in the shared log viewer (pause/resume, filter,
 // highlighting, download). Scrolling up loads each file's stored lines before the oldest shown
 // (the history of the subject its lines are stored on), in stream order.
+//
+// Nothing is lost without a word: every refusal is shown beside its file; a lost connection is
+// said so and retried with backoff, each file resuming right after the last line received
+// (`after`), and the page says how many lines it caught up. The URL carries the whole view
+// (host, files, typed paths, filter), and names it does not know are reported.
 import { api, compareCursors, el, historyBefore, wsUrl } from "./app.js";
 import { LogViewer } from "./viewer.js";
 
@@ -11,9 +16,16 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
 let catalog = { hosts: [] };
-let extraFiles = []; // files added by path or by browsing, for the current host
+let extraFiles = []; // files added by path or by browsing, for the current host: {name, path}
+const checked = new Set((params.get("files") || "").split(",").filter(Boolean)); // names
 let socket = null;
 let running = false;
+let userStopped = false;
+let session = []; // the files of the running tail: {name, path}
+const lastCursor = new Map(); // name -> cursor of the last line received
+let retries = 0;
+let retryTimer = null;
+let catchUp = null; // after a reconnect: {targets: Map name -> cursor, lines, pending}
 const statuses = new Map(); // name -> {status, message}
 const colours = new Map(); // name -> colour
 
@@ -45,6 +57,34 @@ const viewer = new LogViewer(
   { colourOf, fileName: () => `tailrace-${$("host").value || "tail"}`, loadOlder },
 );
 
+for (const p of params.getAll("path")) {
+  const eq = p.indexOf("=");
+  const [name, path] = p.startsWith("/") || eq < 0 ? [stemOf(p), p] : [p.slice(0, eq), p.slice(eq + 1)];
+  extraFiles.push({ name, path });
+  checked.add(name);
+}
+
+// Page-level messages (bad links, refused paths): kept until the next one, Start does not
+// clear them.
+function notice(text, cls = "error") {
+  const p = $("notice");
+  p.className = `status ${cls}`;
+  p.textContent = text;
+  p.hidden = !text;
+}
+
+// The view as a link: host, checked files, typed paths, filter.
+function syncUrl() {
+  const p = new URLSearchParams();
+  if ($("host").value) p.set("host", $("host").value);
+  const catalogNames = new Set((currentHost()?.files || []).map((f) => f.name));
+  const names = [...checked].filter((n) => catalogNames.has(n));
+  if (names.length) p.set("files", names.join(","));
+  for (const f of extraFiles) p.append("path", f.name === stemOf(f.path) ? f.path : `${f.name}=${f.path}`);
+  if ($("filter").value) p.set("filter", $("filter").value);
+  history.replaceState(null, "", `${location.pathname}${p.size ? `?${p}` : ""}`);
+}
+
 function currentHost() {
   return catalog.hosts.find((h) => h.host === $("host").value);
 }
@@ -64,19 +104,43 @@ function renderFiles() {
     return;
   }
   $("host-kind").textContent = `${host.kind}${host.address ? ` · ${host.address}` : ""}`;
-  const wanted = new Set((params.get("files") || "").split(",").filter(Boolean));
   const files = [...host.files, ...extraFiles];
   const items = files.map((f) => {
     const input = el("input", { type: "checkbox", value: f.path, "data-name": f.name });
-    if (wanted.has(f.name) || f.checked) input.checked = true;
+    input.checked = checked.has(f.name);
+    input.addEventListener("change", () => {
+      if (input.checked) checked.add(f.name); else checked.delete(f.name);
+      syncUrl();
+    });
     const label = el("label", { title: f.path }, input, el("span", { class: "swatch", style: `background:${colourOf(f.name)}` }), f.name);
     return label;
   });
   box.replaceChildren(legend, ...(items.length ? items : [el("p", { class: "muted" }, "no files in the catalog for this host type; add a path")]));
 }
 
+// Names a link asked for that the host does not offer.
+function reportUnknownNames() {
+  const host = currentHost();
+  if (!host) return;
+  const known = new Set([...host.files, ...extraFiles].map((f) => f.name));
+  const unknown = [...checked].filter((n) => !known.has(n));
+  if (unknown.length) {
+    notice(`${host.host} offers no file named ${unknown.join(", ")} (it offers ${[...known].join(", ") || "none"}); add it by path`);
+    for (const n of unknown) checked.delete(n);
+    syncUrl();
+  }
+}
+
 function selectedFiles() {
   return [...document.querySelectorAll("#files input[type=checkbox]:checked")].map((i) => ({ name: i.dataset.name, path: i.value }));
+}
+
+// The connection's own line: lost, reconnecting, caught up (file statuses do not replace it).
+function connectionLine(text, cls = "muted") {
+  const p = $("connection");
+  p.className = `status ${cls}`;
+  p.textContent = text;
+  p.hidden = !text;
 }
 
 function setStatusLine(text, cls = "muted") {
@@ -103,7 +167,52 @@ function setRunning(on) {
 
 function onLog(data) {
   if (data.subject) names.set(data.subject, data.name);
+  if (data.cursor) lastCursor.set(data.name, data.cursor);
+  if (catchUp) countCaughtUp(data);
   viewer.push({ name: data.name, line: data.line ?? "", cursor: data.cursor, key: data.subject });
+}
+
+// After a reconnect: lines stored up to each file's newest stored line (asked once the socket
+// is back) are the ones caught up.
+function countCaughtUp(data) {
+  const target = catchUp.targets.get(data.name);
+  if (target === undefined) {
+    catchUp.early.push(data); // its target is not known yet
+    return;
+  }
+  if (target && compareCursors(data.cursor, target) <= 0) catchUp.lines++;
+  if (target && compareCursors(data.cursor, target) >= 0) catchUp.targets.set(data.name, null);
+  reportCatchUp();
+}
+
+function reportCatchUp() {
+  if (!catchUp || catchUp.pending || [...catchUp.targets.values()].some((t) => t)) return;
+  const n = catchUp.lines;
+  connectionLine(n ? `reconnected; caught up ${n.toLocaleString()} line${n === 1 ? "" : "s"}` : "reconnected; nothing was missed", "ok");
+  catchUp = null;
+}
+
+async function startCatchUp(files) {
+  catchUp = { targets: new Map(), lines: 0, pending: true, early: [] };
+  const subjects = new Map([...names].map(([subject, name]) => [name, subject]));
+  await Promise.all(files.map(async (f) => {
+    const subject = subjects.get(f.name);
+    const last = lastCursor.get(f.name);
+    let target = null;
+    if (subject && last) {
+      try {
+        const page = await historyBefore(subject, null, 1, () => f.name);
+        const newest = page.lines[0]?.cursor;
+        if (newest && compareCursors(newest, last) > 0) target = newest;
+      } catch { /* no history: nothing to count */ }
+    }
+    catchUp.targets.set(f.name, target);
+  }));
+  catchUp.pending = false;
+  const early = catchUp.early;
+  catchUp.early = [];
+  for (const d of early) countCaughtUp(d);
+  reportCatchUp();
 }
 
 function onStatus(data) {
@@ -116,7 +225,9 @@ function onStatus(data) {
 function finish() {
   setRunning(false);
   viewer.setPaused(false);
-  if (socket) { socket.close(); socket = null; }
+  clearTimeout(retryTimer);
+  catchUp = null;
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
 }
 
 function start() {
@@ -125,37 +236,69 @@ function start() {
   if (!host) return setStatusLine("pick a host", "error");
   if (!files.length) return setStatusLine("pick at least one file", "error");
   statuses.clear();
+  lastCursor.clear();
+  connectionLine("");
   for (const f of files) statuses.set(f.name, { status: "starting", message: f.path });
   renderStatuses();
   setRunning(true);
+  userStopped = false;
+  retries = 0;
+  session = files.map((f) => ({ ...f, host: host.host }));
+  connect(false);
+}
+
+// Opens the socket and starts the session's tails; after a lost connection each continues
+// right after the last line it delivered.
+function connect(resuming) {
   socket = new WebSocket(wsUrl("/api/v1/ws"));
   socket.onopen = () => {
-    for (const f of files) socket.send(JSON.stringify({ event: "start_tail_f", data: { cvm_ip: host.host, log_path: f.path, log_name: f.name } }));
+    retries = 0;
+    for (const f of session) {
+      const data = { cvm_ip: f.host, log_path: f.path, log_name: f.name };
+      const after = resuming ? lastCursor.get(f.name) : undefined;
+      if (after) data.after = after;
+      socket.send(JSON.stringify({ event: "start_tail_f", data }));
+    }
+    if (resuming) {
+      connectionLine("reconnected; catching up…", "muted");
+      startCatchUp(session);
+    }
   };
   socket.onmessage = (m) => {
     const { event, data } = JSON.parse(m.data);
     if (event === "log") onLog(data);
     else if (event === "tail_f_status") onStatus(data);
     else if (event === "error") {
-      const name = data.request === "start_tail_f" ? "request" : event;
-      statuses.set(name, { status: "error", message: data.detail });
-      renderStatuses();
+      // A refused start belongs to its file; anything else to the page.
+      if (data.request === "start_tail_f" && data.log_name) {
+        statuses.set(data.log_name, { status: "error", message: data.detail });
+        renderStatuses();
+        session = session.filter((f) => f.name !== data.log_name);
+        if (!session.length) finish();
+      } else {
+        notice(`${data.request || "request"}: ${data.detail}`);
+      }
     } else if (event === "lagged") {
       setStatusLine(`this page fell behind and was disconnected (${data.detail}); press Start again`, "error");
     }
   };
   socket.onclose = () => {
-    if (running) {
-      setRunning(false);
-      statuses.set("connection", { status: "error", message: "the connection to the gateway closed" });
-      renderStatuses();
-    }
     socket = null;
+    if (!running || userStopped) return;
+    // Not the user's doing: say so, and try again with backoff.
+    const delay = Math.min(10000, 500 * 2 ** retries);
+    retries++;
+    for (const f of session) statuses.set(f.name, { status: "reconnecting", message: "connection lost" });
+    renderStatuses();
+    connectionLine(`the connection to the gateway was lost; reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${retries})`, "error");
+    retryTimer = setTimeout(() => connect(true), delay);
   };
 }
 
 function stop() {
-  if (!socket) return;
+  userStopped = true;
+  clearTimeout(retryTimer);
+  if (!socket) { finish(); return; }
   socket.send(JSON.stringify({ event: "stop_tail_f", data: {} }));
   // The gateway answers `stopped` per file (then the socket closes); do not wait forever.
   setTimeout(() => { if (running) finish(); }, 3000);
@@ -163,9 +306,16 @@ function stop() {
 
 function addFile(path, name) {
   path = path.trim();
-  if (!path.startsWith("/")) return setStatusLine(`a path must be absolute: ${path}`, "error");
-  extraFiles.push({ name: name || stemOf(path), path, checked: true });
+  name = (name || "").trim() || stemOf(path);
+  if (!path.startsWith("/")) return notice(`a path must be absolute: ${path}`);
+  const host = currentHost();
+  const taken = [...(host?.files || []), ...extraFiles].find((f) => f.name === name && f.path !== path);
+  if (taken) return notice(`the name ${name} is already ${taken.path}; give ${path} another name`);
+  if (!extraFiles.some((f) => f.path === path)) extraFiles.push({ name, path });
+  checked.add(name);
+  notice("");
   renderFiles();
+  syncUrl();
 }
 
 async function browse() {
@@ -206,13 +356,25 @@ async function load() {
   const want = params.get("host") || params.get("cvm");
   const match = catalog.hosts.find((h) => h.host === want || h.address === want);
   if (match) select.value = match.host;
+  else if (want) {
+    // Not a silent fall-back to another host: the link named one that is not served.
+    select.prepend(el("option", { value: "" }, "— pick a host —"));
+    select.value = "";
+    notice(`no producer serves a host named ${want}; the hosts are ${catalog.hosts.map((h) => h.host).join(", ")}`);
+  }
   renderFiles();
+  reportUnknownNames();
+  if (params.get("filter")) {
+    $("filter").value = params.get("filter");
+    $("filter").dispatchEvent(new Event("input"));
+  }
 }
 
-$("host").addEventListener("change", () => { extraFiles = []; renderFiles(); });
+$("host").addEventListener("change", () => { extraFiles = []; checked.clear(); notice(""); renderFiles(); syncUrl(); });
+$("filter").addEventListener("input", syncUrl);
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
-$("custom-add").addEventListener("click", () => addFile($("custom-path").value));
+$("custom-add").addEventListener("click", () => addFile($("custom-path").value, $("custom-name").value));
 $("browse").addEventListener("click", browse);
 window.addEventListener("beforeunload", () => { if (socket) socket.close(); });
 load();

@@ -121,3 +121,55 @@ impl Stack {
         }
     }
 }
+
+/// A TCP relay in front of a server, to fail the link between a client and it as a network
+/// or a restarting server would: [`Relay::cut`] drops every open connection, and while
+/// [`Relay::refuse`] is on, new connections are closed at once.
+pub struct Relay {
+    /// `http://127.0.0.1:PORT` of the relay.
+    pub base: String,
+    generation: std::sync::Arc<std::sync::Mutex<CancellationToken>>,
+    refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// A relay to `base` (`http://HOST:PORT`).
+    pub async fn start(base: &str) -> Self {
+        let target = base.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let generation = std::sync::Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, r) = (generation.clone(), refusing.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if r.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let cut = g.lock().unwrap().clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Self { base: format!("http://{addr}"), generation, refusing, _task: task }
+    }
+
+    /// Drops every connection open now.
+    pub fn cut(&self) {
+        let mut g = self.generation.lock().unwrap();
+        g.cancel();
+        *g = CancellationToken::new();
+    }
+
+    /// While `on`, connections are closed as soon as they are accepted.
+    pub fn refuse(&self, on: bool) {
+        self.refusing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}

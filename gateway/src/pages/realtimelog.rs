@@ -4,8 +4,11 @@
 //! download what was received, stop, scroll up into each file's stored history. It talks to `/api/v1/ws` with the seed's events; the page
 //! keeps a bounded number of lines in the DOM so it stays responsive at thousands of lines/s.
 //!
-//! Query parameters preselect: `?host=NAME_OR_ADDRESS&files=name,name` (`cvm=` is taken as
-//! `host=`, as the seed's links name the CVM).
+//! The URL carries the view and a link reproduces it: `?host=NAME_OR_ADDRESS&files=name,name`
+//! (catalog files), `&path=/abs/file` or `&path=NAME=/abs/file` (typed paths), `&filter=TEXT`
+//! (`cvm=` is taken as `host=`, as the seed's links name the CVM). A host or file name the link
+//! gives that is not offered is reported, not silently replaced. A lost connection is retried
+//! with backoff and each file resumes right after its last line.
 
 use axum::response::Html;
 
@@ -40,7 +43,8 @@ pub async fn page() -> Html<String> {
   </div>
   <fieldset id="files" class="files"><legend>Files</legend><p class="muted">pick a host</p></fieldset>
   <div class="row">
-    <label>Path <input id="custom-path" class="mono" size="48" placeholder="/var/log/app.log"></label>
+    <label>Path <input id="custom-path" class="mono" size="40" placeholder="/var/log/app.log"></label>
+    <label>Name <input id="custom-name" size="12" placeholder="its stem"></label>
     <button id="custom-add" type="button">Add file</button>
     <label>Directory <input id="browse-dir" class="mono" size="32" placeholder="/var/log"></label>
     <button id="browse" type="button">List</button>
@@ -48,6 +52,8 @@ pub async fn page() -> Html<String> {
   <ul id="browse-list" class="browse mono" hidden></ul>
   {controls}
 </section>
+<p id="notice" class="status error" hidden></p>
+<p id="connection" class="status muted" hidden></p>
 <p id="status" class="status muted">idle</p>
 <div id="log" class="logview mono" aria-live="off"></div>"#
         ),

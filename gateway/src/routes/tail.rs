@@ -132,10 +132,7 @@ struct StreamQuery {
 /// `Last-Event-ID` of a `log` event: `{seq}.{index}`.
 fn resume_point(headers: &HeaderMap) -> Result<Option<(u64, usize)>, ApiError> {
     let Some(raw) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    let bad =
-        || ApiError::bad_request("Last-Event-ID", &format!("{raw:?} is not a log event id (seq.index)"));
-    let (seq, index) = raw.trim().split_once('.').ok_or_else(bad)?;
-    Ok(Some((seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?)))
+    watch::line_id(raw, "Last-Event-ID").map(Some)
 }
 
 #[utoipa::path(
@@ -143,7 +140,7 @@ fn resume_point(headers: &HeaderMap) -> Result<Option<(u64, usize)>, ApiError> {
     path = "/api/v1/tail/stream",
     tag = "live",
     summary = "One live tail as Server-Sent Events (log and tail_f_status).",
-    params(("cvm_ip" = String, Query, description = "the host's name or address"), ("log_path" = String, Query, description = "the file"), ("log_name" = Option<String>, Query, description = "display name; the file's stem when absent")),
+    params(("cvm_ip" = String, Query, description = "the host's name or address"), ("log_path" = String, Query, description = "the file"), ("log_name" = Option<String>, Query, description = "display name; the file's stem when absent"), ("after" = Option<String>, Query, description = "continue after this line cursor (seq.index) instead of starting with context")),
     responses(
         (status = 200, description = "tail events", content_type = "text/event-stream"),
         (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
@@ -156,7 +153,11 @@ async fn stream(
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let resume = resume_point(&headers)?;
+    // `Last-Event-ID` (an EventSource reconnecting) wins over `after=`.
+    let resume = match resume_point(&headers)? {
+        Some(r) => Some(r),
+        None => q.tail.after.as_deref().map(|raw| watch::line_id(raw, "after")).transpose()?,
+    };
     let w = watch::start(&state, &caller, &q.tail, resume).await?;
     let frames = w.events.map(|e| sse::frame(Some(e.event.name()), e.id.as_deref(), &e.data.to_string()));
     Ok(sse::response(frames, state.config.keep_alive))

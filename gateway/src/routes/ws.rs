@@ -209,6 +209,12 @@ impl Connection {
             Ok(event) => event,
             Err((name, e)) => return self.refuse(&name, &e).await,
         };
+        // A refused start names the file it was for, so a page tailing several can tell which.
+        let mut about = serde_json::Map::new();
+        if let ClientEvent::StartTailF(req) = &event {
+            about.insert("log_path".into(), json!(req.log_path));
+            about.insert("log_name".into(), json!(req.name().ok()));
+        }
         let (name, result) = match event {
             ClientEvent::StartTailF(req) => ("start_tail_f", self.start_tail(req).await),
             ClientEvent::StopTailF(req) => ("stop_tail_f", self.stop_tail(req).await),
@@ -216,13 +222,19 @@ impl Connection {
             ClientEvent::Unsubscribe(req) => ("unsubscribe", self.unsubscribe(&req).await),
         };
         if let Err(e) = result {
-            self.refuse(name, &e).await;
+            let (_, mut body) = e.body();
+            body["request"] = json!(name);
+            for (k, v) in about {
+                body[k] = v;
+            }
+            self.send(ServerEvent::Error, &body).await;
         }
     }
 
     async fn start_tail(&mut self, req: TailRequest) -> Result<(), ApiError> {
         self.check_room()?;
-        let w = watch::start(&self.state, &self.caller, &req, None).await?;
+        let resume = req.after.as_deref().map(|raw| watch::line_id(raw, "after")).transpose()?;
+        let w = watch::start(&self.state, &self.caller, &req, resume).await?;
         let key = (req.cvm_ip.trim().to_owned(), w.name.clone());
         if self.tails.get(&key).is_some_and(|t| !t.0.is_finished()) {
             // Already watching it on this connection: a repeated start changes nothing (the

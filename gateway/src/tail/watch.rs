@@ -34,6 +34,17 @@ pub struct TailRequest {
     /// Display name, and the source in subjects; the file's stem when absent.
     #[serde(default, alias = "name")]
     pub log_name: Option<String>,
+    /// The cursor (`seq.index`) of the last line a reconnecting client saw: it continues right
+    /// after it instead of starting with context (WebSocket; SSE clients send `Last-Event-ID`).
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// A `log` event's id or cursor, `{seq}.{index}`; `field` names where it came from.
+pub fn line_id(raw: &str, field: &str) -> Result<(u64, usize), ApiError> {
+    let bad = || ApiError::bad_request(field, &format!("{raw:?} is not a log line cursor (seq.index)"));
+    let (seq, index) = raw.trim().split_once('.').ok_or_else(bad)?;
+    Ok((seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?))
 }
 
 /// One event for a client: its name, optional id, JSON data, and whether it ends the stream.
