@@ -12,6 +12,7 @@ pub fn on_signal() -> CancellationToken {
             Err(e) => {
                 tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops tailrace");
                 let _ = tokio::signal::ctrl_c().await;
+                tailrace_nats::connect::stopping();
                 trigger.cancel();
                 return;
             }
@@ -20,6 +21,7 @@ pub fn on_signal() -> CancellationToken {
             _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         }
+        tailrace_nats::connect::stopping();
         trigger.cancel();
     });
     token

@@ -278,6 +278,8 @@ function connect(resuming) {
       } else {
         notice(`${data.request || "request"}: ${data.detail}`);
       }
+    } else if (event === "shutdown") {
+      connectionLine("the gateway is stopping; reconnecting when it is back", "error");
     } else if (event === "lagged") {
       setStatusLine(`this page fell behind and was disconnected (${data.detail}); press Start again`, "error");
     }

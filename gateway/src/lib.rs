@@ -157,6 +157,8 @@ pub fn start_on(
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let bound = listener.local_addr()?;
     let write_timeout = state.config.write_timeout;
+    let mut state = state;
+    state.stopping = cancel.child_token();
     tracing::info!(addr = %bound, "gateway listening on http://{bound}/");
     let task = tokio::spawn(serve(
         listener,

@@ -23,6 +23,9 @@ pub enum ServerEvent {
     Error,
     /// The client fell too far behind; its stream ends (the WebSocket closes with 1013).
     Lagged,
+    /// `{detail}`: the gateway is stopping; the stream ends and the client should reconnect
+    /// (an `EventSource` does so on its own, resuming by `Last-Event-ID`).
+    Shutdown,
 }
 
 impl ServerEvent {
@@ -35,6 +38,7 @@ impl ServerEvent {
             ServerEvent::Unsubscribed => "unsubscribed",
             ServerEvent::Error => "error",
             ServerEvent::Lagged => "lagged",
+            ServerEvent::Shutdown => "shutdown",
         }
     }
 

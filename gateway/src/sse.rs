@@ -49,8 +49,25 @@ fn field(out: &mut BytesMut, name: &str, value: &str) {
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// A live SSE response of `frames`, with a keep-alive comment after `keep_alive` of silence and
-/// the headers that stop proxies buffering or caching it.
-pub fn response(frames: impl Stream<Item = Bytes> + Send + 'static, keep_alive: Duration) -> Response {
+/// the headers that stop proxies buffering or caching it. When `stopping` is cancelled (the
+/// gateway stops) the client is sent a `shutdown` event and the response ends, so it learns why
+/// and reconnects, rather than being cut mid-stream by the drain.
+pub fn response(
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+    keep_alive: Duration,
+    stopping: &tokio_util::sync::CancellationToken,
+) -> Response {
+    use futures::StreamExt;
+    let told = stopping.clone();
+    let last = futures::stream::once(async move {
+        told.is_cancelled().then(|| {
+            let data =
+                r#"{"detail":"the gateway is stopping; reconnect (resuming after the last event id)"}"#;
+            frame(Some(crate::protocol::ServerEvent::Shutdown.name()), None, data)
+        })
+    })
+    .filter_map(futures::future::ready);
+    let frames = frames.take_until(stopping.clone().cancelled_owned()).chain(last);
     let body = Body::from_stream(KeepAlive::new(frames, keep_alive));
     let mut resp = Response::new(body);
     let headers = resp.headers_mut();

@@ -36,6 +36,9 @@ pub struct AppState {
     pub files: Option<(tailrace_sinks::files::FilesView, std::path::PathBuf)>,
     /// Publishes what the gateway ingests (reports over HTTP).
     pub publisher: tailrace_nats::Publisher,
+    /// Cancelled when the gateway begins to stop: live streams send `shutdown` and end, so
+    /// clients are told and reconnect instead of being cut.
+    pub stopping: tokio_util::sync::CancellationToken,
     buckets: Arc<Buckets>,
 }
 
@@ -77,6 +80,7 @@ impl AppState {
             issues: None,
             telemetry: None,
             files: None,
+            stopping: tokio_util::sync::CancellationToken::new(),
             buckets: Arc::new(Buckets {
                 instance,
                 next_viewer: AtomicU64::new(1),

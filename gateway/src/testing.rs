@@ -12,10 +12,15 @@ use crate::AppState;
 
 /// Serves the app of `state` on a free loopback port; returns `http://127.0.0.1:PORT`.
 pub async fn serve(state: AppState) -> String {
+    // Served until the test process ends.
+    serve_until(state, tokio_util::sync::CancellationToken::new()).await
+}
+
+/// [`serve`] until `stop` is cancelled (the gateway's own shutdown).
+pub async fn serve_until(state: AppState, stop: tokio_util::sync::CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound"));
-    // Served until the test process ends.
-    crate::start_on(listener, state, tokio_util::sync::CancellationToken::new()).expect("serve");
+    crate::start_on(listener, state, stop).expect("serve");
     base
 }
 
@@ -98,6 +103,23 @@ impl SseReader {
                 return self.buf.drain(..end).collect();
             }
             self.read_more().await;
+        }
+    }
+
+    /// Whether the response ends with no event left in it; panics after 15 s if it goes on.
+    pub async fn ended(&mut self) -> bool {
+        loop {
+            if !complete_events(&self.buf).is_empty() {
+                return false;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(15), self.body.next())
+                .await
+                .expect("the SSE response to end within 15 s");
+            match chunk {
+                None => return true,
+                Some(Ok(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Some(Err(_)) => return false,
+            }
         }
     }
 

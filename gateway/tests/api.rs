@@ -104,7 +104,7 @@ async fn status_counts_messages_and_consumers() {
 }
 
 #[tokio::test]
-async fn metrics_are_prometheus_text_with_stream_gauges() {
+async fn metrics_are_prometheus_text_with_stream_gauges_and_help_lines() {
     let server = TestServer::start().await;
     let app = gateway(&server, false).await;
     call(&app, "GET", "/health", None, Body::empty()).await;
@@ -118,6 +118,15 @@ async fn metrics_are_prometheus_text_with_stream_gauges() {
         text.contains(r#"tailrace_http_requests_total{route="/health",method="GET",status="200"}"#),
         "{text}"
     );
+    // Every metric shown says what it is.
+    for name in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+    {
+        let family = name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
+        assert!(text.contains(&format!("# HELP {family} ")), "{name} has no # HELP line:\n{text}");
+    }
 }
 
 #[tokio::test]

@@ -677,3 +677,38 @@ async fn an_sse_connection_cut_at_every_byte_resumes_with_exactly_the_missing_ev
     }
     assert_eq!(consumers, 0, "consumers left behind by {} closed readers", 2 * (body.len() + 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_tells_its_sse_and_websocket_clients_and_closes_their_streams() {
+    use tailrace_gateway::testing::{serve_until, WsClient};
+    let nats = TestServer::start_with_topology().await;
+    let client = nats.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let base =
+        serve_until(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()), stop.clone())
+            .await;
+    let mut sse = SseReader::open(&format!("{base}/api/v1/stream?subject=logs.raw.>"), None).await;
+    let mut ws = WsClient::connect(&base).await;
+    ws.send("subscribe", serde_json::json!({ "subject": "logs.raw.>" })).await;
+    assert_eq!(ws.next().await.unwrap().0, "subscribed");
+    js.publish("logs.raw.h.s", tailrace_schemas::encode(&batch("before".into())).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(sse.next().await.id.as_deref(), Some("1"));
+
+    stop.cancel();
+    let last = sse.next().await;
+    assert_eq!(last.event.as_deref(), Some("shutdown"), "{last:?}");
+    assert!(sse.ended().await, "the SSE response ends after it");
+    loop {
+        match ws.next().await {
+            Some((event, _)) if event == "shutdown" => break,
+            Some((event, _)) if event == "message" => continue,
+            other => panic!("expected shutdown, got {other:?}"),
+        }
+    }
+    assert!(ws.next().await.is_none(), "then the socket closes");
+}

@@ -25,6 +25,15 @@ pub enum ConnectError {
     Timeout { url: String, timeout: Duration },
 }
 
+/// Set when the process has begun to stop: a connection lost from then on is the process (or
+/// the server it manages) going away, not news for the operator.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks the process as stopping (on its signal): later disconnects are logged at debug.
+pub fn stopping() {
+    STOPPING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Exponential backoff for reconnect attempts: `initial * 2^attempt`, capped at `max`.
 pub fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(20) as u32).unwrap_or(u32::MAX);
@@ -92,6 +101,11 @@ pub async fn connect_watched(
             async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected
+                        if STOPPING.load(std::sync::atomic::Ordering::Relaxed) =>
+                    {
+                        tracing::debug!("disconnected from NATS while stopping")
+                    }
                     async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
                     other => tracing::debug!(event = %other, "NATS client event"),
                 }

@@ -25,9 +25,72 @@ pub fn handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder (a test harness's) may already be installed; then ours only renders.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             handle
         })
         .clone()
+}
+
+/// Every metric tailrace writes, with its `# HELP` text (one table: a metric added elsewhere
+/// is described here).
+const DESCRIBED: &[(&str, &str, &str)] = &[
+    ("counter", "tailrace_publish_messages_total", "Messages published and acknowledged by JetStream"),
+    ("counter", "tailrace_publish_bytes_total", "Payload bytes published (after compression)"),
+    ("counter", "tailrace_publish_compression_saved_bytes_total", "Bytes zstd saved on published payloads"),
+    (
+        "counter",
+        "tailrace_publish_duplicates_total",
+        "Publishes JetStream dropped as duplicates of a message id",
+    ),
+    (
+        "counter",
+        "tailrace_publish_retries_total",
+        "Publish attempts retried after a failed or late acknowledgement",
+    ),
+    ("counter", "tailrace_publish_failures_total", "Publishes given up after every retry"),
+    ("counter", "tailrace_consumer_received_total", "Messages a consumer runner received"),
+    ("counter", "tailrace_consumer_acked_total", "Messages a consumer runner acknowledged after handling"),
+    (
+        "counter",
+        "tailrace_consumer_retried_total",
+        "Messages left for redelivery after a handler's transient error",
+    ),
+    (
+        "counter",
+        "tailrace_consumer_dead_lettered_total",
+        "Messages sent to the dead-letter stream with their reason",
+    ),
+    (
+        "counter",
+        "tailrace_issues_suppressed_total",
+        "Issue occurrences not published because a batch was over its caps",
+    ),
+    ("counter", "tailrace_http_requests_total", "HTTP requests answered, by route, method and status"),
+    (
+        "histogram",
+        "tailrace_http_request_seconds",
+        "Time to answer an HTTP request (to the first byte of a stream)",
+    ),
+    ("gauge", "tailrace_broker_connected", "1 while the gateway's NATS connection is up"),
+    ("gauge", "tailrace_stream_messages", "Messages stored in a stream"),
+    ("gauge", "tailrace_stream_bytes", "Bytes stored in a stream"),
+    ("gauge", "tailrace_consumer_pending", "Messages of a durable consumer not yet delivered"),
+    (
+        "gauge",
+        "tailrace_consumer_ack_pending",
+        "Messages delivered to a durable consumer and not yet acknowledged",
+    ),
+    ("gauge", "tailrace_consumer_redelivered", "Messages a durable consumer had redelivered"),
+];
+
+fn describe() {
+    for (kind, name, help) in DESCRIBED {
+        match *kind {
+            "counter" => metrics::describe_counter!(*name, *help),
+            "gauge" => metrics::describe_gauge!(*name, *help),
+            _ => metrics::describe_histogram!(*name, *help),
+        }
+    }
 }
 
 pub fn router(state: &AppState) -> ApiRouter {

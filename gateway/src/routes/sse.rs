@@ -81,7 +81,7 @@ pub fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static, stat
         };
         futures::future::ready(Some(frame))
     });
-    sse::response(frames, state.config.keep_alive)
+    sse::response(frames, state.config.keep_alive, &state.stopping)
 }
 
 #[utoipa::path(

@@ -160,5 +160,5 @@ async fn stream(
     };
     let w = watch::start(&state, &caller, &q.tail, resume).await?;
     let frames = w.events.map(|e| sse::frame(Some(e.event.name()), e.id.as_deref(), &e.data.to_string()));
-    Ok(sse::response(frames, state.config.keep_alive))
+    Ok(sse::response(frames, state.config.keep_alive, &state.stopping))
 }

@@ -134,6 +134,7 @@ impl Connection {
         let mut rx = self.rx.take().expect("served once");
         let mut ping = tokio::time::interval(self.state.config.keep_alive);
         ping.tick().await;
+        let stopping = self.state.stopping.clone();
         loop {
             tokio::select! {
                 msg = incoming.next() => match msg {
@@ -171,6 +172,14 @@ impl Connection {
                     if sink.send(Message::Ping(Default::default())).await.is_err() {
                         break;
                     }
+                }
+                // The gateway is stopping: say so and close as "going away", rather than be cut.
+                _ = stopping.cancelled() => {
+                    let data = json!({ "detail": "the gateway is stopping; reconnect" });
+                    let _ = sink.send(Message::Text(Utf8Bytes::from(ServerEvent::Shutdown.frame(&data)))).await;
+                    let frame = CloseFrame { code: 1001, reason: Utf8Bytes::from_static("the gateway is stopping") };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
                 }
             }
         }

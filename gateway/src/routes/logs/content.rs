@@ -125,7 +125,7 @@ pub async fn content(
             None => selection(&q, &copy, Some(FOLLOW_TAIL))?.0,
         };
         let frames = following(root, q.path, start, q.tail.unwrap_or(FOLLOW_TAIL));
-        return Ok(sse::response(frames, state.config.keep_alive));
+        return Ok(sse::response(frames, state.config.keep_alive, &state.stopping));
     }
     let (start, len) = selection(&q, &copy, None)?;
     let compressed = copy.form == super::copy::Form::Compressed;
