@@ -88,6 +88,15 @@ ensure_test_prereqs() {
     say "installing zstandard from PyPI"
     python3 -m pip install -q --disable-pip-version-check zstandard
   fi
+  # The seed frontend's Socket.IO client (socket.io-client from npm, pinned by its lockfile),
+  # run by node against /socket.io/ in tests/socketio.rs.
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  if [ ! -d tests/socketio/node_modules/socket.io-client ]; then
+    say "installing socket.io-client from npm (tests/socketio/package-lock.json)"
+    npm ci --prefix tests/socketio --ignore-scripts --no-audit --no-fund
+  fi
 }
 
 # What the benchmark scripts compare against: the drain3 template miner (scripts/grouping.py).

@@ -75,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::sse::router(&state))
         .merge(routes::tail::router(&state))
         .merge(routes::ws::router(&state))
+        .merge(routes::socketio::router(&state))
         .merge(pages::router())
         .split_for_parts();
     router

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod metrics;
 pub mod openapi;
 pub mod report;
+pub mod socketio;
 pub mod sse;
 pub mod status;
 pub mod streams;

@@ -48,7 +48,7 @@ const OUTBOUND_FRAMES: usize = 256;
 
 /// Whether a browser page from `Origin` may open the socket: same origin on an allowed Host,
 /// or listed in `gateway.allowed_origins` (see [`crate::host`]).
-fn check_origin(headers: &HeaderMap, hosts: &crate::host::Hosts) -> Result<(), ApiError> {
+pub(crate) fn check_origin(headers: &HeaderMap, hosts: &crate::host::Hosts) -> Result<(), ApiError> {
     let Some(origin) = headers.get("origin") else {
         // Not a browser (browsers always send Origin on a WebSocket handshake).
         return Ok(());

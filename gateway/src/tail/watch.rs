@@ -324,7 +324,12 @@ mod tests {
     use super::*;
 
     fn req(path: &str, name: Option<&str>) -> TailRequest {
-        TailRequest { cvm_ip: "cvm".into(), log_path: path.into(), log_name: name.map(Into::into), after: None }
+        TailRequest {
+            cvm_ip: "cvm".into(),
+            log_path: path.into(),
+            log_name: name.map(Into::into),
+            after: None,
+        }
     }
 
     #[test]
