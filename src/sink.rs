@@ -64,16 +64,35 @@ pub async fn run(cfg: Config, names: Vec<String>, cancel: CancellationToken) -> 
 
 /// Prints the rows of sink `name` as JSON lines (the tables must not be open elsewhere).
 pub fn dump(cfg: &Config, name: &str) -> anyhow::Result<()> {
+    let Some(stream) = tailrace_sinks::input_of(name) else {
+        anyhow::bail!("no sink is called {name:?}; `tailrace sink --list` names them");
+    };
     let tables = open_tables(cfg).context("cannot open the tables (is a tailrace using this data_dir?)")?;
-    match name {
+    let applied = tables.applied(name, stream)?;
+    let rows = match name {
+        // The issue table reads best as its rows.
         "issues" => {
             let view = tailrace_sinks::issues::IssuesView::new(&tables)?;
             let query = tailrace_sinks::issues::IssueQuery { limit: usize::MAX, ..Default::default() };
-            for issue in view.list(&query, tailrace_schemas::Timestamp::now())?.issues {
+            let issues = view.list(&query, tailrace_schemas::Timestamp::now())?.issues;
+            for issue in &issues {
                 crate::cli::say(&serde_json::to_string(&issue.row)?);
             }
-            Ok(())
+            issues.len()
         }
-        other => anyhow::bail!("no sink is called {other:?}; `tailrace sink --list` names them"),
-    }
+        // Other tables as they are stored: each row's key and value in hex.
+        _ => {
+            let rows = tables.rows(name)?;
+            for (k, v) in &rows {
+                crate::cli::say(&serde_json::json!({ "key": hex(k), "value": hex(v) }).to_string());
+            }
+            rows.len()
+        }
+    };
+    eprintln!("sink {name}: {rows} rows, applied up to sequence {applied} of {}", stream.as_str());
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,6 +1,6 @@
 //! `tailrace replay` and `tailrace streams` against a real nats-server: the whole stream to
 //! stdout in order, a subject's share of it, a sequence range, a republish that a rerun does not
-//! double, each wrong range refused before anything is read, a sink rebuilt while it runs; a
+//! double, each wrong range refused before anything is read, each sink rebuilt while it runs; a
 //! stream's details, the lag of its readers, and one subject purged.
 
 mod support;
@@ -108,78 +108,82 @@ async fn replay_prints_the_stream_in_order_and_ranges_and_republishes_once() {
     }
 }
 
-/// The issues sink's readers on ISSUES (ephemeral consumers outlive their reader a while):
+/// Sink `sink`'s readers on `stream` (ephemeral consumers outlive their reader a while):
 /// name → messages of the stream still to deliver.
-async fn readers(js: &async_nats::jetstream::Context) -> std::collections::HashMap<String, u64> {
+async fn readers(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    sink: &str,
+) -> std::collections::HashMap<String, u64> {
     use futures::StreamExt;
     let mut found = std::collections::HashMap::new();
-    let mut consumers = js.get_stream("ISSUES").await.unwrap().consumers();
+    let mut consumers = js.get_stream(stream).await.unwrap().consumers();
     while let Some(Ok(info)) = consumers.next().await {
-        if info.config.description.as_deref().is_some_and(|d| d.starts_with("sink issues ")) {
+        if info.config.description.as_deref().is_some_and(|d| d.starts_with(&format!("sink {sink} "))) {
             found.insert(info.name, info.num_pending);
         }
     }
     found
 }
 
-/// Waits until a reader of the issues sink other than those `before` (of earlier runs) has
-/// been delivered everything in ISSUES.
-async fn until_read(js: &async_nats::jetstream::Context, before: &std::collections::HashMap<String, u64>) {
+/// Waits until a reader of `sink` other than those `before` (of earlier runs) has been
+/// delivered everything in `stream`.
+async fn until_read(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    sink: &str,
+    before: &std::collections::HashMap<String, u64>,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        if readers(js).await.into_iter().any(|(name, pending)| !before.contains_key(&name) && pending == 0) {
+        let now = readers(js, stream, sink).await;
+        if now.into_iter().any(|(name, pending)| !before.contains_key(&name) && pending == 0) {
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the issues sink did not read all of ISSUES in 30 s: {:?} before {before:?}",
-            readers(js).await
+            "sink {sink} did not read all of {stream} in 30 s: {:?} before {before:?}",
+            readers(js, stream, sink).await
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
-/// `tailrace sink --dump issues` of the data directory in `config` (its sink stopped).
-fn dump_issues(config: &std::path::Path) -> String {
-    let out = tailrace().arg("-c").arg(config).args(["sink", "--dump", "issues"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+/// `tailrace sink --dump SINK` of the data directory in `config` (its sink stopped): the rows,
+/// sorted, and the last stream sequence applied.
+fn dump(config: &std::path::Path, sink: &str) -> (String, u64) {
+    let out = tailrace().arg("-c").arg(config).args(["sink", "--dump", sink]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let applied = said
+        .split("applied up to sequence ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no applied sequence in {said}"));
     // Rows whose sort keys tie may come in either order.
     let mut rows: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
     rows.sort();
-    rows.join("\n")
+    (rows.join("\n"), applied)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebuild_materializes_a_running_sink_again_equal_to_what_it_held() {
-    use tailrace_schemas::{AppName, CustomerId, Fingerprint, IssueOccurrence, Scope, Severity};
+/// Publishes `messages` into `stream`, runs `tailrace sink SINK` until it has applied them all,
+/// rebuilds it with `tailrace replay --rebuild SINK` while it runs, and checks the rebuilt
+/// table equals the one it replaced. Returns the server and config for more checks.
+async fn rebuild_trial(sink: &str, stream: &str, messages: Vec<Outgoing>) -> (TestServer, tempfile::TempDir) {
     let server = TestServer::start_with_topology().await;
     let publisher = Publisher::new(server.client().await, PublisherConfig::default());
-    let at = Timestamp::parse_rfc3339("2026-12-05T06:00:00Z").unwrap();
+    let n = messages.len();
     let mut acks = Vec::new();
-    for i in 0..300u64 {
-        let app = format!("app-{}", i % 7);
-        let o = IssueOccurrence {
-            v: 1,
-            scope: Scope::new(app.as_str()),
-            fingerprint: Fingerprint(i % 11),
-            severity: Severity::Error,
-            message: format!("failure <*> of kind {}", i % 11),
-            count: 1 + i % 3,
-            first_seen: at.saturating_add_nanos(i as i64 * 1_000_000_000),
-            last_seen: at.saturating_add_nanos(i as i64 * 1_000_000_000),
-            sample: format!("failure {i} of kind {}", i % 11),
-            host: None,
-            source: None,
-            app: Some(AppName::new(app.as_str())),
-            customer: Some(CustomerId::new(format!("c-{}", i % 5))),
-            reported_at: Some(at.saturating_add_nanos(i as i64)),
-        };
-        let out = Outgoing::encode(subject::issues(&o.scope), &o, format!("occ/{i}")).unwrap();
-        acks.push(publisher.publish(out).await);
+    for m in messages {
+        acks.push(publisher.publish(m).await);
     }
     for a in acks {
         a.await.unwrap();
     }
+    let js = server.jetstream().await;
+    let last = js.get_stream(stream).await.unwrap().info().await.unwrap().state.last_sequence;
+    assert_eq!(last, n as u64, "every message stored once");
     let dir = tempfile::tempdir().unwrap();
     let config = support::binary::write_config(
         dir.path(),
@@ -189,66 +193,148 @@ async fn rebuild_materializes_a_running_sink_again_equal_to_what_it_held() {
             server.url()
         ),
     );
-    let sink = || {
+    let spawn = || {
         support::binary::Reaped(
             tailrace()
                 .arg("-c")
                 .arg(&config)
-                .args(["sink", "issues"])
-                .stderr(std::fs::File::create(dir.path().join("sink.log")).unwrap())
+                .args(["sink", sink])
+                .stderr(std::fs::File::create(dir.path().join(format!("sink-{sink}.log"))).unwrap())
                 .spawn()
                 .unwrap(),
         )
     };
-    let js = server.jetstream().await;
-    // Stops the running sink and dumps its table once it holds all 300 occurrences (a sink
+    // Stops the running sink and dumps its table once it has applied the whole stream (a sink
     // stopped with deliveries it had not handled resumes from what it applied: restarted until
     // it has applied them all).
     let settled = |mut running: support::binary::Reaped, mut earlier| {
         let (js, config) = (js.clone(), config.clone());
         async move {
             for _ in 0..20 {
-                until_read(&js, &earlier).await;
+                until_read(&js, stream, sink, &earlier).await;
                 support::binary::stop(&mut running).await;
-                let rows = dump_issues(&config);
-                let counted: u64 = rows
-                    .lines()
-                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap())
-                    .sum();
-                if counted == (0..300u64).map(|i| 1 + i % 3).sum::<u64>() {
+                let (rows, applied) = dump(&config, sink);
+                if applied == last {
                     return rows;
                 }
-                earlier = readers(&js).await;
-                running = sink();
+                earlier = readers(&js, stream, sink).await;
+                running = spawn();
             }
-            panic!("the sink never applied all 300");
+            panic!("sink {sink} never applied all {last}");
         }
     };
-    let before = settled(sink(), readers(&js).await).await;
-    // Every (app, fingerprint) pair of i % 7 and i % 11 occurs among 300.
-    assert_eq!(before.lines().count(), 77, "{before}");
+    let before = settled(spawn(), readers(&js, stream, sink).await).await;
+    assert!(!before.is_empty(), "sink {sink} holds rows");
 
     // Rebuilt while it runs: cleared, read again from the start, the same table.
-    let earlier = readers(&js).await;
-    let running = sink();
-    until_read(&js, &earlier).await;
-    let before_rebuild = readers(&js).await;
-    let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "issues"]).output().unwrap();
+    let earlier = readers(&js, stream, sink).await;
+    let running = spawn();
+    until_read(&js, stream, sink, &earlier).await;
+    let before_rebuild = readers(&js, stream, sink).await;
+    let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", sink]).output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("tables cleared") && said.contains("read 300 messages of ISSUES again"), "{said}");
+    assert!(
+        said.contains("tables cleared") && said.contains(&format!("read {n} messages of {stream} again")),
+        "{said}"
+    );
     assert_eq!(
         settled(running, before_rebuild).await,
         before,
-        "the rebuilt table equals the one it replaced"
+        "the rebuilt {sink} table equals the one it replaced"
     );
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_materializes_each_running_sink_again_equal_to_what_it_held() {
+    use tailrace_schemas::{
+        AppName, Category, CopyState, CustomerId, FileEvent, FileEventKind, Fingerprint, IssueOccurrence,
+        Scope, Severity, TargetId,
+    };
+    let at = Timestamp::parse_rfc3339("2026-12-05T06:00:00Z").unwrap();
+    let secs = |i: u64| at.saturating_add_nanos(i as i64 * 1_000_000_000);
+
+    // issues: 300 occurrences of 77 (app, fingerprint) pairs.
+    let occurrences = (0..300u64)
+        .map(|i| {
+            let app = format!("app-{}", i % 7);
+            let o = IssueOccurrence {
+                v: 1,
+                scope: Scope::new(app.as_str()),
+                fingerprint: Fingerprint(i % 11),
+                severity: Severity::Error,
+                message: format!("failure <*> of kind {}", i % 11),
+                count: 1 + i % 3,
+                first_seen: secs(i),
+                last_seen: secs(i),
+                sample: format!("failure {i} of kind {}", i % 11),
+                host: None,
+                source: None,
+                app: Some(AppName::new(app.as_str())),
+                customer: Some(CustomerId::new(format!("c-{}", i % 5))),
+                reported_at: Some(at.saturating_add_nanos(i as i64)),
+            };
+            Outgoing::encode(subject::issues(&o.scope), &o, format!("occ/{i}")).unwrap()
+        })
+        .collect();
+    let (server, dir) = rebuild_trial("issues", "ISSUES", occurrences).await;
+    assert_eq!(dump(&dir.path().join("tailrace.toml"), "issues").0.lines().count(), 77);
+
+    // telemetry: 120 reports of 4 customers, two apps each.
+    let reports = (0..120u64)
+        .map(|i| {
+            let customer = CustomerId::new(format!("cust-{}", i % 4));
+            let report = serde_json::json!({
+                "customer_id": customer.as_str(),
+                "reported_at": secs(i * 1800).to_rfc3339(),
+                "controller_version": "v0.28.0",
+                "app_telemetry": [
+                    {"app_name": "shop", "memory_avg_mb": 100.0 + i as f64, "memory_peak_mb": 150.0 + i as f64,
+                     "cpu_avg_percent": 5.0, "catalog_limit": "512M", "log_errors": i % 3, "log_warnings": 1},
+                    {"app_name": "api", "memory_avg_mb": 40.0, "memory_peak_mb": 60.0, "catalog_limit": "64M",
+                     "log_errors": 0, "log_warnings": 0},
+                ],
+            });
+            Outgoing { subject: subject::reports(&customer), payload: report.to_string().into(), msg_id: format!("r/{i}") }
+        })
+        .collect();
+    rebuild_trial("telemetry", "REPORTS", reports).await;
+
+    // files: 200 events over 3 targets, files created, modified and some removed.
+    let events = (0..200u64)
+        .map(|i| {
+            let e = FileEvent {
+                v: 1,
+                target: TargetId::new(format!("t{}", i % 3)),
+                category: Category::new(["app", "db"][(i % 2) as usize]),
+                kind: match i % 10 {
+                    9 => FileEventKind::Removed,
+                    0..=3 => FileEventKind::Created,
+                    _ => FileEventKind::Modified,
+                },
+                path: format!("logs/f-{}.log", i % 40),
+                size: 100 * i,
+                modified: secs(i),
+                sha256: None,
+                lines: Some(i),
+                copy: CopyState::Plain,
+                first_line_at: None,
+                last_line_at: None,
+            };
+            Outgoing::encode(subject::files_synced(&e.target, &e.category), &e, format!("f/{i}")).unwrap()
+        })
+        .collect();
+    rebuild_trial("files", "FILES", events).await;
 
     // A sink that does not exist, or none running, is said plainly.
+    let config = dir.path().join("tailrace.toml");
     let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rebuild \"nope\" is not a sink"));
     let out = tailrace().arg("-c").arg(&config).args(["replay", "--rebuild", "issues"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running sink issues answered"));
+    drop(server);
 }
 
 fn streams(server: &TestServer, args: &[&str]) -> (bool, String, String) {

@@ -102,6 +102,20 @@ impl Tables {
         applied_in(&tree, stream).map_err(|e| self.err(e))
     }
 
+    /// Sink `name`'s rows, in key order, without the runtime's own keys (applied sequences,
+    /// layout): what a rebuild must reproduce.
+    pub fn rows(&self, name: &str) -> Result<Vec<(sled::IVec, sled::IVec)>, TablesError> {
+        let tree = self.tree(name)?;
+        let mut rows = Vec::new();
+        for row in tree.iter() {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            if !k.starts_with(META) {
+                rows.push((k, v));
+            }
+        }
+        Ok(rows)
+    }
+
     /// Empties sink `name` (rows and applied sequences) and makes it durable.
     pub fn clear(&self, name: &str) -> Result<(), TablesError> {
         let tree = self.tree(name)?;
