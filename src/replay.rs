@@ -136,7 +136,7 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
         plan.to_subject.as_ref().map(|_| Publisher::new(client.clone(), cfg.nats.publisher.clone()));
     let bar = messages_bar(0);
     let started = Instant::now();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut out = JsonLines::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()));
     let (mut count, mut first, mut last) = (0u64, None, None);
     let mut acks = Vec::new();
     while let Some(m) = messages.next().await {
@@ -158,13 +158,11 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
                     publisher.publish(Outgoing { subject: to.clone(), payload: m.payload, msg_id: id }).await,
                 );
             }
-            _ => {
-                write_line(&m, &mut out)?;
-            }
+            _ => out.push(m).await?,
         }
         bar.inc(1);
     }
-    out.flush()?;
+    out.finish().await?;
     for ack in acks {
         ack.await.context("republishing")?;
     }
@@ -182,6 +180,69 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
     );
     tailrace_nats::connect::flush_within(&client, tailrace_nats::connect::FLUSH_WAIT).await;
     Ok(())
+}
+
+/// Writes stored messages as JSON lines, in order, encoding chunks of them on the blocking pool
+/// side by side (decoding and encoding is most of a replay's work; reading is one task). At
+/// most `ahead` chunks are in flight, so memory stays bounded however long the replay.
+pub struct JsonLines<W: Write> {
+    out: W,
+    chunk: Vec<replay::Replayed>,
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<anyhow::Result<Vec<u8>>>>,
+    ahead: usize,
+}
+
+/// Messages one encoding task takes.
+const CHUNK: usize = 64;
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        let ahead = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Self { out, chunk: Vec::with_capacity(CHUNK), in_flight: Default::default(), ahead }
+    }
+
+    pub async fn push(&mut self, m: replay::Replayed) -> anyhow::Result<()> {
+        self.chunk.push(m);
+        if self.chunk.len() == CHUNK {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self) -> anyhow::Result<()> {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.in_flight.push_back(tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(chunk.iter().map(|m| m.payload.len() * 2 + 128).sum());
+            for m in &chunk {
+                write_line(m, &mut buf)?;
+            }
+            Ok(buf)
+        }));
+        while self.in_flight.len() >= self.ahead {
+            self.write_oldest().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_oldest(&mut self) -> anyhow::Result<()> {
+        if let Some(task) = self.in_flight.pop_front() {
+            let buf = task.await.context("an encoding task")??;
+            self.out.write_all(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left, in order, and flushes.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        if !self.chunk.is_empty() {
+            self.send().await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.write_oldest().await?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 /// Writes a stored message as `tailrace replay` prints it, one line: `{"seq", "subject",

@@ -157,17 +157,18 @@ async fn plain(js: &jetstream::Context, last: u64) -> anyhow::Result<Duration> {
 async fn ours(js: &jetstream::Context, last: u64, json: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut messages = replay::history(js, StreamName::LOGS, "logs.raw.>", Start::Sequence(1)).await?;
-    let mut out = std::io::BufWriter::new(std::io::sink());
+    let mut out = crate::replay::JsonLines::new(std::io::BufWriter::new(std::io::sink()));
     let mut seen = 0u64;
     while let Some(m) = messages.next().await {
         let m = m?;
         seen = m.seq;
         if json {
-            crate::replay::write_line(&m, &mut out)?;
+            out.push(m).await?;
         } else {
             std::hint::black_box(m.payload.len());
         }
     }
+    out.finish().await?;
     anyhow::ensure!(seen >= last, "the replay ended at {seen}, before {last}");
     Ok(started.elapsed())
 }
