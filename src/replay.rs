@@ -201,7 +201,13 @@ const CHUNK: usize = 64;
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
         let ahead = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-        Self { out, chunk: Vec::with_capacity(CHUNK), in_flight: Default::default(), ahead, spare: Vec::new() }
+        Self {
+            out,
+            chunk: Vec::with_capacity(CHUNK),
+            in_flight: Default::default(),
+            ahead,
+            spare: Vec::new(),
+        }
     }
 
     pub async fn push(&mut self, m: replay::Replayed) -> anyhow::Result<()> {

@@ -589,3 +589,139 @@ async fn the_live_tail_page_reports_what_it_cannot_do_keeps_its_state_in_the_url
     browser.close().await;
     stack.stop().await;
 }
+
+/// A batch of `lines` of `host`/`app`.
+fn batch_of(host: &str, lines: &[&str]) -> bytes::Bytes {
+    let batch = tailrace_schemas::LogBatch {
+        v: 1,
+        host: host.into(),
+        source: "app".into(),
+        path: "/var/log/app.log".into(),
+        file: None,
+        generation: 0,
+        lines: lines
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tailrace_schemas::LogLine { offset: i as u64, text: (*t).to_owned(), lossy: false })
+            .collect(),
+        next_offset: None,
+        read_at: tailrace_schemas::Timestamp::now(),
+    };
+    tailrace_schemas::encode(&batch).unwrap().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_viewer_filters_by_regex_and_level_jumps_between_errors_hides_a_source_and_counts_new_lines()
+{
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    for (host, lines) in [
+        ("web-1", vec!["INFO request 1 ok", "ERROR request 2 failed: timeout", "WARN request 3 slow"]),
+        ("db-1", vec!["INFO checkpoint 7", "ERROR disk full on /data", "INFO checkpoint 8"]),
+    ] {
+        js.publish(format!("logs.raw.{host}.app"), batch_of(host, &lines)).await.unwrap().await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 6", T).await;
+    let run = |script: &str| {
+        let client = browser.client.clone();
+        let script = script.to_owned();
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    let visible = "return [...document.querySelectorAll('#log .ln:not(.hidden)')].map(d => d.dataset.line)";
+    let set = |id: &str, value: &str, event: &str| {
+        format!("const e = document.getElementById('{id}'); e.value = {value:?}; e.dispatchEvent(new Event('{event}'))")
+    };
+
+    // Level: errors only, then warnings and above.
+    run(&set("level", "error", "change")).await;
+    assert_eq!(
+        run(visible).await,
+        serde_json::json!(["ERROR request 2 failed: timeout", "ERROR disk full on /data"])
+    );
+    run(&set("level", "warn", "change")).await;
+    assert_eq!(run(visible).await.as_array().unwrap().len(), 3);
+    run(&set("level", "", "change")).await;
+
+    // A /regex/ filter marks its matches; an exclusion hides; a bad expression is flagged.
+    run(&set("filter", "/request [12]/", "input")).await;
+    assert_eq!(
+        run(visible).await,
+        serde_json::json!(["INFO request 1 ok", "ERROR request 2 failed: timeout"])
+    );
+    assert_eq!(run("return document.querySelectorAll('#log .ln:not(.hidden) mark').length").await, 2);
+    run(&set("exclude", "ok", "input")).await;
+    assert_eq!(run(visible).await, serde_json::json!(["ERROR request 2 failed: timeout"]));
+    run(&set("filter", "/request [/", "input")).await;
+    assert_eq!(run("return document.getElementById('filter').classList.contains('invalid')").await, true);
+    run(&set("filter", "", "input")).await;
+    run(&set("exclude", "", "input")).await;
+
+    // Hide a source by its label, then show one alone.
+    run("document.querySelector('#log .ln[data-name=\"web-1/app\"] .src').click()").await;
+    assert_eq!(run(visible).await.as_array().unwrap().len(), 3, "web-1 hidden");
+    assert!(run("return document.getElementById('hidden-names').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("web-1/app"));
+    run("document.querySelector('#hidden-names button').click()").await;
+    run("document.querySelector('#log .ln[data-name=\"web-1/app\"] .src').dispatchEvent(new MouseEvent('click', {bubbles: true, shiftKey: true}))").await;
+    assert_eq!(
+        run(visible).await,
+        serde_json::json!(["INFO request 1 ok", "ERROR request 2 failed: timeout", "WARN request 3 slow"]),
+        "web-1 alone"
+    );
+    run("document.querySelector('#hidden-names button').click()").await;
+
+    // Errors one after the other (keys n and p), wrap (key w), numbers and times.
+    let key = |k: &str| format!("document.dispatchEvent(new KeyboardEvent('keydown', {{key: {k:?}}}))");
+    run(&key("n")).await;
+    assert_eq!(
+        run("return document.querySelector('#log .ln.current')?.dataset.line").await,
+        "ERROR request 2 failed: timeout"
+    );
+    run(&key("n")).await;
+    assert_eq!(
+        run("return document.querySelector('#log .ln.current')?.dataset.line").await,
+        "ERROR disk full on /data"
+    );
+    run(&key("p")).await;
+    assert_eq!(
+        run("return document.querySelector('#log .ln.current')?.dataset.line").await,
+        "ERROR request 2 failed: timeout"
+    );
+    run(&key("w")).await;
+    assert_eq!(run("return document.getElementById('log').classList.contains('nowrap')").await, true);
+    run("document.getElementById('numbers').click(); document.getElementById('times').click()").await;
+    let gutter = run("return getComputedStyle(document.querySelector('#log .ln .gut.no')).display").await;
+    assert_ne!(gutter, "none");
+    run(&key("/")).await;
+    assert_eq!(run("return document.activeElement.id").await, "filter");
+    run("document.activeElement.blur()").await;
+
+    // Reading above the end: new lines are counted on a button, which follows them.
+    let many: Vec<String> = (0..200).map(|i| format!("INFO filler {i}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let js2 = async_nats::jetstream::new(server.client().await);
+    js2.publish("logs.raw.web-1.app", batch_of("web-1", &refs)).await.unwrap().await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 206", T).await;
+    run("document.getElementById('log').scrollTop = 0").await;
+    js2.publish("logs.raw.web-1.app", batch_of("web-1", &["INFO late 1", "INFO late 2", "INFO late 3"]))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let marker = browser.wait_for("document.getElementById('log-new-lines').hidden === false && document.getElementById('log-new-lines').textContent", T).await;
+    assert_eq!(marker, "3 new lines ↓");
+    run("document.getElementById('log-new-lines').click()").await;
+    browser.wait_for("document.getElementById('log-new-lines').hidden", T).await;
+    browser.close().await;
+}

@@ -13,7 +13,13 @@
 // boundary of a key is the cursor of its topmost line in the view, or, when trimming removed
 // them all, the place just after the newest one removed. History before that boundary is
 // exactly what the view lacks, so the seam has no gap and no repeat. While the user reads
-// older lines (not at the bottom), new lines are appended without scrolling or trimming.
+// older lines (not at the bottom), new lines are appended without scrolling or trimming, and a
+// "N new lines" button says how many arrived below.
+//
+// Reading aids: filter and exclude by text or /regex/ (matches marked), a level filter (errors,
+// warnings and above), wrap, line numbers and receive times, jump to the next or previous
+// error, hide a source (click its [name]) or show it alone (shift-click), and keys for each
+// (listed on the page).
 import { el } from "./app.js";
 
 const MAX_SHOWN = 5000;
@@ -35,6 +41,8 @@ function lineClass(line) {
 // `line` as text and <mark> elements around every match of `re` (a RegExp with the g flag).
 export function marked(line, re) {
   if (!re) return [line];
+  // matchAll starts where the expression's last test() left it.
+  re.lastIndex = 0;
   const parts = [];
   let last = 0;
   for (const m of line.matchAll(re)) {
@@ -44,6 +52,29 @@ export function marked(line, re) {
   }
   parts.push(line.slice(last));
   return parts;
+}
+
+// A filter field's value as a test: `/re/flags` is a regular expression (case-insensitive
+// unless flags are given), anything else a case-insensitive substring. An invalid expression
+// marks its field and tests nothing.
+function pattern(input) {
+  const v = input?.value ?? "";
+  input?.classList.remove("invalid");
+  if (input) input.title = "";
+  if (!v) return null;
+  const m = v.match(/^\/(.+)\/([a-z]*)$/);
+  try {
+    const re = m ? new RegExp(m[1], `${(m[2] || "i").replace("g", "")}g`) : new RegExp(v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
+    return re;
+  } catch (e) {
+    input.classList.add("invalid");
+    input.title = e.message;
+    return null;
+  }
+}
+
+function timeOf(d) {
+  return d.toTimeString().slice(0, 8) + "." + String(d.getMilliseconds()).padStart(3, "0");
 }
 
 export class LogViewer {
@@ -66,12 +97,52 @@ export class LogViewer {
     this.trimmed = new Map(); // key -> the cursor just after its newest trimmed line
     this.loadingOlder = false;
     this.historyDone = false;
+    this.lineNo = 0;
+    this.unseen = 0;
+    this.hiddenNames = new Set();
+    for (const k of ["exclude", "level", "wrap", "numbers", "times", "hiddenNames"]) {
+      ids[k] ??= k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    }
+    ids.prevError ??= "prev-error";
+    ids.nextError ??= "next-error";
+    this.include = null;
+    this.excludeRe = null;
     $(ids.pause)?.addEventListener("click", () => this.togglePause());
     $(ids.filter)?.addEventListener("input", () => this.refilter());
+    $(ids.exclude)?.addEventListener("input", () => this.refilter());
+    $(ids.level)?.addEventListener("change", () => this.refilter());
+    const view = $(ids.view);
+    const option = (id, cls, on) => {
+      const box = $(id);
+      if (!box) return;
+      const apply = () => view.classList.toggle(cls, box.checked === on);
+      box.addEventListener("change", apply);
+      apply();
+    };
+    option(ids.wrap, "nowrap", false);
+    option(ids.numbers, "numbers", true);
+    option(ids.times, "times", true);
+    $(ids.prevError)?.addEventListener("click", () => this.jumpToError(-1));
+    $(ids.nextError)?.addEventListener("click", () => this.jumpToError(1));
+    // The "N new lines" button, over the bottom of the view while the user reads above.
+    this.newLines = el("button", { type: "button", class: "new-lines", id: `${ids.view}-new-lines` }, "");
+    this.newLines.hidden = true;
+    this.newLines.addEventListener("click", () => this.follow());
+    view.after(this.newLines);
+    view.addEventListener("scroll", () => {
+      if (view.scrollHeight - view.scrollTop - view.clientHeight < 40) this.seen();
+    });
+    view.addEventListener("click", (e) => {
+      const src = e.target.closest?.(".src");
+      if (!src) return;
+      const name = src.parentElement.dataset.name;
+      if (e.shiftKey) this.solo(name);
+      else this.toggleName(name);
+    });
+    document.addEventListener("keydown", (e) => this.onKey(e));
     $(ids.download)?.addEventListener("click", () => this.download());
     $(ids.clear)?.addEventListener("click", () => this.clear());
     if (options.loadOlder) {
-      const view = $(ids.view);
       $(ids.older)?.addEventListener("click", () => this.loadOlder());
       view.addEventListener("scroll", () => { if (view.scrollTop < 40) this.loadOlder(); });
       // A view too short to scroll still asks for more when the wheel turns up at its top.
@@ -131,6 +202,7 @@ export class LogViewer {
   // One received line: `{name, line}`.
   push(l) {
     this.received++;
+    l.at = { n: ++this.lineNo, t: new Date() };
     this.kept.push(l);
     if (this.kept.length > MAX_KEPT) {
       this.kept.splice(0, this.kept.length - MAX_KEPT);
@@ -178,22 +250,32 @@ export class LogViewer {
     this.updateCounts();
   }
 
-  matchesFilter(line) {
-    const f = $(this.ids.filter)?.value;
-    return !f || line.toLowerCase().includes(f.toLowerCase());
+  // Whether a line passes the filter, the exclusion, the level and the hidden sources.
+  matches(line, cls, name) {
+    if (this.hiddenNames.has(name)) return false;
+    const level = $(this.ids.level)?.value;
+    if (level === "error" && !cls.includes("error")) return false;
+    if (level === "warn" && !cls.includes("error") && !cls.includes("warn")) return false;
+    if (this.include) { this.include.lastIndex = 0; if (!this.include.test(line)) return false; }
+    if (this.excludeRe) { this.excludeRe.lastIndex = 0; if (this.excludeRe.test(line)) return false; }
+    return true;
   }
 
-  lineElement({ name, line, cursor, key }) {
+  lineElement({ name, line, cursor, key, at }) {
     const label = this.options.colourOf
       ? [el("span", { class: "src", style: `color:${this.options.colourOf(name)}` }, `[${name}]`)]
       : [];
-    const div = el("div", { class: lineClass(line) }, ...label, ...marked(line, this.mark));
+    const cls = lineClass(line);
+    const no = el("span", { class: "gut no" }, at ? String(at.n) : "·");
+    const time = el("span", { class: "gut at" }, at ? timeOf(at.t) : "history");
+    const div = el("div", { class: cls }, no, time, ...label, ...marked(line, this.mark ?? this.include));
     div.dataset.line = line;
+    if (name !== undefined) div.dataset.name = name;
     if (cursor !== undefined) {
       div.dataset.cursor = cursor;
       div.dataset.key = key;
     }
-    if (!this.matchesFilter(line)) div.classList.add("hidden");
+    if (!this.matches(line, cls, name)) div.classList.add("hidden");
     return div;
   }
 
@@ -224,7 +306,13 @@ export class LogViewer {
       this.noteTrimmed(div.dataset);
       div.remove();
     }
-    if (following) view.scrollTop = view.scrollHeight;
+    if (following) {
+      view.scrollTop = view.scrollHeight;
+    } else if (batch.length) {
+      this.unseen += batch.length;
+      this.newLines.textContent = `${this.unseen.toLocaleString()} new line${this.unseen === 1 ? "" : "s"} ↓`;
+      this.newLines.hidden = false;
+    }
     this.updateCounts();
   }
 
@@ -248,8 +336,78 @@ export class LogViewer {
   }
 
   refilter() {
+    this.include = pattern($(this.ids.filter));
+    this.excludeRe = pattern($(this.ids.exclude));
+    const mark = this.mark ?? this.include;
     for (const div of $(this.ids.view).children) {
-      div.classList.toggle("hidden", !this.matchesFilter(div.dataset.line ?? ""));
+      const line = div.dataset.line ?? "";
+      div.classList.toggle("hidden", !this.matches(line, div.className, div.dataset.name));
+      // Marks follow the filter: the line's text is rebuilt after its gutter and label.
+      const keep = [...div.children].filter((c) => c.classList.contains("gut") || c.classList.contains("src"));
+      div.replaceChildren(...keep, ...marked(line, mark));
+    }
+    const hidden = $(this.ids.hiddenNames);
+    if (hidden) {
+      hidden.replaceChildren();
+      if (this.hiddenNames.size) {
+        const all = el("button", { type: "button" }, "show all");
+        all.addEventListener("click", () => { this.hiddenNames.clear(); this.refilter(); });
+        hidden.append(`hidden: ${[...this.hiddenNames].join(", ")} `, all);
+      }
+    }
+  }
+
+  toggleName(name) {
+    if (this.hiddenNames.has(name)) this.hiddenNames.delete(name); else this.hiddenNames.add(name);
+    this.refilter();
+  }
+
+  // Only `name`'s lines: every other source seen is hidden.
+  solo(name) {
+    const names = new Set([...$(this.ids.view).children].map((d) => d.dataset.name).filter(Boolean));
+    this.hiddenNames = new Set([...names].filter((n) => n !== name));
+    this.refilter();
+  }
+
+  // Scrolls to the next (dir 1) or previous (-1) visible error line from the current one, or
+  // from what is on screen.
+  jumpToError(dir) {
+    const view = $(this.ids.view);
+    const errors = [...view.querySelectorAll(".ln.error:not(.hidden)")];
+    if (!errors.length) return;
+    const current = view.querySelector(".ln.current");
+    const from = current ? current.offsetTop : dir > 0 ? view.scrollTop - 1 : view.scrollTop + view.clientHeight;
+    const target = dir > 0 ? errors.find((d) => d.offsetTop > from) : errors.reverse().find((d) => d.offsetTop < from);
+    if (!target) return;
+    current?.classList.remove("current");
+    target.classList.add("current");
+    view.scrollTop = target.offsetTop - view.offsetTop - view.clientHeight / 3;
+  }
+
+  follow() {
+    const view = $(this.ids.view);
+    view.scrollTop = view.scrollHeight;
+    this.seen();
+  }
+
+  seen() {
+    this.unseen = 0;
+    this.newLines.hidden = true;
+  }
+
+  onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.("input, select, textarea")) return;
+    const act = {
+      "/": () => $(this.ids.filter)?.focus(),
+      " ": () => { if (!$(this.ids.pause)?.disabled) this.togglePause(); },
+      n: () => this.jumpToError(1),
+      p: () => this.jumpToError(-1),
+      w: () => { const w = $(this.ids.wrap); if (w) { w.checked = !w.checked; w.dispatchEvent(new Event("change")); } },
+      End: () => this.follow(),
+    }[e.key];
+    if (act) {
+      e.preventDefault();
+      act();
     }
   }
 

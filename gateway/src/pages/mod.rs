@@ -41,7 +41,7 @@ pub fn router() -> ApiRouter {
         .routes(routes!(assets::serve))
 }
 
-/// The controls of the log viewer (`assets/viewer.js`) both log pages show, after `leading`
+/// The controls of the log viewer (`assets/viewer.js`) the log pages show, after `leading`
 /// (the page's own buttons), then the status line and the view.
 pub fn viewer(leading: &str, pause_disabled: bool) -> String {
     let disabled = if pause_disabled { " disabled" } else { "" };
@@ -51,10 +51,21 @@ pub fn viewer(leading: &str, pause_disabled: bool) -> String {
     <button id="pause" type="button"{disabled}>Pause</button>
     <span id="held" class="muted"></span>
     <label><input id="autoscroll" type="checkbox" checked> Autoscroll</label>
-    <label>Filter <input id="filter" size="20" placeholder="text in the line"></label>
+    <label>Filter <input id="filter" size="20" placeholder="text or /regex/"></label>
+    <label>Exclude <input id="exclude" size="14" placeholder="text or /regex/"></label>
+    <label>Level <select id="level"><option value="">all</option><option value="warn">warnings and above</option><option value="error">errors only</option></select></label>
     <button id="download" type="button">Download</button>
     <button id="clear" type="button">Clear</button>
     <span id="counts" class="muted"></span>
+  </div>
+  <div class="row viewer-options">
+    <label><input id="wrap" type="checkbox" checked> Wrap</label>
+    <label><input id="numbers" type="checkbox"> Line numbers</label>
+    <label><input id="times" type="checkbox"> Times</label>
+    <button id="prev-error" type="button" title="previous error (p)">&uarr; error</button>
+    <button id="next-error" type="button" title="next error (n)">&darr; error</button>
+    <span id="hidden-names" class="muted"></span>
+    <span class="muted keys" title="keyboard shortcuts">keys: <kbd>/</kbd> filter &middot; <kbd>space</kbd> pause &middot; <kbd>n</kbd>/<kbd>p</kbd> next/previous error &middot; <kbd>w</kbd> wrap &middot; <kbd>End</kbd> follow &middot; click a [name] to hide it, shift-click to show it alone</span>
   </div>"#
     )
 }
