@@ -257,3 +257,56 @@ async fn a_python_processor_reads_classified_lines_and_writes_its_own_subject() 
         assert!(child.wait().unwrap().success());
     }
 }
+
+#[tokio::test]
+async fn a_stack_trace_is_one_event_classified_by_its_first_line_and_counted_once() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    let event = |n: u64, frame: &str| {
+        vec![
+            format!("2026-12-05 10:00:0{n} ERROR [main] app.jobs - job {n} failed"),
+            "Traceback (most recent call last):".to_owned(),
+            format!("  File \"{frame}.py\", line {n}, in run"),
+            "    step()".to_owned(),
+            format!("ValueError: bad input {n}"),
+            format!("2026-12-05 10:00:0{n} INFO [main] app.jobs - retrying job {n}"),
+        ]
+    };
+    let mut b = batch("h", 0, 0);
+    for (n, frame) in [(1, "a"), (2, "b")] {
+        for (i, text) in event(n, frame).into_iter().enumerate() {
+            b.lines.push(LogLine { offset: n * 100 + i as u64, text, lossy: false });
+        }
+    }
+    publish(&publisher, &b).await;
+    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+    wait_for(&server, "CLASSIFIED", 2, Duration::from_secs(30)).await;
+    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
+    wait_for(&server, "ISSUES", 1, Duration::from_secs(30)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    // The traces went with their error lines, whole and in order; the retries are info.
+    let classified: Vec<ClassifiedBatch> =
+        all(&server, "CLASSIFIED").await.iter().map(|p| tailrace_schemas::decode(p).unwrap()).collect();
+    let errors: Vec<&str> = classified
+        .iter()
+        .filter(|c| c.severity == tailrace_schemas::Severity::Error)
+        .flat_map(|c| c.lines.iter().map(|l| l.text.as_str()))
+        .collect();
+    let want: Vec<String> = [event(1, "a"), event(2, "b")].iter().flat_map(|e| e[..5].to_vec()).collect();
+    assert_eq!(errors, want);
+
+    // One issue of two occurrences, by the first line; the frames are not issues of their own.
+    let occurrences: Vec<tailrace_schemas::IssueOccurrence> =
+        all(&server, "ISSUES").await.iter().map(|p| tailrace_schemas::decode(p).unwrap()).collect();
+    let fingerprints: std::collections::HashSet<_> = occurrences.iter().map(|o| o.fingerprint).collect();
+    assert_eq!(fingerprints.len(), 1, "{occurrences:?}");
+    assert_eq!(occurrences.iter().map(|o| o.count).sum::<u64>(), 2, "{occurrences:?}");
+    let sample = &occurrences[0].sample;
+    assert!(
+        sample.contains("ERROR") && sample.contains("Traceback") && sample.contains("ValueError"),
+        "{sample}"
+    );
+}

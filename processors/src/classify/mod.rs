@@ -4,7 +4,9 @@
 //! severity, in file order within each group, as [`ClassifiedBatch`]es to
 //! `logs.classified.{category}.{severity}.{host}.{source}`. The category comes from the rules of
 //! [`tailrace_schemas::categories`],
-//! the severity from the line itself ([`crate::line`]). A line longer than `max_line_bytes` is
+//! the severity from the line itself ([`crate::line`]); a line that continues the event before
+//! it (a stack trace's frames, [`crate::line::continuation`]) takes that event's category and
+//! severity, so the event stays whole and in order in one group. A line longer than `max_line_bytes` is
 //! cut at a character boundary and marked `truncated`; a line that was not valid UTF-8 stays
 //! (converted lossily by its producer) and keeps its `lossy` mark.
 
@@ -15,6 +17,7 @@ use tailrace_nats::{Delivery, HandleError, Handler, Outgoing};
 use tailrace_schemas::subject;
 use tailrace_schemas::{ClassifiedBatch, ClassifiedLine, ConsumerName, LogBatch, StreamName, SubjectFilter};
 
+use crate::line::continuation::{self, Prev};
 use crate::runtime::{Inputs, Processor};
 pub use tailrace_schemas::categories::{RuleConfig, RuleError, Rules};
 
@@ -59,9 +62,17 @@ impl Classify {
     pub fn classify(&self, batch: LogBatch) -> Vec<ClassifiedBatch> {
         let file = self.rules.for_file(&batch.host, &batch.source, &batch.path);
         let mut out: Vec<ClassifiedBatch> = Vec::new();
+        // A continuation (a stack trace's frames) goes with the line that began its event.
+        let mut prev = Prev::default();
+        let mut head = None;
         for line in batch.lines {
-            let category = file.category(&line.text);
-            let severity = crate::line::severity(&line.text);
+            let continues = continuation::continues(&line.text, prev);
+            prev = Prev::after(&line.text, continues);
+            let (category, severity) = match head {
+                Some(h) if continues => h,
+                _ => (file.category(&line.text), crate::line::severity(&line.text)),
+            };
+            head = Some((category, severity));
             let (text, truncated) = cut(line.text, self.max_line_bytes);
             let classified = ClassifiedLine { offset: line.offset, text, truncated, lossy: line.lossy };
             // Batches hold few groups: a linear search beats hashing.

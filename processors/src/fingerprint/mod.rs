@@ -26,11 +26,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tailrace_nats::{Delivery, FlushId, HandleError, Handler, Outgoing};
 use tailrace_schemas::subject;
-use tailrace_schemas::{ClassifiedBatch, ConsumerName, Scope, Severity, StreamName, SubjectFilter};
+use tailrace_schemas::{
+    ClassifiedBatch, ConsumerName, Fingerprint, Scope, Severity, StreamName, SubjectFilter,
+};
 use tokio_util::sync::CancellationToken;
 
+use crate::line::continuation::{self, Prev};
 use crate::runtime::{Inputs, Processor};
 use crate::template::MinerConfig;
+
+/// The most of a multi-line event (a stack trace) kept as its sample.
+const MAX_EVENT_SAMPLE: usize = 8 * 1024;
 pub use shared::SharedFingerprinter;
 pub use templates::{TemplateStore, TemplateStoreError};
 pub use window::Caps;
@@ -120,10 +126,34 @@ impl FingerprintProcessor {
         let mut window = Window::default();
         let mut tallies = window.origin(&scope, &batch.host, &batch.source);
         self.fingerprinter.with(|fingerprinter| {
+            // An event is its first line and the lines continuing it (a stack trace): counted
+            // once, by its first line, with the whole of it as its sample.
+            let mut event: Option<(Fingerprint, &str, String)> = None;
+            let mut prev = Prev::default();
+            let mut close = |event: Option<(Fingerprint, &str, String)>| {
+                if let Some((fingerprint, head, rest)) = event {
+                    let text = if rest.is_empty() { head.to_owned() } else { format!("{head}{rest}") };
+                    tallies.add(fingerprint, batch.severity, batch.read_at, &text);
+                }
+            };
             for line in &batch.lines {
-                let fingerprint = fingerprinter.line(&line.text).fingerprint;
-                tallies.add(fingerprint, batch.severity, batch.read_at, &line.text);
+                let continues = continuation::continues(&line.text, prev);
+                prev = Prev::after(&line.text, continues);
+                match &mut event {
+                    Some((_, head, rest)) if continues => {
+                        if head.len() + rest.len() < MAX_EVENT_SAMPLE {
+                            rest.push('\n');
+                            rest.push_str(&line.text);
+                        }
+                    }
+                    _ => {
+                        close(event.take());
+                        let fingerprint = fingerprinter.line(&line.text).fingerprint;
+                        event = Some((fingerprint, &line.text, String::new()));
+                    }
+                }
             }
+            close(event);
         });
         self.inputs.lock().expect("fingerprint inputs").push((seq, window));
     }

@@ -1,9 +1,11 @@
 //! What a raw line says: its message without the header, and how bad it is.
 //!
+//! - [`continuation`]: whether a line continues the event before it (stack traces).
 //! - [`header`]: where a plain line's header (timestamp, host, pid, level, logger) ends.
 //! - [`structured`]: the message and level of JSON and logfmt lines.
 //! - [`severity`](mod@severity): the seed's first-five-words rule.
 
+pub mod continuation;
 pub mod header;
 pub mod severity;
 pub mod structured;
