@@ -725,3 +725,57 @@ async fn the_log_viewer_filters_by_regex_and_level_jumps_between_errors_hides_a_
     browser.wait_for("document.getElementById('log-new-lines').hidden", T).await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.wait_for("document.getElementById('status').textContent.startsWith('live')", T).await;
+    let lines = [
+        "2026-12-05 10:00:01 ERROR [main] jobs - job 1 failed",
+        "Traceback (most recent call last):",
+        "  File \"a.py\", line 3, in run",
+        "    step()",
+        "ValueError: bad input",
+        "2026-12-05 10:00:02 INFO [main] jobs - retrying",
+    ];
+    js.publish("logs.raw.web-1.app", batch_of("web-1", &lines)).await.unwrap().await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log > .ln').length === 2", T).await;
+    let run = |script: &str| {
+        let client = browser.client.clone();
+        let script = script.to_owned();
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    let event = "document.querySelector('#log > .ln.event')";
+    assert_eq!(
+        run(&format!("return {event}.classList.contains('error')")).await,
+        true,
+        "the first line's severity"
+    );
+    assert_eq!(run(&format!("return {event}.dataset.line")).await, lines[0]);
+    assert_eq!(
+        run(&format!("return [...{event}.querySelectorAll('.cont > div')].map(d => d.textContent)")).await,
+        serde_json::json!(lines[1..5])
+    );
+    run(&format!("{event}.querySelector('.fold').click()")).await;
+    assert_eq!(
+        run(&format!("return getComputedStyle({event}.querySelector('.cont')).display")).await,
+        "none"
+    );
+    // A filter matching a line of the trace keeps the whole event.
+    run("const f = document.getElementById('filter'); f.value = 'ValueError'; f.dispatchEvent(new Event('input'))").await;
+    assert_eq!(
+        run("return [...document.querySelectorAll('#log > .ln:not(.hidden)')].map(d => d.dataset.line)")
+            .await,
+        serde_json::json!([lines[0]])
+    );
+    browser.close().await;
+}

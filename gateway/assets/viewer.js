@@ -73,6 +73,25 @@ function pattern(input) {
   }
 }
 
+// Multi-line events (stack traces): whether `line` continues the event of the line before it
+// from the same source. The rules of the processors' `line::continuation` (Rust), so the view
+// groups what the issue table counts as one event: indentation, the lines that open a nested
+// part, and inside a trace the exception and Go frame lines.
+const OPENERS = ["Caused by:", "Suppressed:", "Traceback (most recent call last):", "During handling of the above exception",
+  "The above exception was the direct cause", "stack backtrace:", "note: run with `RUST_BACKTRACE", "created by "];
+
+export function continues(line, prev) {
+  if (!prev) return false;
+  if (prev.announces || line === "") return true;
+  if (line[0] === " " || line[0] === "\t") return line.trim() !== "" || prev.inTrace;
+  if (OPENERS.some((o) => line.startsWith(o)) || /^goroutine \d+ \[/.test(line) || /^\.\.\. \d+ more$/.test(line)) return true;
+  return prev.inTrace && (/^[\w.$]+(Error|Exception|Exit|Interrupt|Warning|Throwable)(:|$)/.test(line) || /^[^\s(]*\.[^\s(]*\(.*\)$/.test(line));
+}
+
+function after(line, continued) {
+  return { inTrace: continued, announces: line.includes(" panicked at ") && line.trimEnd().endsWith(":") };
+}
+
 function timeOf(d) {
   return d.toTimeString().slice(0, 8) + "." + String(d.getMilliseconds()).padStart(3, "0");
 }
@@ -98,6 +117,7 @@ export class LogViewer {
     this.loadingOlder = false;
     this.historyDone = false;
     this.lineNo = 0;
+    this.lastOf = new Map(); // name -> the event div its next line may continue, and that line's state
     this.unseen = 0;
     this.hiddenNames = new Set();
     for (const k of ["exclude", "level", "wrap", "numbers", "times", "hiddenNames"]) {
@@ -226,6 +246,7 @@ export class LogViewer {
     const view = $(this.ids.view);
     for (const div of view.children) this.noteTrimmed(div.dataset);
     view.replaceChildren();
+    this.lastOf.clear();
     this.kept = [];
     this.held = [];
     this.pending = [];
@@ -298,7 +319,18 @@ export class LogViewer {
     const most = following ? MAX_SHOWN : MAX_SHOWN_READING;
     const frag = document.createDocumentFragment();
     for (const l of batch.slice(0, Math.max(0, batch.length - most))) this.noteTrimmed(l);
-    for (const l of batch.slice(-most)) frag.append(this.lineElement(l));
+    for (const l of batch.slice(-most)) {
+      const last = this.lastOf.get(l.name);
+      // (A trimmed event is gone: its parent is null; one built this frame sits in `frag`.)
+      const cont = continues(l.line, last?.prev) && last.div.parentNode !== null;
+      if (cont) this.addContinuation(last.div, l);
+      else {
+        const div = this.lineElement(l);
+        frag.append(div);
+        this.lastOf.set(l.name, { div, prev: null });
+      }
+      this.lastOf.get(l.name).prev = after(l.line, cont);
+    }
     view.append(frag);
     let excess = view.childElementCount - most;
     while (excess-- > 0) {
@@ -316,8 +348,29 @@ export class LogViewer {
     this.updateCounts();
   }
 
+  // A continuation line joins its event: shown under the first line, collapsible there.
+  addContinuation(div, l) {
+    let body = div.querySelector(":scope > .cont");
+    if (!body) {
+      const toggle = el("button", { type: "button", class: "fold", title: "collapse or expand the event" }, "▾");
+      toggle.addEventListener("click", () => {
+        div.classList.toggle("collapsed");
+        toggle.textContent = div.classList.contains("collapsed") ? "▸" : "▾";
+      });
+      div.prepend(toggle);
+      body = el("div", { class: "cont" });
+      div.append(body);
+      div.classList.add("event");
+    }
+    body.append(el("div", {}, l.line));
+    div.dataset.text = `${div.dataset.text ?? div.dataset.line}\n${l.line}`;
+    if (l.cursor !== undefined) div.dataset.lastCursor = l.cursor;
+    if (this.matches(div.dataset.text, div.className, l.name)) div.classList.remove("hidden");
+  }
+
   // A line leaving (or never entering) the view: history of its key now starts after it.
-  noteTrimmed({ cursor, key }) {
+  noteTrimmed({ cursor, lastCursor, key }) {
+    cursor = lastCursor ?? cursor;
     if (cursor === undefined) return;
     const [seq, index] = cursor.split(".");
     this.trimmed.set(key, `${seq}.${Number(index) + 1}`);
@@ -341,10 +394,12 @@ export class LogViewer {
     const mark = this.mark ?? this.include;
     for (const div of $(this.ids.view).children) {
       const line = div.dataset.line ?? "";
-      div.classList.toggle("hidden", !this.matches(line, div.className, div.dataset.name));
-      // Marks follow the filter: the line's text is rebuilt after its gutter and label.
-      const keep = [...div.children].filter((c) => c.classList.contains("gut") || c.classList.contains("src"));
-      div.replaceChildren(...keep, ...marked(line, mark));
+      div.classList.toggle("hidden", !this.matches(div.dataset.text ?? line, div.className, div.dataset.name));
+      // Marks follow the filter: the line's text is rebuilt between its gutter and label and
+      // its continuation lines.
+      const keep = [...div.children].filter((c) => ["fold", "gut", "src"].some((k) => c.classList.contains(k)));
+      const cont = div.querySelector(":scope > .cont");
+      div.replaceChildren(...keep, ...marked(line, mark), ...(cont ? [cont] : []));
     }
     const hidden = $(this.ids.hiddenNames);
     if (hidden) {
