@@ -5,7 +5,10 @@
 //! are recognised by what they look like and where they stand (a host only between a timestamp
 //! and a `prog[pid]:`; upper-case fields only between a timestamp and a level), so syslog,
 //! log4j, Python, Go, glog, Apache, HDFS, BGL and ZooKeeper lines all split without
-//! configuration. A line with neither a timestamp nor a level has no header.
+//! configuration, and so do formats written from their documentation only: Android logcat
+//! (one-letter levels, brief and threadtime), nginx and Apache 2.4 error logs (`[module:level]`),
+//! PostgreSQL (`LOG:`), MySQL 8 (`[Note]`, `[System]`), Redis (`#`/`*` marks) and Envoy
+//! (brackets side by side). A line with neither a timestamp nor a level has no header.
 
 use tailrace_schemas::Severity;
 
@@ -22,8 +25,39 @@ pub struct Split<'a> {
 /// (BGL: `node time node RAS KERNEL INFO`).
 const LEVEL_LOOKAHEAD: usize = 6;
 
+/// Android's one-letter levels (logcat): Verbose, Debug, Info, Warn, Error, Fatal, Assert.
+fn letter_level(t: &str) -> Option<Severity> {
+    Some(match t {
+        "V" => Severity::Trace,
+        "D" => Severity::Debug,
+        "I" => Severity::Info,
+        "W" => Severity::Warn,
+        "E" | "F" | "A" => Severity::Error,
+        _ => return None,
+    })
+}
+
+/// logcat's brief format, `E/Tag( 1234): message`: the level and where the message starts.
+fn logcat_brief(line: &str) -> Option<(usize, Severity)> {
+    let (letter, rest) = line.split_once('/')?;
+    let sev = letter_level(letter)?;
+    let open = rest.find('(')?;
+    if open == 0 || rest[..open].contains(char::is_whitespace) {
+        return None;
+    }
+    let close = rest[open..].find("):")? + open;
+    rest[open + 1..close]
+        .trim()
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some((letter.len() + 1 + close + 2, sev))
+}
+
 /// Splits `line` at the end of its header.
 pub fn split(line: &str) -> Split<'_> {
+    if let Some((end, sev)) = logcat_brief(line) {
+        return Split { content: line[end..].trim_start(), level: Some(sev) };
+    }
     // A syslog priority (`<13>`) is glued to the timestamp.
     let (mut end, priority) = match priority(line) {
         Some((len, sev)) => (len, Some(sev)),
@@ -87,6 +121,30 @@ pub fn split(line: &str) -> Split<'_> {
             }
             Class::Word => {
                 let next = fields.class(i + 1);
+                if i == 0 && month_day(tok.text) && next == Some(Class::Stamp) {
+                    // logcat's date has no year: `12-05 10:00:00.123`.
+                    saw_stamp = true;
+                    end = tok.end;
+                    previous = Some(Class::Stamp);
+                    i += 1;
+                    continue;
+                }
+                if let Some(sev) = letter_level(tok.text).filter(|_| saw_stamp && level.is_none()) {
+                    // logcat threadtime: `date time pid tid E Tag: message`.
+                    if next == Some(Class::Logger) {
+                        level = Some(sev);
+                        end = fields.end(i + 1);
+                        break;
+                    }
+                }
+                if let Some(sev) =
+                    mark_level(tok.text).filter(|_| previous == Some(Class::Stamp) && level.is_none())
+                {
+                    // Redis: `pid:role date time # message`.
+                    level = Some(sev);
+                    end = tok.end;
+                    break;
+                }
                 if i == 0 && is_tag(tok.text) && matches!(next, Some(Class::Number | Class::Stamp)) {
                     // A tag before the timestamp (BGL's alert category).
                     end = tok.end;
@@ -119,6 +177,25 @@ pub fn split(line: &str) -> Split<'_> {
         return Split { content: line, level: None };
     }
     Split { content: line[end..].trim_start(), level }
+}
+
+/// `MM-DD`, a date without its year.
+fn month_day(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 5
+        && b[2] == b'-'
+        && b[..2].iter().chain(&b[3..]).all(u8::is_ascii_digit)
+        && (1..=12).contains(&((b[0] - b'0') * 10 + (b[1] - b'0')))
+}
+
+/// Redis's level marks after its timestamp: `#` warning, `*` notice, `-` verbose, `.` debug.
+fn mark_level(t: &str) -> Option<Severity> {
+    Some(match t {
+        "#" => Severity::Warn,
+        "*" => Severity::Info,
+        "." => Severity::Debug,
+        _ => return None,
+    })
 }
 
 /// The index and severity of a level word within the lookahead from field `from`, if every
@@ -296,6 +373,13 @@ fn classify(t: &str) -> Class {
     if b.iter().all(u8::is_ascii_digit) {
         return Class::Number;
     }
+    // Redis's `pid:role` (`1:M`, `12:C`).
+    if let Some((pid, role)) = t.split_once(':') {
+        if !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()) && matches!(role, "M" | "S" | "C" | "X")
+        {
+            return Class::Number;
+        }
+    }
     if matches!(t, "-" | "|" | "--" | "---" | ":" | "::" | ">" | "-->") {
         return Class::Sep;
     }
@@ -306,8 +390,14 @@ fn classify(t: &str) -> Class {
         if !trailing_ok {
             return Class::Word;
         }
-        if let Some(sev) = level_word(inner) {
+        if let Some(sev) = bracket_level(inner) {
             return Class::Bracket(Inner::Level(sev));
+        }
+        // Brackets side by side (Envoy: `[time][thread][level][logger]`): the level of any.
+        if inner.contains("][") {
+            if let Some(sev) = inner.split("][").find_map(bracket_level) {
+                return Class::Bracket(Inner::Level(sev));
+            }
         }
         let stamp_or_number = |p: &str| is_stamp_part(p) || p.bytes().all(|c| c.is_ascii_digit());
         if !inner.is_empty() && inner.split_ascii_whitespace().all(stamp_or_number) && inner.contains(':') {
@@ -317,6 +407,10 @@ fn classify(t: &str) -> Class {
     }
     if let Some(sev) = level_word(t.trim_end_matches(':')) {
         return Class::Level(sev);
+    }
+    // PostgreSQL's `LOG:` (upper case only: a message may say "log").
+    if t == "LOG:" || t == "LOG" {
+        return Class::Level(Severity::Info);
     }
     if let Some(sev) = glog_prefix(b) {
         return Class::Level(sev);
@@ -488,6 +582,22 @@ pub fn level_word(t: &str) -> Option<Severity> {
         b"error" | b"err" | b"fatal" | b"critical" | b"crit" | b"severe" | b"alert" | b"emerg"
         | b"emergency" | b"panic" | b"dpanic" | b"failure" => Severity::Error,
         _ => return None,
+    })
+}
+
+/// A level in brackets: a level word, MySQL's `Note` and `System`, or Apache's
+/// `module:level` (`core:error`, `mpm_event:notice`).
+fn bracket_level(inner: &str) -> Option<Severity> {
+    let inner = inner.trim();
+    if inner.eq_ignore_ascii_case("note") || inner == "System" {
+        return Some(Severity::Info);
+    }
+    level_word(inner).or_else(|| {
+        inner.rsplit_once(':').and_then(|(module, l)| {
+            (!module.is_empty() && module.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
+                .then(|| level_word(l))
+                .flatten()
+        })
     })
 }
 
