@@ -148,8 +148,8 @@ pub fn split(line: &str) -> Split<'_> {
                 if i == 0 && is_tag(tok.text) && matches!(next, Some(Class::Number | Class::Stamp)) {
                     // A tag before the timestamp (BGL's alert category).
                     end = tok.end;
-                } else if saw_stamp && level.is_none() && next == Some(Class::Logger) {
-                    // syslog: `time host prog[pid]: message`.
+                } else if previous == Some(Class::Stamp) && level.is_none() && next == Some(Class::Logger) {
+                    // syslog: `time host prog[pid]: message` (the host right after the time).
                     end = fields.end(i + 1);
                     break;
                 } else if let Some((at, sev)) =
