@@ -22,6 +22,9 @@ use tailrace_schemas::Fingerprint;
 use super::mask::{Masked, WILDCARD};
 use super::slot::{self, Fit};
 
+/// Distinct lines agreeing on a position's word after which it is the event's own.
+const SETTLED: u32 = 8;
+
 /// Tuning of the miner. One configuration serves every log format.
 #[derive(Debug, Clone, Copy)]
 pub struct MinerConfig {
@@ -44,6 +47,9 @@ struct Cluster {
     fingerprint: Fingerprint,
     /// `None` is a wildcard position.
     slots: Vec<Option<Box<str>>>,
+    /// Per position, how many distinct lines had its word there: a word many lines agreed on
+    /// is the event's own, and a line with another word there is another event.
+    support: Vec<u32>,
     template: String,
 }
 
@@ -189,17 +195,19 @@ impl Miner {
         Matched { fingerprint: c.fingerprint, template: &c.template, learned }
     }
 
-    /// The most similar cluster of the group, if similar enough. Ties go to more equal
-    /// positions, then to the smaller fingerprint, so the choice does not depend on the order
-    /// the clusters were learned in.
+    /// The most similar cluster of the group, if similar enough. Ties go to more of the
+    /// template's own words matched, then more equal positions, then the smaller fingerprint, so
+    /// the choice does not depend on the order the clusters were learned in.
     fn best(&self, key: GroupKey, masked: &Masked) -> Option<u32> {
         let candidates = self.groups.get(&key)?;
-        let mut best: Option<(f64, usize, Fingerprint, u32)> = None;
+        let mut best: Option<(f64, usize, usize, Fingerprint, u32)> = None;
         for &idx in candidates {
             let c = &self.clusters[idx as usize];
-            let (mut equal, mut compared) = (0usize, 0usize);
+            // `literal`: positions where the line has the template's own word (stronger
+            // evidence than a word standing where the template has a wildcard).
+            let (mut equal, mut compared, mut literal) = (0usize, 0usize, 0usize);
             let mut reshaped = false;
-            for (slot, token) in c.slots.iter().zip(masked.tokens()) {
+            for (i, (slot, token)) in c.slots.iter().zip(masked.tokens()).enumerate() {
                 match slot {
                     None if is_wild(token) => {}
                     None => {
@@ -209,7 +217,15 @@ impl Miner {
                     Some(word) => {
                         compared += 1;
                         match slot::fit(word, token) {
-                            Fit::Equal => equal += 1,
+                            Fit::Equal => {
+                                equal += 1;
+                                literal += 1;
+                            }
+                            // A word enough lines agreed on does not turn into a variable.
+                            Fit::Differs if c.support[i] >= SETTLED => {
+                                reshaped = true;
+                                break;
+                            }
                             Fit::Differs => {}
                             Fit::Reshaped => {
                                 reshaped = true;
@@ -228,25 +244,28 @@ impl Miner {
             }
             let better = match best {
                 None => true,
-                Some((s, e, f, _)) => {
-                    (sim, equal, std::cmp::Reverse(c.fingerprint)) > (s, e, std::cmp::Reverse(f))
+                Some((s, l, e, f, _)) => {
+                    (sim, literal, equal, std::cmp::Reverse(c.fingerprint)) > (s, l, e, std::cmp::Reverse(f))
                 }
             };
             if better {
-                best = Some((sim, equal, c.fingerprint, idx));
+                best = Some((sim, literal, equal, c.fingerprint, idx));
             }
         }
-        best.map(|b| b.3)
+        best.map(|b| b.4)
     }
 
     fn generalize(&mut self, idx: u32, masked: &Masked) -> Learned {
         let c = &mut self.clusters[idx as usize];
         let mut changed = false;
-        for (position, token) in c.slots.iter_mut().zip(masked.tokens()) {
+        for ((position, support), token) in c.slots.iter_mut().zip(c.support.iter_mut()).zip(masked.tokens())
+        {
             if let Some(word) = position.as_deref() {
                 if slot::fit(word, token) != Fit::Equal {
                     *position = slot::generalize(word, token);
                     changed = true;
+                } else {
+                    *support = support.saturating_add(1);
                 }
             }
         }
@@ -264,7 +283,8 @@ impl Miner {
             fingerprint = Fingerprint(fingerprint.0.wrapping_add(1));
         }
         let slots = masked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
-        self.insert(key, Cluster { fingerprint, slots, template: String::new() })
+        let support = vec![1; masked.len()];
+        self.insert(key, Cluster { fingerprint, slots, support, template: String::new() })
     }
 
     fn insert(&mut self, key: GroupKey, mut cluster: Cluster) -> u32 {
@@ -307,8 +327,11 @@ impl Miner {
             return;
         }
         let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
-        let idx =
-            self.insert(key, Cluster { fingerprint: record.fingerprint, slots, template: String::new() });
+        let support = vec![1; slots.len()];
+        let idx = self.insert(
+            key,
+            Cluster { fingerprint: record.fingerprint, slots, support, template: String::new() },
+        );
         // Learned elsewhere: not a change of ours to pass on.
         self.changed.retain(|&c| c != idx);
     }
