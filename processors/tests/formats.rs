@@ -251,14 +251,14 @@ fn formats_nobody_tuned_for_are_grouped_by_their_events() {
                 groups.entry(*f).or_default().insert(*e);
             }
             for (f, es) in groups.iter().filter(|(_, es)| es.len() > 1) {
-                println!("{}: {f:x} merges events {es:?}", format.name);
+                eprintln!("{}: {f:x} merges events {es:?}", format.name);
             }
             let mut split: HashMap<usize, std::collections::BTreeSet<u64>> = HashMap::new();
             for (f, e) in fps.iter().zip(&events) {
                 split.entry(*e).or_default().insert(*f);
             }
             for (e, fs) in split.iter().filter(|(_, fs)| fs.len() > 1) {
-                println!(
+                eprintln!(
                     "{}: event {e} ({}) split into {} fingerprints",
                     format.name,
                     format.events[*e].1,
@@ -269,7 +269,7 @@ fn formats_nobody_tuned_for_are_grouped_by_their_events() {
         report.push(format!("{:<24} {ga:.3} (floor {:.3})", format.name, format.floor));
     }
     let report = report.join("\n");
-    println!("{report}");
+    eprintln!("{report}");
     assert!(
         below.is_empty(),
         "{below:?} fell below their floor:\n{report}\n(SHOW_GROUPS=1 shows the wrong groups)"
