@@ -397,3 +397,55 @@ async fn streams_info_lag_and_purge_tell_an_operator_what_is_there_and_remove_on
     let (ok, _, err) = streams(&server, &["purge", "--subject", "nowhere.>"]);
     assert!(!ok && err.contains("is in no stream"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republish_killed_midway_and_run_again_stores_each_message_once() {
+    let server = TestServer::start_with_topology().await;
+    const N: u64 = 20_000;
+    numbered_batches(&server, N).await;
+    let js = server.jetstream().await;
+    let copies = || {
+        let js = js.clone();
+        async move {
+            let mut s = js.get_stream("DERIVED").await.unwrap();
+            s.info().await.unwrap().state.messages
+        }
+    };
+    let args = ["replay", "--stream", "LOGS", "--to-subject", "derived.replayed.web"];
+    // Killed (SIGKILL) once it has stored some copies but not all.
+    let mut child = support::binary::Reaped(
+        tailrace()
+            .args(args)
+            .env("TAILRACE_NATS__URL", server.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stored = copies().await;
+        assert!(stored < N, "the replay finished before it could be killed; make N larger");
+        if stored > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no copy stored within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.0.wait().unwrap();
+    let partial = copies().await;
+    assert!(partial < N, "killed part-way ({partial} of {N})");
+
+    // Run again to the end: every message once (the copies' ids are the source sequences).
+    let out = tailrace().args(args).env("TAILRACE_NATS__URL", server.url()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(copies().await, N, "{partial} copies before the kill, none doubled or lost after the rerun");
+    let (ok, printed, _) = replay(&server, &["--stream", "DERIVED"]);
+    assert!(ok);
+    assert_eq!(texts(&printed), (0..N).map(|i| format!("line {i:05}")).collect::<Vec<_>>(), "in order");
+}
