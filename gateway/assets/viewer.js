@@ -287,9 +287,11 @@ export class LogViewer {
       ? [el("span", { class: "src", style: `color:${this.options.colourOf(name)}` }, `[${name}]`)]
       : [];
     const cls = lineClass(line);
-    const no = el("span", { class: "gut no" }, at ? String(at.n) : "·");
-    const time = el("span", { class: "gut at" }, at ? timeOf(at.t) : "history");
-    const div = el("div", { class: cls }, no, time, ...label, ...marked(line, this.mark ?? this.include));
+    // Line number and receive time as attributes the stylesheet shows when asked (no elements
+    // per line: at thousands of lines a second, each one counts).
+    const div = el("div", { class: cls }, ...label, ...marked(line, this.mark ?? this.include));
+    div.dataset.n = at ? String(at.n) : "·";
+    div.dataset.t = at ? timeOf(at.t) : "history";
     div.dataset.line = line;
     if (name !== undefined) div.dataset.name = name;
     if (cursor !== undefined) {
@@ -332,11 +334,21 @@ export class LogViewer {
       this.lastOf.get(l.name).prev = after(l.line, cont);
     }
     view.append(frag);
-    let excess = view.childElementCount - most;
-    while (excess-- > 0) {
-      const div = view.firstElementChild;
-      this.noteTrimmed(div.dataset);
-      div.remove();
+    const excess = view.childElementCount - most;
+    if (excess > 0) {
+      // The oldest lines go in one operation; history of each key then starts after the
+      // newest of them it had.
+      const newest = new Map();
+      let last = view.firstElementChild;
+      for (let k = 0; k < excess; k++) {
+        if (k > 0) last = last.nextElementSibling;
+        if (last.dataset.key !== undefined) newest.set(last.dataset.key, last);
+      }
+      const range = document.createRange();
+      range.setStartBefore(view.firstElementChild);
+      range.setEndAfter(last);
+      range.deleteContents();
+      for (const div of newest.values()) this.noteTrimmed(div.dataset);
     }
     if (following) {
       view.scrollTop = view.scrollHeight;
@@ -397,7 +409,7 @@ export class LogViewer {
       div.classList.toggle("hidden", !this.matches(div.dataset.text ?? line, div.className, div.dataset.name));
       // Marks follow the filter: the line's text is rebuilt between its gutter and label and
       // its continuation lines.
-      const keep = [...div.children].filter((c) => ["fold", "gut", "src"].some((k) => c.classList.contains(k)));
+      const keep = [...div.children].filter((c) => ["fold", "src"].some((k) => c.classList.contains(k)));
       const cont = div.querySelector(":scope > .cont");
       div.replaceChildren(...keep, ...marked(line, mark), ...(cont ? [cont] : []));
     }
