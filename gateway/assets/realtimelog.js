@@ -193,7 +193,8 @@ function reportCatchUp() {
 }
 
 async function startCatchUp(files) {
-  catchUp = { targets: new Map(), lines: 0, pending: true, early: [] };
+  const mine = { targets: new Map(), lines: 0, pending: true, early: [] };
+  catchUp = mine;
   const subjects = new Map([...names].map(([subject, name]) => [name, subject]));
   await Promise.all(files.map(async (f) => {
     const subject = subjects.get(f.name);
@@ -206,11 +207,13 @@ async function startCatchUp(files) {
         if (newest && compareCursors(newest, last) > 0) target = newest;
       } catch { /* no history: nothing to count */ }
     }
-    catchUp.targets.set(f.name, target);
+    mine.targets.set(f.name, target);
   }));
-  catchUp.pending = false;
-  const early = catchUp.early;
-  catchUp.early = [];
+  // Stopped, or reconnected again, meanwhile: that count is no longer ours to finish.
+  if (catchUp !== mine) return;
+  mine.pending = false;
+  const early = mine.early;
+  mine.early = [];
   for (const d of early) countCaughtUp(d);
   reportCatchUp();
 }
@@ -252,6 +255,7 @@ function start() {
 function connect(resuming) {
   socket = new WebSocket(wsUrl("/api/v1/ws"));
   socket.onopen = () => {
+    if (userStopped) { finish(); return; }
     retries = 0;
     for (const f of session) {
       const data = { cvm_ip: f.host, log_path: f.path, log_name: f.name };
@@ -300,7 +304,8 @@ function connect(resuming) {
 function stop() {
   userStopped = true;
   clearTimeout(retryTimer);
-  if (!socket) { finish(); return; }
+  // Not connected (yet, or again): nothing to ask the gateway; the tails end with the socket.
+  if (!socket || socket.readyState !== WebSocket.OPEN) { finish(); return; }
   socket.send(JSON.stringify({ event: "stop_tail_f", data: {} }));
   // The gateway answers `stopped` per file (then the socket closes); do not wait forever.
   setTimeout(() => { if (running) finish(); }, 3000);

@@ -54,7 +54,10 @@ function onMessage(m) {
   }
 }
 
+let opening = 0; // the latest open(): an earlier one still waiting for history gives way
+
 async function open(filter) {
+  const mine = ++opening;
   if (source) { source.close(); source = null; }
   viewer.clear();
   viewer.historyDone = false;
@@ -63,11 +66,13 @@ async function open(filter) {
   let from = null;
   try {
     const page = await historyBefore(subject, null, FIRST_PAGE, (l) => nameOf(l.subject));
+    if (mine !== opening) return;
     lines = true;
     for (const l of page.lines) viewer.push(l);
     viewer.historyDone = !page.more;
     from = page.startingFrom.split(".")[0];
   } catch (e) {
+    if (mine !== opening) return;
     // Not a subject of lines (or not readable): live only, as the stream endpoint decides.
     lines = false;
     if (e.body?.field !== "subject" || !String(e.message).includes("holds no lines")) {

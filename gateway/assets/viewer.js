@@ -46,7 +46,7 @@ export function marked(line, re) {
   const parts = [];
   let last = 0;
   for (const m of line.matchAll(re)) {
-    if (!m[0]) break;
+    if (!m[0]) continue;
     parts.push(line.slice(last, m.index), el("mark", {}, m[0]));
     last = m.index + m[0].length;
   }
@@ -377,7 +377,7 @@ export class LogViewer {
     body.append(el("div", {}, l.line));
     div.dataset.text = `${div.dataset.text ?? div.dataset.line}\n${l.line}`;
     if (l.cursor !== undefined) div.dataset.lastCursor = l.cursor;
-    if (this.matches(div.dataset.text, div.className, l.name)) div.classList.remove("hidden");
+    div.classList.toggle("hidden", !this.matches(div.dataset.text, div.className, l.name));
   }
 
   // A line leaving (or never entering) the view: history of its key now starts after it.
@@ -385,7 +385,12 @@ export class LogViewer {
     cursor = lastCursor ?? cursor;
     if (cursor === undefined) return;
     const [seq, index] = cursor.split(".");
-    this.trimmed.set(key, `${seq}.${Number(index) + 1}`);
+    const after = `${seq}.${Number(index) + 1}`;
+    // Only forward: lines dropped unseen from a big frame are newer than those trimmed off.
+    const known = this.trimmed.get(key);
+    if (!known || Number(seq) > Number(known.split(".")[0]) || (Number(seq) === Number(known.split(".")[0]) && Number(index) + 1 > Number(known.split(".")[1]))) {
+      this.trimmed.set(key, after);
+    }
     this.historyDone = false;
     const older = $(this.ids.older);
     if (older) older.disabled = false;

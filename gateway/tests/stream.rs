@@ -489,6 +489,7 @@ async fn history_of_classified_lines_keeps_a_level_and_above() {
                 text: format!("{severity} {i}"),
                 truncated: false,
                 lossy: false,
+                continues: false,
             }],
             read_at: tailrace_schemas::Timestamp::now(),
         };
@@ -619,6 +620,7 @@ async fn history_pages_forward_after_a_cursor_and_narrows_by_the_seeds_hierarchy
         (format!("subject=logs.raw.>&after={}&before={}", cursor(14), cursor(10)), "after"),
         ("subject=logs.raw.>&after=2026-12-05T07:00:00Z&before=2026-12-05T06:00:00Z".to_owned(), "after"),
         ("subject=logs.raw.>&after=soon".to_owned(), "after"),
+        ("subject=logs.raw.>&after=18446744073709551615".to_owned(), "after"),
         ("subject=logs.raw.other.>&namespace=billing".to_owned(), "namespace"),
         ("subject=status.>&instance=run-1".to_owned(), "subject"),
         ("limit=5".to_owned(), "subject"),

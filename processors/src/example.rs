@@ -152,6 +152,7 @@ mod tests {
             text: text.to_owned(),
             truncated: false,
             lossy: false,
+            continues: false,
         };
         let batch = ClassifiedBatch {
             v: 1,

@@ -31,6 +31,10 @@ pub struct ClassifiedLine {
     /// The line was not valid UTF-8 and was converted lossily.
     #[serde(default, skip_serializing_if = "is_false")]
     pub lossy: bool,
+    /// The line continues the event of the line before it in the file (a stack trace's frame):
+    /// decided by the classifier on the raw lines, where that line is known.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub continues: bool,
 }
 
 impl Payload for ClassifiedBatch {

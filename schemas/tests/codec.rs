@@ -53,7 +53,13 @@ fn classified() -> impl Strategy<Value = ClassifiedBatch> {
             severity,
             lines: lines
                 .into_iter()
-                .map(|(offset, text, truncated, lossy)| ClassifiedLine { offset, text, truncated, lossy })
+                .map(|(offset, text, truncated, lossy)| ClassifiedLine {
+                    offset,
+                    text,
+                    truncated,
+                    lossy,
+                    continues: false,
+                })
                 .collect(),
             read_at,
         })

@@ -301,10 +301,14 @@ async fn history(
             .await?
             .map_or(end, |seq| Cursor { seq, index: 0 }),
     };
+    let past =
+        || ApiError::bad_request("after", &format!("{} is past any line", after_raw.unwrap_or_default()));
     let from = match after_bound {
         None => Cursor { seq: first, index: 0 },
-        Some(Bound::Cursor(c, true)) => Cursor { seq: c.seq, index: c.index + 1 },
-        Some(Bound::Cursor(c, false)) => Cursor { seq: c.seq + 1, index: 0 },
+        Some(Bound::Cursor(c, true)) => {
+            Cursor { seq: c.seq, index: c.index.checked_add(1).ok_or_else(past)? }
+        }
+        Some(Bound::Cursor(c, false)) => Cursor { seq: c.seq.checked_add(1).ok_or_else(past)?, index: 0 },
         Some(Bound::Time(t)) => first_at_or_after(&state, stream, filter.as_str(), t)
             .await?
             .map_or(end, |seq| Cursor { seq, index: 0 }),
@@ -327,7 +331,8 @@ async fn history(
     let (page, older, newer) = if before_raw.is_none() && after_raw.is_some() {
         let (lines, newer) =
             walk_forward(&state, stream, filter.as_str(), &sieve, from, limit, bounds).await?;
-        (lines, true, newer)
+        // Older lines may exist only if the range starts after the stream's first line.
+        (lines, from > Cursor { seq: bounds.first, index: 0 }, newer)
     } else {
         let (lines, older) =
             walk_back(&state, stream, filter.as_str(), &sieve, before, from, limit, bounds).await?;

@@ -32,8 +32,17 @@ use crate::tail::{watch, TailRequest};
 /// Packets a Socket.IO connection may have waiting to be sent before it is disconnected.
 const SEND_BUFFER: usize = 4096;
 
-/// The tails of one Socket.IO connection: `(host, name)` → the task forwarding its events.
-type Tails = Arc<Mutex<HashMap<(String, String), tokio::task::JoinHandle<()>>>>;
+/// The tails of one Socket.IO connection. socketioxide runs each event (and the disconnect) in
+/// a task of its own, so starts, stops and the disconnect may interleave: a start reserves its
+/// slot before it waits, and a tail that comes up after the connection closed stops at once.
+#[derive(Debug, Default)]
+struct TailSet {
+    /// `(host, name)` → the task forwarding its events (`None` while it starts).
+    tails: HashMap<(String, String), Option<tokio::task::JoinHandle<()>>>,
+    closed: bool,
+}
+
+type Tails = Arc<Mutex<TailSet>>;
 
 pub fn router(state: &AppState) -> ApiRouter {
     // One service for both methods: each `layer()` of a Socket.IO layer starts an engine of its
@@ -72,15 +81,17 @@ fn connected(state: &AppState, socket: &SocketRef, caller: &Caller) {
     let tails: Tails = Arc::default();
     let start = {
         let (state, caller, tails) = (state.clone(), caller.clone(), tails.clone());
-        move |socket: SocketRef, TryData(req): TryData<TailRequest>| {
+        move |socket: SocketRef, TryData(data): TryData<serde_json::Value>| {
             let (state, caller, tails) = (state.clone(), caller.clone(), tails.clone());
             async move {
-                let req = match req {
+                let parsed = data
+                    .map_err(|e| {
+                        ApiError::bad_request("data", &format!("start_tail_f needs a JSON object: {e}"))
+                    })
+                    .and_then(crate::extract::from_json::<TailRequest>);
+                let req = match parsed {
                     Ok(req) => req,
-                    Err(e) => {
-                        let reason = format!("start_tail_f needs {{cvm_ip, log_path, log_name}}: {e}");
-                        return refuse(&socket, None, &ApiError::bad_request("data", &reason));
-                    }
+                    Err(e) => return refuse(&socket, None, &e),
                 };
                 if let Err(e) = start_tail(&state, &caller, &socket, &tails, &req).await {
                     refuse(&socket, req.name().ok().as_deref(), &e);
@@ -101,8 +112,10 @@ fn connected(state: &AppState, socket: &SocketRef, caller: &Caller) {
         let tails = tails.clone();
         async move {
             // Aborting the tasks drops their watches, which releases the tails.
-            for (_, task) in tails.lock().expect("tails lock").drain() {
-                task.abort();
+            let mut set = tails.lock().expect("tails lock");
+            set.closed = true;
+            for (_, task) in set.tails.drain() {
+                task.inspect(tokio::task::JoinHandle::abort);
             }
         }
     });
@@ -111,11 +124,11 @@ fn connected(state: &AppState, socket: &SocketRef, caller: &Caller) {
 /// `stop_tail_f`: every tail of the connection ends, each answered `stopped`.
 fn stop_all(socket: &SocketRef, tails: &Tails) {
     let stopped: Vec<(String, String)> = {
-        let mut tails = tails.lock().expect("tails lock");
-        tails
+        let mut set = tails.lock().expect("tails lock");
+        set.tails
             .drain()
             .map(|(key, task)| {
-                task.abort();
+                task.inspect(tokio::task::JoinHandle::abort);
                 key
             })
             .collect()
@@ -134,18 +147,30 @@ async fn start_tail(
     req: &TailRequest,
 ) -> Result<(), ApiError> {
     let max = state.config.max_ws_subscriptions;
-    let live = tails.lock().expect("tails lock").values().filter(|t| !t.is_finished()).count();
-    if live >= max {
-        return Err(ApiError::bad_request(
-            "subscriptions",
-            &format!("this connection already holds {max} tails (gateway.max_ws_subscriptions)"),
-        ));
+    let name = req.name()?;
+    let key = (req.cvm_ip.trim().to_owned(), name);
+    {
+        // The slot is taken before the wait, so starts at once cannot pass the limit together.
+        let mut set = tails.lock().expect("tails lock");
+        set.tails.retain(|_, t| t.as_ref().is_none_or(|t| !t.is_finished()));
+        if set.tails.contains_key(&key) {
+            return Ok(()); // already watched (or starting) on this connection
+        }
+        if set.tails.len() >= max {
+            return Err(ApiError::bad_request(
+                "subscriptions",
+                &format!("this connection already holds {max} tails (gateway.max_ws_subscriptions)"),
+            ));
+        }
+        set.tails.insert(key.clone(), None);
     }
-    let w = watch::start(state, caller, req, None).await?;
-    let key = (req.cvm_ip.trim().to_owned(), w.name.clone());
-    if tails.lock().expect("tails lock").get(&key).is_some_and(|t| !t.is_finished()) {
-        return Ok(()); // already watched on this connection; the second claim drops with `w`
-    }
+    let w = match watch::start(state, caller, req, None).await {
+        Ok(w) => w,
+        Err(e) => {
+            tails.lock().expect("tails lock").tails.remove(&key);
+            return Err(e);
+        }
+    };
     let socket = socket.clone();
     let mut events = w.events;
     let task = tokio::spawn(async move {
@@ -160,7 +185,13 @@ async fn start_tail(
             }
         }
     });
-    tails.lock().expect("tails lock").insert(key, task);
+    let mut set = tails.lock().expect("tails lock");
+    let closed = set.closed;
+    match set.tails.get_mut(&key) {
+        Some(slot) if !closed => *slot = Some(task),
+        // Stopped or disconnected while it started: it ends now.
+        _ => task.abort(),
+    }
     Ok(())
 }
 

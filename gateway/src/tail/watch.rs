@@ -44,7 +44,12 @@ pub struct TailRequest {
 pub fn line_id(raw: &str, field: &str) -> Result<(u64, usize), ApiError> {
     let bad = || ApiError::bad_request(field, &format!("{raw:?} is not a log line cursor (seq.index)"));
     let (seq, index) = raw.trim().split_once('.').ok_or_else(bad)?;
-    Ok((seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?))
+    let (seq, index): (u64, usize) = (seq.parse().map_err(|_| bad())?, index.parse().map_err(|_| bad())?);
+    // The line after it must be a number too.
+    if index == usize::MAX || seq == u64::MAX {
+        return Err(bad());
+    }
+    Ok((seq, index))
 }
 
 /// One event for a client: its name, optional id, JSON data, and whether it ends the stream.

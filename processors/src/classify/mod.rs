@@ -74,7 +74,8 @@ impl Classify {
             };
             head = Some((category, severity));
             let (text, truncated) = cut(line.text, self.max_line_bytes);
-            let classified = ClassifiedLine { offset: line.offset, text, truncated, lossy: line.lossy };
+            let classified =
+                ClassifiedLine { offset: line.offset, text, truncated, lossy: line.lossy, continues };
             // Batches hold few groups: a linear search beats hashing.
             match out.iter_mut().find(|b| b.severity == severity && &b.category == category) {
                 Some(group) => group.lines.push(classified),
@@ -186,6 +187,26 @@ mod tests {
         assert_eq!(out[1].severity, Severity::Error);
         assert_eq!(out[1].lines[1].text, "ERROR a very long er");
         assert!(out[1].lines[1].truncated && !out[1].lines[0].truncated);
+    }
+
+    #[test]
+    fn a_trace_goes_with_its_first_line_and_says_so_line_by_line() {
+        let c = Classify::new(&ClassifyConfig::default()).unwrap();
+        let out = c.classify(batch(
+            "/var/log/app.log",
+            &["ERROR job failed", "  File \"a.py\", line 3", "INFO next", "ValueError: not in a trace"],
+        ));
+        let error = out.iter().find(|b| b.severity == Severity::Error).unwrap();
+        let flags: Vec<(&str, bool)> = error.lines.iter().map(|l| (l.text.as_str(), l.continues)).collect();
+        // The frame continues its error; the exception after an info line starts an event.
+        assert_eq!(
+            flags,
+            [
+                ("ERROR job failed", false),
+                ("  File \"a.py\", line 3", true),
+                ("ValueError: not in a trace", false)
+            ]
+        );
     }
 
     #[test]

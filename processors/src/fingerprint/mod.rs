@@ -31,7 +31,6 @@ use tailrace_schemas::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::line::continuation::{self, Prev};
 use crate::runtime::{Inputs, Processor};
 use crate::template::MinerConfig;
 
@@ -129,7 +128,6 @@ impl FingerprintProcessor {
             // An event is its first line and the lines continuing it (a stack trace): counted
             // once, by its first line, with the whole of it as its sample.
             let mut event: Option<(Fingerprint, &str, String)> = None;
-            let mut prev = Prev::default();
             let mut close = |event: Option<(Fingerprint, &str, String)>| {
                 if let Some((fingerprint, head, rest)) = event {
                     let text = if rest.is_empty() { head.to_owned() } else { format!("{head}{rest}") };
@@ -137,10 +135,9 @@ impl FingerprintProcessor {
                 }
             };
             for line in &batch.lines {
-                let continues = continuation::continues(&line.text, prev);
-                prev = Prev::after(&line.text, continues);
+                // The classifier decided on the raw lines, where the line before is known.
                 match &mut event {
-                    Some((_, head, rest)) if continues => {
+                    Some((_, head, rest)) if line.continues => {
                         if head.len() + rest.len() < MAX_EVENT_SAMPLE {
                             rest.push('\n');
                             rest.push_str(&line.text);
