@@ -122,3 +122,26 @@ fn a_template_keeps_its_fingerprint_and_shows_its_variables() {
     assert_eq!(m.fingerprint, a);
     assert_eq!(m.template, "Connection to <*> timed out after <*>");
 }
+
+#[test]
+fn a_word_many_lines_agreed_on_stays_the_events_own_in_another_instance_too() {
+    // Eight distinct lines agree on "started"; a line with "stopped" there is another event.
+    let mut first = Fingerprinter::default();
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    let started = first.content("job alpha started on the main queue").fingerprint;
+    for name in names {
+        assert_eq!(first.content(&format!("job {name} started on the main queue")).fingerprint, started);
+    }
+    let stopped = first.content("job iota stopped on the main queue").fingerprint;
+    assert_ne!(stopped, started);
+
+    // Another instance that absorbed the first one's templates (a restart, a replica) agrees.
+    let records = first.miner().take_changes();
+    assert!(records.iter().any(|r| r.fingerprint == started && !r.settled.is_empty()), "{records:?}");
+    let mut second = Fingerprinter::default();
+    for r in &records {
+        second.miner().absorb(r);
+    }
+    assert_eq!(second.content("job kappa started on the main queue").fingerprint, started);
+    assert_ne!(second.content("job lambda stopped on the main queue").fingerprint, started);
+}

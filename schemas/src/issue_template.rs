@@ -15,6 +15,10 @@ pub struct IssueTemplate {
     pub fingerprint: Fingerprint,
     /// Space-separated tokens, `<*>` where the template's lines differ.
     pub template: String,
+    /// Positions whose word enough distinct lines agreed on that it is the event's own (a line
+    /// with another word there is another event). Absent in templates of older builds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled: Vec<u32>,
 }
 
 impl Payload for IssueTemplate {

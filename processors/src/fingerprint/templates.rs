@@ -60,7 +60,12 @@ impl TemplateStore {
     /// Writes the templates, all in flight at once (each put waits for its own ack).
     pub async fn save(&self, records: &[TemplateRecord]) -> Result<(), TemplateStoreError> {
         let puts = records.iter().map(|r| async move {
-            let value = IssueTemplate { v: 1, fingerprint: r.fingerprint, template: r.template.clone() };
+            let value = IssueTemplate {
+                v: 1,
+                fingerprint: r.fingerprint,
+                template: r.template.clone(),
+                settled: r.settled.clone(),
+            };
             let key = r.fingerprint.to_string();
             let bytes = tailrace_schemas::encode(&value)
                 .map_err(|e| TemplateStoreError::Write { key: key.clone(), reason: e.to_string() })?;
@@ -80,7 +85,9 @@ pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<TemplateRecord
         return None;
     }
     match tailrace_schemas::decode::<IssueTemplate>(&entry.value) {
-        Ok(t) => Some(TemplateRecord { fingerprint: t.fingerprint, template: t.template }),
+        Ok(t) => {
+            Some(TemplateRecord { fingerprint: t.fingerprint, template: t.template, settled: t.settled })
+        }
         Err(e) => {
             tracing::warn!(key = %entry.key, error = %e, "skipping an undecodable template");
             None

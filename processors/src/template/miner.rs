@@ -54,6 +54,13 @@ struct Cluster {
 }
 
 impl Cluster {
+    fn record(&self) -> TemplateRecord {
+        let settled = (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].is_some() && self.support[i as usize] >= SETTLED)
+            .collect();
+        TemplateRecord { fingerprint: self.fingerprint, template: self.template.clone(), settled }
+    }
+
     fn render(&mut self) {
         self.template.clear();
         for (i, slot) in self.slots.iter().enumerate() {
@@ -86,11 +93,15 @@ pub struct Matched<'m> {
     pub learned: Learned,
 }
 
-/// A template as stored and exchanged: its fingerprint and text.
+/// A template as stored and exchanged: its fingerprint, text and settled positions.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TemplateRecord {
     pub fingerprint: Fingerprint,
     pub template: String,
+    /// Positions whose word is the event's own (see `SETTLED`), so a restarted or another
+    /// instance does not turn them into variables again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled: Vec<u32>,
 }
 
 /// Clusters of one token count and first token.
@@ -257,7 +268,7 @@ impl Miner {
 
     fn generalize(&mut self, idx: u32, masked: &Masked) -> Learned {
         let c = &mut self.clusters[idx as usize];
-        let mut changed = false;
+        let (mut changed, mut settled) = (false, false);
         for ((position, support), token) in c.slots.iter_mut().zip(c.support.iter_mut()).zip(masked.tokens())
         {
             if let Some(word) = position.as_deref() {
@@ -266,10 +277,15 @@ impl Miner {
                     changed = true;
                 } else {
                     *support = support.saturating_add(1);
+                    // Settled just now: other instances and the store learn it.
+                    settled |= *support == SETTLED;
                 }
             }
         }
         if !changed {
+            if settled {
+                self.changed.push(idx);
+            }
             return Learned::Nothing;
         }
         c.render();
@@ -321,13 +337,23 @@ impl Miner {
                     changed = true;
                 }
             }
+            for &i in &record.settled {
+                if let Some(s) = c.support.get_mut(i as usize) {
+                    *s = (*s).max(SETTLED);
+                }
+            }
             if changed {
                 c.render();
             }
             return;
         }
         let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
-        let support = vec![1; slots.len()];
+        let mut support = vec![1; slots.len()];
+        for &i in &record.settled {
+            if let Some(s) = support.get_mut(i as usize) {
+                *s = SETTLED;
+            }
+        }
         let idx = self.insert(
             key,
             Cluster { fingerprint: record.fingerprint, slots, support, template: String::new() },
@@ -343,9 +369,7 @@ impl Miner {
 
     /// Every template, for a snapshot.
     pub fn records(&self) -> impl Iterator<Item = TemplateRecord> + '_ {
-        self.clusters
-            .iter()
-            .map(|c| TemplateRecord { fingerprint: c.fingerprint, template: c.template.clone() })
+        self.clusters.iter().map(Cluster::record)
     }
 
     /// The templates made or changed since the last call, each once.
@@ -353,11 +377,6 @@ impl Miner {
         let mut idx = std::mem::take(&mut self.changed);
         idx.sort_unstable();
         idx.dedup();
-        idx.into_iter()
-            .map(|i| {
-                let c = &self.clusters[i as usize];
-                TemplateRecord { fingerprint: c.fingerprint, template: c.template.clone() }
-            })
-            .collect()
+        idx.into_iter().map(|i| self.clusters[i as usize].record()).collect()
     }
 }
