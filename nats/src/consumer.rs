@@ -190,7 +190,12 @@ impl ConsumerRunner {
             return self.run_in_order(handler, cancel).await;
         }
         let js = self.publisher.jetstream().clone();
-        let consumer = self.spec.ensure(&js, &self.cfg).await?;
+        let consumer = tokio::select! {
+            c = self.spec.ensure(&js, &self.cfg) => c?,
+            // Stopped before its consumer could be made (the server away): nothing was taken in,
+            // so there is nothing to settle, and stopping is not a failure.
+            _ = cancel.cancelled() => return Ok(()),
+        };
         let name = self.spec.name.to_string();
         tracing::info!(consumer = %name, stream = %self.spec.stream, "consumer runner started");
         let this = Arc::new(self);
