@@ -13,7 +13,8 @@
 use std::time::{Duration, Instant};
 
 use tailrace_gateway::browser::Browser;
-use tailrace_gateway::{app, AppState, GatewayConfig};
+use tailrace_gateway::testing::serve;
+use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::StreamsConfig;
 use tailrace_nats::testing::TestServer;
 
@@ -76,10 +77,7 @@ async fn main() {
     let server = TestServer::start_with_topology().await;
     let client = server.client().await;
     let js = async_nats::jetstream::new(client.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
     let browser = Browser::start().await;
     let total = rate * seconds;
     let per_tick = (rate / 100).max(1);
@@ -89,10 +87,10 @@ async fn main() {
         let plain = variant.starts_with("plain");
         let last = js.get_stream("LOGS").await.unwrap().info().await.unwrap().state.last_sequence;
         if plain {
-            browser.client.goto(&format!("http://{addr}/subject")).await.unwrap();
+            browser.client.goto(&format!("{base}/subject")).await.unwrap();
             browser.client.execute(PLAIN_PRE, vec![serde_json::json!(last + 1)]).await.unwrap();
         } else {
-            browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.bench.%3E")).await.unwrap();
+            browser.client.goto(&format!("{base}/subject?subject=logs.raw.bench.%3E")).await.unwrap();
             browser
                 .wait_for(
                     "document.getElementById('status').textContent.startsWith('live')",

@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use tailrace_gateway::browser::Browser;
-use tailrace_gateway::{app, AppState, GatewayConfig};
+use tailrace_gateway::testing::serve;
+use tailrace_gateway::{AppState, GatewayConfig};
 use tailrace_nats::config::StreamsConfig;
 use tailrace_nats::testing::TestServer;
 
@@ -19,13 +20,10 @@ async fn the_overview_page_shows_the_broker_and_live_stream_counts() {
         js.publish("logs.raw.web-1.app", "line".into()).await.unwrap().await.unwrap();
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
 
     let browser = Browser::start().await;
-    browser.client.goto(&format!("http://{addr}/")).await.unwrap();
+    browser.client.goto(&format!("{base}/")).await.unwrap();
     let broker =
         browser.wait_for("document.querySelector('#broker.ok')?.textContent", Duration::from_secs(15)).await;
     assert!(broker.as_str().unwrap().contains("connected to"), "{broker}");
@@ -460,14 +458,11 @@ async fn the_subject_page_scrolls_back_into_history_with_no_gap_or_repeat_at_the
             js.publish("logs.raw.db-1.app", numbered_batch("db-1", 90_000 + b)).await.unwrap().await.unwrap();
         }
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
 
     let browser = Browser::start().await;
     const T: Duration = Duration::from_secs(20);
-    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.web-1.%3E")).await.unwrap();
+    browser.client.goto(&format!("{base}/subject?subject=logs.raw.web-1.%3E")).await.unwrap();
     // 500 more arrive while the page reads its first page of history and subscribes.
     let live = tokio::spawn(async move {
         for b in 100..150 {
@@ -622,13 +617,10 @@ async fn the_log_viewer_filters_by_regex_and_level_jumps_between_errors_hides_a_
     ] {
         js.publish(format!("logs.raw.{host}.app"), batch_of(host, &lines)).await.unwrap().await.unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
     let browser = Browser::start().await;
     const T: Duration = Duration::from_secs(20);
-    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.client.goto(&format!("{base}/subject?subject=logs.raw.%3E")).await.unwrap();
     browser.wait_for("document.querySelectorAll('#log .ln').length === 6", T).await;
     let run = |script: &str| {
         let client = browser.client.clone();
@@ -731,13 +723,10 @@ async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
     let server = TestServer::start_with_topology().await;
     let client = server.client().await;
     let js = async_nats::jetstream::new(client.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(AppState::new(client, GatewayConfig::default(), StreamsConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
     let browser = Browser::start().await;
     const T: Duration = Duration::from_secs(20);
-    browser.client.goto(&format!("http://{addr}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.client.goto(&format!("{base}/subject?subject=logs.raw.%3E")).await.unwrap();
     browser.wait_for("document.getElementById('status').textContent.startsWith('live')", T).await;
     let lines = [
         "2026-12-05 10:00:01 ERROR [main] jobs - job 1 failed",
