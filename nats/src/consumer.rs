@@ -162,6 +162,10 @@ pub struct ConsumerRunner {
     publisher: Publisher,
 }
 
+/// What an in-order runner holds at most before it flushes early: payload bytes, and inputs.
+const IN_ORDER_HELD_BYTES: usize = 64 << 20;
+const IN_ORDER_HELD: usize = 1 << 20;
+
 /// An input an aggregating handler took in, with the acks of the outputs it gave at once.
 struct Held {
     delivery: Delivery,
@@ -400,7 +404,10 @@ impl ConsumerRunner {
         let window = handler.window().unwrap_or(Duration::from_millis(200));
         let mut deadline = Instant::now() + window;
         let mut held: Vec<Held> = Vec::new();
-        let held_limit = (self.cfg.batch * 4).max(512);
+        // Nothing is acked here, so no server limit bounds what is held: the window does, and a
+        // cap on the payloads' bytes bounds memory. A cap by count (as above) made a sink of small
+        // messages write its tables dozens of times a second, each rewriting the same rows.
+        let mut held_bytes = 0usize;
         loop {
             let next = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -410,6 +417,7 @@ impl ConsumerRunner {
             let message = match next {
                 None => {
                     self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+                    held_bytes = 0;
                     deadline = Instant::now() + window;
                     continue;
                 }
@@ -430,6 +438,7 @@ impl ConsumerRunner {
                     for out in outputs {
                         acks.push(self.publisher.publish(out).await);
                     }
+                    held_bytes += delivery.message.payload.len();
                     held.push(Held { delivery, acks });
                 }
                 Err(HandleError::Reject(reason)) => {
@@ -442,8 +451,9 @@ impl ConsumerRunner {
                 }
                 Err(HandleError::Retry(reason)) => return Err(stopped(&name, reason)),
             }
-            if held.len() >= held_limit {
+            if held_bytes >= IN_ORDER_HELD_BYTES || held.len() >= IN_ORDER_HELD {
                 self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+                held_bytes = 0;
                 deadline = Instant::now() + window;
             }
         }

@@ -56,6 +56,13 @@ pub trait Sink: Send + Sync + 'static {
         1
     }
 
+    /// Rewrites a table of layout `from` into [`Sink::layout`] in place; false (the default)
+    /// when it cannot, and the table is emptied and materialized again instead. Worth it when
+    /// the stream no longer holds everything the table was made from.
+    fn migrate(&self, _tree: &sled::Tree, _from: u32) -> Result<bool, sled::Error> {
+        Ok(false)
+    }
+
     /// Stages the removal of what is past its retention as of `now` (and keeps what remains
     /// consistent); returns how many rows go. The runtime calls it with the runner stopped.
     /// Default: keeps everything.
@@ -116,7 +123,7 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
     let _scheduler = schedule(name, &ctx.retention.schedule, scheduled).await?;
     let mut failures = 0usize;
     loop {
-        ctx.tables.ensure_layout(name, sink.layout())?;
+        ctx.tables.ensure_layout_with(name, sink.layout(), |tree, from| sink.migrate(tree, from))?;
         let tree = ctx.tables.tree(name)?;
         let applied = applied_in(&tree, stream).map_err(|e| ctx.tables.err(e))?;
         let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());

@@ -129,13 +129,28 @@ impl Tables {
     /// misreading its rows. Returns whether it was emptied. A table that says no layout is of
     /// layout 1 (the first).
     pub fn ensure_layout(&self, name: &str, layout: u32) -> Result<bool, TablesError> {
+        self.ensure_layout_with(name, layout, |_, _| Ok(false))
+    }
+
+    /// [`Tables::ensure_layout`], first trying `migrate(tree, stored layout)`, which rewrites the
+    /// rows in place and says whether it did; only a table it did not migrate is emptied.
+    pub fn ensure_layout_with(
+        &self,
+        name: &str,
+        layout: u32,
+        migrate: impl FnOnce(&sled::Tree, u32) -> Result<bool, sled::Error>,
+    ) -> Result<bool, TablesError> {
         let tree = self.tree(name)?;
         let stored = match tree.get(LAYOUT).map_err(|e| self.err(e))? {
             Some(v) => <[u8; 4]>::try_from(v.as_ref()).map_or(0, u32::from_be_bytes),
             None if tree.is_empty() => layout,
             None => 1,
         };
-        let cleared = stored != layout;
+        let migrated = stored != layout && migrate(&tree, stored).map_err(|e| self.err(e))?;
+        if migrated {
+            tracing::info!(sink = name, stored, layout, "the table was migrated to the new layout");
+        }
+        let cleared = stored != layout && !migrated;
         if cleared {
             tracing::warn!(
                 sink = name,
@@ -145,7 +160,7 @@ impl Tables {
             );
             tree.clear().map_err(|e| self.err(e))?;
         }
-        if cleared || tree.get(LAYOUT).map_err(|e| self.err(e))?.is_none() {
+        if cleared || migrated || tree.get(LAYOUT).map_err(|e| self.err(e))?.is_none() {
             tree.insert(LAYOUT, &layout.to_be_bytes()).map_err(|e| self.err(e))?;
             tree.flush().map_err(|e| self.err(e))?;
         }

@@ -203,3 +203,65 @@ async fn tables_lost_while_the_consumer_remembers_its_place_are_materialized_aga
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// Occurrence `fp` of customer b's report made at `at`.
+fn reported(fp: u64, at: Timestamp) -> IssueOccurrence {
+    IssueOccurrence {
+        scope: Scope::new("shop"),
+        fingerprint: Fingerprint(fp),
+        app: Some("shop".into()),
+        customer: Some("b".into()),
+        reported_at: Some(at),
+        first_seen: at,
+        last_seen: at,
+        ..occurrence(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_of_the_first_layout_is_migrated_so_a_replayed_report_counts_once() {
+    let w = World::new().await;
+    let at = |i: i64| Timestamp::from_unix_seconds(1_800_000_000 + i * 3600);
+    // What layout 1 left: an issue counted from five reports the stream no longer holds, each
+    // marked under a key of its own (the report's key, then scope, NUL, fingerprint).
+    let tree = w.tables.tree("issues").unwrap();
+    let mut row = tailrace_sinks::issues::IssueRow::new(&reported(7, at(0)));
+    for i in 0..5 {
+        let counted = reported(7, at(i));
+        row.absorb(&counted);
+        let mark = [
+            b"report/b\0".as_slice(),
+            &at(i).as_nanos().to_be_bytes(),
+            b"shop\0",
+            counted.fingerprint.to_string().as_bytes(),
+        ]
+        .concat();
+        tree.insert(mark, Vec::new()).unwrap();
+    }
+    tree.insert(
+        [b"issue/shop\0".as_slice(), Fingerprint(7).to_string().as_bytes()].concat(),
+        tailrace_sinks::staged::encode(&row),
+    )
+    .unwrap();
+
+    // The stream holds the last of those reports again (a replay), with an issue the table has
+    // not counted, twice.
+    for (i, o) in [reported(7, at(4)), reported(8, at(4)), reported(8, at(4))].iter().enumerate() {
+        let out = Outgoing::encode(subject::issues(&o.scope), o, format!("replay/{i}")).unwrap();
+        w.publisher.publish_and_wait(out).await.unwrap();
+    }
+    let (cancel, task) = w.start();
+    w.caught_up().await;
+    let by_fp: BTreeMap<String, u64> =
+        counts(&IssuesView::new(&w.tables).unwrap()).into_iter().map(|((_, fp), n)| (fp, n)).collect();
+    assert_eq!(
+        by_fp,
+        BTreeMap::from([(Fingerprint(7).to_string(), 5), (Fingerprint(8).to_string(), 1)]),
+        "the table is kept (not rebuilt from what the stream holds), the replayed report counts \
+         nothing again, the new issue counts once"
+    );
+    let marks = tree.scan_prefix(b"report/").count();
+    assert_eq!(marks, 5, "one row of marks per report");
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -138,6 +138,8 @@ async fn a_prune_removes_exactly_what_is_past_retention() {
         issues.issues.iter().map(|i| i.row.fingerprint.clone()).collect::<Vec<_>>(),
         [Fingerprint(2).to_string()]
     );
+    let marks = tables.tree("issues").unwrap().scan_prefix(b"report/").count();
+    assert_eq!(marks, 1, "the marks of the removed issue's report go with it");
 
     // The sinks run on after a prune: a new report is applied.
     publisher.publish_and_wait(outgoing(&report("shop", "c", 0), "t-new".into())).await.unwrap();

@@ -37,13 +37,38 @@ impl Sink for IssuesSink {
         let occ: IssueOccurrence = decode(payload).map_err(|e| e.to_string())?;
         let key = row::key(occ.scope.as_str(), &occ.fingerprint.to_string());
         if let Some(report) = row::report_key(&occ) {
-            if rows.contains(&report).map_err(|e| e.to_string())? {
+            let marks = rows.entry(&report, row::ReportMarks::new).map_err(|e| e.to_string())?;
+            if !row::mark(marks, &occ) {
                 return Ok(()); // this customer's report was counted: a redelivery or a replay
             }
-            rows.insert(report, Vec::new());
         }
         rows.entry(&key, || IssueRow::new(&occ)).map_err(|e| e.to_string())?.absorb(&occ);
         Ok(())
+    }
+
+    /// 2: one row of marks per report (1 was a key per issue of a report; migrated).
+    fn layout(&self) -> u32 {
+        2
+    }
+
+    fn migrate(&self, tree: &sled::Tree, from: u32) -> Result<bool, sled::Error> {
+        if from != 1 {
+            return Ok(false);
+        }
+        let mut reports: std::collections::BTreeMap<Vec<u8>, row::ReportMarks> = Default::default();
+        let mut batch = sled::Batch::default();
+        for item in tree.scan_prefix(row::REPORT_PREFIX) {
+            let (key, _) = item?;
+            if let Some((report, issue)) = row::split_layout1_mark(&key) {
+                reports.entry(report).or_default().push(issue);
+                batch.remove(key);
+            }
+        }
+        for (report, marks) in reports {
+            batch.insert(report, crate::staged::encode(&marks));
+        }
+        tree.apply_batch(batch)?;
+        Ok(true)
     }
 
     /// Issues not seen since the cutoff go, with the marks of the reports counted in them.
@@ -61,15 +86,27 @@ impl Sink for IssuesSink {
                 gone.push(key.to_vec());
             }
         }
+        let mut kept = Vec::new();
         for item in tree.scan_prefix(row::REPORT_PREFIX) {
-            let (key, _) = item.map_err(|e| e.to_string())?;
-            if row::report_key_issue(&key).is_some_and(|issue| stale.contains(&issue)) {
+            let (key, value) = item.map_err(|e| e.to_string())?;
+            let Ok(mut marks) = rmp_serde::from_slice::<row::ReportMarks>(&value) else {
+                gone.push(key.to_vec()); // damaged: it can only guard what it no longer names
+                continue;
+            };
+            let before = marks.len();
+            marks.retain(|issue| !stale.contains(issue));
+            if marks.is_empty() {
                 gone.push(key.to_vec());
+            } else if marks.len() < before {
+                kept.push((key.to_vec(), marks));
             }
         }
         let removed = gone.len() as u64;
         for key in gone {
             rows.remove(key);
+        }
+        for (key, marks) in kept {
+            rows.put_row(key, &marks);
         }
         Ok(removed)
     }

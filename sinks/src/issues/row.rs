@@ -52,35 +52,40 @@ pub fn key(scope: &str, fingerprint: &str) -> Vec<u8> {
     [PREFIX, scope.as_bytes(), b"\0", fingerprint.as_bytes()].concat()
 }
 
-/// The key marking that a customer's report of an issue was counted (a replay of it is not).
+/// The key of the marks of one customer's report: which of its issues were counted (a replay
+/// of the report counts none again). One row per report, not per issue: a report names a dozen
+/// issues, and a row each made the marks most of the table's writes and lookups.
 pub fn report_key(occ: &IssueOccurrence) -> Option<Vec<u8>> {
     let (customer, at) = (occ.customer.as_ref()?, occ.reported_at?);
-    let fingerprint = occ.fingerprint.to_string();
-    Some(
-        [
-            REPORT_PREFIX,
-            customer.as_str().as_bytes(),
-            b"\0",
-            &at.as_nanos().to_be_bytes(),
-            occ.scope.as_str().as_bytes(),
-            b"\0",
-            fingerprint.as_bytes(),
-        ]
-        .concat(),
-    )
+    Some([REPORT_PREFIX, customer.as_str().as_bytes(), b"\0", &at.as_nanos().to_be_bytes()].concat())
 }
 
 pub(crate) const REPORT_PREFIX: &[u8] = b"report/";
 
-/// The (scope, fingerprint) a [`report_key`] marks.
-pub(crate) fn report_key_issue(key: &[u8]) -> Option<(String, String)> {
+/// The issues of one report that were counted, as (scope, fingerprint).
+pub type ReportMarks = Vec<(String, String)>;
+
+/// Marks `occ` counted in its report's `marks`; false if it was already.
+pub(crate) fn mark(marks: &mut ReportMarks, occ: &IssueOccurrence) -> bool {
+    let fingerprint = occ.fingerprint.to_string();
+    if marks.iter().any(|(s, f)| s == occ.scope.as_str() && *f == fingerprint) {
+        return false;
+    }
+    marks.push((occ.scope.as_str().to_owned(), fingerprint));
+    true
+}
+
+/// Layout 1 marked each issue of a report under its own key: the report's key, then scope, NUL,
+/// fingerprint. Returns the report's key and the (scope, fingerprint) such a key marks.
+pub(crate) fn split_layout1_mark(key: &[u8]) -> Option<(Vec<u8>, (String, String))> {
     let rest = key.strip_prefix(REPORT_PREFIX)?;
     let nul = rest.iter().position(|b| *b == 0)?;
-    let rest = rest.get(nul + 1 + 8..)?; // customer, NUL, report time
+    let report_end = REPORT_PREFIX.len() + nul + 1 + 8; // customer, NUL, report time
+    let rest = key.get(report_end..).filter(|r| !r.is_empty())?;
     let nul = rest.iter().position(|b| *b == 0)?;
     let scope = String::from_utf8_lossy(&rest[..nul]).into_owned();
     let fingerprint = String::from_utf8_lossy(&rest[nul + 1..]).into_owned();
-    Some((scope, fingerprint))
+    Some((key[..report_end].to_vec(), (scope, fingerprint)))
 }
 
 /// The prefix of every issue key (and of a scope's, with the scope and NUL after it).
