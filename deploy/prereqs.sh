@@ -97,6 +97,22 @@ ensure_test_prereqs() {
     say "installing socket.io-client from npm (tests/socketio/package-lock.json)"
     npm ci --prefix tests/socketio --ignore-scripts --no-audit --no-fund
   fi
+  ensure_docker
+}
+
+# The controller's tests run containers on a real Docker Engine (Debian's docker.io; no
+# registry is reachable, so their image is imported from busybox-static's root filesystem).
+ensure_docker() {
+  apt_install docker.io busybox-static
+  if ! docker info >/dev/null 2>&1; then
+    say "starting dockerd (log: /tmp/tailrace-dockerd.log)"
+    (dockerd >/tmp/tailrace-dockerd.log 2>&1 &)
+    for _ in $(seq 1 60); do
+      docker info >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    docker info >/dev/null 2>&1 || { tail -20 /tmp/tailrace-dockerd.log >&2; echo "dockerd did not start" >&2; return 1; }
+  fi
 }
 
 # What the benchmark scripts compare against: the drain3 template miner (scripts/grouping.py).

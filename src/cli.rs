@@ -59,6 +59,14 @@ pub enum Command {
     Produce,
     /// Run the gateway alone, with the sinks of [sinks] keeping its own tables (a read replica).
     Gateway,
+    /// Run the controller of a customer machine: measure its apps (Docker containers by compose
+    /// project, or the cgroups of [[controller.groups]]), scan their logs, and report to the hub
+    /// every [controller] report_interval.
+    Controller {
+        /// Print the report it would send now (JSON) and exit, sending nothing.
+        #[arg(long)]
+        once: bool,
+    },
     /// Replay a stream's stored messages, from a start to an end (by default the whole stream
     /// as it is now), to stdout as JSON lines, or republished with --to-subject. A progress bar
     /// on stderr.
@@ -251,6 +259,10 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Sync { target, now } => crate::sync::once(&cfg, target.as_deref(), now).await,
         Command::Produce => Box::pin(crate::roles::produce(cfg, crate::shutdown::on_signal())).await,
         Command::Gateway => Box::pin(crate::roles::gateway(cfg, crate::shutdown::on_signal())).await,
+        Command::Controller { once: true } => crate::roles::controller_once(&cfg).await,
+        Command::Controller { once: false } => {
+            Box::pin(crate::roles::controller(cfg, crate::shutdown::on_signal())).await
+        }
         Command::Streams { action } => crate::streams::run(action, &cfg).await,
         Command::Replay { rebuild: Some(sink), .. } => crate::replay::rebuild(&cfg, &sink).await,
         Command::Replay { stream, rebuild: None, subject, since, from_seq, until, to_seq, to_subject } => {

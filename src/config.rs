@@ -28,6 +28,7 @@ pub struct Config {
     pub processors: ProcessorsConfig,
     pub sinks: SinksConfig,
     pub sync: tailrace_producers::sync::SyncConfig,
+    pub controller: tailrace_controller::ControllerConfig,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             processors: ProcessorsConfig::default(),
             sinks: SinksConfig::default(),
             sync: Default::default(),
+            controller: Default::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The roles that are not processors or sinks, each started by its crate's one start function:
-//! `tailrace produce` (the tail producer, and the sync of `[[sync.targets]]` when there are any) and `tailrace gateway` (the gateway and the sinks whose
-//! tables it serves).
+//! `tailrace produce` (the tail producer, and the sync of `[[sync.targets]]` when there are
+//! any), `tailrace gateway` (the gateway and the sinks whose tables it serves) and
+//! `tailrace controller` (a customer machine's reports to the hub).
 
 use tailrace_gateway::AppState;
 use tailrace_nats::Publisher;
@@ -94,4 +95,45 @@ pub async fn gateway(cfg: Config, cancel: CancellationToken) -> anyhow::Result<(
     cancel.cancel();
     session.close().await;
     result
+}
+
+/// `tailrace controller`: reports of this machine's apps to the hub of `[controller.hub]`
+/// (over the NATS connection of `[nats]`, or HTTP), until Ctrl-C or SIGTERM.
+pub async fn controller(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let c = &cfg.controller;
+    c.validate()?;
+    let outbox = c.outbox.clone().unwrap_or_else(|| cfg.data_dir.join("controller-outbox"));
+    let (hub, session) = match &c.hub {
+        tailrace_controller::HubConfig::Nats => {
+            let session = Session::open(&cfg, "tailrace-controller", &cancel).await?;
+            let publisher = Publisher::new(session.client.clone(), cfg.nats.publisher.clone());
+            (tailrace_controller::Hub::Nats(publisher), Some(session))
+        }
+        tailrace_controller::HubConfig::Http { url, token } => {
+            (tailrace_controller::Hub::http(url, token), None)
+        }
+    };
+    let task = tailrace_controller::start(c.clone(), &outbox, hub, cancel.clone()).await?;
+    eprintln!(
+        "controller for customer {} reporting every {} (outbox {}; Ctrl-C stops, undelivered reports wait there)",
+        c.customer_id.as_ref().map_or("?", |id| id.as_str()),
+        humantime::format_duration(c.report_interval),
+        outbox.display()
+    );
+    let mut running = Running::default();
+    running.push("controller".to_owned(), task);
+    let result = running.wait(&cancel).await;
+    cancel.cancel();
+    if let Some(session) = session {
+        session.close().await;
+    }
+    result
+}
+
+/// `tailrace controller --once`: the report the controller would send now, as JSON on stdout
+/// (two samples a second apart, the logs of the last report interval); sends nothing.
+pub async fn controller_once(cfg: &Config) -> anyhow::Result<()> {
+    let report = tailrace_controller::once(cfg.controller.clone(), std::time::Duration::from_secs(1)).await?;
+    crate::cli::say(&serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

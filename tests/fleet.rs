@@ -5,100 +5,15 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use support::binary::{tailrace, write_config};
-use tailrace_nats::testing::{free_port, TestServer};
+use support::binary::tailrace;
+use support::hub::{Hub, ACME, VIEWER};
+use tailrace_nats::testing::TestServer;
 use tailrace_schemas::Timestamp;
-
-const VIEWER: &str = "viewer-token-0123456789";
-const ACME: &str = "controller-token-acme-0123";
-
-struct Hub {
-    _dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl Hub {
-    fn start(server: &TestServer) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let http = free_port();
-        let body = format!(
-            "data_dir = \"{data}\"\n[nats]\nurl = \"{url}\"\n[processors.fingerprint]\nwindow = \"300ms\"\n\
-             [gateway]\nbind = \"127.0.0.1:{http}\"\n\
-             tokens = [{{ name = \"viewer\", token = \"{VIEWER}\", role = \"viewer\" }},\
-                       {{ name = \"acme\", token = \"{ACME}\", role = \"controller\", customer = \"acme\" }}]\n",
-            data = dir.path().join("data").display(),
-            url = server.url(),
-        );
-        let config = write_config(dir.path(), &body);
-        let log = dir.path().join("run.log");
-        let child = Self::spawn(&config, &log);
-        Self { _dir: dir, config, child, base: format!("http://127.0.0.1:{http}"), log }
-    }
-
-    fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
-        let err = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        tailrace().arg("run").arg("-c").arg(config).stdout(Stdio::null()).stderr(err).spawn().unwrap()
-    }
-
-    /// kill -9, then `tailrace run` again at once over the same tables.
-    fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = Self::spawn(&self.config, &self.log);
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let sent =
-            reqwest::Client::new().get(format!("{}{path}", self.base)).bearer_auth(VIEWER).send().await;
-        match sent {
-            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
-            Err(_) => (0, Value::Null), // not listening yet
-        }
-    }
-
-    async fn post(&self, token: &str, body: &Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/v1/report", self.base))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Polls `path` until `done` holds for its body.
-    async fn until(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, body) = self.get(path).await;
-            if status == 200 && done(&body) {
-                return body;
-            }
-            assert!(Instant::now() < deadline, "{what}: last answer {status} {body}\nlog:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The fleet of the test: app `shop` at five customers, six reports each, 10 hours apart
 /// (so 24h holds the last three, 7d all six); `api` at two customers.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod hub;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -1,0 +1,228 @@
+//! [`Collector`]: the controller's state between reports — which members each app has, their
+//! samples of the window, where each log scan ended — and the two things it does: sample
+//! (every `sample_interval`) and report (every `report_interval`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tailrace_processors::template::Fingerprinter;
+use tailrace_schemas::{CustomerId, Report, Timestamp};
+
+use crate::config::ControllerConfig;
+use crate::docker::{Engine, DISPLAY_NAME_LABEL, ESTIMATE_LABEL, LIMIT_LABEL};
+use crate::group_logs::{self, FileCursors};
+use crate::member::{Kind, Member};
+use crate::report::{self, Catalog, Part};
+use crate::scan::Scan;
+use crate::window::{Sample, Series};
+
+#[derive(Debug)]
+pub struct Collector {
+    cfg: ControllerConfig,
+    customer: CustomerId,
+    engine: Option<Engine>,
+    members: BTreeMap<String, Tracked>,
+    fingerprinter: Fingerprinter,
+    files: FileCursors,
+    /// The end of the last report's window.
+    window_start: Timestamp,
+    hostname: Option<String>,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    member: Member,
+    series: Series,
+    /// Whether the last sample found it (one that is gone is reported once more, then dropped).
+    present: bool,
+}
+
+impl Collector {
+    /// A collector whose first window starts now. Docker is used when its engine answers at
+    /// `docker_socket`; without it the configured groups are the apps.
+    pub async fn new(cfg: ControllerConfig, customer: CustomerId) -> Self {
+        let engine = match Engine::connect(&cfg.docker_socket).await {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                tracing::info!(error = %e, "no Docker Engine answers; the apps are the configured groups");
+                None
+            }
+        };
+        Self {
+            cfg,
+            customer,
+            engine,
+            members: BTreeMap::new(),
+            fingerprinter: Fingerprinter::default(),
+            files: FileCursors::default(),
+            window_start: Timestamp::now(),
+            hostname: hostname(),
+        }
+    }
+
+    /// Starts the window `back` before now (for `--once`: a report of the recent past).
+    pub fn look_back(&mut self, back: std::time::Duration) {
+        let nanos = i64::try_from(back.as_nanos()).unwrap_or(i64::MAX);
+        self.window_start = Timestamp::now().saturating_add_nanos(-nanos);
+        self.files.first_read_back = 1 << 20;
+    }
+
+    pub fn has_docker(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Finds the members and reads each once.
+    pub async fn sample(&mut self) {
+        let mut found = crate::member::Member::groups(&self.cfg);
+        if let Some(engine) = &self.engine {
+            match engine.containers().await {
+                Ok(containers) => {
+                    found.extend(containers.into_iter().map(|c| Member::container(&self.cfg.cgroup_root, c)))
+                }
+                Err(e) => tracing::warn!(error = %e, "listing containers failed; trying again next sample"),
+            }
+        }
+        found.retain(|m| !self.cfg.is_protected(&m.app));
+        for t in self.members.values_mut() {
+            t.present = false;
+        }
+        for member in found {
+            let started = match &member.kind {
+                Kind::Container { container, .. } => container.started_at.clone(),
+                Kind::Group { .. } => None,
+            };
+            let reading = match &member.kind {
+                Kind::Container { group: Some(g), .. } | Kind::Group { group: g, .. } => {
+                    g.read().map_err(|e| e.to_string())
+                }
+                Kind::Container { container, group: None } => match &self.engine {
+                    Some(engine) => engine.stats(&container.id).await.map_err(|e| e.to_string()),
+                    None => Err("no engine".to_owned()),
+                },
+            };
+            let reading = match reading {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(member = %member.name, app = %member.app, error = %e, "no reading this sample");
+                    continue;
+                }
+            };
+            let key = member.key.clone();
+            let t = self.members.entry(key).or_insert_with(|| Tracked {
+                member: member.clone(),
+                series: Series::default(),
+                present: true,
+            });
+            t.member = member;
+            t.present = true;
+            t.series.add(Sample { at: Instant::now(), reading, started });
+        }
+    }
+
+    /// The report of the window ending `now`: each member's figures and log scan (one member
+    /// after another, each scan within `scan_timeout`), summed per app. The next window
+    /// starts at `now`.
+    pub async fn report(&mut self, now: Timestamp) -> Report {
+        let after = self.window_start;
+        let mut apps: BTreeMap<String, (Catalog, Vec<Part>)> = BTreeMap::new();
+        let started = Instant::now();
+        for t in self.members.values_mut() {
+            if t.series.is_empty() {
+                continue;
+            }
+            let figures = t.series.take();
+            let mut scan = Scan::default();
+            let fingerprinter = &mut self.fingerprinter;
+            let finished = match &t.member.kind {
+                Kind::Container { container, .. } => match &self.engine {
+                    Some(engine) => engine
+                        .logs(&container.id, after, now, self.cfg.scan_timeout, |line, at| {
+                            scan.line(fingerprinter, line, at, None);
+                        })
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Ok(true),
+                },
+                Kind::Group { unit, logs, .. } if logs.is_empty() => match unit {
+                    Some(unit) => {
+                        group_logs::journal(unit, after, now, self.cfg.scan_timeout, |line, at, stated| {
+                            scan.line(fingerprinter, line, at, stated);
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                    }
+                    None => Ok(true),
+                },
+                Kind::Group { logs, .. } => {
+                    let mut result = Ok(true);
+                    for path in logs {
+                        if let Err(e) =
+                            self.files.read_new(path, |line| scan.line(fingerprinter, line, now, None))
+                        {
+                            result = Err(format!("{}: {e}", path.display()));
+                        }
+                    }
+                    result
+                }
+            };
+            match finished {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(member = %t.member.name, timeout = ?self.cfg.scan_timeout, "log scan cut short")
+                }
+                Err(e) => {
+                    tracing::warn!(member = %t.member.name, error = %e, "log scan failed; the report counts no lines of it")
+                }
+            }
+            let entry = apps
+                .entry(t.member.app.clone())
+                .or_insert_with(|| (configured(&self.cfg, &t.member.app), Vec::new()));
+            labelled(&mut entry.0, &t.member);
+            entry.1.push(Part {
+                name: t.member.name.clone(),
+                figures,
+                errors: scan.errors,
+                warnings: scan.warnings,
+                issues: scan.ranked(),
+            });
+        }
+        self.members.retain(|_, t| t.present);
+        if started.elapsed() > self.cfg.report_interval {
+            tracing::warn!(took = ?started.elapsed(), "the log scan took longer than a report interval");
+        }
+        self.window_start = now;
+        report::build(&self.customer, now, self.hostname.clone(), apps)
+    }
+}
+
+/// What the config's catalog says of `app`.
+fn configured(cfg: &ControllerConfig, app: &str) -> Catalog {
+    cfg.catalog(app)
+        .map(|a| Catalog {
+            display_name: a.display_name.clone(),
+            catalog_estimate: a.catalog_estimate.clone(),
+            catalog_limit: a.catalog_limit.clone(),
+        })
+        .unwrap_or_default()
+}
+
+/// A container's labels say what the catalog says, and win over the config.
+fn labelled(c: &mut Catalog, member: &Member) {
+    let Kind::Container { container, .. } = &member.kind else { return };
+    for (label, field) in [
+        (DISPLAY_NAME_LABEL, &mut c.display_name),
+        (ESTIMATE_LABEL, &mut c.catalog_estimate),
+        (LIMIT_LABEL, &mut c.catalog_limit),
+    ] {
+        if let Some(v) = container.labels.get(label).filter(|v| !v.is_empty()) {
+            field.clone_from(v);
+        }
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
