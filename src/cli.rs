@@ -173,6 +173,23 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 1_000_000)]
         lines: usize,
     },
+    /// `tailrace controller` on a host of containers that log steadily (a local busybox image;
+    /// a Docker Engine must answer), beside the seed's scan (`docker logs --since=15m
+    /// --tail=1000` per container, one after another) over as many cycles: CPU of each and of
+    /// dockerd, memory, errors counted.
+    Controller {
+        #[arg(long, default_value_t = 50)]
+        containers: usize,
+        /// Lines each container writes per second.
+        #[arg(long, default_value_t = 100)]
+        lines_per_s: u32,
+        /// Report cycles measured for each method.
+        #[arg(long, default_value_t = 3)]
+        cycles: u32,
+        /// The report interval (the seed's is 5m).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
     /// A fleet's controller reports through the real path into the telemetry and issue tables,
     /// and the fleet queries on them, beside the seed's SQLite store loaded with the same
     /// reports and asked the seed's queries.
@@ -276,6 +293,19 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
                 "--lines-per-message and --rounds must be at least 1"
             );
             crate::bench::replay(&cfg, lines.max(1), lines_per_message, rounds).await
+        }
+        Command::Bench { what: BenchWhat::Controller { containers, lines_per_s, cycles, interval } } => {
+            anyhow::ensure!(
+                containers > 0 && lines_per_s > 0 && cycles > 0 && !interval.is_zero(),
+                "--containers, --lines-per-s, --cycles and --interval must be more than 0"
+            );
+            crate::bench::controller(crate::bench::ControllerShape {
+                containers,
+                lines_per_s,
+                cycles,
+                interval,
+            })
+            .await
         }
         Command::Bench { what: BenchWhat::Pipeline { lines } } => {
             crate::bench::pipeline(&cfg, lines.max(1)).await

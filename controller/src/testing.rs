@@ -62,9 +62,15 @@ impl TestContainer {
     /// Runs `script` (busybox sh) in a new container of [`IMAGE`] named `name`, with `labels`,
     /// no network, and room in /dev/shm (memory written there is charged to the container).
     pub fn run(name: &str, labels: &[(&str, &str)], script: &str) -> Self {
+        Self::run_with(name, labels, &[], script)
+    }
+
+    /// [`TestContainer::run`] with more `docker run` options (`-m 24m`).
+    pub fn run_with(name: &str, labels: &[(&str, &str)], options: &[&str], script: &str) -> Self {
         ensure_image();
         let mut cmd = Command::new("docker");
         cmd.args(["run", "-d", "--network", "none", "--shm-size", "512m", "--name", name]);
+        cmd.args(options);
         for (k, v) in labels {
             cmd.arg("--label").arg(format!("{k}={v}"));
         }

@@ -46,6 +46,15 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
         &[(project, shop.as_str())],
         &script(32, &["WARN checkpoint took 2 s".to_owned()]),
     );
+    // A job whose child outgrows the container's 24 MiB limit a few seconds in: one OOM kill,
+    // the container lives on.
+    let job = unique("job");
+    let _job = TestContainer::run_with(
+        &format!("{job}-1"),
+        &[(project, job.as_str())],
+        &["-m", "24m", "--memory-swap", "24m"],
+        "sleep 4; (x=$(head -c 60000000 /dev/zero | busybox tr '\\0' a)); sleep 3600",
+    );
     let _vault = TestContainer::run(
         &format!("{vault}-1"),
         &[(project, vault.as_str())],
@@ -56,11 +65,14 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
     let mut collector = Collector::new(config(&vault), "acme".into()).await;
     assert!(collector.has_docker());
     collector.look_back(Duration::from_secs(120));
-    for _ in 0..4 {
+    for _ in 0..10 {
         collector.sample().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let report = collector.report(Timestamp::now()).await;
+    let j = app(&report, &job).unwrap_or_else(|| panic!("{job} reported: {report:#?}"));
+    assert_eq!(j.oom_kills, Some(1), "{j:#?}");
+    assert_eq!(j.restarts, Some(0), "an OOM kill of a child is not a restart");
     assert!(app(&report, &vault).is_none(), "a protected app is not reported");
     let a = app(&report, &shop).unwrap_or_else(|| panic!("{shop} reported: {report:#?}"));
     let mut containers = a.containers.clone();

@@ -15,11 +15,14 @@ use tailrace_schemas::{FileIdentity, LogBatch, LogLine, Subject, Timestamp};
 
 use crate::config::Config;
 
+mod controller;
 mod fleet;
 mod pipeline;
 mod replay;
+mod seed_scan;
 mod seed_store;
 mod server;
+pub use controller::{controller, Shape as ControllerShape};
 pub use fleet::{fleet, Budget};
 pub use pipeline::pipeline;
 pub use replay::replay;
