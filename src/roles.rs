@@ -103,11 +103,20 @@ pub async fn controller(cfg: Config, cancel: CancellationToken) -> anyhow::Resul
     let c = &cfg.controller;
     c.validate()?;
     let outbox = c.outbox.clone().unwrap_or_else(|| cfg.data_dir.join("controller-outbox"));
-    let (hub, session) = match &c.hub {
+    let (hub, client) = match &c.hub {
         tailrace_controller::HubConfig::Nats => {
-            let session = Session::open(&cfg, "tailrace-controller", &cancel).await?;
-            let publisher = Publisher::new(session.client.clone(), cfg.nats.publisher.clone());
-            (tailrace_controller::Hub::Nats(publisher), Some(session))
+            // A customer machine's controller must start while the hub is away (its reports
+            // wait in the outbox), and must not apply its own idea of the hub's streams: a
+            // plain client that connects in the background, not a role session.
+            anyhow::ensure!(
+                cfg.nats.url.is_some(),
+                "controller.hub transport \"nats\" needs nats.url: the hub's NATS server (or use transport \"http\")"
+            );
+            let mut nats = cfg.nats.clone();
+            nats.reconnect.connect_timeout = std::time::Duration::ZERO;
+            let client = tailrace_nats::connect(&nats, None, "tailrace-controller").await?;
+            let publisher = Publisher::new(client.clone(), cfg.nats.publisher.clone());
+            (tailrace_controller::Hub::Nats(publisher), Some(client))
         }
         tailrace_controller::HubConfig::Http { url, token } => {
             (tailrace_controller::Hub::http(url, token), None)
@@ -124,8 +133,9 @@ pub async fn controller(cfg: Config, cancel: CancellationToken) -> anyhow::Resul
     running.push("controller".to_owned(), task);
     let result = running.wait(&cancel).await;
     cancel.cancel();
-    if let Some(session) = session {
-        session.close().await;
+    if let Some(client) = client {
+        tailrace_nats::connect::stopping();
+        let _ = tokio::time::timeout(tailrace_nats::connect::FLUSH_WAIT, client.flush()).await;
     }
     result
 }

@@ -17,23 +17,40 @@ use tailrace_nats::testing::TestServer;
 use tailrace_schemas::{Report, Timestamp};
 
 /// A controller config: customer acme, one app (`batch`, the test group), no Docker, reports
-/// every `interval` to the hub at `base`.
+/// every `interval` to the hub gateway at `base`.
 fn controller_config(
     dir: &std::path::Path,
     group: &TestGroup,
     base: &str,
     interval: Duration,
 ) -> std::path::PathBuf {
+    let hub = format!("[controller.hub]\ntransport = \"http\"\nurl = \"{base}\"\ntoken = \"{ACME}\"\n");
+    config_with_hub(dir, group, &hub, interval)
+}
+
+/// The same with `hub` (TOML sections) saying where reports go.
+fn config_with_hub(
+    dir: &std::path::Path,
+    group: &TestGroup,
+    hub: &str,
+    interval: Duration,
+) -> std::path::PathBuf {
     let body = format!(
         "data_dir = \"{data}\"\n[controller]\ncustomer_id = \"acme\"\nsample_interval = \"200ms\"\n\
          report_interval = \"{ms}ms\"\ndocker_socket = \"/nonexistent/docker.sock\"\n\
-         [controller.hub]\ntransport = \"http\"\nurl = \"{base}\"\ntoken = \"{ACME}\"\n\
-         [[controller.groups]]\napp = \"batch\"\npath = \"{path}\"\n",
+         [[controller.groups]]\napp = \"batch\"\npath = \"{path}\"\n{hub}",
         data = dir.join("data").display(),
         ms = interval.as_millis(),
         path = group.path,
     );
     write_config(dir, &body)
+}
+
+/// Reports waiting in an outbox.
+fn waiting(outbox: &std::path::Path) -> usize {
+    std::fs::read_dir(outbox)
+        .map(|d| d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count())
+        .unwrap_or(0)
 }
 
 fn spawn_controller(config: &std::path::Path, log: &std::path::Path) -> Child {
@@ -100,10 +117,7 @@ async fn reports_survive_kill_9_of_the_controller_and_the_hub_away_each_counted_
             // The hub away for several cycles: reports wait in the outbox.
             hub.stop();
             tokio::time::sleep(interval * 4).await;
-            let waiting = std::fs::read_dir(&outbox)
-                .unwrap()
-                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json"));
-            assert!(waiting.count() >= 3, "reports made while the hub is away wait in the outbox");
+            assert!(waiting(&outbox) >= 3, "reports made while the hub is away wait in the outbox");
             hub.start_again();
         }
         controller.kill().unwrap(); // SIGKILL, at a moment the test did not choose
@@ -113,11 +127,7 @@ async fn reports_survive_kill_9_of_the_controller_and_the_hub_away_each_counted_
     tokio::time::sleep(interval * 3).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let left = std::fs::read_dir(&outbox)
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json"))
-            .count();
-        if left == 0 {
+        if waiting(&outbox) == 0 {
             break;
         }
         assert!(
@@ -177,4 +187,37 @@ async fn controller_once_prints_the_report_it_would_send_and_sends_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_nats_the_controller_starts_while_the_hub_is_away_and_delivers_when_it_returns() {
+    let mut server = TestServer::start_with_topology().await;
+    server.stop().await;
+    let mut group = TestGroup::new(std::path::Path::new("/sys/fs/cgroup"));
+    group.spawn("sleep", &["600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_millis(500);
+    let hub = format!("[nats]\nurl = \"{}\"\n", server.url());
+    let config = config_with_hub(dir.path(), &group, &hub, interval);
+    let log = dir.path().join("controller.log");
+    let outbox = dir.path().join("data/controller-outbox");
+    let mut controller = spawn_controller(&config, &log);
+
+    tokio::time::sleep(interval * 5).await;
+    let log_now = || std::fs::read_to_string(&log).unwrap();
+    assert!(controller.try_wait().unwrap().is_none(), "it runs with the hub away:\n{}", log_now());
+    assert!(waiting(&outbox) >= 3, "reports wait in the outbox: {}", waiting(&outbox));
+
+    server.start_again().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while waiting(&outbox) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the outbox empties; log:\n{}", log_now());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&controller, nix::sys::signal::Signal::SIGTERM);
+    assert!(controller.wait().unwrap().success());
+    let made = made(&log_now());
+    let counts = stored(&server).await;
+    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), made, "every report made is stored, in order");
+    assert!(counts.values().all(|n| *n == 1), "none twice: {counts:?}");
 }

@@ -316,6 +316,7 @@ async fn the_fleet_pages_show_apps_advice_chart_customers_and_speak_hungarian() 
                     issues: vec![],
                     oom_kills: None,
                     restarts: None,
+                    sample_count: None,
                 }],
             };
             let out = Outgoing::encode(subject::reports(&r.customer_id), &r, format!("t/{n}")).unwrap();

@@ -27,6 +27,8 @@ pub struct Collector {
     /// The end of the last report's window.
     window_start: Timestamp,
     hostname: Option<String>,
+    /// Members whose usage could not be read (warned once each).
+    unreadable: std::collections::HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ impl Collector {
             files: FileCursors::default(),
             window_start: Timestamp::now(),
             hostname: hostname(),
+            unreadable: Default::default(),
         }
     }
 
@@ -67,12 +70,29 @@ impl Collector {
         self.files.first_read_back = 1 << 20;
     }
 
+    /// Starts the first window at `t` (where the last run's last window ended).
+    pub fn start_at(&mut self, t: Timestamp) {
+        self.window_start = t;
+    }
+
+    /// Where the next window starts.
+    pub fn window_start(&self) -> Timestamp {
+        self.window_start
+    }
+
     pub fn has_docker(&self) -> bool {
         self.engine.is_some()
     }
 
     /// Finds the members and reads each once.
     pub async fn sample(&mut self) {
+        if self.engine.is_none() && self.cfg.docker_socket.exists() {
+            // dockerd may start after the controller (a machine booting).
+            if let Ok(engine) = Engine::connect(&self.cfg.docker_socket).await {
+                tracing::info!(socket = %self.cfg.docker_socket.display(), "the Docker Engine answers now");
+                self.engine = Some(engine);
+            }
+        }
         let mut found = crate::member::Member::groups(&self.cfg);
         if let Some(engine) = &self.engine {
             match engine.containers().await {
@@ -87,9 +107,16 @@ impl Collector {
             t.present = false;
         }
         for member in found {
-            let started = match &member.kind {
-                Kind::Container { container, .. } => container.started_at.clone(),
-                Kind::Group { .. } => None,
+            let (started, restart_count) = match &member.kind {
+                Kind::Container { container, .. } => (container.started_at.clone(), container.restart_count),
+                Kind::Group { logs, .. } => {
+                    // A window counts the lines written in it: a file's scan starts where the
+                    // file ended when it was first seen.
+                    for path in logs {
+                        self.files.start(path);
+                    }
+                    (None, None)
+                }
             };
             let reading = match &member.kind {
                 Kind::Container { group: Some(g), .. } | Kind::Group { group: g, .. } => {
@@ -103,10 +130,13 @@ impl Collector {
             let reading = match reading {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::debug!(member = %member.name, app = %member.app, error = %e, "no reading this sample");
+                    if self.unreadable.insert(member.key.clone()) {
+                        tracing::warn!(member = %member.name, app = %member.app, error = %e, "cannot read the member's usage; it is left out until it can be read");
+                    }
                     continue;
                 }
             };
+            self.unreadable.remove(&member.key);
             let key = member.key.clone();
             let t = self.members.entry(key).or_insert_with(|| Tracked {
                 member: member.clone(),
@@ -115,7 +145,7 @@ impl Collector {
             });
             t.member = member;
             t.present = true;
-            t.series.add(Sample { at: Instant::now(), reading, started });
+            t.series.add(Sample { at: Instant::now(), reading, started, restart_count });
         }
     }
 
@@ -124,19 +154,26 @@ impl Collector {
     /// starts at `now`.
     pub async fn report(&mut self, now: Timestamp) -> Report {
         let after = self.window_start;
+        // The engine stamps a line when it takes it and writes it a moment later: the log
+        // window ends a second back, and the next one starts there, so no line falls between.
+        let until = now.saturating_add_nanos(-LOG_LAG_NANOS).max(after);
         let mut apps: BTreeMap<String, (Catalog, Vec<Part>)> = BTreeMap::new();
         let started = Instant::now();
         for t in self.members.values_mut() {
             if t.series.is_empty() {
                 continue;
             }
-            let figures = t.series.take();
+            let mut figures = t.series.take();
+            if !t.present {
+                // Gone (a compose recreate): its replacement holds the memory now.
+                figures.memory_current_mb = 0.0;
+            }
             let mut scan = Scan::default();
             let fingerprinter = &mut self.fingerprinter;
             let finished = match &t.member.kind {
                 Kind::Container { container, .. } => match &self.engine {
                     Some(engine) => engine
-                        .logs(&container.id, after, now, self.cfg.scan_timeout, |line, at| {
+                        .logs(&container.id, after, until, self.cfg.scan_timeout, |line, at| {
                             scan.line(fingerprinter, line, at, None);
                         })
                         .await
@@ -190,8 +227,10 @@ impl Collector {
         if started.elapsed() > self.cfg.report_interval {
             tracing::warn!(took = ?started.elapsed(), "the log scan took longer than a report interval");
         }
-        self.window_start = now;
-        report::build(&self.customer, now, self.hostname.clone(), apps)
+        self.window_start = until;
+        let mut report = report::build(&self.customer, now, self.hostname.clone(), apps);
+        keep_what_checks(&mut report);
+        report
     }
 }
 
@@ -218,6 +257,33 @@ fn labelled(c: &mut Catalog, member: &Member) {
             field.clone_from(v);
         }
     }
+}
+
+/// A second, in nanoseconds: how far back a report's log window ends.
+const LOG_LAG_NANOS: i64 = 1_000_000_000;
+
+/// Leaves out each app the hub's check would refuse (a label too long, a name with control
+/// characters), saying why: one bad app must not make the hub refuse every app's report.
+fn keep_what_checks(report: &mut Report) {
+    let bare = Report { app_telemetry: Vec::new(), ..report.clone() };
+    report.app_telemetry.retain(|app| {
+        let mut alone = Report { app_telemetry: vec![app.clone()], ..bare.clone() };
+        alone.app_telemetry[0].issues.retain(|i| !i.message.trim().is_empty());
+        match tailrace_schemas::report_check::check(&mut alone) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(app = %app.app_name, error = %e, "an app the hub would refuse is left out of the report");
+                false
+            }
+        }
+    });
+}
+
+/// The time a window that starts at `saved` (the last report's) may start at now: no earlier
+/// than one report interval back.
+pub fn resume_from(saved: Option<Timestamp>, now: Timestamp, interval: std::time::Duration) -> Timestamp {
+    let floor = now.saturating_add_nanos(-i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX));
+    saved.map_or(now, |s| s.max(floor).min(now))
 }
 
 fn hostname() -> Option<String> {

@@ -66,8 +66,10 @@ impl Hub {
                 }
                 let body = answer.text().await.unwrap_or_default();
                 let reason = format!("POST {url}/api/v1/report: {status} {body}");
-                // 401 and 403 are a token's trouble an operator fixes; the report may then go.
-                if status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429) {
+                // Only what the report says is refused for good; anything else (a token an
+                // operator fixes, a wrong path, a proxy's 404 while the hub is away) is tried
+                // again, and reports wait in order.
+                if matches!(status.as_u16(), 400 | 413 | 422) {
                     Err(SendError::Refused(reason))
                 } else {
                     Err(SendError::Later(reason))

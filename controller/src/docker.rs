@@ -34,8 +34,9 @@ pub struct Container {
     pub name: String,
     pub app: String,
     pub labels: HashMap<String, String>,
-    /// When it last started (to count restarts).
+    /// When it last started, and how often the engine restarted it (to count restarts).
     pub started_at: Option<String>,
+    pub restart_count: Option<i64>,
     pub cgroup_parent: Option<String>,
 }
 
@@ -84,6 +85,7 @@ impl Engine {
                 app,
                 labels,
                 started_at: inspect.state.and_then(|s| s.started_at),
+                restart_count: inspect.restart_count,
                 cgroup_parent: inspect.host_config.and_then(|h| h.cgroup_parent),
             });
         }

@@ -8,26 +8,45 @@ use std::time::Duration;
 
 use tailrace_schemas::{Severity, Timestamp};
 
-/// Where each file's last scan ended.
+/// Where each file's last scan ended, and which file that was (its inode: a log rotated by
+/// renaming is a new file at the same path, read from its start).
 #[derive(Debug, Default)]
 pub struct FileCursors {
-    offsets: HashMap<PathBuf, u64>,
+    at: HashMap<PathBuf, (u64, u64)>,
     /// How far back a file seen for the first time is read (0: from its end, so a report
     /// counts what was written in its window).
     pub first_read_back: u64,
 }
 
-/// Bytes of one file read per scan at most: a log that grew by more is read from the end.
+/// Bytes of one file read per scan at most: a log that grew by more is read from the end (a
+/// scan's cost stays bounded however much a file grew).
 const MAX_READ: u64 = 16 << 20;
 
+fn identity(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
 impl FileCursors {
+    /// Marks where `path` ends now, if it was never seen: its first scan starts there.
+    pub fn start(&mut self, path: &Path) {
+        if self.at.contains_key(path) {
+            return;
+        }
+        if let Ok(meta) = std::fs::metadata(path) {
+            let from = meta.len().saturating_sub(self.first_read_back);
+            self.at.insert(path.to_owned(), (identity(&meta), from));
+        }
+    }
+
     /// Calls `line` with each whole line appended to `path` since the last call. A file that
-    /// shrank was rotated or truncated: it is read from its start.
+    /// is another file now (rotated), or shrank (truncated), is read from its start.
     pub fn read_new(&mut self, path: &Path, mut line: impl FnMut(&[u8])) -> std::io::Result<()> {
         let mut file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        let start = match self.offsets.get(path) {
-            Some(&at) if at <= len => at,
+        let meta = file.metadata()?;
+        let (len, id) = (meta.len(), identity(&meta));
+        let start = match self.at.get(path) {
+            Some(&(known, at)) if known == id && at <= len => at,
             Some(_) => 0,
             None => len.saturating_sub(self.first_read_back),
         };
@@ -40,7 +59,7 @@ impl FileCursors {
         for raw in bytes[..whole].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             line(raw);
         }
-        self.offsets.insert(path.to_owned(), start + whole as u64);
+        self.at.insert(path.to_owned(), (id, start + whole as u64));
         Ok(())
     }
 }
@@ -130,8 +149,14 @@ mod tests {
         cursors.read_new(&path, |l| seen.push(String::from_utf8_lossy(l).into_owned())).unwrap();
         assert_eq!(seen, ["one", "two", "half"]);
 
-        std::fs::write(&path, "new\n").unwrap(); // rotated: smaller than where we were
+        std::fs::write(&path, "new\n").unwrap(); // truncated: smaller than where we were
         cursors.read_new(&path, |l| seen.push(String::from_utf8_lossy(l).into_owned())).unwrap();
         assert_eq!(seen.last().unwrap(), "new");
+
+        // Rotated by renaming: the new file is already longer than the old offset.
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, "first of the new file, a long line\nsecond\n").unwrap();
+        cursors.read_new(&path, |l| seen.push(String::from_utf8_lossy(l).into_owned())).unwrap();
+        assert_eq!(&seen[seen.len() - 2..], ["first of the new file, a long line", "second"]);
     }
 }

@@ -7,8 +7,8 @@
 //! through the processors' classify and fingerprint code), the report's assembly ([`report`])
 //! and delivery that survives the hub being away ([`outbox`], [`deliver`]). It must not
 //! interpret reports (the hub's splitter and sinks do), keep tables, or serve HTTP; and it
-//! must not load the machine it watches: members are scanned one after another, each within
-//! `scan_timeout`.
+//! must not load the machine it watches: members are scanned one after another, a container's
+//! or journal's scan within `scan_timeout`, a log file's at most its last 16 MiB.
 
 pub mod cgroup;
 pub mod collector;
@@ -60,6 +60,7 @@ pub async fn start(
     let made = Arc::new(Notify::new());
     let delivery = tokio::spawn(deliver::run(outbox.clone(), hub, made.clone(), cancel.clone()));
     let mut collector = Collector::new(cfg.clone(), customer.clone()).await;
+    collector.start_at(collector::resume_from(outbox.window_end(), Timestamp::now(), cfg.report_interval));
     tracing::info!(
         customer = %customer,
         docker = collector.has_docker(),
@@ -82,9 +83,16 @@ pub async fn start(
             if tokio::time::Instant::now() >= next_report {
                 let report = collector.report(Timestamp::now()).await;
                 let path = outbox.put(&report)?;
+                outbox.set_window_end(collector.window_start())?;
                 tracing::info!(apps = report.app_telemetry.len(), report = %path.display(), "report made");
                 made.notify_one();
                 next_report += cfg.report_interval;
+                // A scan that outlasted the interval: the next window is a whole one again,
+                // not a string of short ones catching up.
+                let now = tokio::time::Instant::now();
+                if next_report <= now {
+                    next_report = now + cfg.report_interval;
+                }
             }
         }
         let _ = delivery.await;

@@ -2,7 +2,9 @@
 //! so they leave in the order they were made. A report is written whole (temporary file,
 //! fsync, rename, fsync of the directory) before it counts as made, and removed only once the
 //! hub has stored it: a controller killed at any moment loses no report, and one it sent but
-//! had not yet removed is sent again with the same message id, which the hub stores once.
+//! had not yet removed is sent again with the same message id: the stream drops it within its
+//! duplicate window (2 min), and the hub's tables count a report once by (customer, report
+//! time) beyond it.
 //!
 //! A report the hub refuses for what it says (a 4xx) would block every later one: it moves to
 //! `refused/` with the reason beside it, for an operator to read.
@@ -12,6 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tailrace_schemas::Report;
+
+/// The file holding where the last report's window ended (nanoseconds).
+const WINDOW_END: &str = ".window-end";
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -39,7 +44,27 @@ pub struct Waiting {
 impl Outbox {
     pub fn open(dir: &Path) -> Result<Self, OutboxError> {
         std::fs::create_dir_all(dir).map_err(err(dir))?;
+        // A report half written when the controller died never counted as made.
+        for entry in std::fs::read_dir(dir).map_err(err(dir))?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(Self { dir: dir.to_owned() })
+    }
+
+    /// Where the last report's window ended (kept beside the reports, so a restarted
+    /// controller's first window starts there and no line falls between runs).
+    pub fn window_end(&self) -> Option<tailrace_schemas::Timestamp> {
+        let text = std::fs::read_to_string(self.dir.join(WINDOW_END)).ok()?;
+        text.trim().parse().ok().map(tailrace_schemas::Timestamp::from_nanos)
+    }
+
+    pub fn set_window_end(&self, t: tailrace_schemas::Timestamp) -> Result<(), OutboxError> {
+        let path = self.dir.join(WINDOW_END);
+        let tmp = self.dir.join(format!("{WINDOW_END}.tmp"));
+        std::fs::write(&tmp, t.as_nanos().to_string()).map_err(err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(err(&path))
     }
 
     pub fn dir(&self) -> &Path {
@@ -80,9 +105,10 @@ impl Outbox {
         Ok(Some(Waiting { path, bytes }))
     }
 
-    /// The hub has it.
+    /// The hub has it. Made durable, so a power loss does not bring it back to be sent again.
     pub fn sent(&self, w: &Waiting) -> Result<(), OutboxError> {
-        std::fs::remove_file(&w.path).map_err(err(&w.path))
+        std::fs::remove_file(&w.path).map_err(err(&w.path))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err(&self.dir))
     }
 
     /// The hub refused it for what it says: kept aside with `reason`.

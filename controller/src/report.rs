@@ -48,8 +48,9 @@ pub fn build(
             log_errors: 0,
             log_warnings: 0,
             issues: Vec::new(),
-            oom_kills: Some(0),
+            oom_kills: None,
             restarts: Some(0),
+            sample_count: Some(0),
         };
         let mut issues: HashMap<Fingerprint, LogIssue> = HashMap::new();
         for p in parts {
@@ -61,8 +62,11 @@ pub fn build(
             a.cpu_avg_percent += p.figures.cpu_avg_percent;
             a.log_errors += p.errors;
             a.log_warnings += p.warnings;
-            *a.oom_kills.get_or_insert(0) += p.figures.oom_kills;
+            if let Some(n) = p.figures.oom_kills {
+                *a.oom_kills.get_or_insert(0) += n;
+            }
             *a.restarts.get_or_insert(0) += p.figures.restarts;
+            a.sample_count = a.sample_count.max(Some(p.figures.samples));
             for (fp, issue) in p.issues {
                 match issues.get_mut(&fp) {
                     Some(known) => {
@@ -147,7 +151,7 @@ mod tests {
             memory_peak_mb: peak,
             cpu_avg_percent: cpu,
             samples: 3,
-            oom_kills: 1,
+            oom_kills: Some(1),
             restarts: 0,
         };
         let web = Part {

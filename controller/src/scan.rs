@@ -52,6 +52,9 @@ impl Scan {
         let text = String::from_utf8_lossy(cut);
         let lossy = matches!(text, std::borrow::Cow::Owned(_));
         let line = text.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            return;
+        }
         let severity = stated.unwrap_or_else(|| tailrace_processors::line::severity(line));
         match severity {
             Severity::Error => self.errors += 1,

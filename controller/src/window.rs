@@ -19,8 +19,10 @@ const MB: f64 = 1024.0 * 1024.0;
 pub struct Sample {
     pub at: Instant,
     pub reading: Reading,
-    /// When the member last started (Docker's `StartedAt`), to count restarts.
+    /// When the member last started (Docker's `StartedAt`) and how often the engine restarted
+    /// it (`RestartCount`), to count restarts.
     pub started: Option<String>,
+    pub restart_count: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -32,6 +34,8 @@ pub struct Series {
     cpu_nanos: u64,
     cpu_span: f64,
     oom_kills: u64,
+    /// Whether the group's files count OOM kills at all (the engine's stats do not).
+    oom_known: bool,
     restarts: u64,
     last: Option<Sample>,
 }
@@ -44,7 +48,8 @@ pub struct Figures {
     pub memory_peak_mb: f64,
     pub cpu_avg_percent: f64,
     pub samples: u64,
-    pub oom_kills: u64,
+    /// `None` where nothing counts them (a reading from the engine's stats).
+    pub oom_kills: Option<u64>,
     pub restarts: u64,
 }
 
@@ -55,18 +60,25 @@ impl Series {
         self.sum_memory += r.memory as f64;
         self.max_memory = self.max_memory.max(r.memory);
         self.current = r.memory;
+        self.oom_known |= r.oom_kills.is_some();
         if let Some(prev) = &self.last {
             let span = s.at.saturating_duration_since(prev.at).as_secs_f64();
-            let restarted = s.started.is_some() && prev.started.is_some() && s.started != prev.started;
+            let by_engine = match (s.restart_count, prev.restart_count) {
+                (Some(now), Some(before)) if now > before => (now - before) as u64,
+                _ => 0,
+            };
+            let started_again = s.started.is_some() && prev.started.is_some() && s.started != prev.started;
             let went_back = r.cpu_nanos < prev.reading.cpu_nanos;
-            self.cpu_nanos += if went_back { r.cpu_nanos } else { r.cpu_nanos - prev.reading.cpu_nanos };
+            let restarts = by_engine.max(u64::from(started_again || went_back));
+            // A restarted container has a new group: its counters began again from zero.
+            let fresh = restarts > 0;
+            self.cpu_nanos += if fresh { r.cpu_nanos } else { r.cpu_nanos - prev.reading.cpu_nanos };
             self.cpu_span += span;
-            if let (Some(now), Some(before)) = (r.oom_kills, prev.reading.oom_kills) {
-                self.oom_kills += if now < before { now } else { now - before };
+            if let Some(now) = r.oom_kills {
+                let before = prev.reading.oom_kills.filter(|_| !fresh).unwrap_or(0);
+                self.oom_kills += now.saturating_sub(before);
             }
-            if restarted || went_back {
-                self.restarts += 1;
-            }
+            self.restarts += restarts;
         }
         self.last = Some(s);
     }
@@ -87,7 +99,7 @@ impl Series {
                 0.0
             },
             samples: self.samples,
-            oom_kills: self.oom_kills,
+            oom_kills: self.oom_known.then_some(self.oom_kills),
             restarts: self.restarts,
         };
         let last = self.last.take();
@@ -97,5 +109,54 @@ impl Series {
             self.last = Some(last);
         }
         figures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample(at: Instant, memory_mb: u64, cpu_s: f64, oom: u64, started: &str, restarts: i64) -> Sample {
+        Sample {
+            at,
+            reading: Reading {
+                memory: memory_mb << 20,
+                cpu_nanos: (cpu_s * 1e9) as u64,
+                oom_kills: Some(oom),
+            },
+            started: Some(started.to_owned()),
+            restart_count: Some(restarts),
+        }
+    }
+
+    #[test]
+    fn a_window_averages_its_samples_and_sums_counters_across_a_restart() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut series = Series::default();
+        series.add(sample(at(0), 100, 10.0, 1, "a", 0));
+        series.add(sample(at(10), 200, 12.0, 2, "a", 0)); // 2 s of CPU in 10 s, one OOM kill
+                                                          // Restarted twice by the engine: the group began again (CPU and OOM from zero).
+        series.add(sample(at(20), 60, 1.0, 0, "b", 2));
+        let f = series.take();
+        assert_eq!(f.samples, 3);
+        assert_eq!((f.memory_current_mb, f.memory_peak_mb, f.memory_avg_mb), (60.0, 200.0, 120.0));
+        assert!((f.cpu_avg_percent - 15.0).abs() < 1e-9, "3 s of CPU over 20 s: {}", f.cpu_avg_percent);
+        assert_eq!((f.oom_kills, f.restarts), (Some(1), 2));
+
+        // The next window runs its counters from the last sample; memory from its own.
+        series.add(sample(at(30), 80, 2.0, 0, "b", 2));
+        let g = series.take();
+        assert_eq!((g.samples, g.memory_avg_mb, g.restarts, g.oom_kills), (1, 80.0, 0, Some(0)));
+        assert!((g.cpu_avg_percent - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn oom_kills_are_unknown_where_nothing_counts_them() {
+        let mut series = Series::default();
+        let reading = Reading { memory: 1 << 20, cpu_nanos: 0, oom_kills: None };
+        series.add(Sample { at: Instant::now(), reading, started: None, restart_count: None });
+        assert_eq!(series.take().oom_kills, None);
     }
 }

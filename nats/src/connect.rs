@@ -46,7 +46,8 @@ pub fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
 pub type Connections = watch::Receiver<u64>;
 
 /// Connects to `url` (or `cfg.url`) with the configured credentials, TLS and reconnect backoff.
-/// Reconnects forever once connected; the first connection waits `connect_timeout`.
+/// Reconnects forever once connected; the first connection waits `connect_timeout` (0: not at
+/// all, for a client that must start while its server is away and publishes when it returns).
 pub async fn connect(cfg: &NatsConfig, url: Option<&str>, name: &str) -> Result<Client, ConnectError> {
     connect_watched(cfg, url, name).await.map(|(client, _)| client)
 }
@@ -124,6 +125,9 @@ pub async fn connect_watched(
         .collect::<Result<Vec<_>, _>>()?;
     let client =
         opts.connect(servers).await.map_err(|source| ConnectError::Connect { url: url.clone(), source })?;
+    if timeout.is_zero() {
+        return Ok((client, connections));
+    }
     // `retry_on_initial_connect` returns at once; wait here so callers start with a live client.
     let deadline = tokio::time::Instant::now() + timeout;
     while client.connection_state() != async_nats::connection::State::Connected {

@@ -60,6 +60,10 @@ pub struct AppReport {
     /// Container restarts in the window (newer controllers).
     #[serde(default)]
     pub restarts: Option<u64>,
+    /// Samples the figures rest on (most of any of the app's containers; `tailrace
+    /// controller` sends it, the seed's controller did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_count: Option<u64>,
 }
 
 /// A recurring log line the controller saw, already grouped by its own fingerprint.

@@ -105,6 +105,7 @@ fn app_report() -> impl Strategy<Value = AppReport> {
                     .collect(),
                 oom_kills: ooms,
                 restarts: ooms.map(|n| n / 2),
+                sample_count: None,
             }
         })
 }

@@ -40,6 +40,7 @@ fn report(app: &str, customer: &str, days_ago: i64) -> Report {
             issues: vec![],
             oom_kills: None,
             restarts: None,
+            sample_count: None,
         }],
     }
 }

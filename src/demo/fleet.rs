@@ -341,6 +341,7 @@ impl Fleet {
             issues,
             oom_kills: Some(oom_kills),
             restarts: Some(restarts),
+            sample_count: None,
         }
     }
 
