@@ -107,15 +107,17 @@ impl Collector {
             t.present = false;
         }
         for member in found {
-            let (started, restart_count) = match &member.kind {
-                Kind::Container { container, .. } => (container.started_at.clone(), container.restart_count),
+            let (started, restart_count, oom_killed) = match &member.kind {
+                Kind::Container { container, .. } => {
+                    (container.started_at.clone(), container.restart_count, container.oom_killed)
+                }
                 Kind::Group { logs, .. } => {
                     // A window counts the lines written in it: a file's scan starts where the
                     // file ended when it was first seen.
                     for path in logs {
                         self.files.start(path);
                     }
-                    (None, None)
+                    (None, None, false)
                 }
             };
             let reading = match &member.kind {
@@ -145,7 +147,7 @@ impl Collector {
             });
             t.member = member;
             t.present = true;
-            t.series.add(Sample { at: Instant::now(), reading, started, restart_count });
+            t.series.add(Sample { at: Instant::now(), reading, started, restart_count, oom_killed });
         }
     }
 

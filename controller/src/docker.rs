@@ -37,6 +37,8 @@ pub struct Container {
     /// When it last started, and how often the engine restarted it (to count restarts).
     pub started_at: Option<String>,
     pub restart_count: Option<i64>,
+    /// Whether its last end was an OOM kill (the engine keeps saying so after a restart).
+    pub oom_killed: bool,
     pub cgroup_parent: Option<String>,
 }
 
@@ -84,6 +86,7 @@ impl Engine {
                 name,
                 app,
                 labels,
+                oom_killed: inspect.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false),
                 started_at: inspect.state.and_then(|s| s.started_at),
                 restart_count: inspect.restart_count,
                 cgroup_parent: inspect.host_config.and_then(|h| h.cgroup_parent),

@@ -23,6 +23,8 @@ pub struct Sample {
     /// it (`RestartCount`), to count restarts.
     pub started: Option<String>,
     pub restart_count: Option<i64>,
+    /// The engine says the member's last end was an OOM kill.
+    pub oom_killed: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -36,6 +38,9 @@ pub struct Series {
     oom_kills: u64,
     /// Whether the group's files count OOM kills at all (the engine's stats do not).
     oom_known: bool,
+    /// Restarts that followed an OOM kill of the main process: the kill took the group and
+    /// its counter along, only the engine's state tells.
+    engine_ooms: u64,
     restarts: u64,
     last: Option<Sample>,
 }
@@ -79,6 +84,10 @@ impl Series {
                 self.oom_kills += now.saturating_sub(before);
             }
             self.restarts += restarts;
+            if fresh && s.oom_killed {
+                self.engine_ooms += 1;
+                self.oom_known = true;
+            }
         }
         self.last = Some(s);
     }
@@ -99,7 +108,9 @@ impl Series {
                 0.0
             },
             samples: self.samples,
-            oom_kills: self.oom_known.then_some(self.oom_kills),
+            // A kill of a child is in the group's counter, of the main process in the
+            // engine's state: the larger count is the truer.
+            oom_kills: self.oom_known.then_some(self.oom_kills.max(self.engine_ooms)),
             restarts: self.restarts,
         };
         let last = self.last.take();
@@ -127,6 +138,7 @@ mod tests {
             },
             started: Some(started.to_owned()),
             restart_count: Some(restarts),
+            oom_killed: false,
         }
     }
 
@@ -156,7 +168,13 @@ mod tests {
     fn oom_kills_are_unknown_where_nothing_counts_them() {
         let mut series = Series::default();
         let reading = Reading { memory: 1 << 20, cpu_nanos: 0, oom_kills: None };
-        series.add(Sample { at: Instant::now(), reading, started: None, restart_count: None });
+        series.add(Sample {
+            at: Instant::now(),
+            reading,
+            started: None,
+            restart_count: None,
+            oom_killed: false,
+        });
         assert_eq!(series.take().oom_kills, None);
     }
 }

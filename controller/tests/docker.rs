@@ -55,6 +55,15 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
         &["-m", "24m", "--memory-swap", "24m"],
         "sleep 4; (x=$(head -c 60000000 /dev/zero | busybox tr '\\0' a)); sleep 3600",
     );
+    // A service whose main process outgrows its limit: killed with its group, restarted by the
+    // engine, again and again. Only the engine's events and restart count can tell.
+    let crash = unique("crash");
+    let _crash = TestContainer::run_with(
+        &format!("{crash}-1"),
+        &[(project, crash.as_str())],
+        &["-m", "24m", "--memory-swap", "24m", "--restart", "always"],
+        "sleep 2; x=$(head -c 60000000 /dev/zero | busybox tr '\\0' a); sleep 3600",
+    );
     let _vault = TestContainer::run(
         &format!("{vault}-1"),
         &[(project, vault.as_str())],
@@ -73,6 +82,8 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
     let j = app(&report, &job).unwrap_or_else(|| panic!("{job} reported: {report:#?}"));
     assert_eq!(j.oom_kills, Some(1), "{j:#?}");
     assert_eq!(j.restarts, Some(0), "an OOM kill of a child is not a restart");
+    let c = app(&report, &crash).unwrap_or_else(|| panic!("{crash} reported: {report:#?}"));
+    assert!(c.oom_kills.is_some_and(|n| n >= 1) && c.restarts.is_some_and(|n| n >= 1), "{c:#?}");
     assert!(app(&report, &vault).is_none(), "a protected app is not reported");
     let a = app(&report, &shop).unwrap_or_else(|| panic!("{shop} reported: {report:#?}"));
     let mut containers = a.containers.clone();
