@@ -1,6 +1,6 @@
 //! `tailrace bench controller`: the controller's own CPU and memory on a host whose containers
 //! log steadily, beside the seed's method on the same containers in the same run: `tailrace
-//! controller` as its own process for some report cycles, then the seed's scan
+//! controller` as its own process for some report cycles, after the seed's scan
 //! ([`SeedScan`]: `docker logs --since=15m --tail=1000` per container, one after another) for
 //! as many cycles. The Docker daemon's CPU is counted for each, since both make it read logs.
 
@@ -89,6 +89,24 @@ pub async fn controller(shape: Shape) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let span = shape.interval * shape.cycles;
 
+    // The seed's first, so the largest child it waited for is a docker CLI, not our controller.
+    eprintln!("bench: the seed's scan for {} cycles…", shape.cycles);
+    let scan = SeedScan::new();
+    let me = std::process::id();
+    let (self_before, children_before) = cpu(me);
+    let daemon_before = cpu(dockerd).0;
+    let mut seed_errors = 0;
+    for _ in 0..shape.cycles {
+        let started = Instant::now();
+        seed_errors += scan.cycle(&names).await.errors;
+        tokio::time::sleep(shape.interval.saturating_sub(started.elapsed())).await;
+    }
+    let (self_after, children_after) = cpu(me);
+    let seed_cpu = (self_after - self_before) + (children_after - children_before);
+    let seed_daemon = cpu(dockerd).0 - daemon_before;
+    let children_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_or(0.0, |u| u.max_rss() as f64 / 1024.0);
+
     // Ours: `tailrace controller` as operators run it; reports wait in its outbox (no hub).
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("controller.toml");
@@ -125,23 +143,6 @@ pub async fn controller(shape: Shape) -> anyhow::Result<()> {
     child.wait()?;
     let (ours_errors, ours_reports) = counted(&dir.path().join("data/controller-outbox"));
 
-    // The seed's: the same cycles over the same containers.
-    eprintln!("bench: the seed's scan for {} cycles…", shape.cycles);
-    let scan = SeedScan::new();
-    let me = std::process::id();
-    let (self_before, children_before) = cpu(me);
-    let daemon_before = cpu(dockerd).0;
-    let mut seed_errors = 0;
-    for _ in 0..shape.cycles {
-        let started = Instant::now();
-        seed_errors += scan.cycle(&names).await.errors;
-        tokio::time::sleep(shape.interval.saturating_sub(started.elapsed())).await;
-    }
-    let (self_after, children_after) = cpu(me);
-    let seed_cpu = (self_after - self_before) + (children_after - children_before);
-    let seed_daemon = cpu(dockerd).0 - daemon_before;
-    let children_rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map_or(0.0, |u| u.max_rss() as f64 / 1024.0);
     drop(containers);
 
     let written = shape.containers as f64 * f64::from(shape.lines_per_s) * span.as_secs_f64();
