@@ -103,6 +103,8 @@ impl Collector {
             }
         }
         found.retain(|m| !self.cfg.is_protected(&m.app));
+        let was_present: Vec<String> =
+            self.members.iter().filter(|(_, t)| t.present).map(|(k, _)| k.clone()).collect();
         for t in self.members.values_mut() {
             t.present = false;
         }
@@ -148,6 +150,19 @@ impl Collector {
             t.member = member;
             t.present = true;
             t.series.add(Sample { at: Instant::now(), reading, started, restart_count, oom_killed });
+        }
+        // Containers that stopped since the last sample: an OOM kill of the main process ends
+        // a container without a restart to show it, only the engine's state tells.
+        if let Some(engine) = &self.engine {
+            for key in was_present {
+                let Some(t) = self.members.get_mut(&key) else { continue };
+                if !t.present
+                    && matches!(t.member.kind, Kind::Container { .. })
+                    && engine.ended_by_oom(&key).await
+                {
+                    t.series.ended_by_oom();
+                }
+            }
         }
     }
 

@@ -96,6 +96,17 @@ impl Engine {
         Ok(out)
     }
 
+    /// Whether a container that is no longer running ended by an OOM kill (false when the
+    /// engine cannot say: it was removed).
+    pub async fn ended_by_oom(&self, id: &str) -> bool {
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .is_some_and(|s| s.oom_killed == Some(true) && s.running != Some(true))
+    }
+
     /// A container's usage from the engine's stats (one shot), for a controller that cannot
     /// read the cgroup files (itself in a container without them). OOM kills are not in it.
     pub async fn stats(&self, id: &str) -> Result<Reading, EngineError> {

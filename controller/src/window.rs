@@ -92,6 +92,13 @@ impl Series {
         self.last = Some(s);
     }
 
+    /// The member's main process was OOM-killed and it did not start again (its group, and
+    /// the group's counter, went with it).
+    pub fn ended_by_oom(&mut self) {
+        self.engine_ooms += 1;
+        self.oom_known = true;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.samples == 0
     }
