@@ -99,7 +99,11 @@ pub async fn run(outbox: Outbox, hub: Hub, made: Arc<Notify>, cancel: Cancellati
             }
             Err(reason) => {
                 failures += 1;
-                let delay = backoff(failures);
+                let delay = tailrace_nats::connect::backoff(
+                    failures.saturating_sub(1) as usize,
+                    Duration::from_secs(1),
+                    Duration::from_secs(30),
+                );
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::warn!(%reason, waiting = outbox.waiting().map_or(0, |w| w.len()), retry_in = ?delay, "the hub did not take a report; it waits in the outbox");
                 }
@@ -130,9 +134,4 @@ fn set_aside(outbox: &Outbox, w: &Waiting, reason: &str) -> Result<(), String> {
     let to = outbox.refused(w, reason).map_err(|e| e.to_string())?;
     tracing::error!(report = %to.display(), %reason, "the hub refused a report; it is kept aside, the next ones go on");
     Ok(())
-}
-
-/// 1 s doubling to 30 s.
-fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }
