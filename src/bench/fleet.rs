@@ -108,6 +108,29 @@ pub async fn fleet(cfg: &Config, shape: Shape, budget: Budget) -> anyhow::Result
     let ours_customer = timed(budget.runs, u64::MAX, |i| {
         Ok(view.customer_apps(&customers[i % customers.len()], Period::Week, now)?.map_or(0, |a| a.len()))
     })?;
+    // The app detail's parts, to say which one its time goes to.
+    let mut parts = Vec::new();
+    for (part, query) in [("summary with advice", 0), ("hourly history", 1), ("customers", 2)] {
+        let t = timed(budget.runs, u64::MAX, |i| {
+            let app = &apps[i % apps.len()];
+            Ok(match query {
+                0 => view.app(app, Period::Month, now)?.map_or(0, |d| d.summary.reports as usize),
+                1 => view.history(app, Period::Month, now)?.len(),
+                _ => view.customers_of(app, Period::Month, now)?.len(),
+            })
+        })?;
+        parts.push(format!("{part} {} / {}", ms(t.p50), ms(t.p99)));
+    }
+    let parts = parts.join("; ");
+    eprintln!(
+        "bench: ours, p50 / p99: fleet summary {} / {}; app detail {} / {} ({parts}); customer's apps {} / {}",
+        ms(ours_fleet.p50),
+        ms(ours_fleet.p99),
+        ms(ours_app.p50),
+        ms(ours_app.p99),
+        ms(ours_customer.p50),
+        ms(ours_customer.p99)
+    );
     let ours_fleet_rows = view.fleet(Period::Month, now)?;
     let mut logical = Vec::new();
     for sink in ["telemetry", "issues"] {

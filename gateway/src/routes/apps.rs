@@ -155,12 +155,13 @@ async fn app(
     get,
     path = "/api/v1/apps/{app}/history",
     tag = "fleet",
-    summary = "One app's daily memory and CPU over a period.",
+    summary = "One app's hourly memory and CPU over a period.",
     params(("app" = String, Path, description = "the app name"), PeriodQuery),
     responses(
-        (status = 200, description = "points per day", content_type = "application/json"),
+        (status = 200, description = "points per hour", content_type = "application/json"),
         (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
         (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+        (status = 404, description = "no such app", body = crate::error::ErrorBody),
     )
 )]
 async fn history(
@@ -171,16 +172,14 @@ async fn history(
     let period = period(q.period.as_deref())?;
     let now = Timestamp::now();
     let view = view(&state)?;
-    let detail = view
-        .app(&app, period, now)
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("app {app:?}")))?;
+    let info =
+        view.app_info(&app).map_err(internal)?.ok_or_else(|| ApiError::NotFound(format!("app {app:?}")))?;
     let points = view.history(&app, period, now).map_err(internal)?;
     Ok(Json(json!({
         "app_name": app,
         "period": period.as_str(),
         "since": period.since(now),
-        "catalog_limit_mb": detail.summary.catalog_limit_mb,
+        "catalog_limit_mb": tailrace_sinks::telemetry::mem_size::parse_mb(&info.catalog_limit),
         "points": points,
     })))
 }

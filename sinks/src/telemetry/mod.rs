@@ -18,6 +18,7 @@ mod query;
 mod retain;
 pub mod rollup;
 pub mod sketch;
+mod weeks;
 
 use std::time::Duration;
 
@@ -58,9 +59,18 @@ impl Sink for TelemetrySink {
         WINDOW
     }
 
-    /// 2: reports whole, per-customer shards (1 was a message per app).
+    /// 3: week rows beside the days (2: reports whole, per-customer shards, migrated; 1 was a
+    /// message per app).
     fn layout(&self) -> u32 {
-        2
+        3
+    }
+
+    fn migrate(&self, tree: &sled::Tree, from: u32) -> Result<bool, sled::Error> {
+        if from != 2 {
+            return Ok(false);
+        }
+        weeks::migrate_from_days(tree)?;
+        Ok(true)
     }
 
     fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
@@ -84,7 +94,7 @@ impl Sink for TelemetrySink {
         let shard = rollup::shard_of(customer);
         let day = rollup::day_of(at);
         for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
-            for bucket in [Bucket::Hour, Bucket::Day] {
+            for bucket in Bucket::ALL {
                 let n = bucket.of(at);
                 rows.entry(&bucket.fleet_key(app, n), Rollup::with_sketch).map_err(err)?.absorb(raw);
                 let customers =

@@ -1,6 +1,6 @@
 //! Retention of the telemetry table, by whole UTC days so raw rows and rollups stay in step:
 //! with a cutoff in day D, everything of the days before D goes (reports, hourly, daily and
-//! per-customer rollups); a customer whose last report of an app is before D is no longer that
+//! per-customer rollups, the weeks before D's); D's week is made again from its days from D on; a customer whose last report of an app is before D is no longer that
 //! app's deployment, an app or customer with no report since is removed from the lists; what
 //! remains is untouched, so every figure over a period inside the retention is unchanged.
 
@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use tailrace_schemas::Timestamp;
 
 use super::rollup::{self, AppInfo, Bucket, CustomerRow, SeenShard, DAY_SECS};
+use super::weeks;
 use crate::staged::Staged;
 
 /// Stages the removals; returns how many rows go.
@@ -30,10 +31,18 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
     let mut removed_apps = Vec::new();
     for app in &apps {
         let name = app.app_name.as_str();
-        for bucket in [Bucket::Hour, Bucket::Day] {
+        for bucket in Bucket::ALL {
             let first = bucket.of(start);
             below(&mut gone, bucket.fleet_prefix(name), bucket.fleet_key(name, first))?;
             below(&mut gone, bucket.customers_prefix(name), bucket.customers_from(name, first))?;
+        }
+        if day.rem_euclid(rollup::WEEK_DAYS) != 0 {
+            for (key, row) in weeks::of_days(&tree, name, rollup::week_of_day(day), day)? {
+                match row {
+                    Some(row) => rows.insert(key, row),
+                    None => rows.remove(key),
+                }
+            }
         }
         for item in tree.scan_prefix(rollup::seen_prefix(name)) {
             let (key, value) = item?;
