@@ -240,6 +240,45 @@ async fn the_catalog_lists_advertised_hosts_with_their_files_and_directories_are
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_says_which_files_a_host_has_and_looks_again_on_demand() {
+    let stack = Stack::start(Duration::from_secs(10)).await;
+    append_numbered(&stack.file("app.log"), 0, 2);
+    let present = |host: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        host["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["present"].clone()))
+            .collect()
+    };
+    let refresh = |host: &str| {
+        let url = format!("{}/api/v1/tail/catalog/refresh?host={host}", stack.base);
+        async move { reqwest::Client::new().post(url).send().await.unwrap() }
+    };
+
+    let resp = refresh(HOST).await;
+    assert_eq!(resp.status(), 200);
+    let host: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(present(&host), [("app".into(), true.into()), ("db".into(), false.into())], "{host}");
+    assert!(host["checked_at"].is_string(), "{host}");
+    // The advert every gateway reads says so too.
+    let catalog: serde_json::Value =
+        reqwest::get(format!("{}/api/v1/tail/catalog", stack.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(present(&catalog["hosts"][0]), present(&host));
+
+    // The file appears on the host; a look again finds it.
+    append_numbered(&stack.file("db.log"), 0, 1);
+    let host: serde_json::Value = refresh("127.0.0.1").await.json().await.unwrap();
+    assert_eq!(present(&host), [("app".into(), true.into()), ("db".into(), true.into())], "{host}");
+
+    let resp = refresh("nowhere").await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["field"], "host", "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_from_a_foreign_origin_is_refused() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let stack = Stack::start(Duration::from_secs(10)).await;

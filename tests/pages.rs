@@ -66,6 +66,7 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
     const T: Duration = Duration::from_secs(20);
     let shown = "document.querySelectorAll('#log .ln').length";
 
+    stack.look_again().await;
     browser
         .client
         .goto(&format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST))
@@ -521,9 +522,27 @@ async fn the_live_tail_page_reports_what_it_cannot_do_keeps_its_state_in_the_url
         support::HOST,
         typed.display()
     );
+    stack.look_again().await;
     browser.client.goto(&link).await.unwrap();
     browser.wait_for(&format!("{notice}.includes('no file named nosuch')"), T).await;
     browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    // Only the catalog files the host has are offered; the others are named. A file that
+    // appears is offered after "look again".
+    assert_eq!(js("return document.querySelector('#files input[data-name=db]') === null".into()).await, true);
+    assert_eq!(
+        js("return document.getElementById('catalog-absent').textContent.includes('not on this host: db')"
+            .into())
+        .await,
+        true
+    );
+    append_numbered(&stack.file("db.log"), 0, 1);
+    js("document.getElementById('catalog-refresh').click()".into()).await;
+    browser.wait_for("document.querySelector('#files input[data-name=db]') !== null", T).await;
+    assert_eq!(
+        js("return document.querySelector('#files input[data-name=app]').checked && document.querySelector('#files input[data-name=more]').checked".into()).await,
+        true,
+        "looking again keeps what was checked"
+    );
     assert_eq!(
         js("return document.querySelector('#files input[data-name=more]').checked".into()).await,
         true
@@ -582,6 +601,74 @@ async fn the_live_tail_page_reports_what_it_cannot_do_keeps_its_state_in_the_url
     got.sort();
     want.sort();
     assert_eq!(got, want, "every line once: {lines:?}");
+    browser.close().await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is_shown() {
+    use tailrace_producers::testing::{append_numbered, numbered_line};
+    let stack = support::Stack::start(Duration::from_millis(300)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 400);
+    stack.look_again().await;
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    let js = |script: &str| {
+        let (client, script) = (browser.client.clone(), script.to_owned());
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    let page = format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST);
+    let status = "document.getElementById('history-status').textContent";
+    browser.client.goto(&page).await.unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    js("document.getElementById('start').click()").await;
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 100", T).await;
+
+    // The pointer over a line offers its link.
+    let line = js("const d = document.querySelector('#log .ln'); d.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); return d.dataset.line").await;
+    assert_eq!(line, numbered_line(300), "the context is the last 100 lines");
+    assert_eq!(js("return document.getElementById('log-line-link').hidden").await, false);
+    js("document.getElementById('log-line-link').click()").await;
+    let said = browser.wait_for(&format!("{status}.includes('#L') && {status}"), T).await;
+    let link = said.as_str().unwrap().split(": ").nth(1).unwrap().to_owned();
+    assert!(link.starts_with(&page) && link.contains("#L"), "{link}");
+
+    // 300 lines later the line is far older than a newcomer's context: opening the link loads
+    // older lines until it is shown, and scrolls to it.
+    append_numbered(&path, 400, 700);
+    let history =
+        format!("{}/api/v1/logs/history?subject=logs.raw.{}.app&limit=1", stack.base, support::HOST);
+    let deadline = tokio::time::Instant::now() + T;
+    while !reqwest::get(&history).await.unwrap().text().await.unwrap().contains(&numbered_line(699)) {
+        assert!(tokio::time::Instant::now() < deadline, "the lines were not stored within {T:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.client.goto("about:blank").await.unwrap();
+    browser.client.goto(&link).await.unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    js("document.getElementById('start').click()").await;
+    let target = browser.wait_for("document.querySelector('#log .ln.target')?.dataset.line", T).await;
+    assert_eq!(target, numbered_line(300));
+    let in_sight = js("const v = document.getElementById('log'), d = document.querySelector('#log .ln.target'); const top = d.offsetTop - v.offsetTop; return top >= v.scrollTop && top < v.scrollTop + v.clientHeight").await;
+    assert_eq!(in_sight, true, "the linked line is scrolled into the view");
+    let lines: Vec<String> = serde_json::from_value(
+        js("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)").await,
+    )
+    .unwrap();
+    let from = lines.iter().position(|l| *l == numbered_line(300)).unwrap();
+    assert_eq!(
+        lines[from..],
+        tailrace_producers::testing::numbered(300, 700)[..],
+        "no gap or repeat from it to the newest"
+    );
+
+    // A line the history does not hold is said so.
+    browser.client.goto("about:blank").await.unwrap();
+    browser.client.goto(&format!("{page}#L999999999.0")).await.unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    js("document.getElementById('start').click()").await;
+    browser.wait_for(&format!("{status}.includes('is not in the stored history')"), T).await;
     browser.close().await;
     stack.stop().await;
 }

@@ -95,6 +95,11 @@ function stemOf(path) {
   return dot > 0 ? file.slice(0, dot) : file;
 }
 
+// The catalog files the host has (all of them while its producer has not looked yet).
+function offered(host) {
+  return host.files.filter((f) => f.present !== false);
+}
+
 function renderFiles() {
   const box = $("files");
   const host = currentHost();
@@ -104,7 +109,7 @@ function renderFiles() {
     return;
   }
   $("host-kind").textContent = `${host.kind}${host.address ? ` · ${host.address}` : ""}`;
-  const files = [...host.files, ...extraFiles];
+  const files = [...offered(host), ...extraFiles];
   const items = files.map((f) => {
     const input = el("input", { type: "checkbox", value: f.path, "data-name": f.name });
     input.checked = checked.has(f.name);
@@ -115,17 +120,37 @@ function renderFiles() {
     const label = el("label", { title: f.path }, input, el("span", { class: "swatch", style: `background:${colourOf(f.name)}` }), f.name);
     return label;
   });
-  box.replaceChildren(legend, ...(items.length ? items : [el("p", { class: "muted" }, "no files in the catalog for this host type; add a path")]));
+  const absent = host.files.filter((f) => f.present === false);
+  const again = el("button", { type: "button", id: "catalog-refresh", class: "link" }, "look again");
+  again.addEventListener("click", () => lookAgain(host.host));
+  const checkedNote = host.checked_at
+    ? el("p", { class: "muted", id: "catalog-absent" },
+      absent.length ? `not on this host: ${absent.map((f) => f.name).join(", ")} · ` : `every catalog file is on this host · `, again)
+    : el("p", { class: "muted", id: "catalog-absent" }, "not looked for on the host yet · ", again);
+  box.replaceChildren(legend, ...(items.length ? items : [el("p", { class: "muted" }, "no catalog file is on this host; add a path")]), checkedNote);
+}
+
+// Asks the host's producer to look again which catalog files the host has.
+async function lookAgain(name) {
+  try {
+    const fresh = await api(`/api/v1/tail/catalog/refresh?host=${encodeURIComponent(name)}`, { method: "POST" });
+    catalog.hosts = catalog.hosts.map((h) => (h.host === fresh.host ? fresh : h));
+    renderFiles();
+  } catch (e) {
+    notice(`cannot look again on ${name}: ${e.message}`);
+  }
 }
 
 // Names a link asked for that the host does not offer.
 function reportUnknownNames() {
   const host = currentHost();
   if (!host) return;
-  const known = new Set([...host.files, ...extraFiles].map((f) => f.name));
+  const known = new Set([...offered(host), ...extraFiles].map((f) => f.name));
   const unknown = [...checked].filter((n) => !known.has(n));
   if (unknown.length) {
-    notice(`${host.host} offers no file named ${unknown.join(", ")} (it offers ${[...known].join(", ") || "none"}); add it by path`);
+    const absent = new Set(host.files.filter((f) => f.present === false).map((f) => f.name));
+    const why = unknown.map((n) => (absent.has(n) ? `${n} (in the catalog, not on the host)` : n));
+    notice(`${host.host} offers no file named ${why.join(", ")} (it offers ${[...known].join(", ") || "none"}); add it by path`);
     for (const n of unknown) checked.delete(n);
     syncUrl();
   }

@@ -20,6 +20,11 @@
 // warnings and above), wrap, line numbers and receive times, jump to the next or previous
 // error, hide a source (click its [name]) or show it alone (shift-click), and keys for each
 // (listed on the page).
+//
+// Line links (pages with scroll-back): the line under the pointer offers a link to itself, this
+// page's URL (which carries the view's state) and `#L{cursor}`. Opened, the page loads older
+// lines until that line is in the view, scrolls to it and marks it; one not in the stored
+// history (removed by the stream's limits) is said so.
 import { el } from "./app.js";
 
 const MAX_SHOWN = 5000;
@@ -163,6 +168,24 @@ export class LogViewer {
     $(ids.download)?.addEventListener("click", () => this.download());
     $(ids.clear)?.addEventListener("click", () => this.clear());
     if (options.loadOlder) {
+      // One button for every line, moved to the line under the pointer (an element per line
+      // would cost at thousands of lines a second).
+      this.linkButton = el("button", { type: "button", class: "line-link", id: `${ids.view}-line-link`, title: "copy a link to this line" }, "link");
+      this.linkButton.hidden = true;
+      view.after(this.linkButton);
+      view.addEventListener("mouseover", (e) => {
+        const div = e.target.closest?.(".ln[data-cursor]");
+        if (!div || div.parentElement !== view) return;
+        const box = div.getBoundingClientRect();
+        const right = Math.min(box.right, view.getBoundingClientRect().right);
+        this.linkButton.dataset.cursor = div.dataset.cursor;
+        this.linkButton.style.top = `${box.top}px`;
+        this.linkButton.style.left = `${right - 44}px`;
+        this.linkButton.hidden = false;
+      });
+      view.addEventListener("scroll", () => { this.linkButton.hidden = true; });
+      this.linkButton.addEventListener("click", () => this.copyLink(this.linkButton.dataset.cursor));
+      this.wanted = location.hash.match(/^#L(\d+\.\d+)$/)?.[1] ?? null;
       $(ids.older)?.addEventListener("click", () => this.loadOlder());
       view.addEventListener("scroll", () => { if (view.scrollTop < 40) this.loadOlder(); });
       // A view too short to scroll still asks for more when the wheel turns up at its top.
@@ -217,6 +240,48 @@ export class LogViewer {
     this.kept.unshift(...lines.slice(-MAX_KEPT));
     if (this.kept.length > MAX_KEPT) this.kept.length = MAX_KEPT;
     this.updateCounts();
+  }
+
+  // Copies the link to the line with `cursor` (and says it, for a browser that refuses).
+  async copyLink(cursor) {
+    const link = `${location.origin}${location.pathname}${location.search}#L${cursor}`;
+    this.lastLink = link;
+    try {
+      await navigator.clipboard.writeText(link);
+      this.setStatus(`link copied: ${link}`);
+    } catch {
+      this.setStatus(`link to the line: ${link}`);
+    }
+  }
+
+  // The line a link asked for: older lines are loaded until it is in the view (or history has
+  // no more), then it is scrolled to and marked.
+  async seek() {
+    if (!this.wanted || this.seeking) return;
+    this.seeking = true;
+    const view = $(this.ids.view);
+    try {
+      for (let loads = 0; this.wanted && loads < 500;) {
+        const div = [...view.children].find((d) => d.dataset.cursor === this.wanted);
+        if (div) {
+          view.querySelector(".ln.current")?.classList.remove("current");
+          div.classList.add("current", "target");
+          view.scrollTop = div.offsetTop - view.offsetTop - view.clientHeight / 3;
+          this.setStatus(`the linked line ${this.wanted}`);
+          this.wanted = null;
+        } else if (this.historyDone) {
+          this.setStatus(`the linked line ${this.wanted} is not in the stored history`);
+          this.wanted = null;
+        } else if (this.loadingOlder) {
+          await new Promise((r) => setTimeout(r, 50));
+        } else {
+          loads++;
+          await this.loadOlder();
+        }
+      }
+    } finally {
+      this.seeking = false;
+    }
   }
 
   // One received line: `{name, line}`.
@@ -358,6 +423,7 @@ export class LogViewer {
       this.newLines.hidden = false;
     }
     this.updateCounts();
+    if (this.wanted && batch.length) this.seek();
   }
 
   // A continuation line joins its event: shown under the first line, collapsible there.

@@ -261,6 +261,12 @@ pub fn tail_check(host: &HostId) -> Subject {
     Subject::from_tokens(&["tail", "check", host.token().as_str()])
 }
 
+/// `tail.catalog.{host}`: a request (not stored): look again which catalog files `host` has;
+/// answered with its [`crate::TailHost`] advert.
+pub fn tail_catalog(host: &HostId) -> Subject {
+    Subject::from_tokens(&["tail", "catalog", host.token().as_str()])
+}
+
 /// `derived.{processor}.{tokens…}`: a processor's own output; each token is escaped.
 pub fn derived(processor: &ConsumerName, tokens: &[&str]) -> Subject {
     let escaped: Vec<Token> = tokens.iter().map(|t| crate::token::escape(t)).collect();

@@ -21,6 +21,14 @@ pub struct TailHost {
     /// Which producer serves it (for operators reading the bucket).
     pub producer: String,
     pub advertised_at: Timestamp,
+    /// Which files of its catalog the host has (readable regular files, by catalog path), as
+    /// the producer found them on the host: when it first served it, and again on a
+    /// `tail.catalog.{host}` request. `None` until it could look (an unreachable host).
+    #[serde(default)]
+    pub present: Option<Vec<String>>,
+    /// When `present` was found.
+    #[serde(default)]
+    pub checked_at: Option<Timestamp>,
 }
 
 impl TailHost {

@@ -63,6 +63,10 @@ impl Stack {
             follow: TailConfig::default(),
             grace,
             pinned: Vec::new(),
+            catalog: HashMap::from([(
+                HOST.into(),
+                ["app.log", "db.log"].map(|f| files.path().join(f).display().to_string()).to_vec(),
+            )]),
         };
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
         let producer =
@@ -101,16 +105,30 @@ impl Stack {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            if body["hosts"].as_array().is_some_and(|h| !h.is_empty()) {
+            // Advertised, and the producer's first look for the catalog's files is done.
+            if body["hosts"].as_array().is_some_and(|h| h.iter().any(|h| h["checked_at"].is_string())) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no host advertised within 15 s: {body}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no host advertised (and looked at) within 15 s: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
         self.files.path().join(name)
+    }
+
+    /// Has the producer look again which catalog files the host has (as the page's "look
+    /// again" does): a test that made catalog files after the stack started calls it before a
+    /// page offers them.
+    pub async fn look_again(&self) {
+        let token = self.state.config.tokens.first().map(|t| t.token.clone()).unwrap_or_default();
+        let url = format!("{}/api/v1/tail/catalog/refresh?host={HOST}&access_token={token}", self.base);
+        let resp = reqwest::Client::new().post(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
 
     /// Stops the producer (every tail reports `stopped`).

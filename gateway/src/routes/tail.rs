@@ -1,5 +1,7 @@
 //! Live tail over HTTP:
-//! - `GET /api/v1/tail/catalog`: advertised hosts with the files offered for their type.
+//! - `GET /api/v1/tail/catalog`: advertised hosts with the files offered for their type, each
+//!   saying whether the host has it (as its producer found; `POST /api/v1/tail/catalog/refresh
+//!   ?host=` has it look again).
 //! - `GET /api/v1/tail/list?host=&dir=`: a directory on a host (answered by its producer).
 //! - `GET /api/v1/tail/stream?host=&path=[&name=]`: starts (or joins) a tail and streams it as
 //!   Server-Sent Events `log` and `tail_f_status`, for clients that cannot send (EventSource).
@@ -17,7 +19,7 @@ use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tailrace_schemas::{decode, encode, subject, DirListing, ListRequest};
+use tailrace_schemas::{decode, encode, subject, DirListing, ListRequest, TailHost};
 
 use crate::auth::{Access, Caller};
 use crate::error::ApiError;
@@ -27,7 +29,7 @@ use crate::state::AppState;
 use crate::tail::{hosts, watch, TailRequest};
 
 pub fn router(state: &AppState) -> ApiRouter {
-    let read = ApiRouter::new().routes(routes!(catalog)).routes(routes!(stream));
+    let read = ApiRouter::new().routes(routes!(catalog)).routes(routes!(refresh)).routes(routes!(stream));
     let control = ApiRouter::new().routes(routes!(list));
     super::protect(read, state, Access::Read).merge(super::protect(control, state, Access::Control))
 }
@@ -43,20 +45,64 @@ pub fn router(state: &AppState) -> ApiRouter {
     )
 )]
 async fn catalog(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let hosts: Vec<Value> = hosts::list(&state)
-        .await?
-        .into_iter()
-        .map(|h| {
-            json!({
-                "host": h.host,
-                "address": h.address,
-                "kind": h.kind,
-                "producer": h.producer,
-                "files": state.config.catalog.files(&h.kind),
-            })
+    let hosts: Vec<Value> = hosts::list(&state).await?.iter().map(|h| host_entry(&state, h)).collect();
+    Ok(Json(json!({ "hosts": hosts, "kinds": state.config.catalog })))
+}
+
+/// A host with its catalog's files, each saying whether the host has it (`null`: not known
+/// yet).
+fn host_entry(state: &AppState, h: &TailHost) -> Value {
+    let files: Vec<Value> = state
+        .config
+        .catalog
+        .files(&h.kind)
+        .iter()
+        .map(|f| {
+            let present = h.present.as_ref().map(|p| p.contains(&f.path));
+            json!({ "name": f.name, "path": f.path, "present": present })
         })
         .collect();
-    Ok(Json(json!({ "hosts": hosts, "kinds": state.config.catalog })))
+    json!({
+        "host": h.host,
+        "address": h.address,
+        "kind": h.kind,
+        "producer": h.producer,
+        "files": files,
+        "checked_at": h.checked_at,
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HostQuery {
+    /// The host's name or address.
+    host: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/tail/catalog/refresh",
+    tag = "live",
+    summary = "Look again which of its catalog's files a host has.",
+    params(HostQuery),
+    responses(
+        (status = 200, description = "the host with its files", content_type = "application/json"),
+        (status = 400, description = "a request the endpoint refuses; `field` names what was wrong", body = crate::error::ErrorBody),
+        (status = 401, description = "no or a wrong token (when auth is on)", body = crate::error::ErrorBody),
+        (status = 503, description = "the producer did not answer", body = crate::error::ErrorBody),
+    )
+)]
+async fn refresh(State(state): State<AppState>, Query(q): Query<HostQuery>) -> Result<Json<Value>, ApiError> {
+    let advert = hosts::resolve(&state, q.host.trim()).await?;
+    let reply = tokio::time::timeout(
+        LIST_TIMEOUT,
+        state.client.request(subject::tail_catalog(&advert.host).to_string(), Vec::new().into()),
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable(format!("{} did not answer within {LIST_TIMEOUT:?}", advert.host)))?
+    .map_err(|e| ApiError::Unavailable(format!("looking on {}: {e}", advert.host)))?;
+    let fresh: TailHost = decode(&reply.payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(host_entry(&state, &fresh)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

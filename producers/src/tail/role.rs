@@ -36,13 +36,27 @@ pub struct Serves {
     pub follow: TailConfig,
     pub grace: Duration,
     pub pinned: Vec<TailSpec>,
+    /// The catalog's paths for each host's type: each advert says which of them the host has.
+    pub catalog: HashMap<HostId, Vec<String>>,
 }
 
 impl Serves {
     /// From the `[tail]` section, with roots defaulting to the catalog's files.
     pub fn from_config(cfg: &TailSection, catalog: &Catalog) -> Self {
+        let hosts = cfg.transports();
+        let paths = hosts
+            .iter()
+            .map(|(host, transport)| {
+                let kind = match transport {
+                    Transport::Local => cfg.local_kind.as_str(),
+                    Transport::Ssh(h) => h.kind.as_str(),
+                };
+                (host.clone(), catalog.files(kind).iter().map(|f| f.path.clone()).collect())
+            })
+            .collect();
         Self {
-            hosts: cfg.transports(),
+            catalog: paths,
+            hosts,
             roots: cfg.roots(catalog),
             local_kind: cfg.local_kind.clone(),
             follow: cfg.follow.clone(),
@@ -91,6 +105,7 @@ pub async fn start(
         client: js.client().clone(),
         store: bucket(TAIL_HOSTS).await?,
         connections,
+        catalog: serves.catalog,
     };
     let supervisor = TailSupervisor {
         hosts: serves.hosts,
