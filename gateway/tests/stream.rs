@@ -714,3 +714,52 @@ async fn a_stopping_gateway_tells_its_sse_and_websocket_clients_and_closes_their
     }
     assert!(ws.next().await.is_none(), "then the socket closes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_the_history_of_catalog_files_only_and_an_operator_reads_all() {
+    use tailrace_gateway::auth::Role;
+    use tailrace_gateway::config::TokenConfig;
+    const VIEWER: &str = "viewer-token-0123456789";
+    const OPERATOR: &str = "operator-token-0123456789";
+    let token = |name: &str, token: &str, role| TokenConfig {
+        name: name.into(),
+        token: token.into(),
+        role,
+        customer: None,
+    };
+    let cfg = GatewayConfig {
+        tokens: vec![token("v", VIEWER, Role::Viewer), token("o", OPERATOR, Role::Operator)],
+        ..Default::default()
+    };
+    // `syslog` is a catalog name of the default catalog; `secrets` is a path an operator tailed.
+    let g = gateway(cfg).await;
+    for i in 0..6 {
+        let source = if i % 2 == 0 { "syslog" } else { "secrets" };
+        g.put(&format!("logs.raw.h.{source}"), &format!("{source} {i}")).await;
+    }
+    let texts = |token: &'static str, query: &'static str| {
+        let url = format!("{}/api/v1/logs/history?{query}&limit=100", g.base);
+        async move {
+            let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let page: serde_json::Value = r.json().await.unwrap();
+            page["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["line"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut seen = texts(VIEWER, "subject=logs.raw.h.>").await;
+    seen.sort();
+    assert_eq!(seen, ["syslog 0", "syslog 2", "syslog 4"], "a viewer sees catalog files only");
+    assert!(texts(VIEWER, "subject=logs.raw.h.secrets").await.is_empty(), "not even when it names one");
+    assert!(texts(VIEWER, "subject=logs.raw.h.syslog&after=1&before=6")
+        .await
+        .iter()
+        .all(|t| t.starts_with("syslog")));
+    assert_eq!(texts(OPERATOR, "subject=logs.raw.h.>").await.len(), 6, "an operator sees every line");
+    let r = reqwest::get(format!("{}/api/v1/logs/history?subject=logs.raw.h.>", g.base)).await.unwrap();
+    assert_eq!(r.status(), 401, "no token, no history");
+}
