@@ -673,6 +673,67 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_no_longer_keeps() {
+    use tailrace_producers::testing::append_numbered;
+    let stack = support::Stack::start(Duration::from_millis(300)).await;
+    let path = stack.file("app.log");
+    append_numbered(&path, 0, 100);
+    stack.look_again().await;
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(90);
+    let js = |script: &str| {
+        let (client, script) = (browser.client.clone(), script.to_owned());
+        async move { client.execute(&script, vec![]).await.unwrap() }
+    };
+    browser
+        .client
+        .goto(&format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST))
+        .await
+        .unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
+    js("document.getElementById('start').click()").await;
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 100", T).await;
+    // More lines than the page keeps for Download (200,000) arrive live.
+    append_numbered(&path, 100, 210_100);
+    browser.wait_for("document.getElementById('counts').textContent.startsWith('210,100 received')", T).await;
+    // Each saved file's lines: how many, and whether they are lines from..from+n in order.
+    js("window.saved = []; const make = URL.createObjectURL; URL.createObjectURL = (b) => { window.saved.push(b); return make(b); }").await;
+    let check = |k: usize| {
+        let client = browser.client.clone();
+        async move {
+            let script = format!(
+                "const done = arguments[arguments.length - 1];
+                 window.saved[{k}].text().then((t) => {{
+                   const lines = t.split('\\n').filter(Boolean);
+                   const first = Number(lines[0].slice(11, 17));
+                   const ok = lines.every((l, i) => l.startsWith(`[app] line ${{String(first + i).padStart(6, '0')}} `));
+                   done([lines.length, first, ok]);
+                 }});"
+            );
+            client.execute_async(&script, vec![]).await.unwrap()
+        }
+    };
+    js("document.getElementById('download').click()").await;
+    browser.wait_for("window.saved.length === 1", T).await;
+    assert_eq!(
+        check(0).await,
+        serde_json::json!([200_000, 10_100, true]),
+        "Download: the newest 200,000 received"
+    );
+    js("document.getElementById('download-all').click()").await;
+    let status = "document.getElementById('history-status').textContent";
+    let said = browser.wait_for(&format!("!{status}.startsWith('downloading') && {status}"), T).await;
+    assert!(said.as_str().unwrap().starts_with("downloaded"), "{said}");
+    assert_eq!(
+        check(1).await,
+        serde_json::json!([210_100, 0, true]),
+        "Download all: every line from the first reached, once, in order"
+    );
+    browser.close().await;
+    stack.stop().await;
+}
+
 /// A batch of `lines` of `host`/`app`.
 fn batch_of(host: &str, lines: &[&str]) -> bytes::Bytes {
     let batch = tailrace_schemas::LogBatch {

@@ -72,6 +72,26 @@ export function compareCursors(a, b) {
   return sa - sb || ia - ib;
 }
 
+// Every line of `subject` from cursor `from` to cursor `to` (both included), oldest first,
+// read a page of 1,000 at a time; `progress(n)` after each page.
+export async function historyRange(subject, from, to, nameOf, progress = () => {}) {
+  const [seq, index] = from.split(".").map(Number);
+  // `after` is exclusive: the line before `from` (a bare sequence stands for its whole message).
+  let after = index > 0 ? `${seq}.${index - 1}` : String(seq - 1);
+  const out = [];
+  while (after !== null) {
+    const p = new URLSearchParams({ subject, limit: "1000", after });
+    const page = await api(`/api/v1/logs/history?${p}`);
+    for (const l of page.lines.reverse()) {
+      if (compareCursors(l.cursor, to) > 0) return out;
+      out.push({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject });
+    }
+    progress(out.length);
+    after = page.meta.nextPage;
+  }
+  return out;
+}
+
 // One page of `/api/v1/logs/history`: the lines of `subject` before the cursor `before` (all
 // when null), oldest first, each `{name, line, cursor, key: subject}` with `name` from
 // `nameOf(line)`, and whether older lines remain.

@@ -7,7 +7,7 @@
 // said so and retried with backoff, each file resuming right after the last line received
 // (`after`), and the page says how many lines it caught up. The URL carries the whole view
 // (host, files, typed paths, filter), and names it does not know are reported.
-import { api, compareCursors, el, historyBefore, wsUrl } from "./app.js";
+import { api, compareCursors, el, historyBefore, historyRange, wsUrl } from "./app.js";
 import { LogViewer } from "./viewer.js";
 
 const COLOURS = ["#4ea1ff", "#5fd38d", "#f59e4a", "#c792ea", "#4fd1c5", "#ff8fa3", "#e6d36a", "#9fb4ff"];
@@ -54,7 +54,12 @@ async function loadOlder(boundary) {
 
 const viewer = new LogViewer(
   { view: "log", pause: "pause", held: "held", autoscroll: "autoscroll", filter: "filter", download: "download", clear: "clear", counts: "counts", older: "older", historyStatus: "history-status" },
-  { colourOf, fileName: () => `tailrace-${$("host").value || "tail"}`, loadOlder },
+  {
+    colourOf,
+    fileName: () => `tailrace-${$("host").value || "tail"}`,
+    loadOlder,
+    loadRange: (subject, from, to, progress) => historyRange(subject, from, to, () => names.get(subject), progress),
+  },
 );
 
 for (const p of params.getAll("path")) {

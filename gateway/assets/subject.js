@@ -2,7 +2,7 @@
 // For subjects of lines it first reads the newest page of history and then subscribes from the
 // sequence right after it (`startingFrom`), so nothing is missed or shown twice at the seam;
 // scrolling up loads older pages before the oldest line shown.
-import { historyBefore, withToken } from "./app.js";
+import { historyBefore, historyRange, withToken } from "./app.js";
 import { LogViewer } from "./viewer.js";
 
 const FIRST_PAGE = 200;
@@ -34,7 +34,12 @@ async function loadOlder(boundary) {
 
 const viewer = new LogViewer(
   { view: "log", pause: "pause", held: "held", autoscroll: "autoscroll", filter: "filter", download: "download", clear: "clear", counts: "counts", older: "older", historyStatus: "history-status" },
-  { colourOf, fileName: () => `tailrace-${subject.replace(/[^A-Za-z0-9_-]+/g, "_")}`, loadOlder },
+  {
+    colourOf,
+    fileName: () => `tailrace-${subject.replace(/[^A-Za-z0-9_-]+/g, "_")}`,
+    loadOlder,
+    loadRange: (key, from, to, progress) => historyRange(key, from, to, (l) => nameOf(l.subject), progress),
+  },
 );
 
 function setStatus(text, cls = "muted") {

@@ -21,11 +21,16 @@
 // error, hide a source (click its [name]) or show it alone (shift-click), and keys for each
 // (listed on the page).
 //
+// Download saves the lines received (at most MAX_KEPT); Download all (pages that give
+// `options.loadRange`) reads every stored line of each key from the oldest line the view reached
+// (its context or scroll-back) to the newest received, from history, so nothing the view
+// dropped is missing.
+//
 // Line links (pages with scroll-back): the line under the pointer offers a link to itself, this
 // page's URL (which carries the view's state) and `#L{cursor}`. Opened, the page loads older
 // lines until that line is in the view, scrolls to it and marks it; one not in the stored
 // history (removed by the stream's limits) is said so.
-import { el } from "./app.js";
+import { compareCursors, el } from "./app.js";
 
 const MAX_SHOWN = 5000;
 const MAX_KEPT = 200000;
@@ -125,6 +130,7 @@ export class LogViewer {
     this.lastOf = new Map(); // name -> the event div its next line may continue, and that line's state
     this.unseen = 0;
     this.hiddenNames = new Set();
+    this.range = new Map(); // key -> {from, to}: the cursors of its oldest line reached and newest received
     for (const k of ["exclude", "level", "wrap", "numbers", "times", "hiddenNames"]) {
       ids[k] ??= k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     }
@@ -166,6 +172,12 @@ export class LogViewer {
     });
     document.addEventListener("keydown", (e) => this.onKey(e));
     $(ids.download)?.addEventListener("click", () => this.download());
+    ids.downloadAll ??= "download-all";
+    const all = $(ids.downloadAll);
+    if (all) {
+      all.hidden = !options.loadRange;
+      all.addEventListener("click", () => this.downloadAll());
+    }
     $(ids.clear)?.addEventListener("click", () => this.clear());
     if (options.loadOlder) {
       // One button for every line, moved to the line under the pointer (an element per line
@@ -234,6 +246,7 @@ export class LogViewer {
     const view = $(this.ids.view);
     const frag = document.createDocumentFragment();
     for (const l of lines) frag.append(this.lineElement(l));
+    for (const l of lines) this.noteRange(l);
     const height = view.scrollHeight;
     view.prepend(frag);
     view.scrollTop += view.scrollHeight - height;
@@ -287,6 +300,7 @@ export class LogViewer {
   // One received line: `{name, line}`.
   push(l) {
     this.received++;
+    this.noteRange(l);
     l.at = { n: ++this.lineNo, t: new Date() };
     this.kept.push(l);
     if (this.kept.length > MAX_KEPT) {
@@ -307,7 +321,19 @@ export class LogViewer {
     this.mark = re;
   }
 
+  // Widens its key's range to a line with a cursor.
+  noteRange({ key, cursor }) {
+    if (cursor === undefined) return;
+    const r = this.range.get(key);
+    if (!r) this.range.set(key, { from: cursor, to: cursor });
+    else {
+      if (compareCursors(cursor, r.from) < 0) r.from = cursor;
+      if (compareCursors(cursor, r.to) > 0) r.to = cursor;
+    }
+  }
+
   clear() {
+    this.range.clear();
     const view = $(this.ids.view);
     for (const div of view.children) this.noteTrimmed(div.dataset);
     view.replaceChildren();
@@ -550,8 +576,32 @@ export class LogViewer {
   }
 
   download() {
+    this.save(this.kept);
+  }
+
+  async downloadAll() {
+    const button = $(this.ids.downloadAll);
+    if (button) button.disabled = true;
+    try {
+      let all = [];
+      for (const [key, { from, to }] of this.range) {
+        const done = all.length;
+        const lines = await this.options.loadRange(key, from, to, (n) => this.setStatus(`downloading: ${(done + n).toLocaleString()} lines…`));
+        all = all.concat(lines);
+      }
+      all.sort((a, b) => compareCursors(a.cursor, b.cursor));
+      this.save(all);
+      this.setStatus(`downloaded ${all.length.toLocaleString()} lines`);
+    } catch (e) {
+      this.setStatus(`cannot download: ${e.message}`);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  save(lines) {
     const label = this.options.colourOf ? (l) => `[${l.name}] ` : () => "";
-    const text = this.kept.map((l) => `${label(l)}${l.line}\n`).join("");
+    const text = lines.map((l) => `${label(l)}${l.line}\n`).join("");
     const name = this.options.fileName ? this.options.fileName() : "tailrace";
     const a = el("a", {
       href: URL.createObjectURL(new Blob([text], { type: "text/plain" })),

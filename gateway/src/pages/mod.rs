@@ -54,7 +54,8 @@ pub fn viewer(leading: &str, pause_disabled: bool) -> String {
     <label>Filter <input id="filter" size="20" placeholder="text or /regex/"></label>
     <label>Exclude <input id="exclude" size="14" placeholder="text or /regex/"></label>
     <label>Level <select id="level"><option value="">all</option><option value="warn">warnings and above</option><option value="error">errors only</option></select></label>
-    <button id="download" type="button">Download</button>
+    <button id="download" type="button" title="the lines received (up to 200,000)">Download</button>
+    <button id="download-all" type="button" title="every stored line from the oldest one reached to the newest received, read from history">Download all</button>
     <button id="clear" type="button">Clear</button>
     <span id="counts" class="muted"></span>
   </div>
