@@ -844,6 +844,23 @@ async fn the_log_viewer_filters_by_regex_and_level_jumps_between_errors_hides_a_
     run("document.getElementById('numbers').click(); document.getElementById('times').click()").await;
     let gutter = run("return getComputedStyle(document.querySelector('#log .ln'), '::before').content").await;
     assert!(gutter.as_str().unwrap().contains(':'), "a number and a time: {gutter}");
+    // Split (key s): a column per source, each packed from the top; off again, one column.
+    let layout = r#"const boxes = (n) => [...document.querySelectorAll(`#log .ln[data-name="${n}"]`)].map(d => d.getBoundingClientRect());
+        const [web, db] = [boxes('web-1/app'), boxes('db-1/app')];
+        return [web.every(b => b.left === web[0].left), db.every(b => b.left === db[0].left), web[0].left < db[0].left, web[0].top === db[0].top]"#;
+    assert_eq!(
+        run(layout).await,
+        serde_json::json!([true, true, false, false]),
+        "one column: db-1 below web-1"
+    );
+    run(&key("s")).await;
+    assert_eq!(
+        run(layout).await,
+        serde_json::json!([true, true, true, true]),
+        "split: side by side from the top"
+    );
+    run(&key("s")).await;
+    assert_eq!(run("return document.getElementById('log').classList.contains('split')").await, false);
     run(&key("/")).await;
     assert_eq!(run("return document.activeElement.id").await, "filter");
     run("document.activeElement.blur()").await;

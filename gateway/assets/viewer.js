@@ -18,8 +18,11 @@
 //
 // Reading aids: filter and exclude by text or /regex/ (matches marked), a level filter (errors,
 // warnings and above), wrap, line numbers and receive times, jump to the next or previous
-// error, hide a source (click its [name]) or show it alone (shift-click), and keys for each
-// (listed on the page).
+// error, hide a source (click its [name]) or show it alone (shift-click), split (a column per
+// source, side by side, scrolled together), and keys for each (listed on the page).
+//
+// Split is a CSS grid over the same lines: each line is placed in its source's column and the
+// grid packs every column from the top (`dense`), so nothing is rebuilt when it is switched.
 //
 // Download saves the lines received (at most MAX_KEPT); Download all (pages that give
 // `options.loadRange`) reads every stored line of each key from the oldest line the view reached
@@ -131,7 +134,8 @@ export class LogViewer {
     this.unseen = 0;
     this.hiddenNames = new Set();
     this.range = new Map(); // key -> {from, to}: the cursors of its oldest line reached and newest received
-    for (const k of ["exclude", "level", "wrap", "numbers", "times", "hiddenNames"]) {
+    this.columns = new Map(); // name -> its column in split view
+    for (const k of ["exclude", "level", "wrap", "numbers", "times", "split", "hiddenNames"]) {
       ids[k] ??= k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     }
     ids.prevError ??= "prev-error";
@@ -153,6 +157,7 @@ export class LogViewer {
     option(ids.wrap, "nowrap", false);
     option(ids.numbers, "numbers", true);
     option(ids.times, "times", true);
+    option(ids.split, "split", true);
     $(ids.prevError)?.addEventListener("click", () => this.jumpToError(-1));
     $(ids.nextError)?.addEventListener("click", () => this.jumpToError(1));
     // The "N new lines" button, over the bottom of the view while the user reads above.
@@ -384,7 +389,16 @@ export class LogViewer {
     div.dataset.n = at ? String(at.n) : "·";
     div.dataset.t = at ? timeOf(at.t) : "history";
     div.dataset.line = line;
-    if (name !== undefined) div.dataset.name = name;
+    if (name !== undefined) {
+      div.dataset.name = name;
+      let column = this.columns.get(name);
+      if (column === undefined) {
+        column = this.columns.size + 1;
+        this.columns.set(name, column);
+        $(this.ids.view).style.setProperty("--columns", String(column));
+      }
+      div.style.gridColumn = String(column);
+    }
     if (cursor !== undefined) {
       div.dataset.cursor = cursor;
       div.dataset.key = key;
@@ -566,13 +580,22 @@ export class LogViewer {
       " ": () => { if (!$(this.ids.pause)?.disabled) this.togglePause(); },
       n: () => this.jumpToError(1),
       p: () => this.jumpToError(-1),
-      w: () => { const w = $(this.ids.wrap); if (w) { w.checked = !w.checked; w.dispatchEvent(new Event("change")); } },
+      w: () => this.flip(this.ids.wrap),
+      s: () => this.flip(this.ids.split),
       End: () => this.follow(),
     }[e.key];
     if (act) {
       e.preventDefault();
       act();
     }
+  }
+
+  // Flips an option's checkbox as a click would.
+  flip(id) {
+    const box = $(id);
+    if (!box) return;
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change"));
   }
 
   download() {

@@ -63,10 +63,11 @@ pub fn viewer(leading: &str, pause_disabled: bool) -> String {
     <label><input id="wrap" type="checkbox" checked> Wrap</label>
     <label><input id="numbers" type="checkbox"> Line numbers</label>
     <label><input id="times" type="checkbox"> Times</label>
+    <label title="one column per file, side by side"><input id="split" type="checkbox"> Split</label>
     <button id="prev-error" type="button" title="previous error (p)">&uarr; error</button>
     <button id="next-error" type="button" title="next error (n)">&darr; error</button>
     <span id="hidden-names" class="muted"></span>
-    <span class="muted keys" title="keyboard shortcuts">keys: <kbd>/</kbd> filter &middot; <kbd>space</kbd> pause &middot; <kbd>n</kbd>/<kbd>p</kbd> next/previous error &middot; <kbd>w</kbd> wrap &middot; <kbd>End</kbd> follow &middot; click a [name] to hide it, shift-click to show it alone</span>
+    <span class="muted keys" title="keyboard shortcuts">keys: <kbd>/</kbd> filter &middot; <kbd>space</kbd> pause &middot; <kbd>n</kbd>/<kbd>p</kbd> next/previous error &middot; <kbd>w</kbd> wrap &middot; <kbd>s</kbd> split &middot; <kbd>End</kbd> follow &middot; click a [name] to hide it, shift-click to show it alone</span>
   </div>"#
     )
 }
