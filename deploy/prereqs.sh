@@ -115,10 +115,15 @@ ensure_docker() {
   fi
 }
 
-# What the benchmark scripts compare against: the drain3 template miner (scripts/grouping.py).
+# What the benchmark scripts compare against: the drain3 template miner and Brain (logparser3)
+# (scripts/grouping.py).
 ensure_bench_prereqs() {
   if ! (cd / && python3 -c 'import drain3') >/dev/null 2>&1; then
     say "installing drain3 from PyPI (the grouping benchmark's baseline)"
     python3 -m pip install -q --disable-pip-version-check drain3
+  fi
+  if ! (cd / && python3 -c 'from logparser.Brain import LogParser') >/dev/null 2>&1; then
+    say "installing logparser3 from PyPI (Brain, the grouping benchmark's other baseline)"
+    python3 -m pip install -q --disable-pip-version-check logparser3
   fi
 }

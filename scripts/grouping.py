@@ -9,19 +9,34 @@ included), every line is an issue candidate, and one configuration serves every 
     python3 scripts/grouping.py                      # accuracy table (Markdown) on loghub-2k
     python3 scripts/grouping.py --throughput         # plus lines/s on the lines repeated to 1M
     python3 scripts/grouping.py --content            # also the classic setting: message content only
+    python3 scripts/grouping.py --save before.json   # keep the per-dataset figures of this build
+    python3 scripts/grouping.py --baseline before.json --designed-for OpenSSH
+                                                     # leave-one-dataset-out: did a change made for
+                                                     # OpenSSH help the datasets it was not made for?
 
-Needs: a release build (`cargo build --release`) and drain3 (`python3 -m pip install drain3`;
-`deploy/prereqs.sh` installs it with the other benchmark tools: `ensure_bench_prereqs`).
+Parsers beside tailrace: drain3 with its defaults; Brain (Yu et al., IEEE TSC 2023, from
+logparser3) both ways: one configuration on raw lines (`<Content>`, no masks, its default
+threshold), and given each dataset's header format (derived here from the dataset's own labels:
+the header columns of its structured CSV located in its lines) with a generic set of masks; and
+the seed's rules.
+
+Needs: a release build (`cargo build --release`), drain3 and logparser3 (`python3 -m pip install
+drain3 logparser3`; `deploy/prereqs.sh` installs them with the other benchmark tools:
+`ensure_bench_prereqs`).
 The data: ../shared/data/loghub-2k (see its LICENSE; loghub, Zhu et al., ISSRE 2023).
 """
 
 import argparse
 import collections
+import contextlib
 import csv
+import io
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,13 +46,55 @@ DEFAULT_BIN = os.path.join(ROOT, "target", "release", "tailrace")
 
 def load(data, name):
     """Raw lines, message contents and true event ids of one dataset."""
+    raw, rows = load_rows(data, name)
+    return raw, [r["Content"] for r in rows], [r["EventId"] for r in rows]
+
+
+def load_rows(data, name):
     with open(os.path.join(data, name, f"{name}_2k.log"), encoding="utf-8", errors="replace") as f:
         raw = [line.rstrip("\r\n") for line in f]
     with open(os.path.join(data, name, f"{name}_2k.log_structured.csv"), encoding="utf-8", errors="replace") as f:
         rows = list(csv.DictReader(f))
     if len(rows) != len(raw):
         sys.exit(f"{name}: {len(raw)} raw lines but {len(rows)} labelled rows")
-    return raw, [r["Content"] for r in rows], [r["EventId"] for r in rows]
+    return raw, rows
+
+
+NOT_HEADERS = {"LineId", "Content", "EventId", "EventTemplate"}
+
+
+def header_format(raw, rows):
+    """A dataset's header in logparser's form (`<Date> <Time> <Level>: <Content>`), found from
+    its labels: the structured CSV's header columns, in order, located in a line that holds them
+    all, with the text between them kept (escaped: logparser reads a format as a regular
+    expression). Of the shapes the first 200 lines give, the one that matches the most lines."""
+    columns = [c for c in rows[0].keys() if c not in NOT_HEADERS]
+    shapes = collections.Counter()
+    for line, row in list(zip(raw, rows))[:200]:
+        pos, parts = 0, []
+        for c in columns + ["Content"]:
+            value = row[c]
+            at = line.find(value, pos) if value else -1
+            if at < 0:
+                break
+            parts.append(re.escape(re.sub(r"[<>]", "", line[pos:at])).replace("\\ ", " "))
+            parts.append(f"<{c}>")
+            pos = at + len(value)
+        else:
+            shapes["".join(parts)] += 1
+    if not shapes:
+        return "<Content>"
+    from logparser.Brain import LogParser
+
+    def matched(shape):
+        _, regex = LogParser(logname="tailrace", log_format=shape).generate_logformat_regex(shape)
+        return sum(1 for line in raw if regex.search(line.strip()))
+
+    return max(shapes, key=matched)
+
+
+# Masks for Brain given each dataset's format: generic ones, the same for every dataset.
+GENERIC_MASKS = [r"(\d+\.){3}\d+(:\d+)?", r"(/[\w.-]+)+", r"\b0x[0-9a-fA-F]+\b", r"(?<![A-Za-z])-?\d+(\.\d+)?(?![A-Za-z])"]
 
 
 def grouping_accuracy(predicted, truth):
@@ -87,6 +144,32 @@ def drain3(lines):
     config.profiling_enabled = False
     miner = TemplateMiner(config=config)
     return [miner.add_log_message(line)["cluster_id"] for line in lines]
+
+
+# --- Brain (Yu et al., IEEE TSC 2023), from logparser3 ----------------------------------------
+def brain(lines, log_format="<Content>", rex=(), threshold=2):
+    """Brain's groups of `lines`; a line its header format does not match is a group of its own."""
+    try:
+        from logparser.Brain import LogParser
+    except ImportError:
+        sys.exit("logparser3 is not installed: `python3 -m pip install logparser3` (or run with --no-brain)")
+    parser = LogParser(logname="tailrace", log_format=log_format, threshold=threshold, rex=list(rex))
+    _, regex = parser.generate_logformat_regex(log_format)
+    kept = [i for i, line in enumerate(lines) if regex.search(line.strip())]
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "in.log"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines[i] for i in kept) + "\n")
+        parser.path, parser.savePath = d, d
+        with contextlib.redirect_stdout(io.StringIO()):
+            parser.parse("in.log")
+        with open(os.path.join(d, "in.log_structured.csv"), encoding="utf-8") as f:
+            ids = [r["EventId"] for r in csv.DictReader(f)]
+    if len(ids) != len(kept):
+        sys.exit(f"Brain answered {len(ids)} lines for {len(kept)}")
+    out = [f"unparsed-{i}" for i in range(len(lines))]
+    for i, event in zip(kept, ids):
+        out[i] = event
+    return out
 
 
 # --- tailrace ---------------------------------------------------------------------------------
@@ -155,6 +238,11 @@ def main():
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines for --throughput")
     ap.add_argument("--only", nargs="*", help="datasets to run (default: all)")
     ap.add_argument("--no-drain3", action="store_true")
+    ap.add_argument("--no-brain", action="store_true")
+    ap.add_argument("--save", help="write the per-dataset figures (JSON) here, to compare a later build with")
+    ap.add_argument("--baseline", help="figures saved by an earlier --save: report tailrace's change per dataset")
+    ap.add_argument("--designed-for", nargs="*", default=[],
+                    help="the datasets a change was made for: the verdict counts only the others")
     ap.add_argument("--show", help="print the wrong groups of this dataset (tailrace, raw lines)")
     ap.add_argument("--similarity", help="pass --similarity to tailrace fingerprint (for tuning)")
     args = ap.parse_args()
@@ -162,10 +250,19 @@ def main():
         EXTRA.extend(["--similarity", args.similarity])
 
     names = args.only or sorted(d for d in os.listdir(args.data) if os.path.isdir(os.path.join(args.data, d)))
-    parsers = [("tailrace", lambda lines: tailrace(args.bin, lines))]
+    parsers = [("tailrace", lambda lines, name: tailrace(args.bin, lines))]
     if not args.no_drain3:
-        parsers.append(("drain3", drain3))
-    parsers.append(("seed rules", seed))
+        parsers.append(("drain3", lambda lines, name: drain3(lines)))
+    if not args.no_brain:
+        parsers.append(("Brain, one configuration", lambda lines, name: brain(lines)))
+        parsers.append(("Brain, each dataset's header", lambda lines, name: brain(lines, *formats[name])))
+    parsers.append(("seed rules", lambda lines, name: seed(lines)))
+    # Brain given the header: raw lines with the dataset's format; contents have no header.
+    formats = {}
+    for name in names:
+        raw, rows = load_rows(args.data, name)
+        formats[name] = (header_format(raw, rows), GENERIC_MASKS)
+    figures = collections.defaultdict(dict)
     settings = [("raw", False)] + ([("content", True)] if args.content else [])
 
     for setting, content in settings:
@@ -181,9 +278,11 @@ def main():
             for pname, parse in parsers:
                 if pname == "tailrace" and content:
                     predicted = tailrace(args.bin, lines, content=True)
+                elif pname == "Brain, each dataset's header" and content:
+                    predicted = brain(lines, "<Content>", GENERIC_MASKS)
                 else:
-                    predicted = parse(lines)
-                ga = grouping_accuracy(predicted, truth)
+                    predicted = parse(lines, name)
+                figures[setting].setdefault(pname, {})[name] = ga = grouping_accuracy(predicted, truth)
                 sums[pname] += ga
                 worst[pname] = min(worst[pname], ga)
                 cells.append(f"{ga:.3f}")
@@ -193,8 +292,42 @@ def main():
         print("| **mean** | | | " + " | ".join(f"**{sums[p] / len(names):.3f}**" for p, _ in parsers) + " |")
         print("| lowest | | | " + " | ".join(f"{worst[p]:.3f}" for p, _ in parsers) + " |")
 
+    if not args.no_brain:
+        print("\nBrain's header formats, from each dataset's labels:\n")
+        for name in names:
+            print(f"- {name}: `{formats[name][0]}`")
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(figures, f, indent=1, sort_keys=True)
+    if args.baseline:
+        leave_one_out(args.baseline, figures, args.designed_for)
     if args.throughput:
         throughput(args.bin, args.data, names, args.lines)
+
+
+def leave_one_out(path, figures, designed_for):
+    """tailrace's change from a saved run, per dataset; the verdict rests on the datasets the
+    change was not made for (a rule that fixes one dataset says nothing about the next)."""
+    with open(path, encoding="utf-8") as f:
+        before = json.load(f)
+    for setting, parsers in figures.items():
+        old, new = before.get(setting, {}).get("tailrace", {}), parsers.get("tailrace", {})
+        common = sorted(set(old) & set(new))
+        if not common:
+            continue
+        print(f"\ntailrace against {path}, {setting} lines:\n")
+        print("| dataset | before | now | change | |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        for name in common:
+            mark = "made for" if name in designed_for else "held out"
+            print(f"| {name} | {old[name]:.3f} | {new[name]:.3f} | {new[name] - old[name]:+.3f} | {mark} |")
+        others = [n for n in common if n not in designed_for]
+        if others:
+            delta = sum(new[n] - old[n] for n in others) / len(others)
+            worst = min(new[n] - old[n] for n in others)
+            verdict = "keep" if delta > 0 and worst > -0.01 else "do not keep"
+            print(f"\nOn the {len(others)} datasets it was not made for: mean change {delta:+.4f}, "
+                  f"largest fall {worst:+.3f}: **{verdict}** (kept only if the mean rises and none falls by 0.01).")
 
 
 def show(lines, predicted, truth):
