@@ -104,18 +104,24 @@ impl HostService {
     async fn advertise(&self, present: &Present) -> bool {
         let mut all = true;
         for advert in self.adverts(present) {
-            let key = TailHost::key(&advert.host);
-            match tailrace_schemas::encode_json(&advert) {
-                Ok(bytes) => {
-                    if let Err(e) = self.store.put(&key, bytes.into()).await {
-                        tracing::warn!(%key, error = %e, "cannot advertise a tail host; trying again in 1 s");
-                        all = false;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot encode a tail host advert"),
-            }
+            all &= self.put(&advert).await;
         }
         all
+    }
+
+    /// Writes one advert; false if it could not be written.
+    async fn put(&self, advert: &TailHost) -> bool {
+        let key = TailHost::key(&advert.host);
+        match tailrace_schemas::encode_json(advert) {
+            Ok(bytes) => {
+                if let Err(e) = self.store.put(&key, bytes.into()).await {
+                    tracing::warn!(%key, error = %e, "cannot advertise a tail host; trying again in 1 s");
+                    return false;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a tail host advert"),
+        }
+        true
     }
 
     /// Advertises and answers listings until `cancel`, then withdraws the adverts.
@@ -173,17 +179,18 @@ impl HostService {
                 }
                 Some((host, began, found, reply)) = looks.next(), if !looks.is_empty() => {
                     looking.remove(&host);
+                    let Some(transport) = self.hosts.get(&host) else { continue };
                     match found {
                         // A look that began before the one stored (a slow host, answering late)
                         // says nothing newer.
                         Ok(paths) if present.get(&host).is_none_or(|(_, at)| *at <= began) => {
                             present.insert(host.clone(), (paths, began));
-                            self.advertise(&present).await;
+                            self.put(&self.advert(&host, transport, &present)).await;
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(%host, error = %e, "cannot look for the catalog's files on a host"),
                     }
-                    if let (Some(reply), Some(transport)) = (reply, self.hosts.get(&host)) {
+                    if let Some(reply) = reply {
                         match encode(&self.advert(&host, transport, &present)) {
                             Ok(bytes) => {
                                 if let Err(e) = self.client.publish(reply, bytes.into()).await {
