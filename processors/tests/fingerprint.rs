@@ -145,3 +145,23 @@ fn a_word_many_lines_agreed_on_stays_the_events_own_in_another_instance_too() {
     assert_eq!(second.content("job kappa started on the main queue").fingerprint, started);
     assert_ne!(second.content("job lambda stopped on the main queue").fingerprint, started);
 }
+
+#[test]
+fn templates_stored_before_words_were_kept_in_joined_tokens_keep_their_fingerprints() {
+    // What an older build stored for `…|InventoryClient|…|reserve ok`: the joined token was one
+    // variable. Masking keeps a token a token, so its `<*>` still takes the joined token and
+    // the issue goes on under its fingerprint after an upgrade.
+    let stored = tailrace_processors::template::TemplateRecord {
+        fingerprint: tailrace_schemas::Fingerprint(0x5eed),
+        template: "<*> ok".into(),
+        settled: Vec::new(),
+    };
+    let mut upgraded = Fingerprinter::default();
+    upgraded.miner().absorb(&stored);
+    let m = upgraded.content("20261205|10:00:00|InventoryClient|77|reserve ok");
+    assert_eq!(m.fingerprint, stored.fingerprint);
+    // A fresh store tells the two events apart.
+    let mut fresh = Fingerprinter::default();
+    let reserve = fresh.content("20261205|10:00:00|InventoryClient|77|reserve ok").fingerprint;
+    assert_ne!(fresh.content("20261205|10:00:01|InventoryClient|78|release ok").fingerprint, reserve);
+}

@@ -198,6 +198,20 @@ const FORMATS: &[Format] = &[
         ],
     },
     Format {
+        // log4j's PatternLayout with `|` between conversions (`%d{yyyyMMdd}|%d{HH:mm:ss}|%c{1}|
+        // %X{txn}|%m%n`): no space between the header's fields and the message's first word.
+        name: "pipe-delimited pattern",
+        floor: 1.0,
+        header: "",
+        events: &[
+            ("INFO", "{n}|{time}|InventoryClient|{n}|reserve ok"),
+            ("INFO", "{n}|{time}|InventoryClient|{n}|release ok"),
+            ("WARN", "{n}|{time}|PaymentService|{n}|retry {n}"),
+            ("ERROR", "{n}|{time}|Gateway|{n}|retry {n}"),
+            ("INFO", "{n}|{time}|PaymentService|{n}|charge accepted amount={n}"),
+        ],
+    },
+    Format {
         name: "JSON lines",
         floor: 1.0,
         header: "",

@@ -9,6 +9,13 @@
 //! masked tokens become one `<*>`, so a variable that spans several words (a date) does not
 //! change the token count.
 //!
+//! A token that joins words and variables without spaces (`<*>|Step|<*>|onChanged`,
+//! `Switch<0>::callback`, `[myid=1]`) keeps its words: its parts between joiners (`|`, `:`,
+//! `,`, brackets, `=`) are judged one by one. Masked whole, a format whose header runs into the
+//! message by pipes made every line `<*>` and one event (0.19 on such a format in
+//! `tests/formats.rs`; 1.0 now). A token stays one token, so a template stored by an older build
+//! (`<*>` there) still takes such lines under its fingerprint.
+//!
 //! The seed's rules (6+ digit numbers, 8+ hex, UUIDs) are a subset. It kept shorter numbers
 //! so HTTP statuses and ports stayed apart; here a position whose value varies becomes `<*>`
 //! in the miner anyway, so masking them first only makes grouping cheaper and more exact.
@@ -26,6 +33,8 @@ pub struct Masked {
     spans: Vec<(u32, u32)>,
     /// Scratch: the raw tokens of the line being masked and how each is rendered.
     pieces: Vec<Piece>,
+    /// Scratch: a joined token's middle as rendered.
+    joined: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +56,10 @@ enum How {
     Wrapped { lead: u8, trail: u8 },
     /// `key=<*>`: the token's first `key` bytes (through `=`), `<*>`, its last `trail` bytes.
     Value { key: u16, trail: u8 },
+    /// Words and variables joined by punctuation (`<*>|Step_LSC|<*>`, `Switch<<*>>::callback`):
+    /// inside the token's first `lead` and last `trail` bytes, each variable part is `<*>` and
+    /// the words stay.
+    Joined { lead: u8, trail: u8 },
 }
 
 impl Masked {
@@ -145,6 +158,13 @@ pub fn mask(content: &str, out: &mut Masked) {
                 let (key, trail) = (key as usize, trail as usize);
                 out.push(&[&token[..key], WILDCARD, &token[token.len() - trail..]]);
             }
+            How::Joined { lead, trail } => {
+                let (lead, trail) = (lead as usize, trail as usize);
+                let mut joined = std::mem::take(&mut out.joined);
+                render_joined(&token[lead..token.len() - trail], &mut joined);
+                out.push(&[&token[..lead], &joined, &token[token.len() - trail..]]);
+                out.joined = joined;
+            }
         }
         last_var = how == How::Var;
     }
@@ -183,7 +203,9 @@ fn judge(token: &str) -> How {
         }
     }
     if is_variable(core) {
-        if lead == 0 && trail == 0 {
+        if joins_words(core) {
+            How::Joined { lead: lead as u8, trail: trail as u8 }
+        } else if lead == 0 && trail == 0 {
             How::Var
         } else {
             How::Wrapped { lead: lead as u8, trail: trail as u8 }
@@ -193,6 +215,82 @@ fn judge(token: &str) -> How {
     } else {
         How::Word
     }
+}
+
+/// What joins the parts of a token that holds both words and variables with no space between
+/// them: pipes, colons, commas, brackets, `=`. Not `.`, `-`, `_` or `/`: those are inside
+/// dotted names, versions, addresses, ids and paths, which are one variable whole.
+fn is_joiner(b: u8) -> bool {
+    matches!(b, b'|' | b':' | b',' | b';' | b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'=')
+}
+
+/// A part of a joined token that is a word: two or more letters (`_`, `-`, `.` may join them),
+/// no digit, and a letter that is not a hex digit (`FF:F2:9F:EA` is an address, not words).
+fn is_word_part(p: &[u8]) -> bool {
+    p.len() >= 2
+        && p.iter().all(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'-' | b'.'))
+        && p.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 2
+        && p.iter().any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
+}
+
+/// Whether a variable token is really words and variables joined by punctuation: a part of it
+/// is a word, and it is not a path, URL or e-mail address, which stay one variable.
+fn joins_words(core: &str) -> bool {
+    let b = core.as_bytes();
+    if b[0] == b'/'
+        || b.starts_with(b"./")
+        || b.starts_with(b"~/")
+        || core.contains("://")
+        || core.contains('@')
+    {
+        return false;
+    }
+    if b.len() > 2 && b[1] == b':' && b[2] == b'\\' {
+        return false;
+    }
+    b.iter().any(|&c| is_joiner(c)) && b.split(|&c| is_joiner(c)).any(is_word_part)
+}
+
+/// A joined token's parts: words kept, each run of other parts (with the punctuation between
+/// them) one `<*>`, the punctuation between a word and a variable kept.
+fn render_joined(core: &str, out: &mut String) {
+    out.clear();
+    let b = core.as_bytes();
+    let mut last_var = false;
+    // Punctuation after a variable, written only if a word follows (else the run goes on).
+    let mut held = 0..0;
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if is_joiner(b[i]) {
+            while i < b.len() && is_joiner(b[i]) {
+                i += 1;
+            }
+            if last_var {
+                held = start..i;
+            } else {
+                out.push_str(&core[start..i]);
+            }
+            continue;
+        }
+        while i < b.len() && !is_joiner(b[i]) {
+            i += 1;
+        }
+        if is_word_part(&b[start..i]) {
+            if last_var {
+                out.push_str(&core[held.clone()]);
+            }
+            out.push_str(&core[start..i]);
+            last_var = false;
+        } else {
+            if !last_var {
+                out.push_str(WILDCARD);
+            }
+            last_var = true;
+        }
+        held = 0..0;
+    }
+    out.push_str(&core[held]);
 }
 
 fn is_key(key: &str) -> bool {
@@ -263,6 +361,17 @@ mod tests {
                 "connection from <*> (<*>) at <*>",
             ),
             ("mail to a@b.com bounced, id deadbeefcafe", "mail to <*> bounced, id <*>"),
+            // Words joined to variables by punctuation keep the words.
+            (
+                "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579",
+                "<*>|Step_LSC|<*>|onStandStepChanged <*>",
+            ),
+            (
+                "IOThunderboltSwitch<0>(0x0)::listenerCallback - Thunderbolt HPD",
+                "IOThunderboltSwitch<<*>)::listenerCallback - Thunderbolt HPD",
+            ),
+            ("QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181 up", "QuorumPeer[myid=<*> up"),
+            ("at 10.0.0.1:8080, 10.0.0.2:80 and /a/b:3", "at <*>, <*> and <*>"),
         ];
         for (line, want) in cases {
             assert_eq!(masked(line), want, "{line}");
