@@ -237,6 +237,10 @@ fn is_word_part(p: &[u8]) -> bool {
 /// is a word, and it is not a path, URL or e-mail address, which stay one variable.
 fn joins_words(core: &str) -> bool {
     let b = core.as_bytes();
+    // Most variables (numbers, ids) hold no joiner: for them this is the whole cost.
+    if !b.iter().any(|&c| is_joiner(c)) {
+        return false;
+    }
     if b[0] == b'/'
         || b.starts_with(b"./")
         || b.starts_with(b"~/")
@@ -248,7 +252,7 @@ fn joins_words(core: &str) -> bool {
     if b.len() > 2 && b[1] == b':' && b[2] == b'\\' {
         return false;
     }
-    b.iter().any(|&c| is_joiner(c)) && b.split(|&c| is_joiner(c)).any(is_word_part)
+    b.split(|&c| is_joiner(c)).any(is_word_part)
 }
 
 /// A joined token's parts: words kept, each run of other parts (with the punctuation between
