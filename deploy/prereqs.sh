@@ -106,6 +106,11 @@ ensure_docker() {
   apt_install docker.io busybox-static
   if ! docker info >/dev/null 2>&1; then
     say "starting dockerd (log: /tmp/tailrace-dockerd.log)"
+    # A dockerd that died (killed, a reboot of a container) leaves its pid file, and a new one
+    # refuses to start while it is there.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+      rm -f /var/run/docker.pid
+    fi
     (dockerd >/tmp/tailrace-dockerd.log 2>&1 &)
     for _ in $(seq 1 60); do
       docker info >/dev/null 2>&1 && break
