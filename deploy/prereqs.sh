@@ -100,17 +100,25 @@ ensure_test_prereqs() {
   ensure_docker
 }
 
+# Removes pid file $1 unless the process it names is a live $2.
+stale_pid() {
+  if [ -f "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" != "$2" ]; then
+    rm -f "$1"
+  fi
+}
+
 # The controller's tests run containers on a real Docker Engine (Debian's docker.io; no
 # registry is reachable, so their image is imported from busybox-static's root filesystem).
 ensure_docker() {
   apt_install docker.io busybox-static
   if ! docker info >/dev/null 2>&1; then
     say "starting dockerd (log: /tmp/tailrace-dockerd.log)"
-    # A dockerd that died (killed, a reboot of a container) leaves its pid file, and a new one
-    # refuses to start while it is there.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-      rm -f /var/run/docker.pid
-    fi
+    # A dockerd that died (killed, a reboot of a container) leaves its pid file and its
+    # containerd's, and a new one refuses to start, or waits for a containerd that is not
+    # there, while they are. Their pids may belong to other processes by now: only a live
+    # daemon of that name keeps its file.
+    stale_pid /var/run/docker.pid dockerd
+    stale_pid /var/run/docker/containerd/containerd.pid containerd
     (dockerd >/tmp/tailrace-dockerd.log 2>&1 &)
     for _ in $(seq 1 60); do
       docker info >/dev/null 2>&1 && break
