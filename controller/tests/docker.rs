@@ -46,8 +46,9 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
         &[(project, shop.as_str())],
         &script(32, &["WARN checkpoint took 2 s".to_owned()]),
     );
-    // A job whose child outgrows the container's 24 MiB limit a few seconds in: one OOM kill,
-    // the container lives on.
+    // A job whose child outgrows the container's 24 MiB limit a few seconds in: OOM kills (the
+    // kernel may take the pipeline's reader and the subshell holding its output, one after the
+    // other), the container lives on.
     let job = unique("job");
     let _job = TestContainer::run_with(
         &format!("{job}-1"),
@@ -80,7 +81,8 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
     }
     let report = collector.report(Timestamp::now()).await;
     let j = app(&report, &job).unwrap_or_else(|| panic!("{job} reported: {report:#?}"));
-    assert_eq!(j.oom_kills, Some(1), "{j:#?}");
+    let kills = j.oom_kills.unwrap_or(0);
+    assert!((1..=2).contains(&kills), "the child's OOM kills are counted: {j:#?}");
     assert_eq!(j.restarts, Some(0), "an OOM kill of a child is not a restart");
     let c = app(&report, &crash).unwrap_or_else(|| panic!("{crash} reported: {report:#?}"));
     assert!(c.oom_kills.is_some_and(|n| n >= 1) && c.restarts.is_some_and(|n| n >= 1), "{c:#?}");
