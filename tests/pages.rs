@@ -614,22 +614,20 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
     stack.look_again().await;
     let browser = Browser::start().await;
     const T: Duration = Duration::from_secs(20);
-    let js = |script: &str| {
-        let (client, script) = (browser.client.clone(), script.to_owned());
-        async move { client.execute(&script, vec![]).await.unwrap() }
-    };
     let page = format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST);
     let status = "document.getElementById('history-status').textContent";
-    browser.client.goto(&page).await.unwrap();
-    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
-    js("document.getElementById('start').click()").await;
+    start_tail(&browser, &page, T).await;
     browser.wait_for("document.querySelectorAll('#log .ln').length === 100", T).await;
 
     // The pointer over a line offers its link.
-    let line = js("const d = document.querySelector('#log .ln'); d.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); return d.dataset.line").await;
+    let line = browser.run("const d = document.querySelector('#log .ln'); d.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); return d.dataset.line").await;
     assert_eq!(line, numbered_line(300), "the context is the last 100 lines");
-    assert_eq!(js("return document.getElementById('log-line-link').hidden").await, false);
-    js("document.getElementById('log-line-link').click()").await;
+    // (A scroll of the view, still settling after the context arrived, hides the button: the
+    // pointer is moved over the line again until it shows.)
+    browser
+        .wait_for("(document.querySelector('#log .ln').dispatchEvent(new MouseEvent('mouseover', {bubbles: true})), !document.getElementById('log-line-link').hidden)", T)
+        .await;
+    browser.run("document.getElementById('log-line-link').click()").await;
     let said = browser.wait_for(&format!("{status}.includes('#L') && {status}"), T).await;
     let link = said.as_str().unwrap().split(": ").nth(1).unwrap().to_owned();
     assert!(link.starts_with(&page) && link.contains("#L"), "{link}");
@@ -644,16 +642,13 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
         assert!(tokio::time::Instant::now() < deadline, "the lines were not stored within {T:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    browser.client.goto("about:blank").await.unwrap();
-    browser.client.goto(&link).await.unwrap();
-    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
-    js("document.getElementById('start').click()").await;
+    start_tail(&browser, &link, T).await;
     let target = browser.wait_for("document.querySelector('#log .ln.target')?.dataset.line", T).await;
     assert_eq!(target, numbered_line(300));
-    let in_sight = js("const v = document.getElementById('log'), d = document.querySelector('#log .ln.target'); const top = d.offsetTop - v.offsetTop; return top >= v.scrollTop && top < v.scrollTop + v.clientHeight").await;
+    let in_sight = browser.run("const v = document.getElementById('log'), d = document.querySelector('#log .ln.target'); const top = d.offsetTop - v.offsetTop; return top >= v.scrollTop && top < v.scrollTop + v.clientHeight").await;
     assert_eq!(in_sight, true, "the linked line is scrolled into the view");
     let lines: Vec<String> = serde_json::from_value(
-        js("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)").await,
+        browser.run("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)").await,
     )
     .unwrap();
     let from = lines.iter().position(|l| *l == numbered_line(300)).unwrap();
@@ -664,10 +659,7 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
     );
 
     // A line the history does not hold is said so.
-    browser.client.goto("about:blank").await.unwrap();
-    browser.client.goto(&format!("{page}#L999999999.0")).await.unwrap();
-    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
-    js("document.getElementById('start').click()").await;
+    start_tail(&browser, &format!("{page}#L999999999.0"), T).await;
     browser.wait_for(&format!("{status}.includes('is not in the stored history')"), T).await;
     browser.close().await;
     stack.stop().await;
@@ -682,23 +674,13 @@ async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_n
     stack.look_again().await;
     let browser = Browser::start().await;
     const T: Duration = Duration::from_secs(90);
-    let js = |script: &str| {
-        let (client, script) = (browser.client.clone(), script.to_owned());
-        async move { client.execute(&script, vec![]).await.unwrap() }
-    };
-    browser
-        .client
-        .goto(&format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST))
-        .await
-        .unwrap();
-    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
-    js("document.getElementById('start').click()").await;
+    start_tail(&browser, &format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST), T).await;
     browser.wait_for("document.querySelectorAll('#log .ln').length === 100", T).await;
     // More lines than the page keeps for Download (200,000) arrive live.
     append_numbered(&path, 100, 210_100);
     browser.wait_for("document.getElementById('counts').textContent.startsWith('210,100 received')", T).await;
     // Each saved file's lines: how many, and whether they are lines from..from+n in order.
-    js("window.saved = []; const make = URL.createObjectURL; URL.createObjectURL = (b) => { window.saved.push(b); return make(b); }").await;
+    browser.run("window.saved = []; const make = URL.createObjectURL; URL.createObjectURL = (b) => { window.saved.push(b); return make(b); }").await;
     let check = |k: usize| {
         let client = browser.client.clone();
         async move {
@@ -714,14 +696,14 @@ async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_n
             client.execute_async(&script, vec![]).await.unwrap()
         }
     };
-    js("document.getElementById('download').click()").await;
+    browser.run("document.getElementById('download').click()").await;
     browser.wait_for("window.saved.length === 1", T).await;
     assert_eq!(
         check(0).await,
         serde_json::json!([200_000, 10_100, true]),
         "Download: the newest 200,000 received"
     );
-    js("document.getElementById('download-all').click()").await;
+    browser.run("document.getElementById('download-all').click()").await;
     let status = "document.getElementById('history-status').textContent";
     let said = browser.wait_for(&format!("!{status}.startsWith('downloading') && {status}"), T).await;
     assert!(said.as_str().unwrap().starts_with("downloaded"), "{said}");
@@ -732,6 +714,15 @@ async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_n
     );
     browser.close().await;
     stack.stop().await;
+}
+
+/// Opens the live-tail page at `url` (a link naming the file `app`), from a blank page so a
+/// link differing only in its `#` loads anew, and presses Start once the file is checked.
+async fn start_tail(browser: &Browser, url: &str, timeout: Duration) {
+    browser.client.goto("about:blank").await.unwrap();
+    browser.client.goto(url).await.unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", timeout).await;
+    browser.run("document.getElementById('start').click()").await;
 }
 
 /// A batch of `lines` of `host`/`app`.

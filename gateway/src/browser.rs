@@ -100,6 +100,12 @@ impl Browser {
         panic!("page condition `{script}` not met within {timeout:?}; last value {last}");
     }
 
+    /// Runs `script` (a function body: `return …` gives its value) in the page; panics if the
+    /// page throws.
+    pub async fn run(&self, script: &str) -> serde_json::Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("`{script}` failed: {e}"))
+    }
+
     /// Saves a PNG of the current page (for a person to look at).
     pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.expect("screenshot");
