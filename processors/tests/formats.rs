@@ -25,7 +25,7 @@ impl Gen {
         xs[self.below(xs.len() as u64) as usize]
     }
     /// `{…}` placeholders of `template` filled: n (number), ms, ip, port, hex, uuid, user, path,
-    /// host, time, date, pid, size.
+    /// host, time, date, pid, size, hms (time without fraction), epoch (seconds), exe.
     fn fill(&mut self, template: &str) -> String {
         let mut out = String::new();
         let mut rest = template;
@@ -68,6 +68,11 @@ impl Gen {
                 ),
                 "date" => format!("2026-{:02}-{:02}", 1 + self.below(12), 1 + self.below(28)),
                 "size" => format!("{}", self.below(10_000_000)),
+                "hms" => format!("{:02}:{:02}:{:02}", self.below(24), self.below(60), self.below(60)),
+                "epoch" => format!("{}", 1_700_000_000 + self.below(90_000_000)),
+                "exe" => self
+                    .pick(&["chrome.exe", "firefox.exe", "Teams.exe", "svchost.exe", "git-remote-https.exe"])
+                    .to_owned(),
                 // A literal brace (JSON).
                 _ => {
                     out.push('{');
@@ -219,6 +224,86 @@ const FORMATS: &[Format] = &[
             ("info", "{\"ts\":\"{date}T{time}Z\",\"level\":\"info\",\"msg\":\"request served\",\"path\":\"{path}\",\"status\":200,\"ms\":{ms}}"),
             ("error", "{\"ts\":\"{date}T{time}Z\",\"level\":\"error\",\"msg\":\"payment failed\",\"order\":{n},\"err\":\"card declined\"}"),
             ("warn", "{\"ts\":\"{date}T{time}Z\",\"level\":\"warn\",\"msg\":\"slow query\",\"ms\":{ms},\"table\":\"orders\"}"),
+        ],
+    },
+    Format {
+        // Windows servicing (CBS.log): a comma after the time, the level padded, the component.
+        name: "Windows CBS",
+        floor: 1.0,
+        header: "{date} {hms}, {level}                  CBS    ",
+        events: &[
+            ("Info", "Loaded Servicing Stack v6.1.{n}.{n} with Core: C:\\Windows\\winsxs\\amd64_{hex}\\cbscore.dll"),
+            ("Info", "Session: {n}_{n} initialized by client WindowsUpdateAgent."),
+            ("Info", "Read out cached package applicability for package: Package_for_KB{n}~31bf3856ad364e35~amd64~~6.1.1.{n}, ApplicableState: 112, CurrentState:112"),
+            ("Warning", "Failed to get next package to re-evaluate [HRESULT = 0x800f0805 - CBS_E_INVALID_PACKAGE]"),
+            ("Info", "Ending TrustedInstaller finalization."),
+        ],
+    },
+    Format {
+        // macOS syslog: BSD syslog with the process's bracketed pid, messages in many shapes.
+        name: "macOS syslog",
+        floor: 1.0,
+        header: "Dec  5 {hms} mbp-{n} ",
+        events: &[
+            ("I", "kernel[0]: AppleThunderboltNHIType2::prePCIWake - power up complete - took {n} us"),
+            ("I", "com.apple.xpc.launchd[1] (com.apple.mdworker.bundles[{pid}]): Service exited with abnormal code: 1"),
+            ("I", "WindowServer[{pid}]: CGXDisplayDidWakeNotification [{n}]: posting kCGSDisplayDidWake"),
+            ("E", "sandboxd[{pid}]: ([{pid}]) mdworker({pid}) deny file-read-data {path}"),
+            ("I", "kernel[0]: ARPT: {n}.{n}: wl0: MDNS: IPV4 Addr: {ip}"),
+            ("I", "QQ[{pid}]: FA||Url||taskID[{n}] dealloc"),
+        ],
+    },
+    Format {
+        // A proxy client's connection log: the time in brackets, the program, the target.
+        name: "proxy connections",
+        floor: 1.0,
+        header: "[12.05 {hms}] ",
+        events: &[
+            ("I", "{exe} - {host}.example.com:{port} open through proxy proxy.example.com:5070 HTTPS"),
+            ("I", "{exe} - {host}.example.com:{port} close, {n} bytes sent, {n} bytes ({size} KB) received, lifetime {n}:{n}"),
+            ("E", "{exe} - {host}.example.com:{port} error : Could not connect through proxy proxy.example.com:5070 - Proxy server cannot establish a connection with the target, status code 403"),
+            ("I", "{exe} *64 - {host}.example.com:{port} open through proxy proxy.example.com:5070 SOCKS5"),
+        ],
+    },
+    Format {
+        // A cluster's RAS events: record id, node, component, event kind, epoch seconds, flag.
+        name: "cluster RAS events",
+        floor: 1.0,
+        header: "{n} node-{n} ",
+        events: &[
+            ("I", "unix.hw state_change.unavailable {epoch} 1 Component State Change: Component \\042alt0\\042 is in the unavailable state (HWID={n})"),
+            ("I", "action start {epoch} 1 clusterAddMember  (command {n})"),
+            ("E", "node psu failure {epoch} 1 ambient={n}"),
+            ("I", "boot_cmd new {epoch} 1 Targeting domains:node-D{n} and nodes:node-[{n}-{n}] child of command {n}"),
+            ("W", "node temp {epoch} 1 Temperature ({n}C) exceeds warning threshold"),
+        ],
+    },
+    Format {
+        // A syslog relayed through a collector: alert flag, epoch, date, node, then the
+        // original syslog line with its own time and `node/node` host.
+        name: "relayed syslog",
+        floor: 1.0,
+        header: "- {epoch} 2026.12.05 dn{n} Dec 5 {hms} dn{n}/dn{n} ",
+        events: &[
+            ("I", "crond(pam_unix)[{pid}]: session closed for user root"),
+            ("I", "crond(pam_unix)[{pid}]: session opened for user root by (uid=0)"),
+            ("I", "crond[{pid}]: (root) CMD (run-parts /etc/cron.hourly)"),
+            ("E", "kernel: [KERNEL_IB][ib_mad_dispatch][{n}]EVAPI_process_local_mad failed, return code = -{n}"),
+            ("I", "ntpd[{pid}]: synchronized to {ip}, stratum 2"),
+            ("W", "sshd[{pid}]: Did not receive identification string from {ip}"),
+        ],
+    },
+    Format {
+        // A mobile app's log: compact date-time with milliseconds, component, id, message.
+        name: "pipe-delimited app",
+        floor: 1.0,
+        header: "",
+        events: &[
+            ("I", "20261205-{hms}:{n}|Step_LSC|{n}|onStandStepChanged {n}"),
+            ("I", "20261205-{hms}:{n}|Step_SPUtils|{n}| getTodayTotalDetailSteps = {n}##{n}##{n}##{n}##{n}"),
+            ("I", "20261205-{hms}:{n}|Step_StandReportReceiver|{n}|onReceive action: android.intent.action.SCREEN_ON"),
+            ("E", "20261205-{hms}:{n}|HiH_DataCacheUtil|{n}|getCacheData failed, key={n}"),
+            ("I", "20261205-{hms}:{n}|Step_ExtSDM|{n}|calculateCaloriesWithCache totalCalories={n}"),
         ],
     },
 ];
