@@ -20,10 +20,11 @@ fn batch(lines: usize) -> LogBatch {
         lines: (0..lines)
             .map(|l| {
                 let offset = (l * 200) as u64;
-                LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false }
+                LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false, priority: None }
             })
             .collect(),
         next_offset: None,
+        cursor: None,
         read_at: Timestamp::now(),
     }
 }

@@ -605,8 +605,10 @@ async fn fanout_against(
                 offset: seq,
                 text: line(seq, wall_nanos()).trim_end().to_owned(),
                 lossy: false,
+                priority: None,
             }],
             next_offset: None,
+            cursor: None,
             read_at: tailrace_schemas::Timestamp::now(),
         };
         js.publish(subject.clone(), tailrace_schemas::encode(&batch).unwrap().into()).await.unwrap();

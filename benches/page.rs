@@ -43,9 +43,11 @@ fn batch(first: u64, n: u64) -> bytes::Bytes {
                     i % 997
                 ),
                 lossy: false,
+                priority: None,
             })
             .collect(),
         next_offset: None,
+        cursor: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&b).unwrap().into()

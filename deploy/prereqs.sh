@@ -60,11 +60,12 @@ ensure_rust() {
 }
 
 # What the tests use besides nats-server: OpenSSH's sshd on loopback, headless Chromium and its
-# WebDriver, inotify-tools (the tail follower wakes on inotify where a host has it), and nats-py
-# and msgpack for processors written in Python.
+# WebDriver, inotify-tools (the tail follower wakes on inotify where a host has it), systemd's
+# journald and journalctl (journal sources are tested against a real journald in a namespace of
+# its own), and nats-py and msgpack for processors written in Python.
 ensure_test_prereqs() {
   apt_install openssh-server openssh-client chromium chromium-driver
-  apt_install procps inotify-tools
+  apt_install procps inotify-tools systemd
   # An unprivileged user for SSH tests (root reads every file, so permission tests need another
   # user). Its password is a test fixture, and the account exists only on test machines.
   if [ "$(id -u)" = 0 ] && ! id tailrace-test >/dev/null 2>&1; then
@@ -73,6 +74,9 @@ ensure_test_prereqs() {
   fi
   if [ "$(id -u)" = 0 ]; then
     echo 'tailrace-test:tailrace-test-password' | chpasswd
+    # Reads the journal as an operator's account does: by membership of systemd-journal.
+    getent group systemd-journal >/dev/null || groupadd --system systemd-journal
+    usermod -aG systemd-journal tailrace-test
   fi
   # Checked from / : in the repository, `import nats` would find the nats/ crate directory.
   if ! (cd / && python3 -c 'import nats.js') >/dev/null 2>&1; then

@@ -279,7 +279,7 @@ async fn roles_on_a_three_node_cluster_survive_kill_9_of_a_leader_a_processor_an
         let mut acked = 0u64;
         for b in 0..LINES / PER_BATCH {
             let lines = (b * PER_BATCH..(b + 1) * PER_BATCH)
-                .map(|n| LogLine { offset: n, text: text(n), lossy: false })
+                .map(|n| LogLine { offset: n, text: text(n), lossy: false, priority: None })
                 .collect();
             let batch = LogBatch {
                 v: 1,
@@ -290,6 +290,7 @@ async fn roles_on_a_three_node_cluster_survive_kill_9_of_a_leader_a_processor_an
                 generation: 0,
                 lines,
                 next_offset: Some((b + 1) * PER_BATCH),
+                cursor: None,
                 read_at: Timestamp::now(),
             };
             let out =

@@ -478,3 +478,56 @@ async fn a_second_file_under_a_name_already_tailed_is_refused_over_websocket_and
     assert_eq!(ws.lines(1).await, [("svc".to_owned(), numbered_line(1))]);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_is_offered_where_the_host_has_it_and_tailed_with_context_and_priorities() {
+    let stack = Stack::start_with_journal(Duration::from_secs(10)).await;
+    let journald = stack.journald.as_ref().unwrap();
+    let catalog = |host: serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        host["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["present"].clone()))
+            .collect()
+    };
+    let refresh = || async {
+        let url = format!("{}/api/v1/tail/catalog/refresh?host={HOST}", stack.base);
+        reqwest::Client::new().post(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+    };
+    // No entry of the source yet: not offered.
+    assert_eq!(catalog(refresh().await)[2], ("journal".to_owned(), false.into()));
+    journald.send_numbered("app", 0, 120);
+    journald.send(&[("MESSAGE", "worker crashed"), ("PRIORITY", "2"), ("SYSLOG_IDENTIFIER", "app")]);
+    until("journald stored the entries", || journald.count("app") == 121).await;
+    assert_eq!(catalog(refresh().await)[2], ("journal".to_owned(), true.into()));
+
+    // Whoever opens it gets its last 100 entries, then live ones, each with its priority.
+    let mut ws = WsClient::connect(&stack.base).await;
+    let path = journald.path(support::JOURNAL_SELECTOR);
+    ws.send("start_tail_f", json!({ "cvm_ip": HOST, "log_path": path, "log_name": "journal" })).await;
+    let mut events = Vec::new();
+    while events.len() < 100 {
+        events.push(ws.next_named("log").await);
+    }
+    let message = |e: &serde_json::Value| e["line"].as_str().unwrap().split_once("]: ").unwrap().1.to_owned();
+    let mut expected = numbered(21, 120);
+    expected.push("worker crashed".to_owned());
+    assert_eq!(events.iter().map(message).collect::<Vec<_>>(), expected);
+    assert_eq!(events[0]["priority"], 6);
+    assert_eq!(events[99]["priority"], 2);
+    journald.send(&[("MESSAGE", "recovered"), ("PRIORITY", "5"), ("SYSLOG_IDENTIFIER", "app")]);
+    let live = ws.next_named("log").await;
+    assert_eq!((message(&live), live["priority"].clone()), ("recovered".to_owned(), 5.into()));
+
+    // A malformed journal source is refused before anything starts, naming the field.
+    ws.send(
+        "start_tail_f",
+        json!({ "cvm_ip": HOST, "log_path": journald.path("lower=x"), "log_name": "bad" }),
+    )
+    .await;
+    let err = ws.next_named("error").await;
+    assert_eq!(err["field"], "log_path", "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("upper-case"), "{err}");
+    stack.stop().await;
+}

@@ -440,9 +440,11 @@ fn numbered_batch(host: &str, first: usize) -> bytes::Bytes {
                 offset: n as u64 * 11,
                 text: format!("line {n:05}"),
                 lossy: false,
+                priority: None,
             })
             .collect(),
         next_offset: None,
+        cursor: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&batch).unwrap().into()
@@ -737,9 +739,15 @@ fn batch_of(host: &str, lines: &[&str]) -> bytes::Bytes {
         lines: lines
             .iter()
             .enumerate()
-            .map(|(i, t)| tailrace_schemas::LogLine { offset: i as u64, text: (*t).to_owned(), lossy: false })
+            .map(|(i, t)| tailrace_schemas::LogLine {
+                offset: i as u64,
+                text: (*t).to_owned(),
+                lossy: false,
+                priority: None,
+            })
             .collect(),
         next_offset: None,
+        cursor: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&batch).unwrap().into()
@@ -924,4 +932,40 @@ async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
         serde_json::json!([lines[0]])
     );
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_is_offered_on_the_live_tail_page_and_its_lines_take_their_severity_from_its_priorities() {
+    let stack = support::Stack::start_with_journal(Duration::from_secs(10)).await;
+    let journald = stack.journald.as_ref().unwrap();
+    for (message, priority) in
+        [("disk is failing", "2"), ("almost full", "4"), ("ERROR is only a word here", "6")]
+    {
+        journald.send(&[("MESSAGE", message), ("PRIORITY", priority), ("SYSLOG_IDENTIFIER", "app")]);
+    }
+    tailrace_producers::testing::until("journald stored the entries", || journald.count("app") == 3).await;
+    stack.look_again().await;
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    browser
+        .client
+        .goto(&format!("{}/realtimelog?host={}&files=journal", stack.base, support::HOST))
+        .await
+        .unwrap();
+    browser.wait_for("document.querySelector('#files input[data-name=journal]')?.checked", T).await;
+    browser.run("document.getElementById('start').click()").await;
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 3", T).await;
+    let classes = browser
+        .run("return [...document.querySelectorAll('#log .ln')].map(d => [d.dataset.line.split(']: ')[1], d.className])")
+        .await;
+    assert_eq!(
+        classes,
+        serde_json::json!([
+            ["disk is failing", "ln error"],
+            ["almost full", "ln warn"],
+            ["ERROR is only a word here", "ln"]
+        ])
+    );
+    browser.close().await;
+    stack.stop().await;
 }

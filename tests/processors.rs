@@ -45,9 +45,15 @@ fn batch(host: &str, first: u64, n: usize) -> LogBatch {
         file: None,
         generation: 0,
         lines: (0..n as u64)
-            .map(|i| LogLine { offset: first + i, text: format!("ERROR line {}", first + i), lossy: false })
+            .map(|i| LogLine {
+                offset: first + i,
+                text: format!("ERROR line {}", first + i),
+                lossy: false,
+                priority: None,
+            })
             .collect(),
         next_offset: Some(first + n as u64),
+        cursor: None,
         read_at: Timestamp::now(),
     }
 }
@@ -276,7 +282,7 @@ async fn a_stack_trace_is_one_event_classified_by_its_first_line_and_counted_onc
     let mut b = batch("h", 0, 0);
     for (n, frame) in [(1, "a"), (2, "b")] {
         for (i, text) in event(n, frame).into_iter().enumerate() {
-            b.lines.push(LogLine { offset: n * 100 + i as u64, text, lossy: false });
+            b.lines.push(LogLine { offset: n * 100 + i as u64, text, lossy: false, priority: None });
         }
     }
     publish(&publisher, &b).await;

@@ -25,8 +25,14 @@ async fn numbered_batches(server: &TestServer, n: u64) {
             path: source.as_str().to_owned(),
             file: None,
             generation: 0,
-            lines: vec![LogLine { offset: i * 100, text: format!("line {i:05}"), lossy: false }],
+            lines: vec![LogLine {
+                offset: i * 100,
+                text: format!("line {i:05}"),
+                lossy: false,
+                priority: None,
+            }],
             next_offset: Some(i * 100 + 11),
+            cursor: None,
             read_at: Timestamp::now(),
         };
         let out =

@@ -24,8 +24,14 @@ fn line(n: u64) -> LogBatch {
         path: "/var/log/numbered.log".into(),
         file: None,
         generation: 0,
-        lines: vec![LogLine { offset: n, text: format!("ERROR numbered line {n}"), lossy: false }],
+        lines: vec![LogLine {
+            offset: n,
+            text: format!("ERROR numbered line {n}"),
+            lossy: false,
+            priority: None,
+        }],
         next_offset: Some(n + 1),
+        cursor: None,
         read_at: Timestamp::now(),
     }
 }

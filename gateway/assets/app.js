@@ -84,7 +84,7 @@ export async function historyRange(subject, from, to, nameOf, progress = () => {
     const page = await api(`/api/v1/logs/history?${p}`);
     for (const l of page.lines.reverse()) {
       if (compareCursors(l.cursor, to) > 0) return out;
-      out.push({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject });
+      out.push({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject, priority: l.priority });
     }
     progress(out.length);
     after = page.meta.nextPage;
@@ -99,6 +99,6 @@ export async function historyBefore(subject, before, limit, nameOf) {
   const p = new URLSearchParams({ subject, limit: String(limit) });
   if (before) p.set("before", before);
   const page = await api(`/api/v1/logs/history?${p}`);
-  const lines = page.lines.reverse().map((l) => ({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject }));
+  const lines = page.lines.reverse().map((l) => ({ name: nameOf(l), line: l.line, cursor: l.cursor, key: subject, priority: l.priority }));
   return { lines, more: page.meta.previousPage !== null, startingFrom: page.meta.startingFrom };
 }

@@ -64,7 +64,7 @@ const viewer = new LogViewer(
 
 for (const p of params.getAll("path")) {
   const eq = p.indexOf("=");
-  const [name, path] = p.startsWith("/") || eq < 0 ? [stemOf(p), p] : [p.slice(0, eq), p.slice(eq + 1)];
+  const [name, path] = isSource(p) || eq < 0 ? [stemOf(p), p] : [p.slice(0, eq), p.slice(eq + 1)];
   extraFiles.push({ name, path });
   checked.add(name);
 }
@@ -94,7 +94,22 @@ function currentHost() {
   return catalog.hosts.find((h) => h.host === $("host").value);
 }
 
+// A file's absolute path, or a journal source (`journal:ssh.service`, `journal/ns:*`).
+function isSource(path) {
+  return path.startsWith("/") || /^journal(\/[\w.-]+)?:/.test(path);
+}
+
+// The name a path gets when none is given (as the gateway names it): a file's stem; a journal
+// unit without its type, a match's value, or `journal`.
 function stemOf(path) {
+  const journal = path.match(/^journal(?:\/[\w.-]+)?:(.*)$/);
+  if (journal) {
+    const selector = journal[1].trim();
+    if (selector === "*" || !selector) return "journal";
+    if (selector.includes("=")) return selector.split(" ").pop().split("=").slice(1).join("=");
+    const dot = selector.lastIndexOf(".");
+    return dot > 0 ? selector.slice(0, dot) : selector;
+  }
   const file = path.split("/").pop() || path;
   const dot = file.indexOf(".");
   return dot > 0 ? file.slice(0, dot) : file;
@@ -199,7 +214,7 @@ function onLog(data) {
   if (data.subject) names.set(data.subject, data.name);
   if (data.cursor) lastCursor.set(data.name, data.cursor);
   if (catchUp) countCaughtUp(data);
-  viewer.push({ name: data.name, line: data.line ?? "", cursor: data.cursor, key: data.subject });
+  viewer.push({ name: data.name, line: data.line ?? "", cursor: data.cursor, key: data.subject, priority: data.priority });
 }
 
 // After a reconnect: lines stored up to each file's newest stored line (asked once the socket
@@ -344,7 +359,7 @@ function stop() {
 function addFile(path, name) {
   path = path.trim();
   name = (name || "").trim() || stemOf(path);
-  if (!path.startsWith("/")) return notice(`a path must be absolute: ${path}`);
+  if (!isSource(path)) return notice(`a path must be absolute, or a journal source (journal:UNIT): ${path}`);
   const host = currentHost();
   const taken = [...(host?.files || []), ...extraFiles].find((f) => f.name === name && f.path !== path);
   if (taken) return notice(`the name ${name} is already ${taken.path}; give ${path} another name`);

@@ -52,7 +52,7 @@ function onMessage(m) {
   const { subject: s, seq, payload } = JSON.parse(m.data);
   if (Array.isArray(payload?.lines)) {
     payload.lines.forEach((l, i) => {
-      viewer.push({ name: nameOf(s), line: l.text ?? "", cursor: `${seq}.${i}`, key: subject });
+      viewer.push({ name: nameOf(s), line: l.text ?? "", cursor: `${seq}.${i}`, key: subject, priority: l.priority });
     });
   } else {
     viewer.push({ name: s, line: JSON.stringify(payload) });

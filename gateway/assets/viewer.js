@@ -45,7 +45,12 @@ const WARN_RE = /^W\d{4} |\bWARN(ING)?\b/i;
 
 const $ = (id) => document.getElementById(id);
 
-function lineClass(line) {
+// A line's severity class: its source's own priority (a journal entry's, syslog's 0–7) when it
+// has one, else the words of its text.
+function lineClass(line, priority) {
+  if (priority !== undefined && priority !== null) {
+    return priority <= 3 ? "ln error" : priority === 4 ? "ln warn" : "ln";
+  }
   if (ERROR_RE.test(line)) return "ln error";
   if (WARN_RE.test(line)) return "ln warn";
   return "ln";
@@ -378,11 +383,11 @@ export class LogViewer {
     return true;
   }
 
-  lineElement({ name, line, cursor, key, at }) {
+  lineElement({ name, line, cursor, key, at, priority }) {
     const label = this.options.colourOf
       ? [el("span", { class: "src", style: `color:${this.options.colourOf(name)}` }, `[${name}]`)]
       : [];
-    const cls = lineClass(line);
+    const cls = lineClass(line, priority);
     // Line number and receive time as attributes the stylesheet shows when asked (no elements
     // per line: at thousands of lines a second, each one counts).
     const div = el("div", { class: cls }, ...label, ...marked(line, this.mark ?? this.include));

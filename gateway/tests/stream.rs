@@ -34,8 +34,9 @@ fn batch(text: String) -> tailrace_schemas::LogBatch {
         path: "/p".into(),
         file: None,
         generation: 0,
-        lines: vec![tailrace_schemas::LogLine { offset: 0, text, lossy: false }],
+        lines: vec![tailrace_schemas::LogLine { offset: 0, text, lossy: false, priority: None }],
         next_offset: None,
+        cursor: None,
         read_at: tailrace_schemas::Timestamp::now(),
     }
 }
@@ -404,6 +405,7 @@ async fn history_pages_back_to_the_first_line_without_gap_or_repeat_while_lines_
                 offset: i,
                 text: format!("line {:04}", b * 3 + i),
                 lossy: false,
+                priority: None,
             })
             .collect();
         g.js.publish("logs.raw.h.s", tailrace_schemas::encode(&batch).unwrap().into())

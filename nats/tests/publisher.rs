@@ -77,9 +77,15 @@ async fn long_payloads_are_stored_compressed_and_decode_to_what_was_sent() {
         file: None,
         generation: 0,
         lines: (0..lines)
-            .map(|i| LogLine { offset: i * 40, text: format!("INFO request {i} served"), lossy: false })
+            .map(|i| LogLine {
+                offset: i * 40,
+                text: format!("INFO request {i} served"),
+                lossy: false,
+                priority: None,
+            })
             .collect(),
         next_offset: None,
+        cursor: None,
         read_at: Timestamp::now(),
     };
     let (long, short) = (batch(500), batch(2));

@@ -93,9 +93,15 @@ pub fn batches(lines: usize, per_batch: usize) -> Vec<LogBatch> {
                 file: None,
                 generation: 0,
                 lines: (first..last)
-                    .map(|n| LogLine { offset: (n * LINE_BYTES) as u64, text: line(n), lossy: false })
+                    .map(|n| LogLine {
+                        offset: (n * LINE_BYTES) as u64,
+                        text: line(n),
+                        lossy: false,
+                        priority: None,
+                    })
                     .collect(),
                 next_offset: Some((last * LINE_BYTES) as u64),
+                cursor: None,
                 read_at: Timestamp::now(),
             }
         })

@@ -56,9 +56,15 @@ impl Pipeline {
             lines: lines
                 .iter()
                 .enumerate()
-                .map(|(i, t)| LogLine { offset: first + i as u64, text: t.clone(), lossy: false })
+                .map(|(i, t)| LogLine {
+                    offset: first + i as u64,
+                    text: t.clone(),
+                    lossy: false,
+                    priority: None,
+                })
                 .collect(),
             next_offset: None,
+            cursor: None,
             read_at: Timestamp::now(),
         };
         let subject = subject::logs_raw(&batch.host, &batch.source);

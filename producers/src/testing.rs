@@ -230,6 +230,16 @@ pub async fn stored_lines(
     source: &tailrace_schemas::SourceId,
     n: usize,
 ) -> Vec<String> {
+    stored_log_lines(js, host, source, n).await.into_iter().map(|l| l.text).collect()
+}
+
+/// [`stored_lines`], whole: offsets, marks and priorities too.
+pub async fn stored_log_lines(
+    js: &async_nats::jetstream::Context,
+    host: &tailrace_schemas::HostId,
+    source: &tailrace_schemas::SourceId,
+    n: usize,
+) -> Vec<tailrace_schemas::LogLine> {
     use futures::StreamExt;
     let stream = js.get_stream(tailrace_schemas::StreamName::LOGS.as_str()).await.expect("LOGS stream");
     let consumer = stream
@@ -240,14 +250,15 @@ pub async fn stored_lines(
         .await
         .expect("ordered consumer");
     let mut msgs = consumer.messages().await.expect("messages");
-    let mut out = Vec::new();
+    let mut out: Vec<tailrace_schemas::LogLine> = Vec::new();
     while out.len() < n {
         let next = tokio::time::timeout(Duration::from_secs(20), msgs.next()).await;
-        let m =
-            next.unwrap_or_else(|_| panic!("only {} of {n} lines within 20 s: {:?}", out.len(), out.last()));
+        let m = next.unwrap_or_else(|_| {
+            panic!("only {} of {n} lines within 20 s: {:?}", out.len(), out.last().map(|l| &l.text))
+        });
         let batch: tailrace_schemas::LogBatch =
             tailrace_schemas::decode(&m.unwrap().unwrap().payload).unwrap();
-        out.extend(batch.lines.into_iter().map(|l| l.text));
+        out.extend(batch.lines);
     }
     out
 }
@@ -299,5 +310,95 @@ pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A real systemd-journald for tests, in a journal namespace of its own (`journalctl
+/// --namespace`), so it runs beside the machine's journal (or where there is none) and beside
+/// other tests. Entries are written with the journal's native protocol, as `sd_journal_send`
+/// writes them. Needs root (journald writes under /var/log/journal); dropping it stops the
+/// daemon and deletes its journal.
+#[derive(Debug)]
+pub struct TestJournald {
+    pub namespace: String,
+    child: std::process::Child,
+    socket: PathBuf,
+    store: PathBuf,
+}
+
+impl TestJournald {
+    pub async fn start() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let namespace = format!("tailrace-test-{}-{n}", std::process::id());
+        let binary = ["/usr/lib/systemd/systemd-journald", "/lib/systemd/systemd-journald"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("systemd-journald (apt-get install systemd)");
+        let child = Command::new(binary)
+            .arg(&namespace)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start systemd-journald");
+        let machine = std::fs::read_to_string("/etc/machine-id").expect("/etc/machine-id");
+        let socket = PathBuf::from(format!("/run/systemd/journal.{namespace}/socket"));
+        let store = PathBuf::from(format!("/var/log/journal/{}.{namespace}", machine.trim()));
+        let journald = Self { namespace, child, socket, store };
+        until("systemd-journald listens", || journald.socket.exists()).await;
+        journald
+    }
+
+    /// The journal source path of `selector` in this namespace (`journal/NS:selector`).
+    pub fn path(&self, selector: &str) -> String {
+        format!("journal/{}:{selector}", self.namespace)
+    }
+
+    /// Writes one entry of `fields` (`MESSAGE`, `PRIORITY`, `SYSLOG_IDENTIFIER`, ...).
+    pub fn send(&self, fields: &[(&str, &str)]) {
+        let mut datagram = Vec::new();
+        for (name, value) in fields {
+            if value.contains('\n') {
+                // A value holding a newline: its length as 64-bit little-endian, then the bytes.
+                datagram.extend_from_slice(name.as_bytes());
+                datagram.push(b'\n');
+                datagram.extend_from_slice(&(value.len() as u64).to_le_bytes());
+                datagram.extend_from_slice(value.as_bytes());
+            } else {
+                datagram.extend_from_slice(format!("{name}={value}").as_bytes());
+            }
+            datagram.push(b'\n');
+        }
+        let socket = std::os::unix::net::UnixDatagram::unbound().expect("datagram socket");
+        socket.send_to(&datagram, &self.socket).expect("send to journald");
+    }
+
+    /// Writes numbered entries `from..to` as [`numbered_line`]s from program `program`.
+    pub fn send_numbered(&self, program: &str, from: usize, to: usize) {
+        for i in from..to {
+            self.send(&[("MESSAGE", &numbered_line(i)), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", program)]);
+        }
+    }
+
+    /// Entries of `program` the journal holds now (journald writes asynchronously).
+    pub fn count(&self, program: &str) -> usize {
+        let out = Command::new("journalctl")
+            .arg(format!("--namespace={}", self.namespace))
+            .args(["--quiet", "--no-pager", "--output=cat"])
+            .arg(format!("SYSLOG_IDENTIFIER={program}"))
+            .output()
+            .expect("journalctl");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+}
+
+impl Drop for TestJournald {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.store);
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -9,7 +9,7 @@ use tailrace_nats::testing::TestServer;
 use tailrace_nats::Publisher;
 use tailrace_producers::ssh::SshAuth;
 use tailrace_producers::tail::{run_tail, FollowerKind, Roots, TailConfig, TailEnd, TailSpec, Transport};
-use tailrace_producers::testing::{append_numbered, numbered, readable_dir, TestSshd};
+use tailrace_producers::testing::{append_numbered, numbered, readable_dir, TestJournald, TestSshd};
 use tailrace_schemas::{decode, subject, TailStatus, TailStatusKind};
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +44,17 @@ impl World {
         transport: Transport,
         cfg: TailConfig,
     ) -> (CancellationToken, tokio::task::JoinHandle<TailEnd>) {
+        self.start_in(spec, transport, cfg, Roots::new([self.files.path().display().to_string()]))
+    }
+
+    fn start_in(
+        &self,
+        spec: &TailSpec,
+        transport: Transport,
+        cfg: TailConfig,
+        roots: Roots,
+    ) -> (CancellationToken, tokio::task::JoinHandle<TailEnd>) {
         let cancel = CancellationToken::new();
-        let roots = Roots::new([self.files.path().display().to_string()]);
         let task = tokio::spawn(run_tail(
             spec.clone(),
             transport,
@@ -397,4 +406,146 @@ async fn listings_show_only_what_the_roots_serve() {
         assert!(l.error.as_deref().is_some_and(|e| e.starts_with(listing::NOT_SERVED)), "{refused}: {l:?}");
     }
     drop(secret);
+}
+
+/// A journal line's message: what follows its `time host program[pid]: ` head.
+fn message(line: &str) -> &str {
+    line.split_once("]: ").map_or(line, |(_, m)| m)
+}
+
+fn messages(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(|l| message(l)).collect()
+}
+
+/// A tail of `journald`'s entries of `program`, served under the namespace's root.
+fn journal_tail(
+    w: &World,
+    journald: &TestJournald,
+    program: &str,
+    host: &str,
+    transport: Transport,
+) -> (TailSpec, CancellationToken, tokio::task::JoinHandle<TailEnd>) {
+    let path = journald.path(&format!("SYSLOG_IDENTIFIER={program}"));
+    let spec = TailSpec { host: host.into(), source: "app".into(), path };
+    let roots = Roots::new([journald.path("")]);
+    let (cancel, task) = w.start_in(&spec, transport, TailConfig::default(), roots);
+    (spec, cancel, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_is_followed_locally_and_over_ssh_from_its_last_entries_with_their_priorities() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let journald = TestJournald::start().await;
+    let hosts =
+        [("local", "app", Transport::Local), ("cvm", "remote-app", Transport::ssh(sshd.host_config("cvm")))];
+    for (_, program, _) in &hosts {
+        journald.send_numbered(program, 0, 150);
+    }
+    journald.send_numbered("other", 0, 5);
+    tailrace_producers::testing::until("journald stored the entries", || journald.count("remote-app") == 150)
+        .await;
+    for (host, program, transport) in hosts {
+        let (spec, cancel, task) = journal_tail(&w, &journald, program, host, transport);
+        let lines = w.lines(&spec, 100).await;
+        assert_eq!(messages(&lines), numbered(50, 150), "{host}: the last 100 entries of {program} only");
+        assert!(lines[0].contains(&format!(" {program}[")), "{host}: the program is named: {}", lines[0]);
+        // Live: a message of two lines stays together after its head; priorities are kept.
+        journald.send(&[
+            ("MESSAGE", "disk full\n  at /srv"),
+            ("PRIORITY", "3"),
+            ("SYSLOG_IDENTIFIER", program),
+        ]);
+        journald.send(&[("MESSAGE", "running low"), ("PRIORITY", "4"), ("SYSLOG_IDENTIFIER", program)]);
+        let all = tailrace_producers::testing::stored_log_lines(
+            w.publisher.jetstream(),
+            &spec.host,
+            &spec.source,
+            103,
+        )
+        .await;
+        let live: Vec<(&str, Option<u8>)> =
+            all[100..].iter().map(|l| (message(&l.text), l.priority)).collect();
+        assert_eq!(
+            live,
+            [("disk full", Some(3)), ("  at /srv", Some(3)), ("running low", Some(4))],
+            "{host}"
+        );
+        assert_eq!(all[0].priority, Some(6));
+        cancel.cancel();
+        assert_eq!(task.await.unwrap(), TailEnd::Stopped);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_tail_resumes_after_the_ssh_link_is_cut_and_after_a_restart_without_gap_or_duplicate() {
+    let w = World::new().await;
+    let sshd = TestSshd::start().await;
+    let journald = TestJournald::start().await;
+    journald.send_numbered("app", 0, 1);
+    tailrace_producers::testing::until("the first entry is stored", || journald.count("app") == 1).await;
+    let (spec, cancel, task) =
+        journal_tail(&w, &journald, "app", "cvm", Transport::ssh(sshd.host_config("cvm")));
+    let mut status = w.statuses(&spec).await;
+    assert_eq!(messages(&w.lines(&spec, 1).await), numbered(0, 1));
+    let writer = {
+        let namespace = journald.namespace.clone();
+        tokio::task::spawn_blocking(move || {
+            let socket = format!("/run/systemd/journal.{namespace}/socket");
+            let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            for i in 1..2001 {
+                let datagram = format!(
+                    "MESSAGE={}\nPRIORITY=6\nSYSLOG_IDENTIFIER=app\n",
+                    tailrace_producers::testing::numbered_line(i)
+                );
+                s.send_to(datagram.as_bytes(), &socket).unwrap();
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sshd.cut_sessions();
+    wait_status(&mut status, TailStatusKind::ConnectionLost).await;
+    wait_status(&mut status, TailStatusKind::Resumed).await;
+    writer.await.unwrap();
+    assert_eq!(
+        messages(&w.lines(&spec, 2001).await),
+        numbered(0, 2001),
+        "nothing lost or doubled across the cut"
+    );
+    cancel.cancel();
+    task.await.unwrap();
+    // Stopped, more entries, started again: it continues after the last stored entry.
+    journald.send_numbered("app", 2001, 2100);
+    let (spec, cancel, task) =
+        journal_tail(&w, &journald, "app", "cvm", Transport::ssh(sshd.host_config("cvm")));
+    wait_status(&mut status, TailStatusKind::Resumed).await;
+    assert_eq!(
+        messages(&w.lines(&spec, 2100).await),
+        numbered(0, 2100),
+        "nothing lost or doubled across the restart"
+    );
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_outside_the_roots_or_malformed_is_refused() {
+    let w = World::new().await;
+    let journald = TestJournald::start().await;
+    for (path, why) in [
+        ("journal:*".to_owned(), "not a journal this host serves"),
+        ("journal/other-namespace:*".to_owned(), "not a journal this host serves"),
+        (journald.path("lower=x"), "upper-case"),
+    ] {
+        let spec = TailSpec { host: "local".into(), source: "app".into(), path: path.clone() };
+        let mut status = w.statuses(&spec).await;
+        let roots = Roots::new([journald.path("")]);
+        let (_cancel, task) = w.start_in(&spec, Transport::Local, TailConfig::default(), roots);
+        let refused = wait_status(&mut status, TailStatusKind::Refused).await;
+        assert!(refused.message.contains(why), "{path}: {}", refused.message);
+        assert_eq!(task.await.unwrap(), TailEnd::Refused, "{path}");
+    }
 }

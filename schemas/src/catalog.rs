@@ -46,6 +46,9 @@ impl Default for Catalog {
             file("messages", "/var/log/messages"),
             file("auth", "/var/log/auth.log"),
             file("kern", "/var/log/kern.log"),
+            // Hosts that log only to the journal (Debian 12 and most systemd distributions
+            // without rsyslog) have none of the files above.
+            file("journal", "journal:*"),
         ];
         Self { kinds: BTreeMap::from([("cvm".to_owned(), cvm), ("linux".to_owned(), linux)]) }
     }

@@ -23,6 +23,8 @@
 //!   [`path_check`] (the `tail.check.{host}` request).
 //! - [`streams`]: the one table of streams (name, subjects, payload kind, readers, default
 //!   limits) that the topology, the gateway's access rules and JSON rendering derive from.
+//! - [`journal`]: a systemd journal as a tail source (`journal:ssh.service`), and the severity
+//!   of a journal priority.
 //! - [`catalog`]: the log files offered for live tail per host type (the seed's CVM list).
 //! - [`line_time`]: the time a log line states near its start, in the common shapes.
 //! - [`categories`]: the category rules (configured, the catalog's names, the seed's file-name
@@ -45,6 +47,7 @@ pub mod hash;
 pub mod ids;
 pub mod issue;
 pub mod issue_template;
+pub mod journal;
 pub mod line_time;
 pub mod log_batch;
 pub mod path_check;
@@ -73,6 +76,7 @@ pub use ids::{
 };
 pub use issue::IssueOccurrence;
 pub use issue_template::IssueTemplate;
+pub use journal::{JournalPath, JournalPathError};
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use path_check::{PathCheck, PathVerdict, Verdict};
 pub use report::{AppReport, LogIssue, Report};

@@ -26,6 +26,11 @@ pub struct LogBatch {
     /// The byte offset just after the last line: where reading continues.
     #[serde(default)]
     pub next_offset: Option<u64>,
+    /// For a journal source (`path` is a [`crate::JournalPath`]), the journal cursor of the
+    /// last line's entry: where reading continues. Lines of a journal have no byte offsets;
+    /// their `offset` is the entry's sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// When the producer read the lines.
     pub read_at: Timestamp,
 }
@@ -46,14 +51,23 @@ pub struct LogLine {
     /// The line was not valid UTF-8 and was converted lossily (invalid bytes became U+FFFD).
     #[serde(default, skip_serializing_if = "is_false")]
     pub lossy: bool,
+    /// The severity its source gave it as a syslog priority (0 emerg … 7 debug): a journal
+    /// entry's `PRIORITY`. Lines of files have none; their severity is read from the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
 }
 
 impl LogLine {
     /// Builds a line from raw bytes, keeping invalid UTF-8 (lossily) and marking it.
     pub fn from_bytes(offset: u64, bytes: &[u8]) -> Self {
         match std::str::from_utf8(bytes) {
-            Ok(text) => Self { offset, text: text.to_owned(), lossy: false },
-            Err(_) => Self { offset, text: String::from_utf8_lossy(bytes).into_owned(), lossy: true },
+            Ok(text) => Self { offset, text: text.to_owned(), lossy: false, priority: None },
+            Err(_) => Self {
+                offset,
+                text: String::from_utf8_lossy(bytes).into_owned(),
+                lossy: true,
+                priority: None,
+            },
         }
     }
 }
@@ -63,6 +77,17 @@ impl LogBatch {
     /// generation, first byte offset), so a retry or a restart that re-reads the same bytes is
     /// stored once.
     pub fn dedup_id(&self) -> String {
+        // A journal's lines are its entries: the cursor of the last names the batch, and a
+        // batch read again after a restart ends at the same entry only if it holds the same.
+        if let Some(cursor) = &self.cursor {
+            let first = self.lines.first().map_or(0, |l| l.offset);
+            let cursor = crate::fnv1a(cursor.as_bytes());
+            return format!(
+                "raw/{}/{}/journal/{first}/{cursor:016x}",
+                self.host.token(),
+                self.source.token()
+            );
+        }
         let first = self.lines.first().map_or(0, |l| l.offset);
         let file = self.file.map_or_else(|| "-".to_owned(), |f| format!("{}:{}", f.dev, f.inode));
         format!("raw/{}/{}/{}/{}/{}", self.host.token(), self.source.token(), file, self.generation, first)

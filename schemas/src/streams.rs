@@ -317,8 +317,14 @@ mod tests {
             path: "/var/log/app.log".into(),
             file: None,
             generation: 2,
-            lines: vec![crate::LogLine { offset: 7, text: "ERROR \"quoted\" \u{e9}".into(), lossy: false }],
+            lines: vec![crate::LogLine {
+                offset: 7,
+                text: "ERROR \"quoted\" \u{e9}".into(),
+                lossy: false,
+                priority: None,
+            }],
             next_offset: Some(40),
+            cursor: None,
             read_at: crate::Timestamp::from_nanos(1_733_378_400_000_000_000),
         };
         let bytes = crate::encode(&batch).unwrap();

@@ -30,8 +30,12 @@ fn log_batch() -> impl Strategy<Value = LogBatch> {
             path,
             file: file.map(|(dev, inode)| FileIdentity { dev, inode }),
             generation: 0,
-            lines: lines.into_iter().map(|(offset, text, lossy)| LogLine { offset, text, lossy }).collect(),
+            lines: lines
+                .into_iter()
+                .map(|(offset, text, lossy)| LogLine { offset, text, lossy, priority: None })
+                .collect(),
             next_offset: None,
+            cursor: None,
             read_at,
         })
 }
@@ -291,8 +295,9 @@ fn dedup_ids_follow_the_data_identity() {
         path: "/x".into(),
         file: Some(FileIdentity { dev: 1, inode: 2 }),
         generation: 0,
-        lines: vec![LogLine { offset: 100, text: "a".into(), lossy: false }],
+        lines: vec![LogLine { offset: 100, text: "a".into(), lossy: false, priority: None }],
         next_offset: Some(102),
+        cursor: None,
         read_at: Timestamp::now(),
     };
     let id = b.dedup_id();
@@ -324,8 +329,11 @@ fn a_corrupt_frame_is_refused_with_the_type_named() {
         path: "/p".into(),
         file: None,
         generation: 0,
-        lines: (0..200).map(|i| LogLine { offset: i, text: format!("line {i}"), lossy: false }).collect(),
+        lines: (0..200)
+            .map(|i| LogLine { offset: i, text: format!("line {i}"), lossy: false, priority: None })
+            .collect(),
         next_offset: None,
+        cursor: None,
         read_at: Timestamp::from_nanos(0),
     };
     let mut frame = compress(&encode(&batch).unwrap()).unwrap();

@@ -76,10 +76,11 @@ fn messages(lines_per_msg: usize, count: usize) -> Vec<(Bytes, String)> {
                 lines: (0..lines_per_msg)
                     .map(|l| {
                         let offset = ((m * lines_per_msg + l) * LINE_BYTES) as u64;
-                        LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false }
+                        LogLine { offset, text: format!("{offset:>11} {text}"), lossy: false, priority: None }
                     })
                     .collect(),
                 next_offset: None,
+                cursor: None,
                 read_at: Timestamp::now(),
             };
             let id = batch.dedup_id();

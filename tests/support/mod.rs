@@ -17,7 +17,7 @@ use tailrace_nats::config::{PublisherConfig, StreamsConfig};
 use tailrace_nats::testing::TestServer;
 use tailrace_nats::Publisher;
 use tailrace_producers::tail::{Roots, Serves, TailConfig, Transport};
-use tailrace_producers::testing::{readable_dir, TestSshd};
+use tailrace_producers::testing::{readable_dir, TestJournald, TestSshd};
 use tailrace_schemas::{Catalog, CatalogFile, HostId};
 use tokio_util::sync::CancellationToken;
 
@@ -34,9 +34,15 @@ pub struct Stack {
     pub base: String,
     /// Files the SSH user can read; the catalog of [`KIND`] offers `app.log` and `db.log` here.
     pub files: tempfile::TempDir,
+    /// A journald of the host's (see [`Stack::start_with_journal`]).
+    pub journald: Option<TestJournald>,
     cancel: CancellationToken,
     producer: Option<tailrace_producers::tail::Producer>,
 }
+
+/// The journal source the catalog of [`KIND`] offers as `journal` in a stack with a journald:
+/// the entries of program `app`.
+pub const JOURNAL_SELECTOR: &str = "SYSLOG_IDENTIFIER=app";
 
 impl Stack {
     /// Starts everything; a tail stops `grace` after its last viewer leaves.
@@ -46,6 +52,16 @@ impl Stack {
 
     /// [`Stack::start`] with these gateway tokens (`token`, role).
     pub async fn start_with(grace: Duration, tokens: &[(&str, Role)]) -> Self {
+        Self::build(grace, tokens, None).await
+    }
+
+    /// [`Stack::start`] with a journald whose namespace the host serves, and the catalog
+    /// offering its [`JOURNAL_SELECTOR`] entries as `journal`.
+    pub async fn start_with_journal(grace: Duration) -> Self {
+        Self::build(grace, &[], Some(TestJournald::start().await)).await
+    }
+
+    async fn build(grace: Duration, tokens: &[(&str, Role)], journald: Option<TestJournald>) -> Self {
         let nats = TestServer::start_with_topology().await;
         let client = nats.client().await;
         let sshd = TestSshd::start().await;
@@ -53,8 +69,12 @@ impl Stack {
         let mut host = sshd.host_config(HOST);
         host.kind = KIND.to_owned();
         let hosts: HashMap<HostId, Transport> = HashMap::from([(HOST.into(), Transport::ssh(host))]);
-        let roots: HashMap<HostId, Roots> =
-            HashMap::from([(HOST.into(), Roots::new([files.path().display().to_string()]))]);
+        let journal = journald.as_ref().map(|j| j.path(JOURNAL_SELECTOR));
+        let journal_root = journald.as_ref().map(|j| j.path(""));
+        let roots: HashMap<HostId, Roots> = HashMap::from([(
+            HOST.into(),
+            Roots::new([files.path().display().to_string()].into_iter().chain(journal_root)),
+        )]);
         let cancel = CancellationToken::new();
         let serves = Serves {
             hosts,
@@ -65,7 +85,11 @@ impl Stack {
             pinned: Vec::new(),
             catalog: HashMap::from([(
                 HOST.into(),
-                ["app.log", "db.log"].map(|f| files.path().join(f).display().to_string()).to_vec(),
+                ["app.log", "db.log"]
+                    .map(|f| files.path().join(f).display().to_string())
+                    .into_iter()
+                    .chain(journal.clone())
+                    .collect(),
             )]),
         };
         let publisher = Publisher::new(client.clone(), PublisherConfig::default());
@@ -88,13 +112,20 @@ impl Stack {
                 .collect(),
             tail_lease: Duration::from_secs(3),
             catalog: Catalog {
-                kinds: BTreeMap::from([(KIND.to_owned(), vec![file("app.log"), file("db.log")])]),
+                kinds: BTreeMap::from([(
+                    KIND.to_owned(),
+                    [file("app.log"), file("db.log")]
+                        .into_iter()
+                        .chain(journal.map(|path| CatalogFile { name: "journal".to_owned(), path }))
+                        .collect(),
+                )]),
             },
             ..Default::default()
         };
         let state = AppState::new(client.clone(), gateway, StreamsConfig::default());
         let base = tailrace_gateway::testing::serve(state.clone()).await;
-        let stack = Self { nats, sshd, client, state, base, files, cancel, producer: Some(producer) };
+        let stack =
+            Self { nats, sshd, client, state, base, files, journald, cancel, producer: Some(producer) };
         stack.wait_advertised().await;
         stack
     }

@@ -43,7 +43,7 @@ pub async fn page() -> Html<String> {
   </div>
   <fieldset id="files" class="files"><legend>Files</legend><p class="muted">pick a host</p></fieldset>
   <div class="row">
-    <label>Path <input id="custom-path" class="mono" size="40" placeholder="/var/log/app.log"></label>
+    <label>Path <input id="custom-path" class="mono" size="40" placeholder="/var/log/app.log or journal:ssh.service" title="an absolute file path, or a journal source: journal:UNIT, journal:FIELD=value, journal:* (journal/NAMESPACE:… for a namespace)"></label>
     <label>Name <input id="custom-name" size="12" placeholder="its stem"></label>
     <button id="custom-add" type="button">Add file</button>
     <label>Directory <input id="browse-dir" class="mono" size="32" placeholder="/var/log"></label>

@@ -134,6 +134,9 @@ impl Sieve {
                 "line": text,
                 "offset": line.get("offset"),
             });
+            if let Some(priority) = line.get("priority").filter(|p| !p.is_null()) {
+                item["priority"] = priority.clone();
+            }
             for key in ["severity", "category"] {
                 if let Some(v) = payload.get(key) {
                     item[key] = v.clone();

@@ -84,8 +84,9 @@ async fn post_entry(
         path: instance,
         file: None,
         generation: 0,
-        lines: vec![LogLine { offset: 0, text: line, lossy: false }],
+        lines: vec![LogLine { offset: 0, text: line, lossy: false, priority: None }],
         next_offset: None,
+        cursor: None,
         read_at: Timestamp::now(),
     };
     let out = Outgoing::encode(subject.clone(), &batch, id).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -49,10 +49,11 @@ mod tests {
             file: None,
             generation: 0,
             lines: vec![
-                tailrace_schemas::LogLine { offset: 0, text: "é".repeat(40), lossy: false },
-                tailrace_schemas::LogLine { offset: 80, text: "short".into(), lossy: false },
+                tailrace_schemas::LogLine { offset: 0, text: "é".repeat(40), lossy: false, priority: None },
+                tailrace_schemas::LogLine { offset: 80, text: "short".into(), lossy: false, priority: None },
             ],
             next_offset: None,
+            cursor: None,
             read_at: tailrace_schemas::Timestamp::now(),
         };
         let bytes = tailrace_schemas::encode(&batch).unwrap();

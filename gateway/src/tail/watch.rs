@@ -14,7 +14,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tailrace_nats::sessions::JoinError;
-use tailrace_schemas::{subject, HostId, PathCheck, PathVerdict, SourceId, StreamName, Timestamp, Verdict};
+use tailrace_schemas::{
+    subject, HostId, JournalPath, PathCheck, PathVerdict, SourceId, StreamName, Timestamp, Verdict,
+};
 
 use super::{hosts, ViewerLease};
 use crate::auth::{Access, Caller};
@@ -92,10 +94,13 @@ impl TailRequest {
 fn name_of(req: &TailRequest) -> Result<String, ApiError> {
     let name = match req.log_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => n.to_owned(),
-        None => {
-            let file = req.log_path.rsplit('/').next().unwrap_or_default();
-            file.split_once('.').map_or(file, |(stem, _)| stem).to_owned()
-        }
+        None => match JournalPath::parse(&req.log_path) {
+            Ok(Some(journal)) => journal.default_name(),
+            _ => {
+                let file = req.log_path.rsplit('/').next().unwrap_or_default();
+                file.split_once('.').map_or(file, |(stem, _)| stem).to_owned()
+            }
+        },
     };
     if name.is_empty() {
         return Err(ApiError::bad_request("log_name", &"empty, and the path names no file to take it from"));
@@ -107,8 +112,16 @@ fn name_of(req: &TailRequest) -> Result<String, ApiError> {
 }
 
 fn check_path(path: &str) -> Result<(), ApiError> {
-    if !path.starts_with('/') {
-        return Err(ApiError::bad_request("log_path", &format!("must be an absolute path, got {path:?}")));
+    match JournalPath::parse(path) {
+        Ok(Some(_)) => {}
+        Ok(None) if path.starts_with('/') => {}
+        Ok(None) => {
+            return Err(ApiError::bad_request(
+                "log_path",
+                &format!("must be an absolute path or a journal source (journal:UNIT), got {path:?}"),
+            ))
+        }
+        Err(e) => return Err(ApiError::bad_request("log_path", &e)),
     }
     if path.len() > MAX_PATH {
         return Err(ApiError::bad_request("log_path", &format!("longer than {MAX_PATH} bytes")));
@@ -285,6 +298,8 @@ fn log_events(item: StreamItem, name: &str, host: &str, first: (u64, usize)) -> 
                 "host": host,
                 "line": l.get("text").cloned().unwrap_or(Value::Null),
                 "offset": l.get("offset").cloned().unwrap_or(Value::Null),
+                // The source's own severity (a journal entry's priority), when it has one.
+                "priority": l.get("priority").cloned().unwrap_or(Value::Null),
                 // Where the line is stored: history before it is what a viewer scrolls back to.
                 "subject": e.subject,
                 "cursor": format!("{}.{i}", e.seq),

@@ -70,7 +70,14 @@ impl Classify {
             prev = Prev::after(&line.text, continues);
             let (category, severity) = match head {
                 Some(h) if continues => h,
-                _ => (file.category(&line.text), crate::line::severity(&line.text)),
+                // The source's own severity (a journal entry's priority) over the text's words.
+                _ => (
+                    file.category(&line.text),
+                    line.priority.map_or_else(
+                        || crate::line::severity(&line.text),
+                        tailrace_schemas::journal::priority_severity,
+                    ),
+                ),
             };
             head = Some((category, severity));
             let (text, truncated) = cut(line.text, self.max_line_bytes);
@@ -166,9 +173,15 @@ mod tests {
             lines: lines
                 .iter()
                 .enumerate()
-                .map(|(i, t)| LogLine { offset: i as u64 * 100, text: (*t).to_owned(), lossy: i == 2 })
+                .map(|(i, t)| LogLine {
+                    offset: i as u64 * 100,
+                    text: (*t).to_owned(),
+                    lossy: i == 2,
+                    priority: None,
+                })
                 .collect(),
             next_offset: None,
+            cursor: None,
             read_at: Timestamp::now(),
         }
     }
@@ -187,6 +200,20 @@ mod tests {
         assert_eq!(out[1].severity, Severity::Error);
         assert_eq!(out[1].lines[1].text, "ERROR a very long er");
         assert!(out[1].lines[1].truncated && !out[1].lines[0].truncated);
+    }
+
+    #[test]
+    fn a_journal_priority_is_the_severity_whatever_the_text_says() {
+        let c = Classify::new(&ClassifyConfig::default()).unwrap();
+        let mut b = batch(
+            "journal:ssh.service",
+            &["sshd[9]: Connection reset", "sshd[9]: ERROR word, notice priority"],
+        );
+        b.lines[0].priority = Some(3);
+        b.lines[1].priority = Some(5);
+        let out = c.classify(b);
+        let severities: Vec<Severity> = out.iter().map(|g| g.severity).collect();
+        assert_eq!(severities, [Severity::Error, Severity::Info]);
     }
 
     #[test]

@@ -689,7 +689,7 @@ async fn publish_lines(
                 Ok(t) => (t.to_owned(), false),
                 Err(_) => (String::from_utf8_lossy(raw).into_owned(), true),
             };
-            lines.push(LogLine { offset: at, text, lossy });
+            lines.push(LogLine { offset: at, text, lossy, priority: None });
             count += 1;
             at += (nl + 1) as u64;
             start += nl + 1;
@@ -739,6 +739,7 @@ async fn publish_batch(
         generation: e.generation,
         lines,
         next_offset: Some(next),
+        cursor: None,
         read_at: Timestamp::now(),
     };
     // The content is in the id too: a sync that lost its manifest starts generations again at

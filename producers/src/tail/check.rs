@@ -5,7 +5,9 @@
 //! and says what each one is; [`check`] applies the host's [`Roots`] to the result. The
 //! follower checks again each time it opens a file (a rotation can put a symlink in place).
 
-use tailrace_schemas::Verdict;
+use tailrace_schemas::{JournalPath, Verdict};
+
+use super::journal::Probe;
 
 use super::roots::Roots;
 use super::transport::{shell_quote, Connection};
@@ -109,7 +111,8 @@ pub async fn resolve_with_roots(
     let resolved_roots = all.split_off(paths.len());
     let roots = Roots::new(
         given.iter().map(|s| (*s).to_owned()).chain(resolved_roots.into_iter().filter_map(|r| r.path)),
-    );
+    )
+    .with_journals_of(roots);
     Ok((all, roots))
 }
 
@@ -126,6 +129,18 @@ pub struct Checked {
 /// Checks `path` against `roots` on the host of `conn`. `Err` when the host could not be
 /// asked.
 pub async fn check(conn: &Connection, path: &str, roots: &Roots) -> Result<Checked, String> {
+    match JournalPath::parse(path) {
+        Ok(Some(journal)) => return check_journal(conn, &journal, roots).await,
+        Ok(None) => {}
+        Err(e) => {
+            return Ok(Checked {
+                verdict: Verdict::NotAFile,
+                reason: e.to_string(),
+                resolved: None,
+                roots: roots.clone(),
+            })
+        }
+    }
     // /proc, /sys and /dev are refused as written, before anything on the host looks at them
     // (resolving /proc/self on the host would name the checker's own process).
     if let Err(e) = Roots::never(&lexical(path)) {
@@ -166,6 +181,26 @@ pub async fn check(conn: &Connection, path: &str, roots: &Roots) -> Result<Check
         },
     };
     Ok(Checked { verdict, reason, resolved: target.path, roots })
+}
+
+/// Checks a journal source against `roots`, then asks the host whether it has the journal.
+async fn check_journal(conn: &Connection, journal: &JournalPath, roots: &Roots) -> Result<Checked, String> {
+    let path = journal.to_string();
+    let checked = |verdict, reason: String| Checked { verdict, reason, resolved: None, roots: roots.clone() };
+    if let Err(e) = roots.permits_journal(journal) {
+        return Ok(checked(Verdict::Outside, e.to_string()));
+    }
+    Ok(match super::journal::probe(conn, journal).await? {
+        Probe::Entries => checked(Verdict::Allowed, String::new()),
+        Probe::Empty => {
+            checked(Verdict::Waiting, format!("{path} has no entries yet; the tail waits for them"))
+        }
+        Probe::NoJournalctl => checked(
+            Verdict::NotAFile,
+            format!("{path}: the host has no journalctl, so no systemd journal to follow"),
+        ),
+        Probe::Failed(why) => checked(Verdict::NotAFile, format!("{path}: journalctl refused it: {why}")),
+    })
 }
 
 /// `path` with `.` and `..` components and repeated slashes folded, without asking the host.

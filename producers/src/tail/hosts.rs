@@ -252,15 +252,30 @@ fn catalog_request(request: &async_nats::Message) -> Option<(HostId, async_nats:
     Some((HostId::from(host.as_str()), request.reply.clone()?))
 }
 
-/// Which of `paths` are readable regular files on the host, in one round trip.
+/// Which of `paths` the host has: readable regular files (in one round trip), and journal
+/// sources with entries (one more per source).
 async fn present_on(transport: &Transport, paths: &[String]) -> Result<Vec<String>, String> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
     let connection = transport.connect().await.map_err(|e| e.to_string())?;
-    let asked: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (journals, files): (Vec<&String>, Vec<&String>) =
+        paths.iter().partition(|p| tailrace_schemas::journal::is_journal(p));
+    let asked: Vec<&str> = files.iter().map(|p| p.as_str()).collect();
     let found = resolve(&connection, &asked).await?;
-    Ok(paths.iter().zip(found).filter(|(_, r)| r.kind == PathKind::File).map(|(p, _)| p.clone()).collect())
+    let mut present: Vec<String> = files
+        .into_iter()
+        .zip(found)
+        .filter(|(_, r)| r.kind == PathKind::File)
+        .map(|(p, _)| p.clone())
+        .collect();
+    for path in journals {
+        let Ok(Some(journal)) = tailrace_schemas::JournalPath::parse(path) else { continue };
+        if super::journal::probe(&connection, &journal).await? == super::journal::Probe::Entries {
+            present.push(path.clone());
+        }
+    }
+    Ok(present)
 }
 
 /// How long answering one request may take (an SSH connect and a command or two).

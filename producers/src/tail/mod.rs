@@ -1,9 +1,12 @@
-//! The live tail: one file on one host, followed by byte offsets and published as `LogBatch`es,
-//! with its state published as `TailStatus`.
+//! The live tail: one file on one host, followed by byte offsets (or one journal source,
+//! followed by its cursor) and published as `LogBatch`es, with its state published as
+//! `TailStatus`.
 //!
 //! - `follow.pl` and `follow.sh`: the follower program, run on the host (over SSH, or locally)
 //!   with perl where it has it (one process, no forks), else with bash.
 //! - [`frames`]: parses the follower's output.
+//! - [`journal`]: a systemd journal as the source instead of a file (`journal:ssh.service`):
+//!   `journalctl --follow --output=json` on the host, resumed by the journal's cursor.
 //! - [`lines`]: bytes to lines with offsets.
 //! - [`transport`]: where the follower runs (an SSH exec channel, or a local child).
 //! - [`roots`]: what a host may serve; [`check`]: a path checked against them on the host,
@@ -18,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod frames;
 pub mod hosts;
+pub mod journal;
 pub mod lines;
 pub mod listing;
 pub mod role;

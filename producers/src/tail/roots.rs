@@ -6,8 +6,13 @@
 //! `/proc`, `/sys` and `/dev` never are, whatever the roots say (`/proc/self/environ` holds
 //! secrets, and tailing a device never ends). Roots are compared as whole path components, so
 //! `/var/log` does not admit `/var/logs-private`.
+//!
+//! A root may also be a journal ([`JournalPath`]): `journal:` admits every journal source of
+//! the host's default journal, `journal/NAMESPACE:` those of a namespace, and a whole journal
+//! source path (`journal:ssh.service`) only itself. The default admits `journal:`: it holds what
+//! `/var/log` holds on hosts that log only to the journal.
 
-use tailrace_schemas::Catalog;
+use tailrace_schemas::{Catalog, JournalPath};
 
 /// Trees that are never served.
 const NEVER: &[&str] = &["/proc", "/sys", "/dev"];
@@ -16,6 +21,8 @@ const NEVER: &[&str] = &["/proc", "/sys", "/dev"];
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Roots {
     roots: Vec<String>,
+    /// Journal roots (`journal:`, `journal/ns:`, or whole journal source paths).
+    journals: Vec<String>,
 }
 
 /// Why a resolved path is not served.
@@ -25,6 +32,8 @@ pub enum Outside {
     Never { path: String, tree: &'static str },
     #[error("{path} is outside the roots this host serves ({roots}); an operator can allow more with `allow` (or `local_allow` for local) in the [tail] config")]
     Roots { path: String, roots: String },
+    #[error("{path} is not a journal this host serves ({roots}); an operator can allow it with `allow` (or `local_allow` for local) in the [tail] config, e.g. \"journal:\"")]
+    Journal { path: String, roots: String },
 }
 
 impl Roots {
@@ -33,10 +42,18 @@ impl Roots {
         if !configured.is_empty() {
             return Self::new(configured.iter().cloned());
         }
-        Self::new(catalog.files(kind).iter().map(|f| f.path.clone()).chain(["/var/log".to_owned()]))
+        Self::new(
+            catalog
+                .files(kind)
+                .iter()
+                .map(|f| f.path.clone())
+                .chain(["/var/log".to_owned(), "journal:".to_owned()]),
+        )
     }
 
     pub fn new(roots: impl IntoIterator<Item = String>) -> Self {
+        let (mut journals, roots): (Vec<String>, Vec<String>) =
+            roots.into_iter().partition(|r| tailrace_schemas::journal::is_journal(r));
         let mut roots: Vec<String> = roots
             .into_iter()
             .filter(|r| r.starts_with('/'))
@@ -44,11 +61,30 @@ impl Roots {
             .collect();
         roots.sort();
         roots.dedup();
-        Self { roots }
+        journals.sort();
+        journals.dedup();
+        Self { roots, journals }
     }
 
+    /// The file roots (absolute paths).
     pub fn as_slice(&self) -> &[String] {
         &self.roots
+    }
+
+    /// These file roots with `other`'s journal roots.
+    pub fn with_journals_of(mut self, other: &Roots) -> Self {
+        self.journals = other.journals.clone();
+        self
+    }
+
+    /// Whether the journal source `journal` may be served.
+    pub fn permits_journal(&self, journal: &JournalPath) -> Result<(), Outside> {
+        let path = journal.to_string();
+        let root = journal.root();
+        if self.journals.iter().any(|r| *r == root || *r == path) {
+            return Ok(());
+        }
+        Err(Outside::Journal { path, roots: self.journals.join(", ") })
     }
 
     /// Whether `path` lies under a tree that is never served (/proc, /sys, /dev).
@@ -101,6 +137,22 @@ mod tests {
         assert!(r.permits("/home/nutanix/data/logs/secret.conf").is_err());
         assert!(r.permits("/etc/shadow").is_err());
         assert!(r.permits("/var/logs-private/x").is_err(), "whole components only");
+        let journal = |p: &str| JournalPath::parse(p).unwrap().unwrap();
+        assert!(r.permits_journal(&journal("journal:ssh.service")).is_ok());
+        assert!(r.permits_journal(&journal("journal/other:*")).is_err(), "namespaces are asked for");
+    }
+
+    #[test]
+    fn a_journal_root_admits_its_namespace_or_exactly_one_source() {
+        let r =
+            Roots::new(["/var/log".to_owned(), "journal/app:".to_owned(), "journal:cron.service".to_owned()]);
+        let journal = |p: &str| JournalPath::parse(p).unwrap().unwrap();
+        assert!(r.permits_journal(&journal("journal/app:*")).is_ok());
+        assert!(r.permits_journal(&journal("journal/app:SYSLOG_IDENTIFIER=x")).is_ok());
+        assert!(r.permits_journal(&journal("journal:cron.service")).is_ok());
+        let err = r.permits_journal(&journal("journal:ssh.service")).unwrap_err().to_string();
+        assert!(err.contains("journal:ssh.service is not a journal this host serves"), "{err}");
+        assert_eq!(r.as_slice(), ["/var/log"], "journal roots are not file roots");
     }
 
     #[test]

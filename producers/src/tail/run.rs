@@ -2,13 +2,17 @@
 //! backoff and resume at the offset already handed to the publisher (the publisher retries
 //! what is in flight, so nothing handed to it is lost); at start, resume after the last batch
 //! stored on the subject, so a restarted producer neither skips nor repeats lines.
+//!
+//! A file is followed by byte offsets ([`follow_file`]); a journal source by the journal's
+//! cursor ([`super::journal`]). Connecting, checking, backing off and reporting are shared.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use futures::FutureExt;
 use tailrace_nats::{AckHandle, Batcher, Outgoing, Publisher};
 use tailrace_schemas::{
-    decode, subject, FileIdentity, LogBatch, LogLine, TailStatus, TailStatusKind, Timestamp,
+    decode, subject, FileIdentity, JournalPath, LogBatch, LogLine, TailStatus, TailStatusKind, Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +20,7 @@ use super::check::check;
 use super::frames::{Frame, FrameReader};
 use super::lines::Lines;
 use super::roots::Roots;
-use super::transport::{FollowArgs, Transport};
+use super::transport::{Connection, FollowArgs, Transport};
 use super::{TailConfig, TailSpec};
 
 /// A safety bound on how long a line may sit in a batch; chunks are flushed whole when they
@@ -31,33 +35,64 @@ pub struct ResumePoint {
     pub offset: u64,
 }
 
-/// After the last batch stored on the tail's subject, if there is one.
-pub async fn resume_point(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<ResumePoint> {
+/// The last batch stored on the tail's subject, if it was read from the tail's path.
+async fn last_batch(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<LogBatch> {
     let subject = subject::logs_raw(&spec.host, &spec.source);
     let stream = js.get_stream_no_info(tailrace_schemas::StreamName::LOGS.as_str()).await.ok()?;
     let msg = stream.get_last_raw_message_by_subject(subject.as_str()).await.ok()?;
     let batch: LogBatch = decode(&msg.payload).ok()?;
-    if batch.path != spec.path {
-        return None;
-    }
+    (batch.path == spec.path).then_some(batch)
+}
+
+/// After the last batch stored on the tail's subject, if there is one.
+pub async fn resume_point(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<ResumePoint> {
+    let batch = last_batch(js, spec).await?;
     Some(ResumePoint { ident: batch.file?, generation: batch.generation, offset: batch.next_offset? })
 }
 
-struct Tail<'a> {
-    spec: &'a TailSpec,
-    cfg: &'a TailConfig,
+/// The journal cursor after the last batch stored on a journal tail's subject.
+pub async fn resume_cursor(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<String> {
+    last_batch(js, spec).await?.cursor
+}
+
+/// Where reading continues after a line: a file's byte offset, or a journal's cursor.
+#[derive(Debug, Clone)]
+pub(super) enum After {
+    Offset(u64),
+    Cursor(Arc<str>),
+}
+
+/// One tail's publishing and reporting, whatever it follows.
+pub(super) struct Tail<'a> {
+    pub(super) spec: &'a TailSpec,
+    pub(super) cfg: &'a TailConfig,
     publisher: &'a Publisher,
     raw: tailrace_schemas::Subject,
     status: tailrace_schemas::Subject,
-    batch: Batcher<(LogLine, u64)>,
+    batch: Batcher<(LogLine, After)>,
     ident: Option<FileIdentity>,
     generation: u32,
     in_flight: VecDeque<AckHandle>,
     last_status: Option<TailStatusKind>,
 }
 
-impl Tail<'_> {
-    async fn report(&mut self, kind: TailStatusKind, message: String, offset: Option<u64>) {
+impl<'a> Tail<'a> {
+    fn new(spec: &'a TailSpec, cfg: &'a TailConfig, publisher: &'a Publisher) -> Self {
+        Tail {
+            raw: subject::logs_raw(&spec.host, &spec.source),
+            status: subject::tail_status(&spec.host, &spec.source),
+            batch: Batcher::new(cfg.batch_lines, cfg.batch_bytes, LINGER),
+            spec,
+            cfg,
+            publisher,
+            ident: None,
+            generation: 0,
+            in_flight: VecDeque::new(),
+            last_status: None,
+        }
+    }
+
+    pub(super) async fn report(&mut self, kind: TailStatusKind, message: String, offset: Option<u64>) {
         // Repeats of a waiting state (missing file, retrying auth) are reported once.
         if self.last_status == Some(kind)
             && matches!(
@@ -97,7 +132,7 @@ impl Tail<'_> {
         }
     }
 
-    async fn push(&mut self, line: (LogLine, u64)) {
+    pub(super) async fn push(&mut self, line: (LogLine, After)) {
         let size = line.0.text.len() + 16;
         if let Some(full) = self.batch.push(line, size) {
             self.publish(full).await;
@@ -109,20 +144,24 @@ impl Tail<'_> {
     async fn end_of_file(&mut self, lines: &mut Lines) {
         let mut out = Vec::new();
         lines.finish(&mut out);
-        for l in out {
-            self.push(l).await;
+        for (l, end) in out {
+            self.push((l, After::Offset(end))).await;
         }
         self.flush().await;
     }
 
-    async fn flush(&mut self) {
+    pub(super) async fn flush(&mut self) {
         if let Some(lines) = self.batch.take() {
             self.publish(lines).await;
         }
     }
 
-    async fn publish(&mut self, lines: Vec<(LogLine, u64)>) {
-        let next_offset = lines.last().map(|(_, end)| *end);
+    async fn publish(&mut self, lines: Vec<(LogLine, After)>) {
+        let (next_offset, cursor) = match lines.last().map(|(_, end)| end) {
+            Some(After::Offset(end)) => (Some(*end), None),
+            Some(After::Cursor(c)) => (None, Some(c.to_string())),
+            None => (None, None),
+        };
         let batch = LogBatch {
             v: 1,
             host: self.spec.host.clone(),
@@ -132,6 +171,7 @@ impl Tail<'_> {
             generation: self.generation,
             lines: lines.into_iter().map(|(l, _)| l).collect(),
             next_offset,
+            cursor,
             read_at: Timestamp::now(),
         };
         let id = batch.dedup_id();
@@ -160,7 +200,7 @@ impl Tail<'_> {
     }
 
     /// Reports that the path is not served, and ends the tail.
-    async fn refuse(&mut self, reason: String) -> TailEnd {
+    pub(super) async fn refuse(&mut self, reason: String) -> TailEnd {
         tracing::warn!(host = %self.spec.host, path = %self.spec.path, %reason, "tail refused");
         self.report(TailStatusKind::Refused, reason, None).await;
         self.drain().await;
@@ -186,6 +226,28 @@ pub enum TailEnd {
     Refused,
 }
 
+/// How following on one connection ended.
+pub(super) enum Followed {
+    Cancelled,
+    /// The connection or the follower went away; connect again after a backoff.
+    Lost,
+    /// The host refused the path (why, for a person).
+    Refused(String),
+}
+
+/// What a tail continues from, across connections.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// The file's resume point.
+    pub(super) file: Option<ResumePoint>,
+    /// The journal's cursor after the last line handed to the publisher.
+    pub(super) cursor: Option<Arc<str>>,
+    /// Consecutive failures (reset when following works again).
+    pub(super) failures: usize,
+    /// The last connection was lost (so the next start is a resumption).
+    pub(super) lost: bool,
+}
+
 /// Runs one tail until `cancel`, or until its path turns out not to be servable under
 /// `roots`; reports `stopped` (or `refused`) and waits for its last batches to be stored.
 pub async fn run_tail(
@@ -196,25 +258,27 @@ pub async fn run_tail(
     publisher: Publisher,
     cancel: CancellationToken,
 ) -> TailEnd {
-    let mut resume = resume_point(publisher.jetstream(), &spec).await;
-    let mut t = Tail {
-        raw: subject::logs_raw(&spec.host, &spec.source),
-        status: subject::tail_status(&spec.host, &spec.source),
-        batch: Batcher::new(cfg.batch_lines, cfg.batch_bytes, LINGER),
-        spec: &spec,
-        cfg: &cfg,
-        publisher: &publisher,
-        ident: None,
-        generation: 0,
-        in_flight: VecDeque::new(),
-        last_status: None,
+    let journal = match JournalPath::parse(&spec.path) {
+        Ok(j) => j,
+        Err(e) => {
+            let mut t = Tail::new(&spec, &cfg, &publisher);
+            return t.refuse(e.to_string()).await;
+        }
     };
-    let mut failures = 0usize;
-    let mut lost = false;
+    let mut progress = Progress::default();
+    if journal.is_some() {
+        progress.cursor = resume_cursor(publisher.jetstream(), &spec).await.map(Arc::from);
+    } else {
+        progress.file = resume_point(publisher.jetstream(), &spec).await;
+    }
+    let mut t = Tail::new(&spec, &cfg, &publisher);
     'connect: while !cancel.is_cancelled() {
-        if failures > 0 {
-            let delay =
-                tailrace_nats::connect::backoff(failures - 1, cfg.reconnect_delay, cfg.max_reconnect_delay);
+        if progress.failures > 0 {
+            let delay = tailrace_nats::connect::backoff(
+                progress.failures - 1,
+                cfg.reconnect_delay,
+                cfg.max_reconnect_delay,
+            );
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(delay) => {}
@@ -227,7 +291,7 @@ pub async fn run_tail(
         let conn = match conn {
             Ok(c) => c,
             Err(e) => {
-                failures += 1;
+                progress.failures += 1;
                 t.report(e.status_kind(), e.to_string(), None).await;
                 continue;
             }
@@ -236,7 +300,7 @@ pub async fn run_tail(
         let checked = match check(&conn, &spec.path, &roots).await {
             Ok(c) => c,
             Err(e) => {
-                failures += 1;
+                progress.failures += 1;
                 t.report(TailStatusKind::ConnectionLost, format!("cannot check {}: {e}", spec.path), None)
                     .await;
                 continue;
@@ -246,141 +310,162 @@ pub async fn run_tail(
         {
             return t.refuse(checked.reason).await;
         }
-        let args = FollowArgs {
-            path: spec.path.clone(),
-            offset: resume.map_or(0, |r| r.offset),
-            ident: resume.map(|r| r.ident),
-            last_lines: t.cfg.last_lines,
-            interval: t.cfg.poll_interval,
-            kind: t.cfg.follower,
-            roots: checked.roots.as_slice().to_vec(),
+        let followed = match &journal {
+            Some(journal) => super::journal::follow(&mut t, &conn, journal, &mut progress, &cancel).await,
+            None => follow_file(&mut t, &conn, &checked.roots, &mut progress, &cancel).await,
         };
-        let follower = match conn.follow(&args).await {
-            Ok(f) => f,
-            Err(e) => {
-                failures += 1;
-                t.report(
-                    TailStatusKind::ConnectionLost,
-                    format!("cannot start following {}: {e}", spec.path),
-                    None,
-                )
-                .await;
-                continue;
+        match followed {
+            Followed::Cancelled => break 'connect,
+            Followed::Lost => {
+                progress.failures += 1;
+                progress.lost = true;
             }
-        };
-        let mut frames = FrameReader::new(follower);
-        let mut lines = Lines::new(args.offset, cfg.max_line_bytes);
-        let mut out = Vec::new();
-        loop {
-            let deadline = t.batch.deadline();
-            let frame = tokio::select! {
-                _ = cancel.cancelled() => break 'connect,
-                _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
-                    t.flush().await;
-                    continue;
-                }
-                f = frames.next() => f,
-            };
-            match frame {
-                Ok(Some(Frame::Open { ident, offset })) => {
-                    failures = 0;
-                    let same = resume.is_some_and(|r| r.ident == ident && r.offset == offset);
-                    if t.ident != Some(ident) {
-                        t.generation = resume.filter(|r| r.ident == ident).map_or(0, |r| r.generation);
-                    }
-                    t.ident = Some(ident);
-                    lines.reset(offset);
-                    let (kind, message) = if same && (lost || resume.is_some()) && offset > 0 {
-                        (TailStatusKind::Resumed, format!("following {} again from byte {offset}", spec.path))
-                    } else {
-                        (TailStatusKind::Started, format!("following {}", spec.path))
-                    };
-                    lost = false;
-                    t.report(kind, message, Some(offset)).await;
-                }
-                Ok(Some(Frame::Data { offset, bytes })) => {
-                    lines.push(offset, &bytes, &mut out);
-                    for l in out.drain(..) {
-                        t.push(l).await;
-                    }
-                    // A chunk is everything the follower found new: waiting for more
-                    // would only add latency, so it is published now (in batches of at most
-                    // `batch_lines`); a busy file makes big chunks, so batches stay big.
-                    t.flush().await;
-                }
-                Ok(Some(Frame::Rotated { ident })) => {
-                    t.end_of_file(&mut lines).await;
-                    t.ident = Some(ident);
-                    t.generation = 0;
-                    lines.reset(0);
-                    t.report(
-                        TailStatusKind::Rotated,
-                        format!("{} was replaced; reading the new file from its beginning", spec.path),
-                        Some(0),
-                    )
-                    .await;
-                }
-                Ok(Some(Frame::Truncated)) => {
-                    t.end_of_file(&mut lines).await;
-                    t.generation += 1;
-                    lines.reset(0);
-                    t.report(
-                        TailStatusKind::Truncated,
-                        format!("{} was truncated; reading it again from its beginning", spec.path),
-                        Some(0),
-                    )
-                    .await;
-                }
-                Ok(Some(Frame::Missing)) => {
-                    t.flush().await;
-                    t.report(
-                        TailStatusKind::FileMissing,
-                        format!("{} does not exist; waiting for it", spec.path),
-                        None,
-                    )
-                    .await;
-                }
-                Ok(Some(Frame::Denied)) => {
-                    t.flush().await;
-                    t.report(
-                        TailStatusKind::PermissionDenied,
-                        format!("permission denied reading {}", spec.path),
-                        None,
-                    )
-                    .await;
-                }
-                Ok(Some(Frame::KeepAlive)) => {}
-                Ok(Some(Frame::Refused(reason))) => {
-                    t.flush().await;
-                    return t.refuse(reason).await;
-                }
-                Ok(None) | Err(_) => {
-                    let reason = match frame {
-                        Err(e) => e.to_string(),
-                        _ => "the connection closed".to_owned(),
-                    };
-                    t.flush().await;
-                    failures += 1;
-                    lost = true;
-                    t.report(
-                        TailStatusKind::ConnectionLost,
-                        format!("lost {}: {reason}; reconnecting", spec.path),
-                        Some(lines.complete_offset()),
-                    )
-                    .await;
-                    break;
-                }
-            }
-            if let Some(ident) = t.ident {
-                resume =
-                    Some(ResumePoint { ident, generation: t.generation, offset: lines.complete_offset() });
+            Followed::Refused(reason) => {
+                t.flush().await;
+                return t.refuse(reason).await;
             }
         }
     }
     t.flush().await;
-    t.report(TailStatusKind::Stopped, format!("stopped following {}", spec.path), resume.map(|r| r.offset))
-        .await;
+    let offset = progress.file.map(|r| r.offset);
+    t.report(TailStatusKind::Stopped, format!("stopped following {}", spec.path), offset).await;
     // Bounded: the publisher gives up after its attempts.
     t.drain().await;
     TailEnd::Stopped
+}
+
+/// Follows a file on `conn` from `progress.file` until the connection is lost or `cancel`.
+async fn follow_file(
+    t: &mut Tail<'_>,
+    conn: &Connection,
+    roots: &Roots,
+    progress: &mut Progress,
+    cancel: &CancellationToken,
+) -> Followed {
+    let spec = t.spec;
+    let cfg = t.cfg;
+    let resume = &mut progress.file;
+    let args = FollowArgs {
+        path: spec.path.clone(),
+        offset: resume.map_or(0, |r| r.offset),
+        ident: resume.map(|r| r.ident),
+        last_lines: cfg.last_lines,
+        interval: cfg.poll_interval,
+        kind: cfg.follower,
+        roots: roots.as_slice().to_vec(),
+    };
+    let follower = match conn.follow(&args).await {
+        Ok(f) => f,
+        Err(e) => {
+            t.report(
+                TailStatusKind::ConnectionLost,
+                format!("cannot start following {}: {e}", spec.path),
+                None,
+            )
+            .await;
+            return Followed::Lost;
+        }
+    };
+    let mut frames = FrameReader::new(follower);
+    let mut lines = Lines::new(args.offset, cfg.max_line_bytes);
+    let mut out = Vec::new();
+    loop {
+        let deadline = t.batch.deadline();
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => return Followed::Cancelled,
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                t.flush().await;
+                continue;
+            }
+            f = frames.next() => f,
+        };
+        match frame {
+            Ok(Some(Frame::Open { ident, offset })) => {
+                progress.failures = 0;
+                let same = resume.is_some_and(|r| r.ident == ident && r.offset == offset);
+                if t.ident != Some(ident) {
+                    t.generation = resume.filter(|r| r.ident == ident).map_or(0, |r| r.generation);
+                }
+                t.ident = Some(ident);
+                lines.reset(offset);
+                let (kind, message) = if same && (progress.lost || resume.is_some()) && offset > 0 {
+                    (TailStatusKind::Resumed, format!("following {} again from byte {offset}", spec.path))
+                } else {
+                    (TailStatusKind::Started, format!("following {}", spec.path))
+                };
+                progress.lost = false;
+                t.report(kind, message, Some(offset)).await;
+            }
+            Ok(Some(Frame::Data { offset, bytes })) => {
+                lines.push(offset, &bytes, &mut out);
+                for (l, end) in out.drain(..) {
+                    t.push((l, After::Offset(end))).await;
+                }
+                // A chunk is everything the follower found new: waiting for more
+                // would only add latency, so it is published now (in batches of at most
+                // `batch_lines`); a busy file makes big chunks, so batches stay big.
+                t.flush().await;
+            }
+            Ok(Some(Frame::Rotated { ident })) => {
+                t.end_of_file(&mut lines).await;
+                t.ident = Some(ident);
+                t.generation = 0;
+                lines.reset(0);
+                t.report(
+                    TailStatusKind::Rotated,
+                    format!("{} was replaced; reading the new file from its beginning", spec.path),
+                    Some(0),
+                )
+                .await;
+            }
+            Ok(Some(Frame::Truncated)) => {
+                t.end_of_file(&mut lines).await;
+                t.generation += 1;
+                lines.reset(0);
+                t.report(
+                    TailStatusKind::Truncated,
+                    format!("{} was truncated; reading it again from its beginning", spec.path),
+                    Some(0),
+                )
+                .await;
+            }
+            Ok(Some(Frame::Missing)) => {
+                t.flush().await;
+                t.report(
+                    TailStatusKind::FileMissing,
+                    format!("{} does not exist; waiting for it", spec.path),
+                    None,
+                )
+                .await;
+            }
+            Ok(Some(Frame::Denied)) => {
+                t.flush().await;
+                t.report(
+                    TailStatusKind::PermissionDenied,
+                    format!("permission denied reading {}", spec.path),
+                    None,
+                )
+                .await;
+            }
+            Ok(Some(Frame::KeepAlive)) => {}
+            Ok(Some(Frame::Refused(reason))) => return Followed::Refused(reason),
+            Ok(None) | Err(_) => {
+                let reason = match frame {
+                    Err(e) => e.to_string(),
+                    _ => "the connection closed".to_owned(),
+                };
+                t.flush().await;
+                t.report(
+                    TailStatusKind::ConnectionLost,
+                    format!("lost {}: {reason}; reconnecting", spec.path),
+                    Some(lines.complete_offset()),
+                )
+                .await;
+                return Followed::Lost;
+            }
+        }
+        if let Some(ident) = t.ident {
+            *resume = Some(ResumePoint { ident, generation: t.generation, offset: lines.complete_offset() });
+        }
+    }
 }
