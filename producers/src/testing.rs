@@ -323,7 +323,8 @@ pub struct TestJournald {
     pub namespace: String,
     child: std::process::Child,
     socket: PathBuf,
-    store: PathBuf,
+    /// Where journald keeps it: under /var/log/journal where that exists, else /run/log/journal.
+    stores: [PathBuf; 2],
 }
 
 impl TestJournald {
@@ -343,8 +344,9 @@ impl TestJournald {
             .expect("start systemd-journald");
         let machine = std::fs::read_to_string("/etc/machine-id").expect("/etc/machine-id");
         let socket = PathBuf::from(format!("/run/systemd/journal.{namespace}/socket"));
-        let store = PathBuf::from(format!("/var/log/journal/{}.{namespace}", machine.trim()));
-        let journald = Self { namespace, child, socket, store };
+        let stores = ["/var/log/journal", "/run/log/journal"]
+            .map(|dir| PathBuf::from(format!("{dir}/{}.{namespace}", machine.trim())));
+        let journald = Self { namespace, child, socket, stores };
         until("systemd-journald listens", || journald.socket.exists()).await;
         journald
     }
@@ -396,7 +398,9 @@ impl Drop for TestJournald {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.store);
+        for store in &self.stores {
+            let _ = std::fs::remove_dir_all(store);
+        }
         if let Some(dir) = self.socket.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
