@@ -69,7 +69,7 @@ async fn the_live_tail_page_shows_live_lines_highlights_errors_holds_lines_while
     stack.look_again().await;
     browser
         .client
-        .goto(&format!("{}/realtimelog?host={}&files=app", stack.base, support::HOST))
+        .goto(&format!("{}/realtimelog?host={}&files=app&keep=5000", stack.base, support::HOST))
         .await
         .unwrap();
     browser.wait_for("document.querySelector('#files input[data-name=app]')?.checked", T).await;
@@ -647,7 +647,7 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
     start_tail(&browser, &link, T).await;
     let target = browser.wait_for("document.querySelector('#log .ln.target')?.dataset.line", T).await;
     assert_eq!(target, numbered_line(300));
-    let in_sight = browser.run("const v = document.getElementById('log'), d = document.querySelector('#log .ln.target'); const top = d.offsetTop - v.offsetTop; return top >= v.scrollTop && top < v.scrollTop + v.clientHeight").await;
+    let in_sight = browser.run("const v = document.getElementById('log').getBoundingClientRect(), d = document.querySelector('#log .ln.target').getBoundingClientRect(); return d.top >= v.top && d.bottom <= v.bottom").await;
     assert_eq!(in_sight, true, "the linked line is scrolled into the view");
     let lines: Vec<String> = serde_json::from_value(
         browser.run("return [...document.querySelectorAll('#log .ln')].map(d => d.dataset.line)").await,
@@ -668,7 +668,8 @@ async fn a_line_link_opens_the_page_at_that_line_loading_older_lines_until_it_is
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_no_longer_keeps() {
+async fn a_flood_keeps_the_newest_100_000_lines_in_view_drawing_only_those_on_screen_and_download_all_saves_every_line(
+) {
     use tailrace_producers::testing::append_numbered;
     let stack = support::Stack::start(Duration::from_millis(300)).await;
     let path = stack.file("app.log");
@@ -681,6 +682,21 @@ async fn download_all_saves_every_stored_line_of_the_range_also_those_the_page_n
     // More lines than the page keeps for Download (200,000) arrive live.
     append_numbered(&path, 100, 210_100);
     browser.wait_for("document.getElementById('counts').textContent.startsWith('210,100 received')", T).await;
+    // The view holds the newest 100,000 lines, follows the newest, and the browser draws only
+    // the blocks of lines on screen.
+    let held = browser
+        .run(
+            "const v = document.getElementById('log'), l = document.querySelectorAll('#log .ln'), last = l[l.length - 1];
+             const r = last.getBoundingClientRect(), vr = v.getBoundingClientRect();
+             return [l.length, l[0].dataset.line.slice(5, 11), last.dataset.line.slice(5, 11),
+                     r.top >= vr.top && r.bottom <= vr.bottom + 1,
+                     [...l].filter((d) => d.checkVisibility({ contentVisibilityAuto: true })).length]",
+        )
+        .await;
+    let held = held.as_array().unwrap();
+    assert_eq!(held[..4], serde_json::json!([100_000, "110100", "210099", true]).as_array().unwrap()[..], "{held:?}");
+    let drawn = held[4].as_u64().unwrap();
+    assert!(drawn <= 1_000, "{drawn} of 100,000 lines drawn: blocks off screen should be skipped");
     // Each saved file's lines: how many, and whether they are lines from..from+n in order.
     browser.run("window.saved = []; const make = URL.createObjectURL; URL.createObjectURL = (b) => { window.saved.push(b); return make(b); }").await;
     let check = |k: usize| {
@@ -902,13 +918,13 @@ async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
         "2026-12-05 10:00:02 INFO [main] jobs - retrying",
     ];
     js.publish("logs.raw.web-1.app", batch_of("web-1", &lines)).await.unwrap().await.unwrap();
-    browser.wait_for("document.querySelectorAll('#log > .ln').length === 2", T).await;
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 2", T).await;
     let run = |script: &str| {
         let client = browser.client.clone();
         let script = script.to_owned();
         async move { client.execute(&script, vec![]).await.unwrap() }
     };
-    let event = "document.querySelector('#log > .ln.event')";
+    let event = "document.querySelector('#log .ln.event')";
     assert_eq!(
         run(&format!("return {event}.classList.contains('error')")).await,
         true,
@@ -927,7 +943,7 @@ async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
     // A filter matching a line of the trace keeps the whole event.
     run("const f = document.getElementById('filter'); f.value = 'ValueError'; f.dispatchEvent(new Event('input'))").await;
     assert_eq!(
-        run("return [...document.querySelectorAll('#log > .ln:not(.hidden)')].map(d => d.dataset.line)")
+        run("return [...document.querySelectorAll('#log .ln:not(.hidden)')].map(d => d.dataset.line)")
             .await,
         serde_json::json!([lines[0]])
     );

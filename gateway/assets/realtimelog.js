@@ -59,6 +59,8 @@ const viewer = new LogViewer(
     fileName: () => `tailrace-${$("host").value || "tail"}`,
     loadOlder,
     loadRange: (subject, from, to, progress) => historyRange(subject, from, to, () => names.get(subject), progress),
+    // `keep=N` in the link: lines the view holds (100,000 by default).
+    maxShown: Number(params.get("keep")) || undefined,
   },
 );
 
@@ -87,6 +89,7 @@ function syncUrl() {
   if (names.length) p.set("files", names.join(","));
   for (const f of extraFiles) p.append("path", f.name === stemOf(f.path) ? f.path : `${f.name}=${f.path}`);
   if ($("filter").value) p.set("filter", $("filter").value);
+  if (params.get("keep")) p.set("keep", params.get("keep"));
   history.replaceState(null, "", `${location.pathname}${p.size ? `?${p}` : ""}`);
 }
 

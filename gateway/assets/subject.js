@@ -39,6 +39,8 @@ const viewer = new LogViewer(
     fileName: () => `tailrace-${subject.replace(/[^A-Za-z0-9_-]+/g, "_")}`,
     loadOlder,
     loadRange: (key, from, to, progress) => historyRange(key, from, to, (l) => nameOf(l.subject), progress),
+    // `keep=N` in the link: lines the view holds (100,000 by default).
+    maxShown: Number(new URLSearchParams(location.search).get("keep")) || undefined,
   },
 );
 

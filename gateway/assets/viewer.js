@@ -2,10 +2,13 @@
 // count of lines held, filter, errors and warnings highlighted, a search term marked, download
 // of what was received, clear.
 //
-// Responsiveness at thousands of lines per second comes from three rules: lines are appended
-// once per animation frame in one fragment; the DOM keeps at most MAX_SHOWN lines (older ones
-// are removed); the download buffer keeps at most MAX_KEPT lines (older ones are dropped and
-// counted).
+// Responsiveness at thousands of lines per second comes from four rules: lines are appended
+// once per animation frame in one fragment; lines sit in blocks of BLOCK lines whose rendering
+// the browser skips while they are off screen (`content-visibility: auto`), so 100,000 lines in
+// the view cost layout and paint for only the blocks on screen; the view keeps at most
+// `options.maxShown` lines (MAX_SHOWN by default; the oldest blocks are removed whole); the
+// download buffer keeps at most MAX_KEPT lines (older ones are dropped and counted). In split
+// view the blocks give way to the grid (`display: contents`), so every line is laid out.
 //
 // Scroll-back (pages that give `options.loadOlder`): scrolling to the top, or the Older button,
 // loads the lines stored before the oldest line shown, above it. Each line carries its cursor
@@ -35,10 +38,14 @@
 // history (removed by the stream's limits) is said so.
 import { compareCursors, el } from "./app.js";
 
-const MAX_SHOWN = 5000;
+const MAX_SHOWN = 100000;
+// Lines per block: small enough that the blocks on screen are cheap to lay out, big enough that
+// a view of 100,000 lines has few.
+const BLOCK = 250;
 const MAX_KEPT = 200000;
-// Lines the view may hold while the user reads back, before the oldest are trimmed anyway.
-const MAX_SHOWN_READING = 50000;
+// How many more lines the view may hold while the user reads back, before the oldest are
+// trimmed anyway.
+const READING_SLACK = 1.5;
 // glog (E1122 10:00:00), log4j/syslog words, Python tracebacks.
 const ERROR_RE = /^[EF]\d{4} |\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|Traceback)\b/i;
 const WARN_RE = /^W\d{4} |\bWARN(ING)?\b/i;
@@ -140,6 +147,13 @@ export class LogViewer {
     this.hiddenNames = new Set();
     this.range = new Map(); // key -> {from, to}: the cursors of its oldest line reached and newest received
     this.columns = new Map(); // name -> its column in split view
+    this.maxShown = Math.max(BLOCK, options.maxShown || MAX_SHOWN);
+    this.shown = 0; // lines in the view
+    // Whether the view follows the newest line: until the reader scrolls away from the bottom,
+    // and again once they scroll back to it (blocks the browser sizes as they leave the screen
+    // must not count as the reader scrolling).
+    this.pinned = true;
+    this.scrolledTo = 0;
     for (const k of ["exclude", "level", "wrap", "numbers", "times", "split", "hiddenNames"]) {
       ids[k] ??= k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     }
@@ -171,7 +185,9 @@ export class LogViewer {
     this.newLines.addEventListener("click", () => this.follow());
     view.after(this.newLines);
     view.addEventListener("scroll", () => {
-      if (view.scrollHeight - view.scrollTop - view.clientHeight < 40) this.seen();
+      const bottom = view.scrollHeight - view.scrollTop - view.clientHeight < 40;
+      if (Math.abs(view.scrollTop - this.scrolledTo) > 1) this.pinned = bottom;
+      if (bottom) this.seen();
     });
     view.addEventListener("click", (e) => {
       const src = e.target.closest?.(".src");
@@ -197,7 +213,7 @@ export class LogViewer {
       view.after(this.linkButton);
       view.addEventListener("mouseover", (e) => {
         const div = e.target.closest?.(".ln[data-cursor]");
-        if (!div || div.parentElement !== view) return;
+        if (!div || div.parentElement?.parentElement !== view) return;
         const box = div.getBoundingClientRect();
         const right = Math.min(box.right, view.getBoundingClientRect().right);
         this.linkButton.dataset.cursor = div.dataset.cursor;
@@ -218,10 +234,30 @@ export class LogViewer {
   // The cursor history of `key` is read before: that of its topmost line shown, else the place
   // after its newest trimmed line, else null (no line of it seen yet).
   boundary(key) {
-    for (const div of $(this.ids.view).children) {
+    for (const div of this.lineDivs()) {
       if (div.dataset.key === key) return div.dataset.cursor;
     }
     return this.trimmed.get(key) ?? null;
+  }
+
+  // Every line element in the view, in order.
+  lineDivs() {
+    return $(this.ids.view).querySelectorAll(":scope > .blk > .ln");
+  }
+
+  // `divs` in blocks of at most BLOCK lines, as a fragment. A block not yet drawn is given the
+  // height its lines would have unwrapped (the browser keeps its real one once drawn), so the
+  // scrollbar and scrolling to a line are right before it is.
+  blocks(divs) {
+    const frag = document.createDocumentFragment();
+    const sample = this.lineHeight || $(this.ids.view).querySelector(".blk > .ln")?.offsetHeight;
+    if (sample) this.lineHeight = sample;
+    for (let i = 0; i < divs.length; i += BLOCK) {
+      const block = el("div", { class: "blk" }, ...divs.slice(i, i + BLOCK));
+      block.style.containIntrinsicSize = `auto ${Math.ceil(block.childElementCount * (this.lineHeight || 18))}px`;
+      frag.append(block);
+    }
+    return frag;
   }
 
   setStatus(text) {
@@ -254,11 +290,11 @@ export class LogViewer {
   prepend(lines) {
     if (!lines.length) return;
     const view = $(this.ids.view);
-    const frag = document.createDocumentFragment();
-    for (const l of lines) frag.append(this.lineElement(l));
+    const frag = this.blocks(lines.map((l) => this.lineElement(l)));
     for (const l of lines) this.noteRange(l);
     const height = view.scrollHeight;
     view.prepend(frag);
+    this.shown += lines.length;
     view.scrollTop += view.scrollHeight - height;
     this.kept.unshift(...lines.slice(-MAX_KEPT));
     if (this.kept.length > MAX_KEPT) this.kept.length = MAX_KEPT;
@@ -285,11 +321,12 @@ export class LogViewer {
     const view = $(this.ids.view);
     try {
       for (let loads = 0; this.wanted && loads < 500;) {
-        const div = [...view.children].find((d) => d.dataset.cursor === this.wanted);
+        const div = [...this.lineDivs()].find((d) => d.dataset.cursor === this.wanted);
         if (div) {
           view.querySelector(".ln.current")?.classList.remove("current");
           div.classList.add("current", "target");
-          view.scrollTop = div.offsetTop - view.offsetTop - view.clientHeight / 3;
+          // (The browser lays out the skipped blocks it passes, so the line lands where asked.)
+          div.scrollIntoView({ block: "center" });
           this.setStatus(`the linked line ${this.wanted}`);
           this.wanted = null;
         } else if (this.historyDone) {
@@ -319,7 +356,7 @@ export class LogViewer {
     }
     if (this.paused) {
       this.held.push(l);
-      if (this.held.length > MAX_SHOWN) this.held.splice(0, this.held.length - MAX_SHOWN);
+      if (this.held.length > this.maxShown) this.held.splice(0, this.held.length - this.maxShown);
       this.updateCounts();
     } else {
       this.show(l);
@@ -345,8 +382,9 @@ export class LogViewer {
   clear() {
     this.range.clear();
     const view = $(this.ids.view);
-    for (const div of view.children) this.noteTrimmed(div.dataset);
+    for (const div of this.lineDivs()) this.noteTrimmed(div.dataset);
     view.replaceChildren();
+    this.shown = 0;
     this.lastOf.clear();
     this.kept = [];
     this.held = [];
@@ -421,47 +459,40 @@ export class LogViewer {
   }
 
   // Appends what arrived since the last frame. Following the end (autoscroll, at the bottom),
-  // it trims the view to MAX_SHOWN lines and scrolls down; reading back, it only appends.
+  // it trims the view to `maxShown` lines and scrolls down; reading back, it only appends (up to
+  // half as many again).
   flush() {
     const batch = this.pending;
     this.pending = [];
     const view = $(this.ids.view);
-    const atBottom = view.scrollHeight - view.scrollTop - view.clientHeight < 40;
-    const following = (!this.ids.autoscroll || $(this.ids.autoscroll).checked) && atBottom;
-    const most = following ? MAX_SHOWN : MAX_SHOWN_READING;
-    const frag = document.createDocumentFragment();
+    const following = (!this.ids.autoscroll || $(this.ids.autoscroll).checked) && this.pinned;
+    const most = following ? this.maxShown : Math.round(this.maxShown * READING_SLACK);
     for (const l of batch.slice(0, Math.max(0, batch.length - most))) this.noteTrimmed(l);
+    const fresh = [];
+    const built = new Set();
     for (const l of batch.slice(-most)) {
       const last = this.lastOf.get(l.name);
-      // (A trimmed event is gone: its parent is null; one built this frame sits in `frag`.)
-      const cont = continues(l.line, last?.prev) && last.div.parentNode !== null;
+      // (A trimmed event is gone; one built this frame is not in the page yet.)
+      const cont = continues(l.line, last?.prev) && (last.div.isConnected || built.has(last.div));
       if (cont) this.addContinuation(last.div, l);
       else {
         const div = this.lineElement(l);
-        frag.append(div);
+        fresh.push(div);
+        built.add(div);
         this.lastOf.set(l.name, { div, prev: null });
       }
       this.lastOf.get(l.name).prev = after(l.line, cont);
     }
-    view.append(frag);
-    const excess = view.childElementCount - most;
-    if (excess > 0) {
-      // The oldest lines go in one operation; history of each key then starts after the
-      // newest of them it had.
-      const newest = new Map();
-      let last = view.firstElementChild;
-      for (let k = 0; k < excess; k++) {
-        if (k > 0) last = last.nextElementSibling;
-        if (last.dataset.key !== undefined) newest.set(last.dataset.key, last);
-      }
-      const range = document.createRange();
-      range.setStartBefore(view.firstElementChild);
-      range.setEndAfter(last);
-      range.deleteContents();
-      for (const div of newest.values()) this.noteTrimmed(div.dataset);
-    }
+    // The newest block is filled up before new ones are made.
+    const tail = view.lastElementChild;
+    const room = tail ? BLOCK - tail.childElementCount : 0;
+    if (room > 0 && fresh.length) tail.append(...fresh.slice(0, room));
+    view.append(this.blocks(fresh.slice(Math.max(0, room))));
+    this.shown += fresh.length;
+    this.trim(view, most);
     if (following) {
       view.scrollTop = view.scrollHeight;
+      this.scrolledTo = view.scrollTop;
     } else if (batch.length) {
       this.unseen += batch.length;
       this.newLines.textContent = `${this.unseen.toLocaleString()} new line${this.unseen === 1 ? "" : "s"} ↓`;
@@ -469,6 +500,31 @@ export class LogViewer {
     }
     this.updateCounts();
     if (this.wanted && batch.length) this.seek();
+  }
+
+  // Removes the oldest lines beyond `most`: whole blocks, then the first lines of the oldest
+  // block left, each in one operation. History of each key then starts after the newest line
+  // of it removed.
+  trim(view, most) {
+    while (this.shown > most && view.firstElementChild) {
+      const block = view.firstElementChild;
+      const n = Math.min(this.shown - most, block.childElementCount);
+      const newest = new Map();
+      let last = block.firstElementChild;
+      for (let k = 0; k < n; k++) {
+        if (k > 0) last = last.nextElementSibling;
+        if (last.dataset.key !== undefined) newest.set(last.dataset.key, last);
+      }
+      if (n === block.childElementCount) block.remove();
+      else {
+        const range = document.createRange();
+        range.setStartBefore(block.firstElementChild);
+        range.setEndAfter(last);
+        range.deleteContents();
+      }
+      this.shown -= n;
+      for (const div of newest.values()) this.noteTrimmed(div.dataset);
+    }
   }
 
   // A continuation line joins its event: shown under the first line, collapsible there.
@@ -520,9 +576,14 @@ export class LogViewer {
     this.include = pattern($(this.ids.filter));
     this.excludeRe = pattern($(this.ids.exclude));
     const mark = this.mark ?? this.include;
-    for (const div of $(this.ids.view).children) {
+    // Marks change only with the filter's text: a level, an exclusion or a hidden source only
+    // hides lines (which, at 100,000 lines, is what keeps the change quick).
+    const remark = String(mark) !== String(this.shownMark ?? null);
+    this.shownMark = mark;
+    for (const div of this.lineDivs()) {
       const line = div.dataset.line ?? "";
       div.classList.toggle("hidden", !this.matches(div.dataset.text ?? line, div.className, div.dataset.name));
+      if (!remark) continue;
       // Marks follow the filter: the line's text is rebuilt between its gutter and label and
       // its continuation lines.
       const keep = [...div.children].filter((c) => ["fold", "src"].some((k) => c.classList.contains(k)));
@@ -547,7 +608,7 @@ export class LogViewer {
 
   // Only `name`'s lines: every other source seen is hidden.
   solo(name) {
-    const names = new Set([...$(this.ids.view).children].map((d) => d.dataset.name).filter(Boolean));
+    const names = new Set([...this.lineDivs()].map((d) => d.dataset.name).filter(Boolean));
     this.hiddenNames = new Set([...names].filter((n) => n !== name));
     this.refilter();
   }
@@ -559,17 +620,39 @@ export class LogViewer {
     const errors = [...view.querySelectorAll(".ln.error:not(.hidden)")];
     if (!errors.length) return;
     const current = view.querySelector(".ln.current");
-    const from = current ? current.offsetTop : dir > 0 ? view.scrollTop - 1 : view.scrollTop + view.clientHeight;
-    const target = dir > 0 ? errors.find((d) => d.offsetTop > from) : errors.reverse().find((d) => d.offsetTop < from);
+    // Positions in the view's content, from the boxes on screen: a block's layout containment
+    // makes it its lines' offsetParent.
+    const origin = view.getBoundingClientRect().top - view.scrollTop;
+    const top = (e) => e.getBoundingClientRect().top - origin;
+    const from = current ? top(current) : dir > 0 ? view.scrollTop - 1 : view.scrollTop + view.clientHeight;
+    // A line's own position is asked only in the block that straddles `from`: asking it of a
+    // line in a block off screen would have the browser lay out the block it skips. In split
+    // view the blocks have no box of their own (the grid places the lines).
+    const boxed = !view.classList.contains("split");
+    const below = (d) => {
+      const b = d.parentElement;
+      if (boxed && top(b) > from) return true;
+      if (boxed && top(b) + b.offsetHeight <= from) return false;
+      return top(d) > from;
+    };
+    const above = (d) => {
+      const b = d.parentElement;
+      if (boxed && top(b) + b.offsetHeight < from) return true;
+      if (boxed && top(b) >= from) return false;
+      return top(d) < from;
+    };
+    const target = dir > 0 ? errors.find(below) : errors.reverse().find(above);
     if (!target) return;
     current?.classList.remove("current");
     target.classList.add("current");
-    view.scrollTop = target.offsetTop - view.offsetTop - view.clientHeight / 3;
+    target.scrollIntoView({ block: "center" });
   }
 
   follow() {
     const view = $(this.ids.view);
     view.scrollTop = view.scrollHeight;
+    this.scrolledTo = view.scrollTop;
+    this.pinned = true;
     this.seen();
   }
 
