@@ -694,7 +694,11 @@ async fn a_flood_keeps_the_newest_100_000_lines_in_view_drawing_only_those_on_sc
         )
         .await;
     let held = held.as_array().unwrap();
-    assert_eq!(held[..4], serde_json::json!([100_000, "110100", "210099", true]).as_array().unwrap()[..], "{held:?}");
+    assert_eq!(
+        held[..4],
+        serde_json::json!([100_000, "110100", "210099", true]).as_array().unwrap()[..],
+        "{held:?}"
+    );
     let drawn = held[4].as_u64().unwrap();
     assert!(drawn <= 1_000, "{drawn} of 100,000 lines drawn: blocks off screen should be skipped");
     // Each saved file's lines: how many, and whether they are lines from..from+n in order.
@@ -896,6 +900,24 @@ async fn the_log_viewer_filters_by_regex_and_level_jumps_between_errors_hides_a_
     assert_eq!(marker, "3 new lines ↓");
     run("document.getElementById('log-new-lines').click()").await;
     browser.wait_for("document.getElementById('log-new-lines').hidden", T).await;
+
+    // Times: received, and the time a line states (read in the shapes the file index reads).
+    let stated = [
+        "2026-12-05T10:00:01.250Z INFO iso",
+        "[05/Dec/2026:10:00:02 +0000] GET /",
+        "Dec  5 10:00:03 web-1 cron[7]: syslog",
+        "I1205 10:00:04.500 glog",
+        "no time here",
+    ];
+    js2.publish("logs.raw.web-1.app", batch_of("web-1", &stated)).await.unwrap().await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 214", T).await;
+    let gutters = run("return [...document.querySelectorAll('#log .ln')].slice(-5).map(d => getComputedStyle(d, '::before').content)").await;
+    let gutters: Vec<String> = serde_json::from_value(gutters).unwrap();
+    // (Minutes and seconds do not depend on the browser's zone.)
+    for (gutter, want) in gutters.iter().zip([":00:01.250", ":00:02.000", ":00:03.000", ":00:04.500"]) {
+        assert!(gutter.contains(" → ") && gutter.contains(want), "{gutter} should state {want}");
+    }
+    assert!(!gutters[4].contains('→'), "a line stating no time shows only its receive time: {}", gutters[4]);
     browser.close().await;
 }
 
@@ -943,8 +965,7 @@ async fn a_stack_trace_shows_as_one_collapsible_event_under_its_first_line() {
     // A filter matching a line of the trace keeps the whole event.
     run("const f = document.getElementById('filter'); f.value = 'ValueError'; f.dispatchEvent(new Event('input'))").await;
     assert_eq!(
-        run("return [...document.querySelectorAll('#log .ln:not(.hidden)')].map(d => d.dataset.line)")
-            .await,
+        run("return [...document.querySelectorAll('#log .ln:not(.hidden)')].map(d => d.dataset.line)").await,
         serde_json::json!([lines[0]])
     );
     browser.close().await;

@@ -117,6 +117,40 @@ function after(line, continued) {
   return { inTrace: continued, announces: line.includes(" panicked at ") && line.trimEnd().endsWith(":") };
 }
 
+// The time a line states near its start: the shapes of `schemas::line_time` (Rust), so the view
+// reads the times the file index does. ISO 8601 / RFC 3339, Apache and nginx, glog, syslog and
+// Unix seconds; no zone is UTC; a year left out is this year's, or last year's when that would
+// put the line more than a day ahead.
+const MONTHS = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+const ISO_TIME = /(\d{4})[-/](\d{2})[-/](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?: ?(Z|[+-]\d{2}:?\d{2}))?/;
+const CLF_TIME = /(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?: ([+-]\d{4}))?/;
+const GLOG_TIME = /^[IWEF](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?/;
+const SYSLOG_TIME = /\b([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\b/;
+const EPOCH_TIME = /^\[?(1[5-9]\d{8})(?:\.(\d{1,9}))?\b/;
+
+export function statedTime(line) {
+  const head = line.slice(0, 64);
+  const ms = (f) => (f ? Number(`${f}00`.slice(0, 3)) : 0);
+  const zone = (z) => {
+    if (!z || z === "Z") return 0;
+    const d = z.slice(1).replace(":", "");
+    return (z[0] === "-" ? -1 : 1) * (Number(d.slice(0, 2)) * 60 + Number(d.slice(2, 4))) * 60000;
+  };
+  const yearless = (month, day, h, mi, se, f) => {
+    const now = Date.now();
+    let year = new Date(now).getUTCFullYear();
+    if (Date.UTC(year, month, day, h, mi, se) > now + 86400000) year -= 1;
+    return new Date(Date.UTC(year, month, day, h, mi, se, ms(f)));
+  };
+  let m;
+  if ((m = head.match(ISO_TIME))) return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms(m[7])) - zone(m[8]));
+  if ((m = head.match(CLF_TIME)) && m[2] in MONTHS) return new Date(Date.UTC(+m[3], MONTHS[m[2]], +m[1], +m[4], +m[5], +m[6]) - zone(m[7]));
+  if ((m = head.match(GLOG_TIME))) return yearless(+m[1] - 1, +m[2], +m[3], +m[4], +m[5], m[6]);
+  if ((m = head.match(SYSLOG_TIME)) && m[1] in MONTHS) return yearless(MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5], m[6]);
+  if ((m = head.match(EPOCH_TIME))) return new Date(Number(m[1]) * 1000 + ms(m[2]));
+  return null;
+}
+
 function timeOf(d) {
   return d.toTimeString().slice(0, 8) + "." + String(d.getMilliseconds()).padStart(3, "0");
 }
@@ -431,6 +465,9 @@ export class LogViewer {
     const div = el("div", { class: cls }, ...label, ...marked(line, this.mark ?? this.include));
     div.dataset.n = at ? String(at.n) : "·";
     div.dataset.t = at ? timeOf(at.t) : "history";
+    // The time the line states, in this browser's zone (shown beside the receive time).
+    const stated = statedTime(line);
+    if (stated && !Number.isNaN(stated.getTime())) div.dataset.s = timeOf(stated);
     div.dataset.line = line;
     if (name !== undefined) {
       div.dataset.name = name;

@@ -62,7 +62,7 @@ pub fn viewer(leading: &str, pause_disabled: bool) -> String {
   <div class="row viewer-options">
     <label><input id="wrap" type="checkbox" checked> Wrap</label>
     <label><input id="numbers" type="checkbox"> Line numbers</label>
-    <label><input id="times" type="checkbox"> Times</label>
+    <label title="the time each line was received, and the time it states (its own timestamp, in your time zone)"><input id="times" type="checkbox"> Times</label>
     <label title="one column per file, side by side"><input id="split" type="checkbox"> Split</label>
     <button id="prev-error" type="button" title="previous error (p)">&uarr; error</button>
     <button id="next-error" type="button" title="next error (n)">&darr; error</button>
