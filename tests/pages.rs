@@ -1006,3 +1006,49 @@ async fn a_journal_is_offered_on_the_live_tail_page_and_its_lines_take_their_sev
     browser.close().await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_view_fills_the_window_below_its_controls_with_no_second_scrollbar_at_any_size() {
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let lines: Vec<String> = (0..300).map(|i| format!("INFO line {i}")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    js.publish("logs.raw.web-1.app", batch_of("web-1", &refs)).await.unwrap().await.unwrap();
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    for page in ["subject?subject=logs.raw.%3E", "realtimelog"] {
+        browser.client.goto(&format!("{base}/{page}")).await.unwrap();
+        browser.wait_for("document.getElementById('log') && document.readyState === 'complete'", T).await;
+        if page.starts_with("subject") {
+            browser.wait_for("document.querySelectorAll('#log .ln').length === 200", T).await;
+        }
+        for (width, height) in [(1280, 900), (1280, 480), (1280, 1400), (760, 600), (760, 360)] {
+            browser.client.set_window_size(width, height).await.unwrap();
+            // (A resize is laid out by the next frame.)
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let state = browser
+                .run(
+                    "const v = document.getElementById('log'), d = document.scrollingElement;
+                     const r = v.getBoundingClientRect();
+                     return [d.scrollHeight, innerHeight, Math.round(r.bottom), v.clientHeight]",
+                )
+                .await;
+            let [page_height, window, view_bottom, view_height] =
+                serde_json::from_value::<[f64; 4]>(state.clone()).unwrap();
+            let ok = page_height <= window && view_bottom <= window && view_height > 40.0;
+            assert!(
+                ok,
+                "{page} at {width}x{height}: [page height, window, view bottom, view height] {state}"
+            );
+        }
+        browser.client.set_window_size(1280, 900).await.unwrap();
+    }
+    // The view scrolls on its own.
+    browser.client.goto(&format!("{base}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 200", T).await;
+    let scrolls = browser.run("const v = document.getElementById('log'); return v.scrollHeight > v.clientHeight && v.scrollTop > 0").await;
+    assert_eq!(scrolls, true, "the view follows its newest line in a scroll of its own");
+    browser.close().await;
+}
