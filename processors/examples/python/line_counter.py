@@ -57,7 +57,9 @@ async def main(url: str) -> None:
     while not stop.is_set():
         try:
             msgs = await sub.fetch(64, timeout=0.5)
-        except nats.errors.TimeoutError:
+        # nats-py raises its own TimeoutError from some waits and asyncio's from others (a
+        # pull that got no message before its expiry): either means nothing new yet.
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
             continue
         for msg in msgs:
             seq = msg.metadata.sequence.stream
