@@ -142,6 +142,14 @@ pub enum Command {
         /// (default: the configured `processors.fingerprint.similarity`).
         #[arg(long)]
         similarity: Option<f64>,
+        /// The lines' format, as `[[processors.fingerprint.formats]]` states one
+        /// (`<Date> <Time> <Level> <Component>: <Content>`); lines it does not match are read
+        /// as without it.
+        #[arg(long, conflicts_with = "content")]
+        format: Option<String>,
+        /// A regex of a variable, replaced by `<*>` in each message (repeatable; with --format).
+        #[arg(long = "mask", requires = "format")]
+        masks: Vec<String>,
     },
     /// Publish a controller report (JSON or MessagePack, from FILE or `-` for stdin) to
     /// reports.{customer}, checked as POST /api/v1/report checks it.
@@ -336,13 +344,17 @@ pub async fn dispatch(command: Command, cfg: Config) -> anyhow::Result<()> {
         }
         Command::Sink { dump: Some(name), .. } => crate::sink::dump(&cfg, &name),
         Command::Sink { names, .. } => crate::sink::run(cfg, names, crate::shutdown::on_signal()).await,
-        Command::Fingerprint { content, stats, similarity } => {
+        Command::Fingerprint { content, stats, similarity, format, masks } => {
             let mut miner = cfg.processors.fingerprint.miner();
             if let Some(s) = similarity {
                 anyhow::ensure!((0.0..=1.0).contains(&s), "--similarity must be between 0 and 1, not {s}");
                 miner.similarity = s;
             }
-            crate::fingerprint::run(miner, content, stats)
+            let format = format
+                .map(|f| tailrace_processors::template::LineFormat::new(0, &f, &masks))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--format or --mask: {e}"))?;
+            crate::fingerprint::run(miner, content, format.as_ref(), stats)
         }
         Command::PublishReport { file } => publish_report(&cfg, &file).await,
         Command::Version => {

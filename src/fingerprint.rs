@@ -6,11 +6,12 @@ use std::io::{BufRead, BufWriter, Write};
 use std::time::{Duration, Instant};
 
 use tailrace_processors::line;
-use tailrace_processors::template::{Fingerprinter, MinerConfig};
+use tailrace_processors::template::{Fingerprinter, LineFormat, MinerConfig};
 
-/// Reads stdin to the end. `content`: the lines are messages without headers.
-/// `stats`: report lines, templates and time spent fingerprinting on stderr.
-pub fn run(cfg: MinerConfig, content: bool, stats: bool) -> anyhow::Result<()> {
+/// Reads stdin to the end. `content`: the lines are messages without headers. `format`: the
+/// lines' stated format. `stats`: report lines, templates and time spent fingerprinting on
+/// stderr.
+pub fn run(cfg: MinerConfig, content: bool, format: Option<&LineFormat>, stats: bool) -> anyhow::Result<()> {
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut fp = Fingerprinter::new(cfg);
@@ -34,6 +35,8 @@ pub fn run(cfg: MinerConfig, content: bool, stats: bool) -> anyhow::Result<()> {
         let (severity, m) = if content {
             let severity = line::severity::from_words(&text).unwrap_or(tailrace_schemas::Severity::Info);
             (severity, fp.content(&text))
+        } else if format.is_some() {
+            (line::severity(&text), fp.line_in(&text, format))
         } else {
             let parsed = line::parse(&text);
             (parsed.severity(&text), fp.content(&parsed.content))

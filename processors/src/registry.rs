@@ -70,6 +70,15 @@ pub enum StartError {
     Templates(#[from] TemplateStoreError),
 }
 
+impl From<crate::fingerprint::FingerprintOpenError> for StartError {
+    fn from(e: crate::fingerprint::FingerprintOpenError) -> Self {
+        match e {
+            crate::fingerprint::FingerprintOpenError::Config(e) => Self::Config(e),
+            crate::fingerprint::FingerprintOpenError::Templates(e) => Self::Templates(e),
+        }
+    }
+}
+
 /// What every processor runs with.
 #[derive(Debug, Clone)]
 pub struct Context {

@@ -32,7 +32,7 @@ use tailrace_schemas::{
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{Inputs, Processor};
-use crate::template::MinerConfig;
+use crate::template::{FormatConfig, FormatError, Formats, MinerConfig};
 
 /// The most of a multi-line event (a stack trace) kept as its sample.
 const MAX_EVENT_SAMPLE: usize = 8 * 1024;
@@ -57,6 +57,9 @@ pub struct FingerprintConfig {
     pub similarity: f64,
     /// Most templates kept; lines beyond are fingerprinted by their masked text alone.
     pub max_templates: usize,
+    /// Sources whose format an operator knows (`[[processors.fingerprint.formats]]`): their
+    /// lines are split and masked as stated; every other source's header is found by shape.
+    pub formats: Vec<FormatConfig>,
 }
 
 impl Default for FingerprintConfig {
@@ -67,6 +70,7 @@ impl Default for FingerprintConfig {
             caps: Caps::default(),
             similarity: miner.similarity,
             max_templates: miner.max_clusters,
+            formats: Vec::new(),
         }
     }
 }
@@ -77,6 +81,8 @@ pub enum FingerprintConfigError {
     Similarity(f64),
     #[error("processors.fingerprint.window must be positive and at most half of nats.consumer.ack_wait ({ack_wait:?}), not {window:?}")]
     Window { window: Duration, ack_wait: Duration },
+    #[error("processors.fingerprint.{0}")]
+    Format(#[from] FormatError),
 }
 
 impl FingerprintConfig {
@@ -87,12 +93,22 @@ impl FingerprintConfig {
         if self.window.is_zero() || self.window > ack_wait / 2 {
             return Err(FingerprintConfigError::Window { window: self.window, ack_wait });
         }
+        Formats::new(&self.formats)?;
         Ok(())
     }
 
     pub fn miner(&self) -> MinerConfig {
         MinerConfig { similarity: self.similarity, max_clusters: self.max_templates }
     }
+}
+
+/// Why the fingerprint processor could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintOpenError {
+    #[error(transparent)]
+    Config(#[from] FingerprintConfigError),
+    #[error(transparent)]
+    Templates(#[from] TemplateStoreError),
 }
 
 #[derive(Debug)]
@@ -102,6 +118,7 @@ pub struct FingerprintProcessor {
     /// The tallies of each input taken in since the last flush, by its stream sequence.
     inputs: Mutex<Vec<(u64, Window)>>,
     fingerprinter: SharedFingerprinter,
+    formats: Formats,
 }
 
 impl FingerprintProcessor {
@@ -110,13 +127,15 @@ impl FingerprintProcessor {
         store: TemplateStore,
         cfg: FingerprintConfig,
         cancel: CancellationToken,
-    ) -> Result<Self, TemplateStoreError> {
+    ) -> Result<Self, FingerprintOpenError> {
+        let formats = Formats::new(&cfg.formats).map_err(FingerprintConfigError::from)?;
         let fingerprinter = SharedFingerprinter::open(store, cfg.miner(), cancel).await?;
         Ok(Self {
             name: ConsumerName::new(NAME).expect("a valid consumer name"),
             cfg,
             inputs: Mutex::new(Vec::new()),
             fingerprinter,
+            formats,
         })
     }
 
@@ -124,6 +143,7 @@ impl FingerprintProcessor {
         let scope = Scope::new(batch.category.as_str());
         let mut window = Window::default();
         let mut tallies = window.origin(&scope, &batch.host, &batch.source);
+        let format = self.formats.of(batch.host.as_str(), batch.source.as_str());
         self.fingerprinter.with(|fingerprinter| {
             // An event is its first line and the lines continuing it (a stack trace): counted
             // once, by its first line, with the whole of it as its sample.
@@ -145,7 +165,7 @@ impl FingerprintProcessor {
                     }
                     _ => {
                         close(event.take());
-                        let fingerprint = fingerprinter.line(&line.text).fingerprint;
+                        let fingerprint = fingerprinter.line_in(&line.text, format).fingerprint;
                         event = Some((fingerprint, &line.text, String::new()));
                     }
                 }

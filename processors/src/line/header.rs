@@ -199,18 +199,38 @@ fn mark_level(t: &str) -> Option<Severity> {
 }
 
 /// The index and severity of a level word within the lookahead from field `from`, if every
-/// field before it looks like a header field.
+/// field before it looks like a header field. Plain lower-case words (host and service names
+/// of in-house formats: `time alpha billing ERROR: message`) count as header fields only before
+/// a level written in capitals, at most [`WORDS_BEFORE_LEVEL`] of them: a message's own words
+/// are seldom followed by one.
 fn level_ahead(fields: &mut Fields<'_>, from: usize) -> Option<(usize, Severity)> {
+    let mut words = 0;
     for k in from..from + LEVEL_LOOKAHEAD {
         let (t, class) = fields.get(k)?;
         match class {
-            Class::Level(sev) => return (k > from).then_some((k, sev)),
+            Class::Level(sev) => {
+                let capitals = !t.text.bytes().any(|b| b.is_ascii_lowercase());
+                return (k > from && (words == 0 || capitals)).then_some((k, sev));
+            }
             Class::Stamp | Class::Number | Class::Sep | Class::Bracket(_) => {}
             _ if is_field(t.text) => {}
+            _ if is_plain_word(t.text) && words < WORDS_BEFORE_LEVEL => words += 1,
             _ => return None,
         }
     }
     None
+}
+
+/// How many plain words may stand between a timestamp and a level in capitals.
+const WORDS_BEFORE_LEVEL: usize = 3;
+
+/// A word of letters, digits, `-` and `_`, starting with a letter (`alpha`, `web-1`, `billing`).
+fn is_plain_word(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// An upper-case field (`RAS`, `KERNEL`, `R02-M1-N0-C:J12-U11`) or a dotted identifier.

@@ -1,17 +1,20 @@
 //! Issue fingerprints: lines of one event template share one fingerprint, and the template,
 //! with `<*>` where lines differ, is the issue's message.
 //!
-//! A line goes through three steps: its header is cut off ([`crate::line`]), certain variables
-//! are masked ([`mask`]), and the masked tokens are mined into templates online ([`miner`]).
+//! A line goes through three steps: its header is cut off ([`crate::line`], or the source's
+//! stated [`format`]), certain variables are masked ([`mask`]), and the masked tokens are mined
+//! into templates online ([`miner`]).
 //! [`Fingerprinter`] holds the state of all three and reuses its buffers, so a line costs no
 //! allocation once its template is known.
 
+pub mod format;
 pub mod mask;
 pub mod miner;
 pub mod slot;
 
 use tailrace_schemas::Fingerprint;
 
+pub use format::{FormatConfig, FormatError, Formats, LineFormat};
 pub use mask::{Masked, WILDCARD};
 pub use miner::{Learned, Matched, Miner, MinerConfig, TemplateRecord};
 
@@ -42,6 +45,17 @@ impl Fingerprinter {
         match parsed.content {
             std::borrow::Cow::Borrowed(content) => self.content(content),
             std::borrow::Cow::Owned(content) => self.content(&content),
+        }
+    }
+
+    /// The template of a raw line of a source whose format is known: its message as the format
+    /// finds it, masked as the format says; a line the format does not match (or a source
+    /// without one) as [`Fingerprinter::line`] reads it.
+    pub fn line_in(&mut self, line: &str, format: Option<&LineFormat>) -> Matched<'_> {
+        match format.and_then(|f| f.content(line)) {
+            Some(std::borrow::Cow::Borrowed(content)) => self.content(content),
+            Some(std::borrow::Cow::Owned(content)) => self.content(&content),
+            None => self.line(line),
         }
     }
 
