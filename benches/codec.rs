@@ -25,6 +25,7 @@ fn batch(lines: usize) -> LogBatch {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     }
 }

@@ -609,6 +609,7 @@ async fn fanout_against(
             }],
             next_offset: None,
             cursor: None,
+            cursor_lines: None,
             read_at: tailrace_schemas::Timestamp::now(),
         };
         js.publish(subject.clone(), tailrace_schemas::encode(&batch).unwrap().into()).await.unwrap();

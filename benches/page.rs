@@ -48,6 +48,7 @@ fn batch(first: u64, n: u64) -> bytes::Bytes {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&b).unwrap().into()

@@ -291,6 +291,7 @@ async fn roles_on_a_three_node_cluster_survive_kill_9_of_a_leader_a_processor_an
                 lines,
                 next_offset: Some((b + 1) * PER_BATCH),
                 cursor: None,
+                cursor_lines: None,
                 read_at: Timestamp::now(),
             };
             let out =

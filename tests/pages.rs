@@ -445,6 +445,7 @@ fn numbered_batch(host: &str, first: usize) -> bytes::Bytes {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&batch).unwrap().into()
@@ -768,6 +769,7 @@ fn batch_of(host: &str, lines: &[&str]) -> bytes::Bytes {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: tailrace_schemas::Timestamp::now(),
     };
     tailrace_schemas::encode(&batch).unwrap().into()

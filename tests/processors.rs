@@ -54,6 +54,7 @@ fn batch(host: &str, first: u64, n: usize) -> LogBatch {
             .collect(),
         next_offset: Some(first + n as u64),
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     }
 }

@@ -33,6 +33,7 @@ async fn numbered_batches(server: &TestServer, n: u64) {
             }],
             next_offset: Some(i * 100 + 11),
             cursor: None,
+            cursor_lines: None,
             read_at: Timestamp::now(),
         };
         let out =

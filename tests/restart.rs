@@ -32,6 +32,7 @@ fn line(n: u64) -> LogBatch {
         }],
         next_offset: Some(n + 1),
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     }
 }

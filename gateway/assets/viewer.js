@@ -142,11 +142,19 @@ export function statedTime(line) {
     if (Date.UTC(year, month, day, h, mi, se) > now + 86400000) year -= 1;
     return new Date(Date.UTC(year, month, day, h, mi, se, ms(f)));
   };
+  // Out-of-range parts are not a time (Date.UTC would roll them over into another one).
+  const valid = (month, day, h, mi, se) => month >= 0 && month < 12 && day >= 1 && day <= 31 && h < 24 && mi < 60 && se < 61;
   let m;
-  if ((m = head.match(ISO_TIME))) return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms(m[7])) - zone(m[8]));
-  if ((m = head.match(CLF_TIME)) && m[2] in MONTHS) return new Date(Date.UTC(+m[3], MONTHS[m[2]], +m[1], +m[4], +m[5], +m[6]) - zone(m[7]));
-  if ((m = head.match(GLOG_TIME))) return yearless(+m[1] - 1, +m[2], +m[3], +m[4], +m[5], m[6]);
-  if ((m = head.match(SYSLOG_TIME)) && m[1] in MONTHS) return yearless(MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5], m[6]);
+  if ((m = head.match(ISO_TIME))) {
+    if (!valid(+m[2] - 1, +m[3], +m[4], +m[5], +m[6])) return null;
+    return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], ms(m[7])) - zone(m[8]));
+  }
+  if ((m = head.match(CLF_TIME)) && m[2] in MONTHS) {
+    if (!valid(MONTHS[m[2]], +m[1], +m[4], +m[5], +m[6])) return null;
+    return new Date(Date.UTC(+m[3], MONTHS[m[2]], +m[1], +m[4], +m[5], +m[6]) - zone(m[7]));
+  }
+  if ((m = head.match(GLOG_TIME))) return valid(+m[1] - 1, +m[2], +m[3], +m[4], +m[5]) ? yearless(+m[1] - 1, +m[2], +m[3], +m[4], +m[5], m[6]) : null;
+  if ((m = head.match(SYSLOG_TIME)) && m[1] in MONTHS) return valid(MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5]) ? yearless(MONTHS[m[1]], +m[2], +m[3], +m[4], +m[5], m[6]) : null;
   if ((m = head.match(EPOCH_TIME))) return new Date(Number(m[1]) * 1000 + ms(m[2]));
   return null;
 }
@@ -284,7 +292,7 @@ export class LogViewer {
   // scrollbar and scrolling to a line are right before it is.
   blocks(divs) {
     const frag = document.createDocumentFragment();
-    const sample = this.lineHeight || $(this.ids.view).querySelector(".blk > .ln")?.offsetHeight;
+    const sample = this.lineHeight || $(this.ids.view).querySelector(".blk > .ln:not(.event):not(.hidden)")?.offsetHeight;
     if (sample) this.lineHeight = sample;
     for (let i = 0; i < divs.length; i += BLOCK) {
       const block = el("div", { class: "blk" }, ...divs.slice(i, i + BLOCK));
@@ -626,6 +634,14 @@ export class LogViewer {
       const keep = [...div.children].filter((c) => ["fold", "src"].some((k) => c.classList.contains(k)));
       const cont = div.querySelector(":scope > .cont");
       div.replaceChildren(...keep, ...marked(line, mark), ...(cont ? [cont] : []));
+    }
+    // A block off screen keeps the height it had; after a filter it is given that of the lines it
+    // still shows (and none when it shows none), so the scrollbar is right before it is drawn.
+    for (const block of $(this.ids.view).children) {
+      let shown = 0;
+      for (const div of block.children) if (!div.classList.contains("hidden")) shown++;
+      block.classList.toggle("empty", shown === 0);
+      block.style.containIntrinsicSize = `${Math.ceil(shown * (this.lineHeight || 18))}px`;
     }
     const hidden = $(this.ids.hiddenNames);
     if (hidden) {

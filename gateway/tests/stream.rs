@@ -37,6 +37,7 @@ fn batch(text: String) -> tailrace_schemas::LogBatch {
         lines: vec![tailrace_schemas::LogLine { offset: 0, text, lossy: false, priority: None }],
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: tailrace_schemas::Timestamp::now(),
     }
 }

@@ -86,6 +86,7 @@ async fn long_payloads_are_stored_compressed_and_decode_to_what_was_sent() {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     };
     let (long, short) = (batch(500), batch(2));

@@ -102,6 +102,7 @@ pub fn batches(lines: usize, per_batch: usize) -> Vec<LogBatch> {
                     .collect(),
                 next_offset: Some((last * LINE_BYTES) as u64),
                 cursor: None,
+                cursor_lines: None,
                 read_at: Timestamp::now(),
             }
         })

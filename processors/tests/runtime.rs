@@ -65,6 +65,7 @@ impl Pipeline {
                 .collect(),
             next_offset: None,
             cursor: None,
+            cursor_lines: None,
             read_at: Timestamp::now(),
         };
         let subject = subject::logs_raw(&batch.host, &batch.source);

@@ -382,6 +382,31 @@ impl TestJournald {
         }
     }
 
+    /// Processes following this journal (journalctl and the `sh` around it), here or for an
+    /// SSH session to this machine.
+    pub fn followers(&self) -> usize {
+        let out = Command::new("pgrep")
+            .args(["-f", "--"])
+            .arg(format!("--follow.*--namespace={}", self.namespace))
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
+    /// The cursors of `program`'s entries, oldest first.
+    pub fn cursors(&self, program: &str) -> Vec<String> {
+        let out = Command::new("journalctl")
+            .arg(format!("--namespace={}", self.namespace))
+            .args(["--quiet", "--no-pager", "--output=export", "--output-fields=__CURSOR"])
+            .arg(format!("SYSLOG_IDENTIFIER={program}"))
+            .output()
+            .expect("journalctl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("__CURSOR=").map(str::to_owned))
+            .collect()
+    }
+
     /// Entries of `program` the journal holds now (journald writes asynchronously).
     pub fn count(&self, program: &str) -> usize {
         let out = Command::new("journalctl")

@@ -472,8 +472,13 @@ async fn a_journal_is_followed_locally_and_over_ssh_from_its_last_entries_with_t
             "{host}"
         );
         assert_eq!(all[0].priority, Some(6));
+        assert!(journald.followers() > 0);
         cancel.cancel();
         assert_eq!(task.await.unwrap(), TailEnd::Stopped);
+        // journalctl writes nothing while the journal is quiet: it is ended with its tail, not
+        // at its next write.
+        tailrace_producers::testing::until("journalctl ends with its tail", || journald.followers() == 0)
+            .await;
     }
 }
 
@@ -548,4 +553,67 @@ async fn a_journal_outside_the_roots_or_malformed_is_refused() {
         assert!(refused.message.contains(why), "{path}: {}", refused.message);
         assert_eq!(task.await.unwrap(), TailEnd::Refused, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_of_many_lines_spans_batches_whole_and_a_restart_inside_it_continues_at_the_next_line() {
+    let w = World::new().await;
+    let journald = TestJournald::start().await;
+    let trace: Vec<String> = (0..35).map(|i| format!("  frame {i:02}")).collect();
+    let message = format!("panic: boom\n{}", trace.join("\n"));
+    journald.send(&[("MESSAGE", &message), ("PRIORITY", "2"), ("SYSLOG_IDENTIFIER", "app")]);
+    journald.send_numbered("app", 0, 3);
+    tailrace_producers::testing::until("journald stored the entries", || journald.count("app") >= 4).await;
+    let cfg = TailConfig { batch_lines: 10, ..TailConfig::default() };
+    let spec =
+        TailSpec { host: "local".into(), source: "app".into(), path: journald.path("SYSLOG_IDENTIFIER=app") };
+    let roots = || Roots::new([journald.path("")]);
+
+    // All 36 lines of the entry arrive, over four batches, none lost as a duplicate of another.
+    let (cancel, task) = w.start_in(&spec, Transport::Local, cfg.clone(), roots());
+    let lines = w.lines(&spec, 39).await;
+    assert_eq!(messages(&lines[..1]), ["panic: boom"]);
+    assert_eq!(lines[1..36], trace[..]);
+    assert_eq!(messages(&lines[36..]), numbered(0, 3));
+    cancel.cancel();
+    task.await.unwrap();
+
+    // A stored batch that ended 12 lines into the entry (a producer stopped there): the next
+    // start continues at its 13th line, then the entries after it.
+    let js = w.publisher.jetstream();
+    // (Another source name: a subject whose last batch is this one.)
+    let spec = TailSpec { source: "app-again".into(), ..spec };
+    let cursor = journald.cursors("app").into_iter().next().unwrap();
+    let stored = tailrace_schemas::LogBatch {
+        v: 1,
+        host: spec.host.clone(),
+        source: spec.source.clone(),
+        path: spec.path.clone(),
+        file: None,
+        generation: 0,
+        lines: vec![tailrace_schemas::LogLine {
+            offset: 0,
+            text: "(earlier)".into(),
+            lossy: false,
+            priority: None,
+        }],
+        next_offset: None,
+        cursor: Some(cursor),
+        cursor_lines: Some(12),
+        read_at: tailrace_schemas::Timestamp::now(),
+    };
+    js.publish(
+        subject::logs_raw(&spec.host, &spec.source).to_string(),
+        tailrace_schemas::encode(&stored).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let (cancel, task) = w.start_in(&spec, Transport::Local, cfg, roots());
+    let lines = w.lines(&spec, 1 + 24 + 3).await;
+    assert_eq!(lines[1..25], trace[11..], "the entry's lines after the 12 stored, once");
+    assert_eq!(messages(&lines[25..]), numbered(0, 3));
+    cancel.cancel();
+    task.await.unwrap();
 }

@@ -27,10 +27,16 @@ pub struct LogBatch {
     #[serde(default)]
     pub next_offset: Option<u64>,
     /// For a journal source (`path` is a [`crate::JournalPath`]), the journal cursor of the
-    /// last line's entry: where reading continues. Lines of a journal have no byte offsets;
-    /// their `offset` is the entry's sequence number.
+    /// entry of the last line: where reading continues. Lines of a journal have no byte
+    /// offsets; a line's `offset` is its entry's sequence number × 2^20 plus its index within
+    /// the entry (a message of several lines, or a line cut at the line limit, is several lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// When the batch ends inside the entry `cursor` names: how many of that entry's lines this
+    /// batch and those before it hold (the next batch holds the rest). Absent when the entry
+    /// ended with this batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_lines: Option<u32>,
     /// When the producer read the lines.
     pub read_at: Timestamp,
 }

@@ -325,6 +325,7 @@ mod tests {
             }],
             next_offset: Some(40),
             cursor: None,
+            cursor_lines: None,
             read_at: crate::Timestamp::from_nanos(1_733_378_400_000_000_000),
         };
         let bytes = crate::encode(&batch).unwrap();

@@ -36,6 +36,7 @@ fn log_batch() -> impl Strategy<Value = LogBatch> {
                 .collect(),
             next_offset: None,
             cursor: None,
+            cursor_lines: None,
             read_at,
         })
 }
@@ -298,6 +299,7 @@ fn dedup_ids_follow_the_data_identity() {
         lines: vec![LogLine { offset: 100, text: "a".into(), lossy: false, priority: None }],
         next_offset: Some(102),
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     };
     let id = b.dedup_id();
@@ -334,6 +336,7 @@ fn a_corrupt_frame_is_refused_with_the_type_named() {
             .collect(),
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::from_nanos(0),
     };
     let mut frame = compress(&encode(&batch).unwrap()).unwrap();

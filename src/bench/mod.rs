@@ -81,6 +81,7 @@ fn messages(lines_per_msg: usize, count: usize) -> Vec<(Bytes, String)> {
                     .collect(),
                 next_offset: None,
                 cursor: None,
+                cursor_lines: None,
                 read_at: Timestamp::now(),
             };
             let id = batch.dedup_id();

@@ -87,6 +87,7 @@ async fn post_entry(
         lines: vec![LogLine { offset: 0, text: line, lossy: false, priority: None }],
         next_offset: None,
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     };
     let out = Outgoing::encode(subject.clone(), &batch, id).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -54,6 +54,7 @@ mod tests {
             ],
             next_offset: None,
             cursor: None,
+            cursor_lines: None,
             read_at: tailrace_schemas::Timestamp::now(),
         };
         let bytes = tailrace_schemas::encode(&batch).unwrap();

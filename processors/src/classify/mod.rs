@@ -182,6 +182,7 @@ mod tests {
                 .collect(),
             next_offset: None,
             cursor: None,
+            cursor_lines: None,
             read_at: Timestamp::now(),
         }
     }

@@ -209,8 +209,19 @@ fn level_ahead(fields: &mut Fields<'_>, from: usize) -> Option<(usize, Severity)
         let (t, class) = fields.get(k)?;
         match class {
             Class::Level(sev) => {
-                let capitals = !t.text.bytes().any(|b| b.is_ascii_lowercase());
-                return (k > from && (words == 0 || capitals)).then_some((k, sev));
+                // After words, the level must be written as a header writes it: in capitals,
+                // then a colon or a separator, then the message (`… returned WARN` at a line's
+                // end, or `… level DEBUG set`, is a message).
+                let mut header_like = || {
+                    let capitals = !t.text.bytes().any(|b| b.is_ascii_lowercase());
+                    let marked = t.text.ends_with(':')
+                        || matches!(
+                            fields.class(k + 1),
+                            Some(Class::Sep | Class::Bracket(_) | Class::Logger)
+                        );
+                    capitals && marked && fields.get(k + 1).is_some()
+                };
+                return (k > from && (words == 0 || header_like())).then_some((k, sev));
             }
             Class::Stamp | Class::Number | Class::Sep | Class::Bracket(_) => {}
             _ if is_field(t.text) => {}

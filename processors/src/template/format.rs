@@ -93,12 +93,13 @@ impl LineFormat {
             .iter()
             .enumerate()
             .map(|(mask, p)| {
-                Regex::new(p).map_err(|e| FormatError::Mask {
-                    index,
-                    mask,
-                    pattern: p.clone(),
-                    reason: e.to_string(),
-                })
+                let bad = |reason: String| FormatError::Mask { index, mask, pattern: p.clone(), reason };
+                let re = Regex::new(p).map_err(|e| bad(e.to_string()))?;
+                // One that matches nothing at all would put `<*>` between every two characters.
+                if re.is_match("") {
+                    return Err(bad("it matches the empty text".to_owned()));
+                }
+                Ok(re)
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { regex, content, masks })
@@ -227,6 +228,8 @@ mod tests {
         assert!(err("<Date> <Content", &[]).contains("without its `>`"));
         assert!(err("<Date> <Date> <Content>", &[]).contains("given twice"));
         assert!(err("<Content>", &["(unclosed"]).contains("formats[3].masks[0]: invalid regex"));
+        assert!(err("<Content>", &["x", r"\d*"])
+            .contains("formats[3].masks[1]: invalid regex \"\\\\d*\": it matches the empty text"));
     }
 
     #[test]

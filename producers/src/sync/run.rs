@@ -740,6 +740,7 @@ async fn publish_batch(
         lines,
         next_offset: Some(next),
         cursor: None,
+        cursor_lines: None,
         read_at: Timestamp::now(),
     };
     // The content is in the id too: a sync that lost its manifest starts generations again at

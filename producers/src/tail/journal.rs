@@ -1,55 +1,87 @@
 //! Following a systemd journal: `journalctl --follow --output=json` run on the host (over
-//! SSH, or locally), each entry one line (or several, for a message of several lines) that
-//! carries the entry's priority, resumed exactly after the cursor of the last entry handed to
-//! the publisher (a batch stores its last entry's cursor, so a restarted producer continues
-//! after the last stored one).
+//! SSH, or locally), each entry one line (or several, for a message of several lines or a line
+//! longer than the line limit) that carries the entry's priority.
+//!
+//! Resumption is exact: every batch stores the cursor of its last line's entry and, when the
+//! batch ends inside that entry, how many of its lines it holds ([`JournalPoint`]). A tail
+//! continues with `--after-cursor` after a whole entry, or with `--cursor` (the entry itself)
+//! skipping the lines already stored; so a lost connection or a restarted producer neither
+//! skips nor repeats a line.
 //!
 //! A line reads as `journalctl -o short-iso-precise` prints it (`2026-12-05T19:30:00.123456Z
 //! host sshd[812]: message`), so the time, host and program are where readers of syslog files
 //! look for them, and the processors group it like any syslog line.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tailrace_schemas::{JournalPath, LogLine, TailStatusKind, Timestamp};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{After, Followed, Progress, Tail};
+use super::run::{After, Followed, JournalPoint, Progress, Tail};
 use super::transport::{shell_quote, Connection};
 
-/// The `journalctl` command that follows `journal` from after `cursor`, or from its last
-/// `last_lines` entries when there is no cursor.
-pub fn command(journal: &JournalPath, cursor: Option<&str>, last_lines: u32) -> String {
-    let mut args: Vec<String> = ["--follow", "--output=json", "--all", "--quiet", "--no-pager"]
+/// The longest entry read; a longer one (a core dump kept in the journal) is skipped whole.
+const MAX_ENTRY_BYTES: usize = 16 << 20;
+
+/// How long journalctl must have run for its end to count as a lost connection rather than a
+/// failure to start (which backs off).
+const SETTLED: Duration = Duration::from_secs(5);
+
+/// Bits of a journal line's `offset` below the entry's sequence number: its index in the entry.
+const INDEX_BITS: u32 = 20;
+
+/// Runs journalctl in the background and ends it when the command's input closes (the SSH
+/// channel or the local pipe going away), since a follower with nothing new to write would
+/// otherwise never notice; its own end ends the command.
+const WATCHED_SH: &str = r#"exec 3<&0
+"$@" 2>&1 &
+j=$!
+( cat <&3 >/dev/null 2>&1; kill "$j" 2>/dev/null ) >/dev/null 2>&1 &
+w=$!
+wait "$j"
+kill "$w" 2>/dev/null
+"#;
+
+/// The command that follows `journal` from `from` (or its last `last_lines` entries).
+pub fn command(journal: &JournalPath, from: Option<&JournalPoint>, last_lines: u32) -> String {
+    let mut args: Vec<String> = ["journalctl", "--follow", "--output=json", "--all", "--quiet", "--no-pager"]
         .into_iter()
         .map(str::to_owned)
         .collect();
-    match cursor {
+    match from {
         // `--follow` alone shows only the last 10 entries after the cursor.
-        Some(c) => args.extend([format!("--after-cursor={c}"), "--lines=all".to_owned()]),
+        Some(JournalPoint { cursor, lines: None }) => {
+            args.extend([format!("--after-cursor={cursor}"), "--lines=all".to_owned()])
+        }
+        Some(JournalPoint { cursor, lines: Some(_) }) => {
+            args.extend([format!("--cursor={cursor}"), "--lines=all".to_owned()])
+        }
         None => args.push(format!("--lines={last_lines}")),
     }
     args.extend(journal.journalctl_args());
-    let mut command = String::from("exec journalctl");
+    let mut command = format!("sh -c {} tailrace-journal", shell_quote(WATCHED_SH));
     for a in args {
         command.push(' ');
         command.push_str(&shell_quote(&a));
     }
-    // Its complaints come on the same stream, so the tail can say why it ended.
-    command.push_str(" 2>&1");
     command
 }
 
-/// A field's text: the journal writes a field that is not valid UTF-8 as an array of bytes.
+/// A field's text: the journal writes a field that is not valid UTF-8 as an array of bytes,
+/// and a field an entry has several times as an array of its values (the first is taken).
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Array(bytes) => {
-            let bytes: Vec<u8> = bytes.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        }
-        // A field given several times: the first.
+        Value::Array(items) => match items.first()? {
+            Value::Number(_) => {
+                let bytes: Vec<u8> = items.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            first => text(first),
+        },
         _ => None,
     }
 }
@@ -58,7 +90,7 @@ fn text(v: &Value) -> Option<String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub cursor: String,
-    /// The entry's sequence number (the cursor's `i=`), the lines' `offset`.
+    /// The entry's sequence number (the cursor's `i=`).
     pub seqnum: u64,
     pub priority: Option<u8>,
     /// The lines as shown: the first with time, host and program, the rest of a message of
@@ -107,7 +139,12 @@ pub fn parse(line: &str) -> Result<Entry, EntryError> {
     let pid = field("SYSLOG_PID").or_else(|| field("_PID"));
     let host = field("_HOSTNAME").unwrap_or_else(|| "-".to_owned());
     let message = field("MESSAGE").unwrap_or_default();
-    let priority = field("PRIORITY").and_then(|p| p.trim().parse::<u8>().ok()).filter(|p| *p <= 7);
+    let mut priority = field("PRIORITY").and_then(|p| p.trim().parse::<u8>().ok()).filter(|p| *p <= 7);
+    // A service's standard output gets the unit's default level (info) whatever it says: there
+    // the line's own words tell its severity better.
+    if field("_TRANSPORT").as_deref() == Some("stdout") && priority == Some(6) {
+        priority = None;
+    }
     let head = match pid {
         Some(pid) => format!("{time} {host} {program}[{pid}]: "),
         None => format!("{time} {host} {program}: "),
@@ -118,7 +155,43 @@ pub fn parse(line: &str) -> Result<Entry, EntryError> {
     Ok(Entry { cursor, seqnum, priority, lines })
 }
 
-/// Follows `journal` on `conn` from `progress.cursor` until the connection is lost or `cancel`.
+/// The next line of `reader` into `buf` (without its newline), at most `max` bytes kept: a
+/// longer line is read to its end and reported as `Ok(Some(false))`. `Ok(None)` at the end.
+async fn read_capped<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut whole = true;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((!buf.is_empty()).then_some(whole));
+        }
+        let (chunk, done) = match memchr(available) {
+            Some(nl) => (&available[..nl], Some(nl + 1)),
+            None => (available, None),
+        };
+        if whole && buf.len() + chunk.len() <= max {
+            buf.extend_from_slice(chunk);
+        } else {
+            whole = false;
+            buf.clear();
+        }
+        let used = done.unwrap_or(available.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Some(whole));
+        }
+    }
+}
+
+fn memchr(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Follows `journal` on `conn` from `progress.journal` until the connection is lost or `cancel`.
 pub(super) async fn follow(
     t: &mut Tail<'_>,
     conn: &Connection,
@@ -127,8 +200,8 @@ pub(super) async fn follow(
     cancel: &CancellationToken,
 ) -> Followed {
     let spec = t.spec;
-    let command = command(journal, progress.cursor.as_deref(), t.cfg.last_lines);
-    let output = match conn.open_shell(&command).await {
+    let command = command(journal, progress.journal.as_ref(), t.cfg.last_lines);
+    let shell = match conn.open_shell(&command).await {
         Ok(o) => o,
         Err(e) => {
             t.report(
@@ -140,17 +213,21 @@ pub(super) async fn follow(
             return Followed::Lost;
         }
     };
-    let (kind, message) = match &progress.cursor {
+    // Held open for as long as the follower should run: its end ends journalctl.
+    let _input = shell.input;
+    let (kind, message) = match &progress.journal {
         Some(_) => {
-            (TailStatusKind::Resumed, format!("following {} again after its last stored entry", spec.path))
+            (TailStatusKind::Resumed, format!("following {} again after its last stored line", spec.path))
         }
         None => (TailStatusKind::Started, format!("following {}", spec.path)),
     };
-    progress.failures = 0;
     progress.lost = false;
     t.report(kind, message, None).await;
-    let mut reader = BufReader::with_capacity(256 * 1024, output.output);
-    let mut line = String::new();
+    let started = Instant::now();
+    // Lines of the entry `--cursor` starts at that are stored already.
+    let mut skip = progress.journal.as_ref().and_then(|p| p.lines.map(|n| (p.cursor.clone(), n)));
+    let mut reader = BufReader::with_capacity(256 * 1024, shell.output);
+    let mut buf = Vec::new();
     let max = t.cfg.max_line_bytes.max(1);
     let mut complaint: Option<String> = None;
     loop {
@@ -159,13 +236,13 @@ pub(super) async fn follow(
         if reader.buffer().is_empty() {
             t.flush().await;
         }
-        line.clear();
         let read = tokio::select! {
             _ = cancel.cancelled() => return Followed::Cancelled,
-            r = reader.read_line(&mut line) => r,
+            r = read_capped(&mut reader, &mut buf, MAX_ENTRY_BYTES) => r,
         };
-        match read {
-            Ok(0) | Err(_) => {
+        let whole = match read {
+            Ok(Some(whole)) => whole,
+            Ok(None) | Err(_) => {
                 let reason = match (read, complaint) {
                     (Err(e), _) => e.to_string(),
                     (_, Some(said)) => format!("journalctl ended: {said}"),
@@ -178,11 +255,19 @@ pub(super) async fn follow(
                     None,
                 )
                 .await;
+                // Ended at once: a failure to start, backed off; after a while: a lost link.
+                if started.elapsed() >= SETTLED {
+                    progress.failures = 0;
+                }
                 return Followed::Lost;
             }
-            Ok(_) => {}
+        };
+        if !whole {
+            tracing::warn!(path = %spec.path, "a journal entry over {MAX_ENTRY_BYTES} bytes skipped");
+            continue;
         }
-        let entry = match parse(line.trim_end_matches('\n')) {
+        let line = String::from_utf8_lossy(&buf);
+        let entry = match parse(line.trim_end()) {
             Ok(e) => e,
             Err(e) => {
                 // journalctl's own complaint: kept to say why it ended, if it does.
@@ -191,26 +276,22 @@ pub(super) async fn follow(
                 continue;
             }
         };
+        progress.failures = 0;
         let cursor: Arc<str> = Arc::from(entry.cursor.as_str());
-        let n = entry.lines.len();
-        for (i, text) in entry.lines.into_iter().enumerate() {
-            // Until the entry's last line, a resume would have to read the entry again.
-            let after = match (&progress.cursor, i + 1 == n) {
-                (_, true) => After::Cursor(cursor.clone()),
-                (Some(before), false) => After::Cursor(before.clone()),
-                (None, false) => After::Cursor(cursor.clone()),
-            };
-            for piece in pieces(&text, max) {
-                let line = LogLine {
-                    offset: entry.seqnum,
-                    text: piece.to_owned(),
-                    lossy: false,
-                    priority: entry.priority,
-                };
-                t.push((line, after.clone())).await;
-            }
+        let pieces: Vec<&str> = entry.lines.iter().flat_map(|l| pieces(l, max)).collect();
+        let n = pieces.len() as u32;
+        let already = match skip.take() {
+            Some((at, k)) if at == cursor => k.min(n),
+            _ => 0,
+        };
+        for (i, piece) in pieces.into_iter().enumerate().skip(already as usize) {
+            let i = i as u32;
+            let after = JournalPoint { cursor: cursor.clone(), lines: (i + 1 < n).then_some(i + 1) };
+            let offset = (entry.seqnum << INDEX_BITS) | u64::from(i.min((1 << INDEX_BITS) - 1));
+            let line = LogLine { offset, text: piece.to_owned(), lossy: false, priority: entry.priority };
+            t.push((line, After::Journal(after.clone()))).await;
+            progress.journal = Some(after);
         }
-        progress.cursor = Some(cursor);
     }
 }
 
@@ -247,10 +328,14 @@ pub enum Probe {
     Failed(String),
 }
 
-/// Prints `none`, `entries`, `empty`, or `failed` and journalctl's complaint.
+/// Prints `none`, `entries`, `empty`, or `failed` and journalctl's complaint. Warnings
+/// journalctl prints while it reads (a corrupt file among good ones) do not count.
 const PROBE_SH: &str = r#"command -v journalctl >/dev/null 2>&1 || { echo none; exit 0; }
-out=$(journalctl --quiet --no-pager --lines=1 --output=json "$@" 2>&1) || { printf 'failed %s' "$out"; exit 0; }
-case "$out" in '{'*) echo entries ;; '') echo empty ;; *) printf 'failed %s' "$out" ;; esac
+if out=$(journalctl --quiet --no-pager --lines=1 --output=json "$@" 2>/dev/null); then
+  case "$out" in '{'*) echo entries ;; *) echo empty ;; esac
+else
+  printf 'failed %s' "$(journalctl --quiet --no-pager --lines=1 --output=json "$@" 2>&1 >/dev/null | head -c 300)"
+fi
 "#;
 
 /// Asks the host of `conn` what it has of `journal`, in one round trip.
@@ -300,13 +385,47 @@ mod tests {
     }
 
     #[test]
-    fn the_command_resumes_after_a_cursor_or_starts_with_the_last_lines() {
+    fn the_command_resumes_after_an_entry_or_inside_one_or_starts_with_the_last_lines() {
         let j = JournalPath::parse("journal/ns1:ssh.service").unwrap().unwrap();
         let fresh = command(&j, None, 100);
         assert!(fresh.contains("'--lines=100'") && fresh.contains("'--unit=ssh.service'"), "{fresh}");
         assert!(fresh.contains("'--namespace=ns1'"), "{fresh}");
-        let resumed = command(&j, Some("s=1;i=2"), 100);
-        assert!(resumed.contains("'--after-cursor=s=1;i=2' '--lines=all'"), "{resumed}");
+        let point = |lines| JournalPoint { cursor: Arc::from("s=1;i=2"), lines };
+        let after = command(&j, Some(&point(None)), 100);
+        assert!(after.contains("'--after-cursor=s=1;i=2' '--lines=all'"), "{after}");
+        let inside = command(&j, Some(&point(Some(3))), 100);
+        assert!(inside.contains("'--cursor=s=1;i=2' '--lines=all'"), "{inside}");
+    }
+
+    #[test]
+    fn a_field_given_twice_reads_as_its_first_value_and_stdout_info_as_no_priority() {
+        let e =
+            parse(r#"{"__CURSOR":"c","MESSAGE":["first","second"],"PRIORITY":"6","_TRANSPORT":"stdout"}"#)
+                .unwrap();
+        assert!(e.lines[0].ends_with(": first"), "{:?}", e.lines[0]);
+        assert_eq!(e.priority, None, "a service's stdout says info whatever it writes");
+        let e = parse(r#"{"__CURSOR":"c","MESSAGE":"x","PRIORITY":"3","_TRANSPORT":"stdout"}"#).unwrap();
+        assert_eq!(e.priority, Some(3), "a level the service gave (`<3>` on stdout) is kept");
+    }
+
+    #[tokio::test]
+    async fn an_entry_longer_than_the_limit_is_skipped_whole() {
+        let input: &[u8] = b"short\nthis one is far too long\nnext\nlast";
+        let mut r = BufReader::with_capacity(4, input);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(whole) = read_capped(&mut r, &mut buf, 10).await.unwrap() {
+            out.push((String::from_utf8_lossy(&buf).into_owned(), whole));
+        }
+        assert_eq!(
+            out,
+            [
+                ("short".to_owned(), true),
+                (String::new(), false),
+                ("next".to_owned(), true),
+                ("last".to_owned(), true)
+            ]
+        );
     }
 
     #[test]

@@ -50,16 +50,25 @@ pub async fn resume_point(js: &async_nats::jetstream::Context, spec: &TailSpec) 
     Some(ResumePoint { ident: batch.file?, generation: batch.generation, offset: batch.next_offset? })
 }
 
-/// The journal cursor after the last batch stored on a journal tail's subject.
-pub async fn resume_cursor(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<String> {
-    last_batch(js, spec).await?.cursor
+/// Where a journal tail continues after the last batch stored on its subject.
+pub async fn resume_cursor(js: &async_nats::jetstream::Context, spec: &TailSpec) -> Option<JournalPoint> {
+    let batch = last_batch(js, spec).await?;
+    Some(JournalPoint { cursor: Arc::from(batch.cursor?), lines: batch.cursor_lines })
 }
 
-/// Where reading continues after a line: a file's byte offset, or a journal's cursor.
+/// A place in a journal: after the entry `cursor` names, or, with `lines`, after that many of
+/// its lines (an entry of several lines may end in the next batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalPoint {
+    pub cursor: Arc<str>,
+    pub lines: Option<u32>,
+}
+
+/// Where reading continues after a line: a file's byte offset, or a place in a journal.
 #[derive(Debug, Clone)]
 pub(super) enum After {
     Offset(u64),
-    Cursor(Arc<str>),
+    Journal(JournalPoint),
 }
 
 /// One tail's publishing and reporting, whatever it follows.
@@ -157,10 +166,10 @@ impl<'a> Tail<'a> {
     }
 
     async fn publish(&mut self, lines: Vec<(LogLine, After)>) {
-        let (next_offset, cursor) = match lines.last().map(|(_, end)| end) {
-            Some(After::Offset(end)) => (Some(*end), None),
-            Some(After::Cursor(c)) => (None, Some(c.to_string())),
-            None => (None, None),
+        let (next_offset, cursor, cursor_lines) = match lines.last().map(|(_, end)| end) {
+            Some(After::Offset(end)) => (Some(*end), None, None),
+            Some(After::Journal(p)) => (None, Some(p.cursor.to_string()), p.lines),
+            None => (None, None, None),
         };
         let batch = LogBatch {
             v: 1,
@@ -172,6 +181,7 @@ impl<'a> Tail<'a> {
             lines: lines.into_iter().map(|(l, _)| l).collect(),
             next_offset,
             cursor,
+            cursor_lines,
             read_at: Timestamp::now(),
         };
         let id = batch.dedup_id();
@@ -240,8 +250,8 @@ pub(super) enum Followed {
 pub(super) struct Progress {
     /// The file's resume point.
     pub(super) file: Option<ResumePoint>,
-    /// The journal's cursor after the last line handed to the publisher.
-    pub(super) cursor: Option<Arc<str>>,
+    /// The place in the journal after the last line handed to the publisher.
+    pub(super) journal: Option<JournalPoint>,
     /// Consecutive failures (reset when following works again).
     pub(super) failures: usize,
     /// The last connection was lost (so the next start is a resumption).
@@ -267,7 +277,7 @@ pub async fn run_tail(
     };
     let mut progress = Progress::default();
     if journal.is_some() {
-        progress.cursor = resume_cursor(publisher.jetstream(), &spec).await.map(Arc::from);
+        progress.journal = resume_cursor(publisher.jetstream(), &spec).await;
     } else {
         progress.file = resume_point(publisher.jetstream(), &spec).await;
     }
