@@ -90,6 +90,7 @@ impl Config {
         cfg.processors.validate(&cfg.nats.consumer).context("invalid processors configuration")?;
         cfg.sinks.validate().context("invalid sinks configuration")?;
         cfg.sync.validate().context("invalid sync configuration")?;
+        cfg.tail.validate().context("invalid tail configuration")?;
         Ok(cfg)
     }
 }

@@ -45,7 +45,38 @@ impl Default for TailSection {
     }
 }
 
+/// A `[tail]` setting that cannot be used, naming it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TailConfigError {
+    #[error("{field}: {value:?} is neither an absolute path nor a journal root (`journal:`, `journal/NAMESPACE:` or a journal source such as `journal:ssh.service`)")]
+    Allow { field: String, value: String },
+}
+
 impl TailSection {
+    /// Every `allow` and `local_allow` entry is an absolute path or a journal root: anything
+    /// else would be dropped without a word and serve nothing.
+    pub fn validate(&self) -> Result<(), TailConfigError> {
+        let lists = std::iter::once(("tail.local_allow".to_owned(), &self.local_allow))
+            .chain(self.hosts.iter().enumerate().map(|(i, h)| (format!("tail.hosts[{i}].allow"), &h.allow)));
+        for (field, list) in lists {
+            for (j, value) in list.iter().enumerate() {
+                let journal =
+                    tailrace_schemas::JournalPath::parse(value).map(|j| j.is_some()).unwrap_or(false)
+                        || (tailrace_schemas::journal::is_journal(value) && value.ends_with(':') && {
+                            let root = format!("{value}*");
+                            tailrace_schemas::JournalPath::parse(&root).is_ok()
+                        });
+                if !(value.starts_with('/') || journal) {
+                    return Err(TailConfigError::Allow {
+                        field: format!("{field}[{j}]"),
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// What each served host may serve: its `allow` (or `local_allow`), else the catalog's
     /// files for its type and `/var/log`.
     pub fn roots(
@@ -71,5 +102,29 @@ impl TailSection {
             map.insert("local".into(), super::Transport::Local);
         }
         map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allow_entry_that_serves_nothing_is_named() {
+        let mut t = TailSection {
+            local_allow: vec![
+                "/var/log".into(),
+                "journal:".into(),
+                "journal/app:".into(),
+                "journal:ssh.service".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(t.validate(), Ok(()));
+        for bad in ["var/log", "journal/app", "journal", "journal/a b:"] {
+            t.local_allow = vec!["/var/log".into(), bad.into()];
+            let e = t.validate().unwrap_err().to_string();
+            assert!(e.starts_with("tail.local_allow[1]: "), "{bad}: {e}");
+        }
     }
 }
