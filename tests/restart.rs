@@ -265,3 +265,64 @@ async fn live_tail_works_again_after_the_managed_server_is_killed() {
     assert!(log.contains("topology applied again after a reconnect"), "{log}");
     stop(&mut run).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_run_while_it_follows_a_journal_loses_and_doubles_no_entry() {
+    use tailrace_producers::testing::{numbered_line, until, TestJournald};
+    const N: usize = 3000;
+    let journald = TestJournald::start().await;
+    let path = journald.path("SYSLOG_IDENTIFIER=app");
+    let setup = Setup::with_allow(
+        &[&journald.path("")],
+        &format!("[[tail.pinned]]\nhost = \"local\"\nsource = \"journal-app\"\npath = \"{path}\"\n"),
+    );
+    let mut run = setup.spawn();
+    setup.wait_ready(&mut run, READY).await;
+    let (host, source) = (HostId::from("local"), SourceId::from("journal-app"));
+    // The first entry is stored before the rest are written: the pinned tail is running.
+    journald.send_numbered("app", 0, 1);
+    let client = setup.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    tailrace_producers::testing::stored_lines(&js, &host, &source, 1).await;
+
+    let writer = {
+        let socket = format!("/run/systemd/journal.{}/socket", journald.namespace);
+        std::thread::spawn(move || {
+            let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            for i in 1..N {
+                let datagram = format!("MESSAGE={}\nPRIORITY=6\nSYSLOG_IDENTIFIER=app\n", numbered_line(i));
+                s.send_to(datagram.as_bytes(), &socket).unwrap();
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(60));
+                }
+            }
+        })
+    };
+    // Killed twice while entries arrive, started again at once each time.
+    for pause in [500, 700] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        signal(&run, Signal::SIGKILL);
+        exited(&mut run, Duration::from_secs(5)).await;
+        run = setup.spawn();
+        setup.wait_ready(&mut run, READY).await;
+    }
+    writer.join().unwrap();
+    until("journald stored every entry", || journald.count("app") == N).await;
+    let client = setup.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let lines = tailrace_producers::testing::stored_lines(&js, &host, &source, N).await;
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    for l in &lines {
+        *counts.entry(l.split_once("]: ").map_or(l.as_str(), |(_, m)| m).to_owned()).or_default() += 1;
+    }
+    let lost: Vec<usize> = (0..N).filter(|&i| !counts.contains_key(&numbered_line(i))).collect();
+    let doubled: Vec<&String> = counts.iter().filter(|(_, &c)| c > 1).map(|(l, _)| l).collect();
+    assert!(
+        lost.is_empty() && doubled.is_empty() && lines.len() == N,
+        "lost {lost:?}, doubled {doubled:?}, {} lines",
+        lines.len()
+    );
+    stop(&mut run).await;
+    // The journalctl of each killed run ended with it (its input closed), none left behind.
+    until("no journalctl outlives the runs that started it", || journald.followers() == 0).await;
+}

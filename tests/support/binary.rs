@@ -38,11 +38,17 @@ impl Setup {
     /// `extra` is appended to the config (more sections; `[tail]` is taken: `local` may serve
     /// the scratch directory).
     pub fn new(extra: &str) -> Self {
+        Self::with_allow(&[], extra)
+    }
+
+    /// [`Setup::new`], with `local` also serving `allow` (more roots: paths, journal roots).
+    pub fn with_allow(allow: &[&str], extra: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("tailrace-run-").tempdir().unwrap();
         let (http, nats) = (free_port(), free_port());
+        let roots: String = allow.iter().map(|r| format!(", \"{r}\"")).collect();
         let body = format!(
             "data_dir = \"{}\"\n[nats.server]\nport = {nats}\nmax_store = {STORE_LIMIT}\n[gateway]\nbind = \"127.0.0.1:{http}\"\n\
-             [tail]\nlocal_allow = [\"{}\"]\n{extra}",
+             [tail]\nlocal_allow = [\"{}\"{roots}]\n{extra}",
             dir.path().join("data").display(),
             dir.path().display()
         );
