@@ -173,3 +173,30 @@ async fn socket_io_refusals_reach_the_seeds_page_and_tokens_and_roles_apply() {
     assert_eq!(run.lines(), numbered(0, 2), "{:?}", run.events);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_client_is_told_when_the_gateway_stops_instead_of_waiting_in_silence() {
+    let stack = Stack::start(Duration::from_millis(300)).await;
+    let path = stack.file("sio-stop.log");
+    append_numbered(&path, 0, 3);
+    let stopping = stack.gateway.clone();
+    let run = client(
+        &stack.base,
+        "polling,websocket",
+        &path.display().to_string(),
+        "sio-stop",
+        1000,
+        Who::default(),
+        move || stopping.cancel(),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{:?}", run.events);
+    let last = run.of("tail_f_status").last().unwrap();
+    assert_eq!(
+        (last["data"]["status"].as_str(), last["data"]["kind"].as_str()),
+        (Some("error"), Some("shutdown")),
+        "{last}"
+    );
+    assert!(last["data"]["message"].as_str().unwrap().contains("stopping"), "{last}");
+    stack.stop().await;
+}

@@ -36,6 +36,8 @@ pub struct Stack {
     pub files: tempfile::TempDir,
     /// A journald of the host's (see [`Stack::start_with_journal`]).
     pub journald: Option<TestJournald>,
+    /// Cancelled: the gateway shuts down, as on SIGTERM.
+    pub gateway: CancellationToken,
     cancel: CancellationToken,
     producer: Option<tailrace_producers::tail::Producer>,
 }
@@ -123,9 +125,20 @@ impl Stack {
             ..Default::default()
         };
         let state = AppState::new(client.clone(), gateway, StreamsConfig::default());
-        let base = tailrace_gateway::testing::serve(state.clone()).await;
-        let stack =
-            Self { nats, sshd, client, state, base, files, journald, cancel, producer: Some(producer) };
+        let gateway = CancellationToken::new();
+        let base = tailrace_gateway::testing::serve_until(state.clone(), gateway.clone()).await;
+        let stack = Self {
+            nats,
+            sshd,
+            client,
+            state,
+            base,
+            files,
+            journald,
+            gateway,
+            cancel,
+            producer: Some(producer),
+        };
         stack.wait_advertised().await;
         stack
     }

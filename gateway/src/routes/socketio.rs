@@ -7,7 +7,8 @@
 //! the same Origin check, the same limit of tails per connection.
 //!
 //! A refused start comes back as `tail_f_status {status: "error", message, name}`, the event the
-//! seed's page already shows (Socket.IO reserves no `error` event for us to use). A client that
+//! seed's page already shows (Socket.IO reserves no `error` event for us to use); so does the
+//! gateway stopping (`kind: "shutdown"`), so the page does not stay "active" with nothing coming. A client that
 //! cannot keep up (its send buffer full) is disconnected rather than silently skipped.
 
 use std::collections::HashMap;
@@ -173,8 +174,27 @@ async fn start_tail(
     };
     let socket = socket.clone();
     let mut events = w.events;
+    let stopping = state.stopping.clone();
+    let (host, name) = key.clone();
     let task = tokio::spawn(async move {
-        while let Some(e) = events.next().await {
+        loop {
+            let e = tokio::select! {
+                e = events.next() => e,
+                // The gateway is stopping: the seed's page shows an `error` status (it has no
+                // other way to hear of it), instead of staying "active" with nothing arriving.
+                _ = stopping.cancelled() => {
+                    let data = json!({
+                        "status": "error",
+                        "kind": "shutdown",
+                        "message": "the gateway is stopping; start the tail again in a moment",
+                        "name": name,
+                        "host": host,
+                    });
+                    let _ = socket.emit(ServerEvent::TailFStatus.name(), &data);
+                    break;
+                }
+            };
+            let Some(e) = e else { break };
             if let Err(err) = socket.emit(e.event.name(), &e.data) {
                 tracing::info!(error = %err, "a Socket.IO client cannot take more; disconnecting it");
                 let _ = socket.disconnect();
