@@ -1054,3 +1054,33 @@ async fn the_log_view_fills_the_window_below_its_controls_with_no_second_scrollb
     assert_eq!(scrolls, true, "the view follows its newest line in a scroll of its own");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwrapped_long_line_in_a_block_off_the_end_scrolls_sideways_instead_of_being_cut() {
+    let server = TestServer::start_with_topology().await;
+    let client = server.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    let long = format!("INFO long {}", "x".repeat(3000));
+    let mut lines: Vec<String> = (0..600).map(|i| format!("INFO line {i}")).collect();
+    lines[10] = long.clone();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let base = serve(AppState::new(client, GatewayConfig::default(), StreamsConfig::default())).await;
+    let browser = Browser::start().await;
+    const T: Duration = Duration::from_secs(20);
+    browser.client.goto(&format!("{base}/subject?subject=logs.raw.%3E")).await.unwrap();
+    browser.wait_for("document.getElementById('status').textContent.startsWith('live')", T).await;
+    js.publish("logs.raw.web-1.app", batch_of("web-1", &refs)).await.unwrap().await.unwrap();
+    browser.wait_for("document.querySelectorAll('#log .ln').length === 600", T).await;
+    // Wrap off (key w); the long line sits in the first of three blocks, not the newest.
+    browser.run("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'w' }))").await;
+    browser.run("document.getElementById('log').scrollTop = 0").await;
+    let widths = browser
+        .wait_for(
+            "(() => { const v = document.getElementById('log');
+               return v.classList.contains('nowrap') && v.scrollWidth > v.clientWidth + 1000 ? [v.scrollWidth, v.clientWidth] : false; })()",
+            T,
+        )
+        .await;
+    assert!(widths.is_array(), "{widths}");
+    browser.close().await;
+}
