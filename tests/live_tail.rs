@@ -14,6 +14,22 @@ fn tail_url(stack: &Stack, host: &str, path: &std::path::Path, name: &str) -> St
     format!("{}/api/v1/tail/stream?host={host}&path={}&name={name}", stack.base, path.display())
 }
 
+/// A host of the catalog answer: each file's name and whether the host has it.
+fn present(host: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    host["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().to_owned(), f["present"].clone()))
+        .collect()
+}
+
+/// `POST /api/v1/tail/catalog/refresh?host=`: the producer looks again at what `host` has.
+async fn refresh(stack: &Stack, host: &str) -> reqwest::Response {
+    let url = format!("{}/api/v1/tail/catalog/refresh?host={host}", stack.base);
+    reqwest::Client::new().post(url).send().await.unwrap()
+}
+
 /// The `line`s of the next `n` SSE `log` events.
 async fn sse_lines(sse: &mut SseReader, n: usize) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(n);
@@ -243,20 +259,8 @@ async fn the_catalog_lists_advertised_hosts_with_their_files_and_directories_are
 async fn the_catalog_says_which_files_a_host_has_and_looks_again_on_demand() {
     let stack = Stack::start(Duration::from_secs(10)).await;
     append_numbered(&stack.file("app.log"), 0, 2);
-    let present = |host: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
-        host["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["present"].clone()))
-            .collect()
-    };
-    let refresh = |host: &str| {
-        let url = format!("{}/api/v1/tail/catalog/refresh?host={host}", stack.base);
-        async move { reqwest::Client::new().post(url).send().await.unwrap() }
-    };
 
-    let resp = refresh(HOST).await;
+    let resp = refresh(&stack, HOST).await;
     assert_eq!(resp.status(), 200);
     let host: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(present(&host), [("app".into(), true.into()), ("db".into(), false.into())], "{host}");
@@ -268,10 +272,10 @@ async fn the_catalog_says_which_files_a_host_has_and_looks_again_on_demand() {
 
     // The file appears on the host; a look again finds it.
     append_numbered(&stack.file("db.log"), 0, 1);
-    let host: serde_json::Value = refresh("127.0.0.1").await.json().await.unwrap();
+    let host: serde_json::Value = refresh(&stack, "127.0.0.1").await.json().await.unwrap();
     assert_eq!(present(&host), [("app".into(), true.into()), ("db".into(), true.into())], "{host}");
 
-    let resp = refresh("nowhere").await;
+    let resp = refresh(&stack, "nowhere").await;
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["field"], "host", "{body}");
@@ -483,24 +487,13 @@ async fn a_second_file_under_a_name_already_tailed_is_refused_over_websocket_and
 async fn a_journal_is_offered_where_the_host_has_it_and_tailed_with_context_and_priorities() {
     let stack = Stack::start_with_journal(Duration::from_secs(10)).await;
     let journald = stack.journald.as_ref().unwrap();
-    let catalog = |host: serde_json::Value| -> Vec<(String, serde_json::Value)> {
-        host["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["present"].clone()))
-            .collect()
-    };
-    let refresh = || async {
-        let url = format!("{}/api/v1/tail/catalog/refresh?host={HOST}", stack.base);
-        reqwest::Client::new().post(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap()
-    };
+    let looked = || async { present(&refresh(&stack, HOST).await.json().await.unwrap()) };
     // No entry of the source yet: not offered.
-    assert_eq!(catalog(refresh().await)[2], ("journal".to_owned(), false.into()));
+    assert_eq!(looked().await[2], ("journal".to_owned(), false.into()));
     journald.send_numbered("app", 0, 120);
     journald.send(&[("MESSAGE", "worker crashed"), ("PRIORITY", "2"), ("SYSLOG_IDENTIFIER", "app")]);
     until("journald stored the entries", || journald.count("app") == 121).await;
-    assert_eq!(catalog(refresh().await)[2], ("journal".to_owned(), true.into()));
+    assert_eq!(looked().await[2], ("journal".to_owned(), true.into()));
 
     // Whoever opens it gets its last 100 entries, then live ones, each with its priority.
     let mut ws = WsClient::connect(&stack.base).await;

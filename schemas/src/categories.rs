@@ -105,18 +105,24 @@ pub fn default_rules() -> Vec<RuleConfig> {
     rules
 }
 
-fn glob(index: usize, field: &'static str, pattern: &str) -> Result<GlobMatcher, RuleError> {
+/// A host, source or path glob of the config, as every config section reads one: case
+/// insensitive, `*` not crossing `/`. `Err` is why, for a person.
+pub fn config_glob(pattern: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(pattern)
         .case_insensitive(true)
         .literal_separator(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| RuleError::Glob {
-            index,
-            field,
-            pattern: pattern.to_owned(),
-            reason: e.kind().to_string(),
-        })
+        .map_err(|e| e.kind().to_string())
+}
+
+fn glob(index: usize, field: &'static str, pattern: &str) -> Result<GlobMatcher, RuleError> {
+    config_glob(pattern).map_err(|reason| RuleError::Glob {
+        index,
+        field,
+        pattern: pattern.to_owned(),
+        reason,
+    })
 }
 
 impl Rules {

@@ -56,6 +56,12 @@ pub fn is_journal(path: &str) -> bool {
     path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with(':') || rest.starts_with('/'))
 }
 
+/// Whether `root` names journal sources a host may serve: a whole journal (`journal:`,
+/// `journal/NAMESPACE:`) or one source (`journal:ssh.service`).
+pub fn is_root(root: &str) -> bool {
+    matches!(JournalPath::parse(root), Ok(Some(_)) | Err(JournalPathError::Empty))
+}
+
 fn valid_field(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -150,17 +150,12 @@ pub struct Formats {
 }
 
 fn glob(index: usize, field: &'static str, pattern: &str) -> Result<GlobMatcher, FormatError> {
-    GlobBuilder::new(pattern)
-        .case_insensitive(true)
-        .literal_separator(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| FormatError::Glob {
-            index,
-            field,
-            pattern: pattern.to_owned(),
-            reason: e.kind().to_string(),
-        })
+    tailrace_schemas::categories::config_glob(pattern).map_err(|reason| FormatError::Glob {
+        index,
+        field,
+        pattern: pattern.to_owned(),
+        reason,
+    })
 }
 
 impl Formats {

@@ -60,13 +60,7 @@ impl TailSection {
             .chain(self.hosts.iter().enumerate().map(|(i, h)| (format!("tail.hosts[{i}].allow"), &h.allow)));
         for (field, list) in lists {
             for (j, value) in list.iter().enumerate() {
-                let journal =
-                    tailrace_schemas::JournalPath::parse(value).map(|j| j.is_some()).unwrap_or(false)
-                        || (tailrace_schemas::journal::is_journal(value) && value.ends_with(':') && {
-                            let root = format!("{value}*");
-                            tailrace_schemas::JournalPath::parse(&root).is_ok()
-                        });
-                if !(value.starts_with('/') || journal) {
+                if !(value.starts_with('/') || tailrace_schemas::journal::is_root(value)) {
                     return Err(TailConfigError::Allow {
                         field: format!("{field}[{j}]"),
                         value: value.clone(),

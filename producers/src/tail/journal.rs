@@ -203,15 +203,7 @@ pub(super) async fn follow(
     let command = command(journal, progress.journal.as_ref(), t.cfg.last_lines);
     let shell = match conn.open_shell(&command).await {
         Ok(o) => o,
-        Err(e) => {
-            t.report(
-                TailStatusKind::ConnectionLost,
-                format!("cannot run journalctl for {}: {e}", spec.path),
-                None,
-            )
-            .await;
-            return Followed::Lost;
-        }
+        Err(e) => return t.lost(format!("cannot run journalctl for {}: {e}", spec.path), None).await,
     };
     // Held open for as long as the follower should run: its end ends journalctl.
     let _input = shell.input;
@@ -248,18 +240,11 @@ pub(super) async fn follow(
                     (_, Some(said)) => format!("journalctl ended: {said}"),
                     _ => "journalctl ended".to_owned(),
                 };
-                t.flush().await;
-                t.report(
-                    TailStatusKind::ConnectionLost,
-                    format!("lost {}: {reason}; reconnecting", spec.path),
-                    None,
-                )
-                .await;
                 // Ended at once: a failure to start, backed off; after a while: a lost link.
                 if started.elapsed() >= SETTLED {
                     progress.failures = 0;
                 }
-                return Followed::Lost;
+                return t.lost(format!("lost {}: {reason}; reconnecting", spec.path), None).await;
             }
         };
         if !whole {

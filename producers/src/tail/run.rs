@@ -209,6 +209,14 @@ impl<'a> Tail<'a> {
         }
     }
 
+    /// Publishes what was read and says the follower is gone (why, for a person); the tail
+    /// connects again.
+    pub(super) async fn lost(&mut self, why: String, offset: Option<u64>) -> Followed {
+        self.flush().await;
+        self.report(TailStatusKind::ConnectionLost, why, offset).await;
+        Followed::Lost
+    }
+
     /// Reports that the path is not served, and ends the tail.
     pub(super) async fn refuse(&mut self, reason: String) -> TailEnd {
         tracing::warn!(host = %self.spec.host, path = %self.spec.path, %reason, "tail refused");
@@ -366,15 +374,7 @@ async fn follow_file(
     };
     let follower = match conn.follow(&args).await {
         Ok(f) => f,
-        Err(e) => {
-            t.report(
-                TailStatusKind::ConnectionLost,
-                format!("cannot start following {}: {e}", spec.path),
-                None,
-            )
-            .await;
-            return Followed::Lost;
-        }
+        Err(e) => return t.lost(format!("cannot start following {}: {e}", spec.path), None).await,
     };
     let mut frames = FrameReader::new(follower);
     let mut lines = Lines::new(args.offset, cfg.max_line_bytes);
@@ -464,14 +464,8 @@ async fn follow_file(
                     Err(e) => e.to_string(),
                     _ => "the connection closed".to_owned(),
                 };
-                t.flush().await;
-                t.report(
-                    TailStatusKind::ConnectionLost,
-                    format!("lost {}: {reason}; reconnecting", spec.path),
-                    Some(lines.complete_offset()),
-                )
-                .await;
-                return Followed::Lost;
+                let offset = Some(lines.complete_offset());
+                return t.lost(format!("lost {}: {reason}; reconnecting", spec.path), offset).await;
             }
         }
         if let Some(ident) = t.ident {
