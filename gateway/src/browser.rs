@@ -4,7 +4,6 @@
 //! `chromium` session with a fresh profile and the flags this sandboxed machine needs (no
 //! background networking, no sandbox as root). Both are ended on drop.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -40,7 +39,7 @@ impl Browser {
                 bin.display()
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = tailrace_nats::testing::free_port();
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -13,17 +13,38 @@ use tempfile::TempDir;
 
 use crate::server::{find_binary, ServerProcess, Spawn};
 
-/// A free TCP port on loopback (bound, read, released).
 /// What a test's JetStream may store, whatever the machine's disk has free: the declared
 /// limits add up to gigabytes that JetStream reserves against its store, and a test's few
 /// messages must not depend on how full a shared disk happens to be.
 pub const STORE_LIMIT: u64 = 1 << 40;
 
+/// A free TCP port on loopback (bound, read, released), never one handed out before in this
+/// process.
+///
+/// Chosen below Linux's ephemeral range (32768–60999): a port the kernel picked for us could be
+/// picked again at once as the source port of some client's connection, and a server started a
+/// moment later then finds it taken (seen in CI: nats-server "bind: address already in use").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    const LOW: u16 = 20_000;
+    const SPAN: u64 = 12_000;
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    let random = RandomState::new();
+    for attempt in 0u64..10_000 {
+        let port = LOW + (random.hash_one((std::process::id(), attempt)) % SPAN) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", u64::from(LOW) + SPAN)
 }
 
 /// A nats-server that nothing of ours manages: an orphan of a crashed tailrace (give it the

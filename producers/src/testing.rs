@@ -6,7 +6,6 @@
 //! trusts it. The server can be killed and started again on the same port and keys; dropping
 //! it kills the server and deletes everything.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -83,7 +82,7 @@ impl TestSshd {
             // Privilege separation needs this directory; a fresh container may lack it.
             let _ = std::fs::create_dir_all("/run/sshd");
         }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = tailrace_nats::testing::free_port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\nStrictModes no\nUsePAM no\n\
