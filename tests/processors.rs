@@ -317,3 +317,78 @@ async fn a_stack_trace_is_one_event_classified_by_its_first_line_and_counted_onc
         "{sample}"
     );
 }
+
+/// Lines of an in-house format whose host and service words nothing but the source's own
+/// lines tell from its messages, `n` of them from `first`.
+fn in_house(first: u64, n: u64) -> LogBatch {
+    let events = [
+        "payment error for order {} by issuer",
+        "cache error on shard {} of the ring",
+        "shipping error for order {} at warehouse",
+        "gateway error after {} ms on retry",
+    ];
+    let hosts = ["alpha", "bravo", "charlie", "delta", "echo"];
+    let services = ["billing", "search", "checkout", "ledger"];
+    let mut b = batch("inhouse", 0, 0);
+    b.lines = (first..first + n)
+        .map(|i| LogLine {
+            offset: i,
+            text: format!(
+                "2026-12-05T10:{:02}:{:02}Z {} {} {}",
+                i / 60 % 60,
+                i % 60,
+                hosts[(i * 7 % 5) as usize],
+                services[(i / 3 % 4) as usize],
+                events[(i % 4) as usize].replace("{}", &(i * 7919 % 10_000).to_string())
+            ),
+            lossy: false,
+            priority: None,
+        })
+        .collect();
+    b.next_offset = Some(first + n);
+    b
+}
+
+async fn issue_fingerprints(server: &TestServer) -> std::collections::HashSet<tailrace_schemas::Fingerprint> {
+    all(server, "ISSUES")
+        .await
+        .iter()
+        .map(|p| tailrace_schemas::decode::<tailrace_schemas::IssueOccurrence>(p).unwrap().fingerprint)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sources_learned_header_columns_are_stored_and_read_alike_after_a_restart() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    publish(&publisher, &in_house(0, 200)).await;
+    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+    wait_for(&server, "CLASSIFIED", 1, Duration::from_secs(30)).await;
+    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
+    wait_for(&server, "ISSUES", 1, Duration::from_secs(30)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    // Four events, each one issue: the host and service words were learned as header.
+    let first = issue_fingerprints(&server).await;
+    assert_eq!(first.len(), 4, "{first:?}");
+    let kv = server.jetstream().await.get_key_value("fingerprint-templates").await.unwrap();
+    let keys: Vec<String> = kv.keys().await.unwrap().map(Result::unwrap).collect().await;
+    let shape_keys: Vec<&String> = keys.iter().filter(|k| k.starts_with("shape.")).collect();
+    assert_eq!(shape_keys.len(), 1, "{keys:?}");
+    let shape: tailrace_schemas::SourceShape =
+        tailrace_schemas::decode(&kv.get(shape_keys[0]).await.unwrap().unwrap()).unwrap();
+    assert_eq!(shape.cut, 2);
+
+    // Restarted, a batch too small to learn from is read as the stored shape says.
+    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+    let before = stream_messages(&server, "ISSUES").await;
+    publish(&publisher, &in_house(200, 8)).await;
+    wait_for(&server, "CLASSIFIED", 2, Duration::from_secs(30)).await;
+    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
+    wait_for(&server, "ISSUES", before + 1, Duration::from_secs(30)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(issue_fingerprints(&server).await, first, "the same four issues, no new ones");
+}

@@ -1,5 +1,6 @@
 //! [`IssueTemplate`]: one learned event template, the value of key `{fingerprint}` in the
-//! `fingerprint-templates` KV bucket. Every instance of the fingerprint processor writes the
+//! `fingerprint-templates` KV bucket; [`SourceShape`]: what was learned of one source's header,
+//! the value of key `shape.{source}` in the same bucket. Every instance of the fingerprint processor writes the
 //! templates it learns there and absorbs the others', so fingerprints survive restarts and agree
 //! between instances.
 
@@ -23,5 +24,29 @@ pub struct IssueTemplate {
 
 impl Payload for IssueTemplate {
     const KIND: &'static str = "IssueTemplate";
+    const VERSION: u16 = 1;
+}
+
+/// How many leading columns of a source's messages are header fields the rules did not
+/// recognize, learned from the source's own lines: the value of key `shape.{source}` (the
+/// source's hash, 16 hex digits) in the `fingerprint-templates` bucket, so every instance and
+/// restart cuts the source's lines alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceShape {
+    #[serde(default = "v1")]
+    pub v: u16,
+    /// The source's hash (FNV-1a of `host`, a zero byte, `source`).
+    pub source: u64,
+    /// Leading message columns cut as header.
+    pub cut: u8,
+}
+
+impl SourceShape {
+    /// The bucket key prefix of source shapes (template keys are bare fingerprints).
+    pub const KEY_PREFIX: &'static str = "shape.";
+}
+
+impl Payload for SourceShape {
+    const KIND: &'static str = "SourceShape";
     const VERSION: u16 = 1;
 }

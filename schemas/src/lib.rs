@@ -75,7 +75,7 @@ pub use ids::{
     TargetId,
 };
 pub use issue::IssueOccurrence;
-pub use issue_template::IssueTemplate;
+pub use issue_template::{IssueTemplate, SourceShape};
 pub use journal::{JournalPath, JournalPathError};
 pub use log_batch::{FileIdentity, LogBatch, LogLine};
 pub use path_check::{PathCheck, PathVerdict, Verdict};

@@ -32,7 +32,7 @@ use tailrace_schemas::{
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::{Inputs, Processor};
-use crate::template::{FormatConfig, FormatError, Formats, MinerConfig};
+use crate::template::{FormatConfig, FormatError, Formats, MinerConfig, SourceKey};
 
 /// The most of a multi-line event (a stack trace) kept as its sample.
 const MAX_EVENT_SAMPLE: usize = 8 * 1024;
@@ -144,7 +144,12 @@ impl FingerprintProcessor {
         let mut window = Window::default();
         let mut tallies = window.origin(&scope, &batch.host, &batch.source);
         let format = self.formats.of(batch.host.as_str(), batch.source.as_str());
+        let source = SourceKey::new(batch.host.as_str(), batch.source.as_str());
         self.fingerprinter.with(|fingerprinter| {
+            if format.is_none() {
+                fingerprinter
+                    .look_ahead(source, batch.lines.iter().filter(|l| !l.continues).map(|l| l.text.as_str()));
+            }
             // An event is its first line and the lines continuing it (a stack trace): counted
             // once, by its first line, with the whole of it as its sample.
             let mut event: Option<(Fingerprint, &str, String)> = None;
@@ -165,7 +170,7 @@ impl FingerprintProcessor {
                     }
                     _ => {
                         close(event.take());
-                        let fingerprint = fingerprinter.line_in(&line.text, format).fingerprint;
+                        let fingerprint = fingerprinter.line_from(source, &line.text, format).fingerprint;
                         event = Some((fingerprint, &line.text, String::new()));
                     }
                 }

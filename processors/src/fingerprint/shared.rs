@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::templates::{self, TemplateStore, TemplateStoreError};
-use crate::template::{Fingerprinter, MinerConfig, TemplateRecord};
+use super::templates::{self, Stored, TemplateStore, TemplateStoreError};
+use crate::template::{Fingerprinter, MinerConfig};
 
 #[derive(Debug, Clone)]
 pub struct SharedFingerprinter {
@@ -24,8 +24,8 @@ pub struct SharedFingerprinter {
 #[derive(Debug)]
 struct Inner {
     fingerprinter: Fingerprinter,
-    /// Templates a failed save could not store; stored with the next.
-    unsaved: Vec<TemplateRecord>,
+    /// Templates and shapes a failed save could not store; stored with the next.
+    unsaved: Vec<Stored>,
 }
 
 impl SharedFingerprinter {
@@ -38,9 +38,9 @@ impl SharedFingerprinter {
         let (records, mut watch) = store.load().await?;
         let mut fingerprinter = Fingerprinter::new(miner);
         for r in &records {
-            fingerprinter.miner().absorb(r);
+            absorb(&mut fingerprinter, r);
         }
-        tracing::info!(templates = records.len(), "fingerprint templates loaded");
+        tracing::info!(templates_and_shapes = records.len(), "fingerprint templates loaded");
         let inner = Arc::new(Mutex::new(Inner { fingerprinter, unsaved: Vec::new() }));
         let shared = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -54,7 +54,7 @@ impl SharedFingerprinter {
                 let (Some(record), Some(inner)) = (templates::decode(&entry), shared.upgrade()) else {
                     continue;
                 };
-                inner.lock().unwrap_or_else(PoisonError::into_inner).fingerprinter.miner().absorb(&record);
+                absorb(&mut inner.lock().unwrap_or_else(PoisonError::into_inner).fingerprinter, &record);
             }
         });
         Ok(Self { inner, store, saving: Arc::default() })
@@ -72,7 +72,8 @@ impl SharedFingerprinter {
         let changes = {
             let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             let mut changes = std::mem::take(&mut inner.unsaved);
-            changes.extend(inner.fingerprinter.miner().take_changes());
+            changes.extend(inner.fingerprinter.miner().take_changes().into_iter().map(Stored::Template));
+            changes.extend(inner.fingerprinter.shapes().take_changes().into_iter().map(Stored::Shape));
             changes
         };
         if changes.is_empty() {
@@ -83,5 +84,12 @@ impl SharedFingerprinter {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+fn absorb(fingerprinter: &mut Fingerprinter, stored: &Stored) {
+    match stored {
+        Stored::Template(t) => fingerprinter.miner().absorb(t),
+        Stored::Shape(shape) => fingerprinter.shapes().absorb(*shape),
     }
 }

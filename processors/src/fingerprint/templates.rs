@@ -1,15 +1,15 @@
 //! The `fingerprint-templates` KV bucket: every template any instance of the fingerprint
-//! processor learned, keyed by fingerprint. An instance loads them all at start and absorbs the
-//! others' as they are written, so a restart or a second instance gives a known line the
-//! fingerprint it had.
+//! processor learned, keyed by fingerprint, and every source's learned header shape, keyed
+//! `shape.{source}`. An instance loads them all at start and absorbs the others' as they are
+//! written, so a restart or a second instance gives a known line the fingerprint it had.
 
 use async_nats::jetstream::kv::{Operation, Store, Watch};
 use async_nats::jetstream::{self};
 use futures::StreamExt;
 use tailrace_nats::topology::FINGERPRINT_TEMPLATES;
-use tailrace_schemas::IssueTemplate;
+use tailrace_schemas::{IssueTemplate, SourceShape};
 
-use crate::template::TemplateRecord;
+use crate::template::{ShapeRecord, SourceKey, TemplateRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateStoreError {
@@ -35,8 +35,8 @@ impl TemplateStore {
         Ok(Self { store })
     }
 
-    /// Every stored template, and a watch that continues with later writes.
-    pub async fn load(&self) -> Result<(Vec<TemplateRecord>, Watch), TemplateStoreError> {
+    /// Everything stored, and a watch that continues with later writes.
+    pub async fn load(&self) -> Result<(Vec<Stored>, Watch), TemplateStoreError> {
         let read = |e: String| TemplateStoreError::Read(e);
         let stored = self.store.status().await.map_err(|e| read(e.to_string()))?.values();
         let mut watch = self.store.watch_with_history(">").await.map_err(|e| read(e.to_string()))?;
@@ -57,18 +57,26 @@ impl TemplateStore {
         Ok((records, watch))
     }
 
-    /// Writes the templates, all in flight at once (each put waits for its own ack).
-    pub async fn save(&self, records: &[TemplateRecord]) -> Result<(), TemplateStoreError> {
+    /// Writes the templates and shapes, all in flight at once (each put waits for its own ack).
+    pub async fn save(&self, records: &[Stored]) -> Result<(), TemplateStoreError> {
         let puts = records.iter().map(|r| async move {
-            let value = IssueTemplate {
-                v: 1,
-                fingerprint: r.fingerprint,
-                template: r.template.clone(),
-                settled: r.settled.clone(),
+            let (key, bytes) = match r {
+                Stored::Template(t) => {
+                    let value = IssueTemplate {
+                        v: 1,
+                        fingerprint: t.fingerprint,
+                        template: t.template.clone(),
+                        settled: t.settled.clone(),
+                    };
+                    (t.fingerprint.to_string(), tailrace_schemas::encode(&value))
+                }
+                Stored::Shape(shape) => {
+                    let value = SourceShape { v: 1, source: shape.source.0, cut: shape.cut };
+                    (format!("{}{}", SourceShape::KEY_PREFIX, shape.source), tailrace_schemas::encode(&value))
+                }
             };
-            let key = r.fingerprint.to_string();
-            let bytes = tailrace_schemas::encode(&value)
-                .map_err(|e| TemplateStoreError::Write { key: key.clone(), reason: e.to_string() })?;
+            let bytes =
+                bytes.map_err(|e| TemplateStoreError::Write { key: key.clone(), reason: e.to_string() })?;
             self.store
                 .put(&key, bytes.into())
                 .await
@@ -79,17 +87,34 @@ impl TemplateStore {
     }
 }
 
-/// The template of a KV entry; a deleted or undecodable one is skipped (and said so).
-pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<TemplateRecord> {
+/// What the bucket holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    Template(TemplateRecord),
+    Shape(ShapeRecord),
+}
+
+/// The template or shape of a KV entry; a deleted or undecodable one is skipped (and said so).
+pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<Stored> {
     if entry.operation != Operation::Put {
         return None;
     }
-    match tailrace_schemas::decode::<IssueTemplate>(&entry.value) {
-        Ok(t) => {
-            Some(TemplateRecord { fingerprint: t.fingerprint, template: t.template, settled: t.settled })
-        }
+    let stored = if entry.key.starts_with(SourceShape::KEY_PREFIX) {
+        tailrace_schemas::decode::<SourceShape>(&entry.value)
+            .map(|s| Stored::Shape(ShapeRecord { source: SourceKey(s.source), cut: s.cut }))
+    } else {
+        tailrace_schemas::decode::<IssueTemplate>(&entry.value).map(|t| {
+            Stored::Template(TemplateRecord {
+                fingerprint: t.fingerprint,
+                template: t.template,
+                settled: t.settled,
+            })
+        })
+    };
+    match stored {
+        Ok(stored) => Some(stored),
         Err(e) => {
-            tracing::warn!(key = %entry.key, error = %e, "skipping an undecodable template");
+            tracing::warn!(key = %entry.key, error = %e, "skipping an undecodable template or shape");
             None
         }
     }

@@ -19,6 +19,11 @@ pub struct Split<'a> {
     pub content: &'a str,
     /// The level the header states, if it states one.
     pub level: Option<Severity>,
+    /// Whether the header may go on with fields these rules do not know: it has none, or it
+    /// ends at a timestamp, number or bracket rather than at a field that ends headers (a
+    /// level, a `name:`, a separator). Only such lines teach a source's own header columns
+    /// ([`crate::template::source`]).
+    pub open: bool,
 }
 
 /// How far a level word may stand after the first field that is neither timestamp nor level
@@ -56,7 +61,7 @@ fn logcat_brief(line: &str) -> Option<(usize, Severity)> {
 /// Splits `line` at the end of its header.
 pub fn split(line: &str) -> Split<'_> {
     if let Some((end, sev)) = logcat_brief(line) {
-        return Split { content: line[end..].trim_start(), level: Some(sev) };
+        return Split { content: line[end..].trim_start(), level: Some(sev), open: false };
     }
     // A syslog priority (`<13>`) is glued to the timestamp.
     let (mut end, priority) = match priority(line) {
@@ -174,9 +179,21 @@ pub fn split(line: &str) -> Split<'_> {
     }
     let level = level.or(priority);
     if !(saw_stamp || level.is_some()) {
-        return Split { content: line, level: None };
+        return Split { content: line, level: None, open: true };
     }
-    Split { content: line[end..].trim_start(), level }
+    Split { content: line[end..].trim_start(), level, open: !ends_header(&line[..end]) }
+}
+
+/// Whether a header's last field is one that ends headers: a level, a separator, a `name:`.
+fn ends_header(header: &str) -> bool {
+    let Some(last) = header.split_ascii_whitespace().last() else { return false };
+    last.ends_with(':')
+        || letter_level(last).is_some()
+        || mark_level(last).is_some()
+        || matches!(
+            classify(last),
+            Class::Level(_) | Class::Sep | Class::Logger | Class::Bracket(Inner::Level(_))
+        )
 }
 
 /// `MM-DD`, a date without its year.

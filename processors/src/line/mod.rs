@@ -21,6 +21,8 @@ pub struct Parsed<'a> {
     pub content: Cow<'a, str>,
     /// The level the line states itself, if any.
     pub level: Option<Severity>,
+    /// Whether unknown header fields may lead the content ([`header::Split::open`]).
+    pub open: bool,
 }
 
 impl Parsed<'_> {
@@ -37,10 +39,10 @@ impl Parsed<'_> {
 /// Parses one raw line.
 pub fn parse(line: &str) -> Parsed<'_> {
     if let Some((content, level)) = structured::parse(line) {
-        return Parsed { content, level };
+        return Parsed { content, level, open: false };
     }
     let split = header::split(line);
-    Parsed { content: Cow::Borrowed(split.content), level: split.level }
+    Parsed { content: Cow::Borrowed(split.content), level: split.level, open: split.open }
 }
 
 /// The severity of one raw line.
