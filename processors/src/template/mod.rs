@@ -76,9 +76,7 @@ impl Fingerprinter {
                 return;
             }
             let parsed = crate::line::parse(line);
-            if parsed.open {
-                self.shapes.observe(source, &parsed.content);
-            }
+            self.shapes.observe(source, parsed.open.then_some(&*parsed.content));
         }
     }
 

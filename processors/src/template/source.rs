@@ -95,7 +95,8 @@ impl Sample {
 
 #[derive(Debug)]
 enum State {
-    Learning(Vec<Sample>),
+    /// The samples of the lines whose header was left open, and how many lines were seen.
+    Learning(Vec<Sample>, usize),
     Decided(u8),
 }
 
@@ -114,25 +115,29 @@ impl Shapes {
     pub fn undecided(&self, source: SourceKey) -> bool {
         match self.sources.get(&source) {
             Some(State::Decided(_)) => false,
-            Some(State::Learning(_)) => true,
+            Some(State::Learning(..)) => true,
             None => self.sources.len() < MAX_SOURCES && self.learning < MAX_LEARNING,
         }
     }
 
-    /// Learns from the message of a line of `source` not yet fingerprinted; decides once
-    /// [`LEARN`] have been seen.
-    pub fn observe(&mut self, source: SourceKey, content: &str) {
+    /// Learns from a line of `source` not yet fingerprinted: its message when the rules left
+    /// its header open, `None` when they closed it (such a line is never cut, but counts: a
+    /// source whose lines the rules read whole is decided, at 0, after [`LEARN`] of them).
+    pub fn observe(&mut self, source: SourceKey, open_content: Option<&str>) {
         if !self.sources.contains_key(&source) {
             if !self.undecided(source) {
                 return;
             }
-            self.sources.insert(source, State::Learning(Vec::with_capacity(LEARN)));
+            self.sources.insert(source, State::Learning(Vec::new(), 0));
             self.learning += 1;
         }
         let state = self.sources.get_mut(&source).expect("inserted above");
-        if let State::Learning(samples) = state {
-            samples.push(Sample::of(content));
-            if samples.len() >= LEARN {
+        if let State::Learning(samples, seen) = state {
+            *seen += 1;
+            if let Some(content) = open_content {
+                samples.push(Sample::of(content));
+            }
+            if *seen >= LEARN {
                 let cut = decide(samples);
                 *state = State::Decided(cut);
                 self.learning -= 1;
@@ -155,7 +160,7 @@ impl Shapes {
     pub fn absorb(&mut self, record: ShapeRecord) {
         match self.sources.get(&record.source) {
             Some(State::Decided(_)) => {}
-            Some(State::Learning(_)) => {
+            Some(State::Learning(..)) => {
                 self.learning -= 1;
                 self.sources.insert(record.source, State::Decided(record.cut));
             }
@@ -273,7 +278,7 @@ mod tests {
     fn learn(lines: &[String]) -> u8 {
         let mut shapes = Shapes::default();
         for line in lines.iter().cycle().take(LEARN) {
-            shapes.observe(SRC, line);
+            shapes.observe(SRC, Some(line));
         }
         shapes.cut_of(SRC).expect("decided after LEARN lines")
     }
@@ -302,7 +307,7 @@ mod tests {
         let mut shapes = Shapes::default();
         for line in &lines {
             assert_eq!(shapes.content(SRC, line), line, "undecided: whole");
-            shapes.observe(SRC, line);
+            shapes.observe(SRC, Some(line));
         }
         assert_eq!(shapes.content(SRC, "auth beta cache miss for key 9"), "cache miss for key 9");
         assert_eq!(shapes.take_changes(), vec![ShapeRecord { source: SRC, cut: 2 }]);
@@ -330,6 +335,17 @@ mod tests {
         let lines: Vec<String> =
             (0..LEARN).map(|i| format!("{}.{:03} {}", 1_700_000_000 + i, i % 1000, event(i))).collect();
         assert_eq!(learn(&lines), 0);
+    }
+
+    #[test]
+    fn a_source_whose_headers_the_rules_close_is_decided_at_once_and_never_cut() {
+        let mut shapes = Shapes::default();
+        for _ in 0..LEARN {
+            assert!(shapes.undecided(SRC));
+            shapes.observe(SRC, None);
+        }
+        assert_eq!(shapes.cut_of(SRC), Some(0));
+        assert!(!shapes.undecided(SRC), "its lines are not parsed twice any more");
     }
 
     #[test]
