@@ -414,7 +414,9 @@ fn formats_nobody_tuned_for_are_grouped_by_their_events() {
 #[test]
 fn a_stated_format_groups_a_source_whose_header_cannot_be_told_by_its_look() {
     use tailrace_processors::template::LineFormat;
-    // Host and service words and a pipe, no level: nothing says where the header ends.
+    // Host and service words and a pipe, no level: nothing in a line's look says where the
+    // header ends (the rules alone: `line`, no source to learn from; a stated format does not
+    // wait for a source's first lines to teach it).
     let events =
         ["payment declined for order {n}", "cache miss ratio high on shard {n}", "order {n} shipped"];
     let format =

@@ -305,3 +305,43 @@ async fn issues_are_tallied_per_window_and_keep_their_fingerprints_across_restar
     stop(cancel2, tasks2).await;
     stop(cancel, tasks).await;
 }
+
+/// Two instances that learned different shapes for one source before either stored it: the
+/// first stored stands, and the other takes it when it saves.
+#[tokio::test]
+async fn the_first_stored_header_shape_of_a_source_is_the_one_every_instance_takes() {
+    use tailrace_processors::fingerprint::{SharedFingerprinter, TemplateStore};
+    use tailrace_processors::template::{MinerConfig, SourceKey};
+    let server = TestServer::start_with_topology().await;
+    let js = server.jetstream().await;
+    let cancel = CancellationToken::new();
+    let open = || async {
+        let store = TemplateStore::open(&js).await.unwrap();
+        SharedFingerprinter::open(store, MinerConfig::default(), cancel.clone()).await.unwrap()
+    };
+    let (a, b) = (open().await, open().await);
+    let source = SourceKey::new("web", "app");
+    let hosts = ["alpha", "bravo", "charlie", "delta"];
+    let events = ["payment error for order 1 by issuer", "cache error on shard 2 of the ring"];
+    // A sees several hosts before the same events: a host column. B sees one host: no column.
+    let lines = |varied: bool| -> Vec<String> {
+        (0..200)
+            .map(|i| {
+                let host = if varied { hosts[(i / 3) % 4] } else { "alpha" };
+                format!("2026-12-05T10:00:00Z {host} {}", events[i % 2])
+            })
+            .collect()
+    };
+    let (seen_by_a, seen_by_b) = (lines(true), lines(false));
+    a.with(|f| f.look_ahead(source, seen_by_a.iter().map(String::as_str)));
+    b.with(|f| f.look_ahead(source, seen_by_b.iter().map(String::as_str)));
+    assert_eq!(a.with(|f| f.shapes().cut_of(source)), Some(1));
+    assert_eq!(b.with(|f| f.shapes().cut_of(source)), Some(0));
+    a.save().await.unwrap();
+    b.save().await.unwrap();
+    assert_eq!(b.with(|f| f.shapes().cut_of(source)), Some(1), "B takes the shape A stored first");
+    let line = "2026-12-05T10:00:01Z delta payment error for order 7 by issuer";
+    let fp = |s: &SharedFingerprinter| s.with(|f| f.line_from(source, line, None).fingerprint);
+    assert_eq!(fp(&a), fp(&b));
+    cancel.cancel();
+}

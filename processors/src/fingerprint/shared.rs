@@ -79,11 +79,20 @@ impl SharedFingerprinter {
         if changes.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.store.save(&changes).await {
-            self.inner.lock().unwrap_or_else(PoisonError::into_inner).unsaved.extend(changes);
-            return Err(e);
+        match self.store.save(&changes).await {
+            Ok(first) => {
+                // Another instance decided these sources first: every instance cuts alike.
+                let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+                for shape in first {
+                    inner.fingerprinter.shapes().absorb(shape);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.lock().unwrap_or_else(PoisonError::into_inner).unsaved.extend(changes);
+                Err(e)
+            }
         }
-        Ok(())
     }
 }
 

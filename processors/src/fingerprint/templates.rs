@@ -3,7 +3,7 @@
 //! `shape.{source}`. An instance loads them all at start and absorbs the others' as they are
 //! written, so a restart or a second instance gives a known line the fingerprint it had.
 
-use async_nats::jetstream::kv::{Operation, Store, Watch};
+use async_nats::jetstream::kv::{CreateErrorKind, Operation, Store, Watch};
 use async_nats::jetstream::{self};
 use futures::StreamExt;
 use tailrace_nats::topology::FINGERPRINT_TEMPLATES;
@@ -58,9 +58,12 @@ impl TemplateStore {
     }
 
     /// Writes the templates and shapes, all in flight at once (each put waits for its own ack).
-    pub async fn save(&self, records: &[Stored]) -> Result<(), TemplateStoreError> {
+    /// A source's shape is only created, never replaced: when another instance stored one
+    /// first, that one is returned, to be taken instead of ours.
+    pub async fn save(&self, records: &[Stored]) -> Result<Vec<ShapeRecord>, TemplateStoreError> {
+        let write = |key: &str, reason: String| TemplateStoreError::Write { key: key.to_owned(), reason };
         let puts = records.iter().map(|r| async move {
-            let (key, bytes) = match r {
+            match r {
                 Stored::Template(t) => {
                     let value = IssueTemplate {
                         v: 1,
@@ -68,22 +71,31 @@ impl TemplateStore {
                         template: t.template.clone(),
                         settled: t.settled.clone(),
                     };
-                    (t.fingerprint.to_string(), tailrace_schemas::encode(&value))
+                    let key = t.fingerprint.to_string();
+                    let bytes = tailrace_schemas::encode(&value).map_err(|e| write(&key, e.to_string()))?;
+                    self.store.put(&key, bytes.into()).await.map_err(|e| write(&key, e.to_string()))?;
+                    Ok(None)
                 }
                 Stored::Shape(shape) => {
                     let value = SourceShape { v: 1, source: shape.source.0, cut: shape.cut };
-                    (format!("{}{}", SourceShape::KEY_PREFIX, shape.source), tailrace_schemas::encode(&value))
+                    let key = format!("{}{}", SourceShape::KEY_PREFIX, shape.source);
+                    let bytes = tailrace_schemas::encode(&value).map_err(|e| write(&key, e.to_string()))?;
+                    match self.store.create(&key, bytes.into()).await {
+                        Ok(_) => Ok(None),
+                        Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+                            let entry =
+                                self.store.entry(&key).await.map_err(|e| write(&key, e.to_string()))?;
+                            match entry.as_ref().and_then(decode) {
+                                Some(Stored::Shape(first)) => Ok(Some(first)),
+                                _ => Err(write(&key, "stored by another instance, and unreadable".into())),
+                            }
+                        }
+                        Err(e) => Err(write(&key, e.to_string())),
+                    }
                 }
-            };
-            let bytes =
-                bytes.map_err(|e| TemplateStoreError::Write { key: key.clone(), reason: e.to_string() })?;
-            self.store
-                .put(&key, bytes.into())
-                .await
-                .map(|_| ())
-                .map_err(|e| TemplateStoreError::Write { key, reason: e.to_string() })
+            }
         });
-        futures::future::try_join_all(puts).await.map(|_| ())
+        Ok(futures::future::try_join_all(puts).await?.into_iter().flatten().collect())
     }
 }
 

@@ -184,9 +184,10 @@ pub fn split(line: &str) -> Split<'_> {
     Split { content: line[end..].trim_start(), level, open: !ends_header(&line[..end]) }
 }
 
-/// Whether a header's last field is one that ends headers: a level, a separator, a `name:`.
+/// Whether a header's last field (as the fields were read: a `[…]` group is one) is one that
+/// ends headers: a level, a separator, a `name:`.
 fn ends_header(header: &str) -> bool {
-    let Some(last) = header.split_ascii_whitespace().last() else { return false };
+    let Some(last) = Tokens::new(header, 0).last().map(|t| t.text) else { return false };
     last.ends_with(':')
         || letter_level(last).is_some()
         || mark_level(last).is_some()
@@ -716,6 +717,28 @@ mod tests {
         assert_eq!(split("E1122 12:00:00.1 1 a.go:1] bad").level, Some(Severity::Error));
         assert_eq!(split("<11>Jan  5 10:00:00 host app: x").level, Some(Severity::Error));
         assert_eq!(split("Jun 14 15:16:01 combo sshd[1]: x").level, None);
+    }
+
+    #[test]
+    fn a_header_ending_at_a_level_name_or_separator_is_closed_and_any_other_open() {
+        for line in [
+            "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster",
+            "2015-10-18 18:01:47,978 INFO [main] org.apache.Foo: started",
+            "2026-12-05 10:00:00,123 - app.auth - INFO - user alice logged in",
+            "[2026-12-05 10:00:00.123][12][warning][config] bad cluster",
+            "[2026-12-05 10:00:00] [ ERROR ] disk full",
+            "081109 203615 148 INFO dfs.DataNode$PacketResponder: done",
+            "E/Tag( 123): boom",
+        ] {
+            assert!(!split(line).open, "{line}");
+        }
+        for line in [
+            "2026-12-05T10:00:00Z alpha billing payment error",
+            "[10.30 16:49:06] chrome.exe - proxy.example.com:5070 open through proxy",
+            "connection reset by peer",
+        ] {
+            assert!(split(line).open, "{line}");
+        }
     }
 
     #[test]

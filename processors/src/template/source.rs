@@ -9,21 +9,26 @@
 //! column is also exactly the kind that splits an event into several templates (the miner
 //! groups by first word), while a column that goes with the event (a component name) splits
 //! nothing. So after [`LEARN`] lines of a source, a leading column of words is cut when both
-//! hold on the evidence of those lines, one column at a time, at most [`MAX_CUT`]; a token
-//! holding a digit is a value (masked anyway), so a timestamp or counter column left in the
-//! message is one value, not a thousand, and is cut only when a header column follows it.
+//! hold on the evidence of those lines, one column at a time, at most [`MAX_CUT`]: the same
+//! remainder comes with three values or more (two words taking turns before the same words,
+//! `Accepted`/`Failed`, `GET`/`POST`, are events, not a column), and the same value with
+//! several remainders. A token holding a digit is a value (masked anyway), so a timestamp or
+//! counter column left in the message is one value, not a thousand, and is cut only when a
+//! header column follows it.
 //!
-//! Learning looks ahead: callers [`Shapes::observe`] lines before fingerprinting them (a batch,
-//! the first lines of a file), so a source whose first batch holds [`LEARN`] lines has every
-//! line read alike. A source that sends fewer at a time is read whole until decided, and its
-//! events may then get a second fingerprint, once.
+//! Learning looks ahead: callers [`Shapes::observe`] lines before fingerprinting them (a
+//! batch, the first lines of a file), so a source whose first batch holds [`LEARN`] lines has
+//! every line read alike. The fingerprint processor sees a source's warn and error lines only,
+//! so it learns from the first [`LEARN`] of those; a source that sends fewer at a time is read
+//! whole until decided, and its events may then get a second fingerprint, once.
 //!
 //! State is bounded: while learning, [`LEARN`] small samples per source, for at most
-//! [`MAX_LEARNING`] sources at once; once decided, one byte. Decisions are exchanged as
-//! [`ShapeRecord`]s with the templates, so a restart or another instance cuts a source's lines
-//! as before and its lines keep their fingerprints. Only lines whose header the rules could
-//! not close ([`crate::line::header::Split::open`]) are observed and cut, so a source whose
-//! header the rules find whole is unaffected.
+//! [`MAX_LEARNING`] sources at once (the one idle longest gives way to a new one); once
+//! decided, an entry of a few bytes, for at most [`MAX_SOURCES`] sources. Decisions are
+//! exchanged as [`ShapeRecord`]s with the templates, the first one stored for a source standing
+//! for every instance, so a restart or another instance cuts a source's lines alike. Only lines
+//! whose header the rules could not close ([`crate::line::header::Split::open`]) are observed
+//! and cut; a source none of whose lines are such is decided without a record to store.
 
 use std::collections::{HashMap, HashSet};
 
@@ -35,13 +40,15 @@ use super::miner::fnv1a;
 pub const LEARN: usize = 128;
 /// Most leading columns cut.
 pub const MAX_CUT: usize = 3;
-/// Sources remembered; later ones are read by the rules alone (bounds memory against a flood
-/// of one-line sources).
-pub const MAX_SOURCES: usize = 65_536;
+/// Sources whose decision is remembered; later ones are read by the rules alone (bounds memory
+/// against a flood of sources).
+pub const MAX_SOURCES: usize = 1 << 20;
 /// Sources learning at once (each holds up to [`LEARN`] samples).
 pub const MAX_LEARNING: usize = 1024;
 /// Tokens after a candidate block that stand for "the rest of the event".
 const REST_TOKENS: usize = 6;
+/// Share of a column's samples that must be values for it to be passed over as one.
+const VALUE_SHARE: f64 = 0.9;
 
 /// A source (host and file), hashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -67,7 +74,7 @@ impl std::fmt::Display for SourceKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShapeRecord {
     pub source: SourceKey,
-    /// Leading message columns that are header.
+    /// Leading message columns that are header (at most [`MAX_CUT`]).
     pub cut: u8,
 }
 
@@ -93,54 +100,60 @@ impl Sample {
     }
 }
 
-#[derive(Debug)]
-enum State {
-    /// The samples of the lines whose header was left open, and how many lines were seen.
-    Learning(Vec<Sample>, usize),
-    Decided(u8),
+#[derive(Debug, Default)]
+struct Learning {
+    /// The samples of the lines whose header the rules left open.
+    samples: Vec<Sample>,
+    /// Lines seen, open or not.
+    seen: usize,
+    /// When it last saw a line (the shapes' own clock).
+    last: u64,
 }
 
 /// The shapes of every source seen.
 #[derive(Debug, Default)]
 pub struct Shapes {
-    sources: HashMap<SourceKey, State>,
-    /// Sources in [`State::Learning`].
-    learning: usize,
+    decided: HashMap<SourceKey, u8>,
+    learning: HashMap<SourceKey, Learning>,
+    /// Lines observed, as a clock for choosing which learner gives way.
+    clock: u64,
     /// Decided since [`Shapes::take_changes`].
     changed: Vec<ShapeRecord>,
 }
 
 impl Shapes {
-    /// Whether `source`'s shape is still to be learned (and there is room to learn it).
+    /// Whether `source`'s shape is still to be learned.
     pub fn undecided(&self, source: SourceKey) -> bool {
-        match self.sources.get(&source) {
-            Some(State::Decided(_)) => false,
-            Some(State::Learning(..)) => true,
-            None => self.sources.len() < MAX_SOURCES && self.learning < MAX_LEARNING,
-        }
+        !self.decided.contains_key(&source) && self.decided.len() < MAX_SOURCES
     }
 
     /// Learns from a line of `source` not yet fingerprinted: its message when the rules left
     /// its header open, `None` when they closed it (such a line is never cut, but counts: a
     /// source whose lines the rules read whole is decided, at 0, after [`LEARN`] of them).
     pub fn observe(&mut self, source: SourceKey, open_content: Option<&str>) {
-        if !self.sources.contains_key(&source) {
-            if !self.undecided(source) {
-                return;
-            }
-            self.sources.insert(source, State::Learning(Vec::new(), 0));
-            self.learning += 1;
+        if !self.undecided(source) {
+            return;
         }
-        let state = self.sources.get_mut(&source).expect("inserted above");
-        if let State::Learning(samples, seen) = state {
-            *seen += 1;
-            if let Some(content) = open_content {
-                samples.push(Sample::of(content));
+        self.clock += 1;
+        if !self.learning.contains_key(&source) && self.learning.len() >= MAX_LEARNING {
+            // The learner idle longest gives way (a source that went quiet, or that now has a
+            // stated format): a new source is not locked out for good.
+            if let Some(idle) = self.learning.iter().min_by_key(|(_, l)| l.last).map(|(k, _)| *k) {
+                self.learning.remove(&idle);
             }
-            if *seen >= LEARN {
-                let cut = decide(samples);
-                *state = State::Decided(cut);
-                self.learning -= 1;
+        }
+        let learning = self.learning.entry(source).or_default();
+        learning.seen += 1;
+        learning.last = self.clock;
+        if let Some(content) = open_content {
+            learning.samples.push(Sample::of(content));
+        }
+        if learning.seen >= LEARN {
+            let learning = self.learning.remove(&source).expect("present");
+            let cut = decide(&learning.samples);
+            self.decided.insert(source, cut);
+            // Without an open line there was nothing to learn: nothing worth storing.
+            if !learning.samples.is_empty() {
                 self.changed.push(ShapeRecord { source, cut });
             }
         }
@@ -149,34 +162,27 @@ impl Shapes {
     /// `content` of a line of `source` with its learned header columns cut (as it is while the
     /// source is undecided).
     pub fn content<'a>(&self, source: SourceKey, content: &'a str) -> &'a str {
-        match self.sources.get(&source) {
-            Some(State::Decided(cut)) => skip_tokens(content, usize::from(*cut)),
-            _ => content,
+        match self.decided.get(&source) {
+            Some(&cut) => skip_tokens(content, usize::from(cut)),
+            None => content,
         }
     }
 
-    /// Takes in a decision made elsewhere (a store, another instance); the first decision of a
-    /// source stands, so every instance cuts its lines alike.
+    /// Takes in a decision stored by any instance. The store keeps the first decision made for
+    /// a source, and it replaces one this instance made meanwhile, so every instance comes to
+    /// cut the source's lines alike.
     pub fn absorb(&mut self, record: ShapeRecord) {
-        match self.sources.get(&record.source) {
-            Some(State::Decided(_)) => {}
-            Some(State::Learning(..)) => {
-                self.learning -= 1;
-                self.sources.insert(record.source, State::Decided(record.cut));
-            }
-            None if self.sources.len() >= MAX_SOURCES => {}
-            None => {
-                self.sources.insert(record.source, State::Decided(record.cut));
-            }
+        if !self.decided.contains_key(&record.source) && self.decided.len() >= MAX_SOURCES {
+            return;
         }
+        self.learning.remove(&record.source);
+        self.decided.insert(record.source, record.cut.min(MAX_CUT as u8));
+        self.changed.retain(|r| r.source != record.source);
     }
 
     /// The decision for `source`, if made.
     pub fn cut_of(&self, source: SourceKey) -> Option<u8> {
-        match self.sources.get(&source) {
-            Some(State::Decided(cut)) => Some(*cut),
-            _ => None,
-        }
+        self.decided.get(&source).copied()
     }
 
     /// Decisions made since the last call.
@@ -206,8 +212,8 @@ fn combine(hashes: &[u32]) -> u64 {
 fn decide(samples: &[Sample]) -> u8 {
     let (mut cut, mut column) = (0, 0);
     while column < MAX_CUT {
-        let values = samples.iter().all(|s| s.tokens().get(column) == Some(&VALUE));
-        if values {
+        let values = samples.iter().filter(|s| s.tokens().get(column) == Some(&VALUE)).count();
+        if !samples.is_empty() && values as f64 >= VALUE_SHARE * samples.len() as f64 {
             // Masked anyway; cut only if a header column follows.
             column += 1;
         } else if independent(samples, column) {
@@ -232,23 +238,25 @@ fn independent(samples: &[Sample], at: usize) -> bool {
     if pairs.len() < LEARN / 2 {
         return false;
     }
-    // The same event with several values, and the same value with several events.
-    varied_share(pairs.iter().map(|&(value, rest)| (rest, value)), 4)
-        && varied_share(pairs.iter().copied(), 2)
+    // The same event with three values or more (two words taking turns are two events), and
+    // the same value with several events.
+    let by_rest = varied_share(pairs.iter().map(|&(value, rest)| (rest, value)), 3, 3);
+    let by_value = varied_share(pairs.iter().copied(), 2, 2);
+    by_rest && by_value
 }
 
-/// Whether, among keys seen on two lines or more (at least `groups` of them), half or more
-/// come with two values or more.
-fn varied_share(pairs: impl Iterator<Item = (u64, u64)>, groups: usize) -> bool {
+/// Whether, among keys seen on `lines` lines or more (at least two such keys), half or more
+/// come with `values` different values or more.
+fn varied_share(pairs: impl Iterator<Item = (u64, u64)>, lines: usize, values: usize) -> bool {
     let mut by_key: HashMap<u64, (usize, HashSet<u64>)> = HashMap::new();
     for (key, value) in pairs {
         let e = by_key.entry(key).or_default();
         e.0 += 1;
         e.1.insert(value);
     }
-    let repeated: Vec<_> = by_key.values().filter(|(n, _)| *n >= 2).collect();
-    let varied = repeated.iter().filter(|(_, values)| values.len() >= 2).count();
-    repeated.len() >= groups && varied * 2 >= repeated.len()
+    let repeated: Vec<_> = by_key.values().filter(|(n, _)| *n >= lines).collect();
+    let varied = repeated.iter().filter(|(_, v)| v.len() >= values).count();
+    repeated.len() >= 2 && varied * 2 >= repeated.len()
 }
 
 /// `text` after its first `n` whitespace-separated tokens (the whole text when it has no more
@@ -349,13 +357,57 @@ mod tests {
     }
 
     #[test]
-    fn a_decision_absorbed_from_elsewhere_stands_and_is_not_reported_again() {
+    fn a_stored_decision_replaces_this_instances_own_and_is_not_reported_again() {
         let mut shapes = Shapes::default();
         shapes.absorb(ShapeRecord { source: SRC, cut: 1 });
         assert_eq!(shapes.content(SRC, "web-1 disk full"), "disk full");
         assert_eq!(shapes.content(SRC, "lonely"), "lonely", "never cut to nothing");
         assert!(shapes.take_changes().is_empty());
+        // Another instance's decision won the store: this one follows it.
         shapes.absorb(ShapeRecord { source: SRC, cut: 2 });
-        assert_eq!(shapes.cut_of(SRC), Some(1), "the first decision stands");
+        assert_eq!(shapes.cut_of(SRC), Some(2));
+        shapes.absorb(ShapeRecord { source: SRC, cut: 200 });
+        assert_eq!(shapes.cut_of(SRC), Some(MAX_CUT as u8), "a stored cut is bounded");
+    }
+
+    #[test]
+    fn two_words_taking_turns_before_the_same_words_are_events_not_a_column() {
+        let users = ["alice", "bob", "carol", "dave", "erin"];
+        let lines: Vec<String> = (0..LEARN)
+            .map(|i| {
+                let verb = if i % 3 == 0 { "Failed" } else { "Accepted" };
+                format!("{verb} password for {} from 10.0.0.{i} port 22", users[(i / 2) % 5])
+            })
+            .collect();
+        assert_eq!(learn(&lines), 0);
+    }
+
+    #[test]
+    fn a_value_column_is_cut_through_when_a_header_column_follows_it() {
+        let hosts = ["alpha", "bravo", "charlie", "delta"];
+        let with_pid: Vec<String> =
+            (0..LEARN).map(|i| format!("{} {} {}", 100 + i, hosts[(i / 5) % 4], event(i))).collect();
+        assert_eq!(learn(&with_pid), 2);
+        let pid_only: Vec<String> = (0..LEARN).map(|i| format!("{} {}", 100 + i, event(i))).collect();
+        assert_eq!(learn(&pid_only), 0, "a value column alone is left to the masker");
+    }
+
+    #[test]
+    fn learners_are_bounded_and_the_one_idle_longest_gives_way() {
+        let mut shapes = Shapes::default();
+        for k in 0..MAX_LEARNING as u64 {
+            shapes.observe(SourceKey(k), Some("web disk full"));
+        }
+        assert_eq!(shapes.learning.len(), MAX_LEARNING);
+        // Source 0 is seen again, so source 1 is now the one idle longest.
+        shapes.observe(SourceKey(0), Some("web disk full"));
+        shapes.observe(SourceKey(u64::MAX), Some("web disk full"));
+        assert_eq!(shapes.learning.len(), MAX_LEARNING);
+        assert!(shapes.learning.contains_key(&SourceKey(0)));
+        assert!(!shapes.learning.contains_key(&SourceKey(1)));
+        assert!(shapes.learning.contains_key(&SourceKey(u64::MAX)));
+        // A stored decision ends a learner.
+        shapes.absorb(ShapeRecord { source: SourceKey(0), cut: 0 });
+        assert_eq!(shapes.learning.len(), MAX_LEARNING - 1);
     }
 }
