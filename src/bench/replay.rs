@@ -50,16 +50,20 @@ pub async fn replay(cfg: &Config, lines: usize, per_message: usize, rounds: usiz
         pages
     };
 
-    let mut runs: [Vec<Duration>; 3] = Default::default();
+    let mut runs: [Vec<Duration>; 5] = Default::default();
     for round in 1..=rounds {
-        runs[0].push(plain(&js, last).await?);
-        runs[1].push(ours(&js, last, false).await?);
-        runs[2].push(ours(&js, last, true).await?);
+        runs[0].push(plain(&js, last, false).await?);
+        runs[1].push(ours(&js, last, Output::AsStored).await?);
+        runs[2].push(ours(&js, last, Output::Decoded).await?);
+        runs[3].push(ours(&js, last, Output::JsonLines).await?);
+        runs[4].push(plain(&js, last, true).await?);
         eprintln!(
-            "bench: round {round} of {rounds}: plain {:.2?}, replay {:.2?}, replay as JSON lines {:.2?}",
+            "bench: round {round} of {rounds}: plain {:.2?}, replay {:.2?}, decoded only {:.2?}, as JSON lines {:.2?}, plain as JSON lines {:.2?}",
             runs[0][round - 1],
             runs[1][round - 1],
-            runs[2][round - 1]
+            runs[2][round - 1],
+            runs[3][round - 1],
+            runs[4][round - 1]
         );
     }
     bench.stop().await;
@@ -80,7 +84,12 @@ pub async fn replay(cfg: &Config, lines: usize, per_message: usize, rounds: usiz
     for (name, v) in [
         ("plain async-nats ordered consumer", &runs[0]),
         ("tailrace_nats::replay::history (payloads as stored)", &runs[1]),
-        ("the same, decoded and written as JSON lines (`tailrace replay`)", &runs[2]),
+        (
+            "the same, each message only decoded (zstd, MessagePack: the least any JSON output costs)",
+            &runs[2],
+        ),
+        ("the same, decoded and written as JSON lines (`tailrace replay`)", &runs[3]),
+        ("the plain consumer, each message written as JSON lines by the same writer", &runs[4]),
     ] {
         let m = median(v).as_secs_f64();
         crate::cli::say(&format!(
@@ -136,37 +145,88 @@ async fn history_pages(
     Ok(times)
 }
 
-/// A plain ordered pull consumer of LOGS from the first message until `last`.
-async fn plain(js: &jetstream::Context, last: u64) -> anyhow::Result<Duration> {
+/// A plain ordered pull consumer of LOGS from the first message until `last`; with `json`,
+/// each message written as `tailrace replay` writes it, by the same writer.
+async fn plain(js: &jetstream::Context, last: u64, json: bool) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let consumer =
         js.get_stream_no_info("LOGS").await?.create_consumer(pull::OrderedConfig::default()).await?;
     let mut messages = consumer.messages().await?;
+    let mut out = crate::replay::JsonLines::new(std::io::BufWriter::new(std::io::sink()));
     while let Some(m) = messages.next().await {
         let m = m?;
-        std::hint::black_box(m.payload.len());
-        if m.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence >= last {
+        let info = m.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        if json {
+            let stored_at = i64::try_from(info.published.unix_timestamp_nanos())
+                .ok()
+                .map(tailrace_schemas::Timestamp::from_nanos);
+            let subject = m.subject.to_string();
+            out.push(replay::Replayed { seq, subject, payload: m.payload.clone(), pending, stored_at })
+                .await?;
+        } else {
+            std::hint::black_box(m.payload.len());
+        }
+        if seq >= last {
             break;
         }
     }
+    out.finish().await?;
     Ok(started.elapsed())
 }
 
-/// The same through the project's reader; with `json`, each message decoded and written as
-/// `tailrace replay` writes it (to a sink, not a terminal).
-async fn ours(js: &jetstream::Context, last: u64, json: bool) -> anyhow::Result<Duration> {
+/// What [`ours`] does with each message read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// Nothing: the payload as stored.
+    AsStored,
+    /// Decompressed and decoded into a `LogBatch`, in chunks on the blocking pool as
+    /// `tailrace replay` encodes them: a bound on any JSON output's rate.
+    Decoded,
+    /// Decoded and written as `tailrace replay` writes it (to a sink, not a terminal).
+    JsonLines,
+}
+
+/// The same through the project's reader, each message handled as `output` says.
+async fn ours(js: &jetstream::Context, last: u64, output: Output) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut messages = replay::history(js, StreamName::LOGS, "logs.raw.>", Start::Sequence(1)).await?;
     let mut out = crate::replay::JsonLines::new(std::io::BufWriter::new(std::io::sink()));
+    let ahead = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let mut chunk = Vec::with_capacity(64);
+    let mut decoding = std::collections::VecDeque::new();
     let mut seen = 0u64;
     while let Some(m) = messages.next().await {
         let m = m?;
         seen = m.seq;
-        if json {
-            out.push(m).await?;
-        } else {
-            std::hint::black_box(m.payload.len());
+        match output {
+            Output::AsStored => {
+                std::hint::black_box(m.payload.len());
+            }
+            Output::JsonLines => out.push(m).await?,
+            Output::Decoded => {
+                chunk.push(m.payload);
+                if chunk.len() == 64 {
+                    let c = std::mem::replace(&mut chunk, Vec::with_capacity(64));
+                    decoding.push_back(tokio::task::spawn_blocking(move || {
+                        for p in &c {
+                            std::hint::black_box(
+                                tailrace_schemas::decode::<tailrace_schemas::LogBatch>(p).ok(),
+                            );
+                        }
+                    }));
+                    while decoding.len() >= ahead {
+                        decoding.pop_front().expect("in flight").await?;
+                    }
+                }
+            }
         }
+    }
+    for p in chunk {
+        std::hint::black_box(tailrace_schemas::decode::<tailrace_schemas::LogBatch>(&p).ok());
+    }
+    for task in decoding {
+        task.await?;
     }
     out.finish().await?;
     anyhow::ensure!(seen >= last, "the replay ended at {seen}, before {last}");
