@@ -47,6 +47,8 @@ pub fn run(cfg: MinerConfig, content: bool, format: Option<&LineFormat>, stats: 
         Ok(())
     };
     let mut learning = !content && format.is_none();
+    // Learning counts as fingerprinting time.
+    let mut learning_time = Duration::ZERO;
     loop {
         buf.clear();
         let eof = reader.read_until(b'\n', &mut buf)? == 0;
@@ -61,8 +63,10 @@ pub fn run(cfg: MinerConfig, content: bool, format: Option<&LineFormat>, stats: 
                 continue;
             }
             learning = false;
+            let start = stats.then(Instant::now);
             let texts: Vec<_> = ahead.iter().map(|b| String::from_utf8_lossy(b)).collect();
             fp.look_ahead(source, texts.iter().map(AsRef::as_ref));
+            learning_time = start.map(|s| s.elapsed()).unwrap_or_default();
             for bytes in &ahead {
                 one(&mut fp, bytes, &mut out)?;
             }
@@ -79,7 +83,7 @@ pub fn run(cfg: MinerConfig, content: bool, format: Option<&LineFormat>, stats: 
     out.flush()?;
     if stats {
         let templates = fp.miner().templates();
-        let secs = busy.as_secs_f64();
+        let secs = (busy + learning_time).as_secs_f64();
         eprintln!(
             "lines={lines} templates={templates} seconds={secs:.3} lines_per_second={:.0}",
             lines as f64 / secs.max(1e-9)

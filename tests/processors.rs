@@ -392,3 +392,38 @@ async fn a_sources_learned_header_columns_are_stored_and_read_alike_after_a_rest
     assert!(child.wait().unwrap().success());
     assert_eq!(issue_fingerprints(&server).await, first, "the same four issues, no new ones");
 }
+
+#[tokio::test]
+async fn a_learned_header_shape_holds_across_kill_9_of_fingerprint_and_counts_stay_exact() {
+    let server = TestServer::start_with_topology().await;
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = Publisher::new(server.client().await, PublisherConfig::default());
+    // A first batch to learn from, then many small ones, every line an error.
+    publish(&publisher, &in_house(0, 200)).await;
+    let batches = 600u64;
+    for b in 0..batches {
+        publish(&publisher, &in_house(200 + b * 4, 4)).await;
+    }
+    for _ in 0..3 {
+        let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+        let before = stream_messages(&server, "ISSUES").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stream_messages(&server, "ISSUES").await < before + 20 {
+            assert!(Instant::now() < deadline, "fingerprint made no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+    }
+    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
+    wait_for(&server, "CLASSIFIED", batches + 1, Duration::from_secs(60)).await;
+    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(60)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let occurrences: Vec<tailrace_schemas::IssueOccurrence> =
+        all(&server, "ISSUES").await.iter().map(|p| tailrace_schemas::decode(p).unwrap()).collect();
+    let counted: u64 = occurrences.iter().map(|o| o.count).sum();
+    assert_eq!(counted, 200 + batches * 4, "every error line counted once across the kills");
+    let fingerprints: std::collections::HashSet<_> = occurrences.iter().map(|o| o.fingerprint).collect();
+    assert_eq!(fingerprints.len(), 4, "one issue per event whichever process read the lines");
+}
