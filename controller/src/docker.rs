@@ -72,8 +72,14 @@ impl Engine {
         let mut out = Vec::with_capacity(listed.len());
         for summary in listed {
             let Some(id) = summary.id else { continue };
-            // Gone between the list and the inspect: it is not running, skip it.
+            // Gone between the list and the inspect, ended since the list, or waiting to be
+            // restarted: not running, so nothing to sample. (Sampled, a dead container gave the
+            // engine's empty stats, whose CPU counter of 0 read as a restart; a restarting one
+            // had its restart counted twice, by the count rising and by the new start.)
             let Ok(inspect) = self.docker.inspect_container(&id, None).await else { continue };
+            if inspect.state.as_ref().and_then(|s| s.running) != Some(true) {
+                continue;
+            }
             let labels = summary.labels.unwrap_or_default();
             let name = inspect.name.unwrap_or_default().trim_start_matches('/').to_owned();
             let app = labels
@@ -97,14 +103,12 @@ impl Engine {
     }
 
     /// Whether a container that is no longer running ended by an OOM kill (false when the
-    /// engine cannot say: it was removed).
+    /// engine cannot say: it was removed; and while the engine is restarting it, whose new
+    /// start shows the kill when it runs again).
     pub async fn ended_by_oom(&self, id: &str) -> bool {
-        self.docker
-            .inspect_container(id, None)
-            .await
-            .ok()
-            .and_then(|i| i.state)
-            .is_some_and(|s| s.oom_killed == Some(true) && s.running != Some(true))
+        self.docker.inspect_container(id, None).await.ok().and_then(|i| i.state).is_some_and(|s| {
+            s.oom_killed == Some(true) && s.running != Some(true) && s.restarting != Some(true)
+        })
     }
 
     /// A container's usage from the engine's stats (one shot), for a controller that cannot

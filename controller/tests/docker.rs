@@ -75,7 +75,9 @@ async fn containers_of_a_compose_project_are_one_app_with_their_memory_errors_an
     let mut collector = Collector::new(config(&vault), "acme".into()).await;
     assert!(collector.has_docker());
     collector.look_back(Duration::from_secs(120));
-    for _ in 0..10 {
+    // Long enough (8 s and more) to span a restart of the crashing service, whose every life
+    // lasts its 2 s sleep, the time its child takes to fill 24 MiB and the engine's backoff.
+    for _ in 0..20 {
         collector.sample().await;
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
