@@ -187,6 +187,8 @@ pub async fn run(cfg: &Config, range: Range) -> anyhow::Result<()> {
 /// most `ahead` chunks are in flight, so memory stays bounded however long the replay.
 pub struct JsonLines<W: Write> {
     out: W,
+    /// What a message becomes: [`write_line`], or a benchmark's stand-in.
+    encode: Encode,
     chunk: Vec<replay::Replayed>,
     in_flight: std::collections::VecDeque<tokio::task::JoinHandle<anyhow::Result<Vec<u8>>>>,
     ahead: usize,
@@ -198,11 +200,21 @@ pub struct JsonLines<W: Write> {
 /// Messages one encoding task takes.
 const CHUNK: usize = 64;
 
+/// Writes one message into a chunk's buffer.
+pub type Encode = fn(&replay::Replayed, &mut Vec<u8>) -> anyhow::Result<()>;
+
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
+        Self::with_encoder(out, |m, buf| write_line(m, buf))
+    }
+
+    /// The same chunking and ordering with another encoding (`tailrace bench replay` times
+    /// decoding alone through it).
+    pub fn with_encoder(out: W, encode: Encode) -> Self {
         let ahead = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Self {
             out,
+            encode,
             chunk: Vec::with_capacity(CHUNK),
             in_flight: Default::default(),
             ahead,
@@ -221,10 +233,11 @@ impl<W: Write> JsonLines<W> {
     async fn send(&mut self) -> anyhow::Result<()> {
         let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
         let mut buf = self.spare.pop().unwrap_or_default();
+        let encode = self.encode;
         self.in_flight.push_back(tokio::task::spawn_blocking(move || {
             buf.clear();
             for m in &chunk {
-                write_line(m, &mut buf)?;
+                encode(m, &mut buf)?;
             }
             Ok(buf)
         }));

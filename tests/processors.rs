@@ -104,17 +104,7 @@ async fn a_processor_killed_between_outputs_and_acks_loses_and_doubles_nothing()
         publish(&publisher, &batch("h", b * 4, 4)).await;
     }
     // Kill it mid-stream, more than once: some outputs are stored whose inputs were never acked.
-    for _ in 0..3 {
-        let mut child = process(&server, dir.path(), &["classify"]);
-        let before = stream_messages(&server, "CLASSIFIED").await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while stream_messages(&server, "CLASSIFIED").await < (before + 300).min(batches) {
-            assert!(Instant::now() < deadline, "classify made no progress");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
-        child.wait().unwrap();
-    }
+    kill_9_mid_stream(&server, dir.path(), &["classify"], "CLASSIFIED", 300, batches).await;
     let mut child = process(&server, dir.path(), &["classify"]);
     wait_for(&server, "CLASSIFIED", batches, Duration::from_secs(60)).await;
     // The redeliveries of the killed runs have had time to come back.
@@ -154,6 +144,42 @@ async fn drained(server: &TestServer, stream: &str, name: &str, within: Duration
     }
 }
 
+/// `tailrace process NAMES` started and killed -9 `times`, each time once `stream` has grown by
+/// `step` messages (or reached `cap`) since it started: killed mid-stream, some outputs stored
+/// whose inputs were never acked.
+async fn kill_9_mid_stream(
+    server: &TestServer,
+    dir: &std::path::Path,
+    names: &[&str],
+    stream: &str,
+    step: u64,
+    cap: u64,
+) {
+    for _ in 0..3 {
+        let mut child = process(server, dir, names);
+        let before = stream_messages(server, stream).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stream_messages(server, stream).await < (before + step).min(cap) {
+            assert!(Instant::now() < deadline, "{names:?} made no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// `tailrace process classify fingerprint` until CLASSIFIED holds `classified` messages, the
+/// fingerprint processor has acked them all and ISSUES holds at least `issues`; then SIGTERM,
+/// which must end it cleanly.
+async fn fingerprint_until_drained(server: &TestServer, dir: &std::path::Path, classified: u64, issues: u64) {
+    let mut child = process(server, dir, &["classify", "fingerprint"]);
+    wait_for(server, "CLASSIFIED", classified, Duration::from_secs(60)).await;
+    drained(server, "CLASSIFIED", "fingerprint", Duration::from_secs(60)).await;
+    wait_for(server, "ISSUES", issues, Duration::from_secs(30)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+}
+
 #[tokio::test]
 async fn fingerprint_killed_at_any_moment_counts_each_error_line_once() {
     let server = TestServer::start_with_topology().await;
@@ -163,22 +189,9 @@ async fn fingerprint_killed_at_any_moment_counts_each_error_line_once() {
     for b in 0..batches {
         publish(&publisher, &batch("h", b * 4, 4)).await;
     }
-    for _ in 0..3 {
-        let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-        let before = stream_messages(&server, "ISSUES").await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while stream_messages(&server, "ISSUES").await < before + 50 {
-            assert!(Instant::now() < deadline, "fingerprint made no progress");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
-        child.wait().unwrap();
-    }
-    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-    wait_for(&server, "CLASSIFIED", batches, Duration::from_secs(60)).await;
-    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(60)).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
+    let fingerprint = ["classify", "fingerprint"];
+    kill_9_mid_stream(&server, dir.path(), &fingerprint, "ISSUES", 50, u64::MAX).await;
+    fingerprint_until_drained(&server, dir.path(), batches, 0).await;
     let counted: u64 = all(&server, "ISSUES")
         .await
         .iter()
@@ -287,12 +300,7 @@ async fn a_stack_trace_is_one_event_classified_by_its_first_line_and_counted_onc
         }
     }
     publish(&publisher, &b).await;
-    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-    wait_for(&server, "CLASSIFIED", 2, Duration::from_secs(30)).await;
-    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
-    wait_for(&server, "ISSUES", 1, Duration::from_secs(30)).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
+    fingerprint_until_drained(&server, dir.path(), 2, 1).await;
 
     // The traces went with their error lines, whole and in order; the retries are info.
     let classified: Vec<ClassifiedBatch> =
@@ -363,12 +371,7 @@ async fn a_sources_learned_header_columns_are_stored_and_read_alike_after_a_rest
     let dir = tempfile::tempdir().unwrap();
     let publisher = Publisher::new(server.client().await, PublisherConfig::default());
     publish(&publisher, &in_house(0, 200)).await;
-    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-    wait_for(&server, "CLASSIFIED", 1, Duration::from_secs(30)).await;
-    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
-    wait_for(&server, "ISSUES", 1, Duration::from_secs(30)).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
+    fingerprint_until_drained(&server, dir.path(), 1, 1).await;
 
     // Four events, each one issue: the host and service words were learned as header.
     let first = issue_fingerprints(&server).await;
@@ -382,14 +385,9 @@ async fn a_sources_learned_header_columns_are_stored_and_read_alike_after_a_rest
     assert_eq!(shape.cut, 2);
 
     // Restarted, a batch too small to learn from is read as the stored shape says.
-    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
     let before = stream_messages(&server, "ISSUES").await;
     publish(&publisher, &in_house(200, 8)).await;
-    wait_for(&server, "CLASSIFIED", 2, Duration::from_secs(30)).await;
-    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(30)).await;
-    wait_for(&server, "ISSUES", before + 1, Duration::from_secs(30)).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
+    fingerprint_until_drained(&server, dir.path(), 2, before + 1).await;
     assert_eq!(issue_fingerprints(&server).await, first, "the same four issues, no new ones");
 }
 
@@ -404,22 +402,8 @@ async fn a_learned_header_shape_holds_across_kill_9_of_fingerprint_and_counts_st
     for b in 0..batches {
         publish(&publisher, &in_house(200 + b * 4, 4)).await;
     }
-    for _ in 0..3 {
-        let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-        let before = stream_messages(&server, "ISSUES").await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while stream_messages(&server, "ISSUES").await < before + 20 {
-            assert!(Instant::now() < deadline, "fingerprint made no progress");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
-        child.wait().unwrap();
-    }
-    let mut child = process(&server, dir.path(), &["classify", "fingerprint"]);
-    wait_for(&server, "CLASSIFIED", batches + 1, Duration::from_secs(60)).await;
-    drained(&server, "CLASSIFIED", "fingerprint", Duration::from_secs(60)).await;
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
+    kill_9_mid_stream(&server, dir.path(), &["classify", "fingerprint"], "ISSUES", 20, u64::MAX).await;
+    fingerprint_until_drained(&server, dir.path(), batches + 1, 0).await;
     let occurrences: Vec<tailrace_schemas::IssueOccurrence> =
         all(&server, "ISSUES").await.iter().map(|p| tailrace_schemas::decode(p).unwrap()).collect();
     let counted: u64 = occurrences.iter().map(|o| o.count).sum();

@@ -191,42 +191,23 @@ enum Output {
 async fn ours(js: &jetstream::Context, last: u64, output: Output) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut messages = replay::history(js, StreamName::LOGS, "logs.raw.>", Start::Sequence(1)).await?;
-    let mut out = crate::replay::JsonLines::new(std::io::BufWriter::new(std::io::sink()));
-    let ahead = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-    let mut chunk = Vec::with_capacity(64);
-    let mut decoding = std::collections::VecDeque::new();
+    let sink = std::io::BufWriter::new(std::io::sink());
+    let mut out = match output {
+        Output::Decoded => crate::replay::JsonLines::with_encoder(sink, |m, _| {
+            std::hint::black_box(tailrace_schemas::decode::<tailrace_schemas::LogBatch>(&m.payload).ok());
+            Ok(())
+        }),
+        Output::AsStored | Output::JsonLines => crate::replay::JsonLines::new(sink),
+    };
     let mut seen = 0u64;
     while let Some(m) = messages.next().await {
         let m = m?;
         seen = m.seq;
-        match output {
-            Output::AsStored => {
-                std::hint::black_box(m.payload.len());
-            }
-            Output::JsonLines => out.push(m).await?,
-            Output::Decoded => {
-                chunk.push(m.payload);
-                if chunk.len() == 64 {
-                    let c = std::mem::replace(&mut chunk, Vec::with_capacity(64));
-                    decoding.push_back(tokio::task::spawn_blocking(move || {
-                        for p in &c {
-                            std::hint::black_box(
-                                tailrace_schemas::decode::<tailrace_schemas::LogBatch>(p).ok(),
-                            );
-                        }
-                    }));
-                    while decoding.len() >= ahead {
-                        decoding.pop_front().expect("in flight").await?;
-                    }
-                }
-            }
+        if output == Output::AsStored {
+            std::hint::black_box(m.payload.len());
+        } else {
+            out.push(m).await?;
         }
-    }
-    for p in chunk {
-        std::hint::black_box(tailrace_schemas::decode::<tailrace_schemas::LogBatch>(&p).ok());
-    }
-    for task in decoding {
-        task.await?;
     }
     out.finish().await?;
     anyhow::ensure!(seen >= last, "the replay ended at {seen}, before {last}");
