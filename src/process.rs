@@ -23,9 +23,13 @@ pub async fn start(
     };
     let mut running = Running::default();
     for name in names {
-        let task = registry::start(name, &ctx, cancel.clone())
-            .await
-            .with_context(|| format!("cannot start processor {name}"))?;
+        let started = tokio::select! {
+            started = registry::start(name, &ctx, cancel.clone()) => started,
+            // Stopped while starting: opening a processor may wait out a request timeout on a
+            // server that is gone; what already runs stops with the rest.
+            () = cancel.cancelled() => break,
+        };
+        let task = started.with_context(|| format!("cannot start processor {name}"))?;
         running.push(format!("processor {name}"), task);
     }
     Ok(running)
