@@ -126,15 +126,14 @@ impl Staged {
             self.writes.remove(key);
             self.decoded.insert(key.to_vec(), Box::new(row));
         }
-        let row = self.decoded.get_mut(key).expect("inserted above").as_any_mut();
-        if row.downcast_mut::<T>().is_none() {
+        match self.decoded.get_mut(key).expect("inserted above").as_any_mut().downcast_mut::<T>() {
+            Some(row) => Ok(row),
             // The same key held as another type in this window: a sink's bug, said plainly.
-            return Err(RowError::Decode {
+            None => Err(RowError::Decode {
                 key: String::from_utf8_lossy(key).into_owned(),
                 reason: format!("held as another type than {}", std::any::type_name::<T>()),
-            });
+            }),
         }
-        Ok(self.decoded.get_mut(key).expect("present").as_any_mut().downcast_mut::<T>().expect("checked"))
     }
 
     /// A row (MessagePack) under `key`.

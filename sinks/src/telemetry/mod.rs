@@ -98,10 +98,10 @@ impl Sink for TelemetrySink {
                 let n = bucket.of(at);
                 rows.entry(&bucket.fleet_key(app, n), Rollup::with_sketch).map_err(err)?.absorb(raw);
                 let customers =
-                    rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::new).map_err(err)?;
+                    rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::default).map_err(err)?;
                 rollup::slot(customers, customer).absorb(raw, a);
             }
-            let seen = rows.entry(&rollup::seen_key(app, shard), SeenShard::new).map_err(err)?;
+            let seen = rows.entry(&rollup::seen_key(app, shard), SeenShard::default).map_err(err)?;
             let last = rollup::slot(seen, customer);
             *last = (*last).max(at);
 
@@ -125,7 +125,7 @@ impl Sink for TelemetrySink {
                 info.catalog_limit.clone_from(&a.catalog_limit);
             }
         }
-        let days = rows.entry(&rollup::customer_day_key(customer, day), CustomerDay::new).map_err(err)?;
+        let days = rows.entry(&rollup::customer_day_key(customer, day), CustomerDay::default).map_err(err)?;
         for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
             rollup::slot(days, app).absorb(raw, a);
         }

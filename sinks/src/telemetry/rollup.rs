@@ -28,7 +28,7 @@
 //!
 //! Times in keys are big-endian with the sign bit flipped, so keys sort by time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use tailrace_schemas::{AppReport, Timestamp};
@@ -79,7 +79,7 @@ pub(crate) fn report_prefix(customer: &str) -> Vec<u8> {
 }
 
 pub(crate) fn report_key(customer: &str, at: Timestamp) -> Vec<u8> {
-    [report_prefix(customer).as_slice(), &ordered(at.as_nanos())].concat()
+    [b"r/", customer.as_bytes(), b"\0", &ordered(at.as_nanos())].concat()
 }
 
 /// The bucket sizes of the fleet rollups; every report goes into one of each.
@@ -123,7 +123,7 @@ impl Bucket {
     }
 
     pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> Vec<u8> {
-        [self.fleet_prefix(app).as_slice(), &ordered(bucket)].concat()
+        [self.fleet_tag(), app.as_bytes(), b"\0", &ordered(bucket)].concat()
     }
 
     /// `hc/{app}\0` or `dc/{app}\0`.
@@ -133,11 +133,11 @@ impl Bucket {
 
     /// The first key of `bucket` among an app's customer shards.
     pub(crate) fn customers_from(self, app: &str, bucket: i64) -> Vec<u8> {
-        [self.customers_prefix(app).as_slice(), &ordered(bucket)].concat()
+        [self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket)].concat()
     }
 
     pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> Vec<u8> {
-        [self.customers_from(app, bucket).as_slice(), &[shard]].concat()
+        [self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket), &[shard]].concat()
     }
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn seen_prefix(app: &str) -> Vec<u8> {
 }
 
 pub(crate) fn seen_key(app: &str, shard: u8) -> Vec<u8> {
-    [seen_prefix(app).as_slice(), &[shard]].concat()
+    [b"s/", app.as_bytes(), b"\0", &[shard]].concat()
 }
 
 pub(crate) fn customer_day_prefix(customer: &str) -> Vec<u8> {
@@ -154,7 +154,7 @@ pub(crate) fn customer_day_prefix(customer: &str) -> Vec<u8> {
 }
 
 pub(crate) fn customer_day_key(customer: &str, day: i64) -> Vec<u8> {
-    [customer_day_prefix(customer).as_slice(), &ordered(day)].concat()
+    [b"c/", customer.as_bytes(), b"\0", &ordered(day)].concat()
 }
 
 pub(crate) const APP_PREFIX: &[u8] = b"a/";
@@ -328,21 +328,27 @@ impl AtCustomer {
 
 /// The value under `key`, made by default if there is none: the key is copied only then (a
 /// window looks up the same few hundred keys thousands of times).
-pub(crate) fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+pub(crate) fn slot<'m, V: Default>(map: &'m mut Names<V>, key: &str) -> &'m mut V {
     if !map.contains_key(key) {
         map.insert(key.to_owned(), V::default());
     }
     map.get_mut(key).expect("present")
 }
 
+/// Values by customer or app name, as the rows hold them (a MessagePack map, in no order).
+/// Hashed, not sorted: every report looks up ~250 names in these rows (a sorted map's string
+/// compares were 8 % of ingest, BENCHMARKS.md), and nothing reads them in order. The seed is
+/// fixed so that a table rebuilt from the same messages writes the same bytes.
+pub type Names<V> = HashMap<String, V, foldhash::fast::FixedState>;
+
 /// The customers of one app in one bucket whose shard is this row's.
-pub type CustomerShard = BTreeMap<String, AtCustomer>;
+pub type CustomerShard = Names<AtCustomer>;
 
 /// When each customer (of one shard) last reported one app.
-pub type SeenShard = BTreeMap<String, Timestamp>;
+pub type SeenShard = Names<Timestamp>;
 
 /// One customer's apps over one day.
-pub type CustomerDay = BTreeMap<String, AtCustomer>;
+pub type CustomerDay = Names<AtCustomer>;
 
 /// An app as last reported anywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
