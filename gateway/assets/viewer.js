@@ -369,6 +369,7 @@ export class LogViewer {
           div.classList.add("current", "target");
           // (The browser lays out the skipped blocks it passes, so the line lands where asked.)
           div.scrollIntoView({ block: "center" });
+          this.scrolledBy(view);
           this.setStatus(`the linked line ${this.wanted}`);
           this.wanted = null;
         } else if (this.historyDone) {
@@ -699,6 +700,15 @@ export class LogViewer {
     current?.classList.remove("current");
     target.classList.add("current");
     target.scrollIntoView({ block: "center" });
+    this.scrolledBy(view);
+  }
+
+  // The page scrolled the view itself (to a linked line, to an error): following the end stops
+  // now unless that is the end, not when the scroll event comes, so lines arriving before it
+  // do not take the view back to the end.
+  scrolledBy(view) {
+    this.scrolledTo = view.scrollTop;
+    this.pinned = view.scrollHeight - view.scrollTop - view.clientHeight < 40;
   }
 
   follow() {
