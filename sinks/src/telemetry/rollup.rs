@@ -338,7 +338,8 @@ pub(crate) fn slot<'m, V: Default>(map: &'m mut Names<V>, key: &str) -> &'m mut 
 /// Values by customer or app name, as the rows hold them (a MessagePack map, in no order).
 /// Hashed, not sorted: every report looks up ~250 names in these rows (a sorted map's string
 /// compares were 8 % of ingest, BENCHMARKS.md), and nothing reads them in order. The seed is
-/// fixed so that a table rebuilt from the same messages writes the same bytes.
+/// fixed so that how a row is written does not hang on a per-process random seed (queries never
+/// depend on the order).
 pub type Names<V> = HashMap<String, V, foldhash::fast::FixedState>;
 
 /// The customers of one app in one bucket whose shard is this row's.
