@@ -44,6 +44,10 @@ fn letter_level(t: &str) -> Option<Severity> {
 
 /// logcat's brief format, `E/Tag( 1234): message`: the level and where the message starts.
 fn logcat_brief(line: &str) -> Option<(usize, Severity)> {
+    // The level is one letter: no need to look for a `/` further on.
+    if line.as_bytes().get(1) != Some(&b'/') {
+        return None;
+    }
     let (letter, rest) = line.split_once('/')?;
     let sev = letter_level(letter)?;
     let open = rest.find('(')?;
@@ -423,7 +427,7 @@ fn classify(t: &str) -> Class {
         return Class::Number;
     }
     // Redis's `pid:role` (`1:M`, `12:C`).
-    if let Some((pid, role)) = t.split_once(':') {
+    if let Some((pid, role)) = b[0].is_ascii_digit().then(|| t.split_once(':')).flatten() {
         if !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()) && matches!(role, "M" | "S" | "C" | "X")
         {
             return Class::Number;

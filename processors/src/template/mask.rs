@@ -191,19 +191,23 @@ fn judge(token: &str) -> How {
     {
         return How::Wrapped { lead: lead as u8, trail: trail as u8 };
     }
+    let kinds = Kinds::of(core.as_bytes());
     // key=value: the key stays, the value is judged alone.
-    if let Some(eq) = core.find('=') {
+    if let Some(eq) = kinds.has(EQUALS).then(|| core.find('=')).flatten() {
         let (key, value) = (&core[..eq], &core[eq + 1..]);
         if is_key(key) {
-            return if !value.is_empty() && is_variable(value) && lead + eq < usize::from(u16::MAX) {
+            return if !value.is_empty()
+                && is_variable(value, Kinds::of(value.as_bytes()))
+                && lead + eq < usize::from(u16::MAX)
+            {
                 How::Value { key: (lead + eq + 1) as u16, trail: trail as u8 }
             } else {
                 How::Word
             };
         }
     }
-    if is_variable(core) {
-        if joins_words(core) {
+    if is_variable(core, kinds) {
+        if kinds.has(JOINER) && joins_words(core) {
             How::Joined { lead: lead as u8, trail: trail as u8 }
         } else if lead == 0 && trail == 0 {
             How::Var
@@ -217,10 +221,63 @@ fn judge(token: &str) -> How {
     }
 }
 
+/// What kinds of bytes a token holds, found in one pass: most tokens are judged on these alone,
+/// without searching them again for `=`, `@`, `://` or a joiner.
+#[derive(Debug, Clone, Copy)]
+struct Kinds(u8);
+
+const DIGIT: u8 = 1;
+const EQUALS: u8 = 1 << 1;
+const AT: u8 = 1 << 2;
+const COLON: u8 = 1 << 3;
+const JOINER: u8 = 1 << 4;
+/// Neither a hex digit nor a digit.
+const NOT_HEX: u8 = 1 << 5;
+
+/// The kinds of each byte value.
+static KINDS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if b.is_ascii_digit() {
+            k |= DIGIT;
+        } else if !b.is_ascii_hexdigit() {
+            k |= NOT_HEX;
+        }
+        if b == b'=' {
+            k |= EQUALS;
+        }
+        if b == b'@' {
+            k |= AT;
+        }
+        if b == b':' {
+            k |= COLON;
+        }
+        if is_joiner(b) {
+            k |= JOINER;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
+
+impl Kinds {
+    fn of(b: &[u8]) -> Self {
+        Self(b.iter().fold(0, |k, &c| k | KINDS[c as usize]))
+    }
+
+    fn has(self, kind: u8) -> bool {
+        self.0 & kind != 0
+    }
+}
+
 /// What joins the parts of a token that holds both words and variables with no space between
 /// them: pipes, colons, commas, brackets, `=`. Not `.`, `-`, `_` or `/`: those are inside
 /// dotted names, versions, addresses, ids and paths, which are one variable whole.
-fn is_joiner(b: u8) -> bool {
+const fn is_joiner(b: u8) -> bool {
     matches!(b, b'|' | b':' | b',' | b';' | b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'=')
 }
 
@@ -237,10 +294,6 @@ fn is_word_part(p: &[u8]) -> bool {
 /// is a word, and it is not a path, URL or e-mail address, which stay one variable.
 fn joins_words(core: &str) -> bool {
     let b = core.as_bytes();
-    // Most variables (numbers, ids) hold no joiner: for them this is the whole cost.
-    if !b.iter().any(|&c| is_joiner(c)) {
-        return false;
-    }
     if b[0] == b'/'
         || b.starts_with(b"./")
         || b.starts_with(b"~/")
@@ -305,28 +358,30 @@ fn is_key(key: &str) -> bool {
         && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-/// Whether a token (wrappers removed) is certainly a variable.
-fn is_variable(core: &str) -> bool {
+/// Whether a token (wrappers removed; `kinds` its bytes' kinds) is certainly a variable.
+fn is_variable(core: &str, kinds: Kinds) -> bool {
     let b = core.as_bytes();
-    if b.iter().any(u8::is_ascii_digit) {
+    if kinds.has(DIGIT) {
         return true;
     }
     // Paths and URLs.
-    if b[0] == b'/' && b.len() > 1 || b.starts_with(b"./") || b.starts_with(b"~/") || core.contains("://") {
+    if b[0] == b'/' && b.len() > 1 || b.starts_with(b"./") || b.starts_with(b"~/") {
         return true;
     }
-    // Windows paths.
-    if b.len() > 2 && b[1] == b':' && b[2] == b'\\' {
-        return true;
+    if kinds.has(COLON) {
+        // URLs and Windows paths.
+        if core.contains("://") || b.len() > 2 && b[1] == b':' && b[2] == b'\\' {
+            return true;
+        }
     }
     // E-mail addresses.
-    if let Some(at) = core.find('@') {
+    if let Some(at) = kinds.has(AT).then(|| core.find('@')).flatten() {
         if at > 0 && core[at..].contains('.') {
             return true;
         }
     }
     // Hex words without a digit are rare but exist (`deadbeefcafe`).
-    b.len() >= 8 && b.iter().all(u8::is_ascii_hexdigit)
+    b.len() >= 8 && !kinds.has(NOT_HEX)
 }
 
 #[cfg(test)]
@@ -365,6 +420,8 @@ mod tests {
                 "connection from <*> (<*>) at <*>",
             ),
             ("mail to a@b.com bounced, id deadbeefcafe", "mail to <*> bounced, id <*>"),
+            (r"loaded C:\Windows\system.dll for from=ops@example.org", "loaded <*> for from=<*>"),
+            ("see ftp://mirror.example.org/pub and FACADE", "see <*> and FACADE"),
             // Words joined to variables by punctuation keep the words.
             (
                 "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579",

@@ -15,7 +15,7 @@
 //! another instance of it, continues with the same templates and fingerprints.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use tailrace_schemas::Fingerprint;
 
@@ -107,7 +107,7 @@ pub struct TemplateRecord {
 /// Clusters of one token count and first token.
 type GroupKey = (u32, u64);
 
-/// The masked line's own hash is the key; hashing it again would only cost time.
+/// The masked line's hash is the key; hashing it again would only cost time.
 #[derive(Default)]
 struct Prehashed(u64);
 
@@ -138,6 +138,9 @@ pub struct Miner {
     by_fingerprint: HashMap<Fingerprint, u32>,
     /// Hash of a masked line → its cluster.
     cache: PrehashedMap<u32>,
+    /// The cache's hash: faster than FNV-1a on whole lines, and seeded per process, so lines
+    /// made to collide in it cannot be found offline (the cache is never stored).
+    cache_seed: foldhash::fast::RandomState,
     /// Clusters made or changed since [`Miner::take_changes`].
     changed: Vec<u32>,
     /// Scratch for the fingerprint of an unremembered line.
@@ -179,11 +182,14 @@ impl Miner {
 
     /// The template of `masked`, learning from it.
     pub fn learn(&mut self, masked: &Masked) -> Matched<'_> {
-        let key_hash = fnv1a(masked.text().as_bytes());
-        if let Some(&idx) = self.cache.get(&key_hash) {
+        let cache_key = self.cache_seed.hash_one(masked.text());
+        if let Some(&idx) = self.cache.get(&cache_key) {
             let c = &self.clusters[idx as usize];
             return Matched { fingerprint: c.fingerprint, template: &c.template, learned: Learned::Nothing };
         }
+        // A template's fingerprint is the FNV-1a of its first line's masked text, as in every
+        // earlier build, so stored fingerprints stay what they were.
+        let key_hash = fnv1a(masked.text().as_bytes());
         let key = group_key(masked.len(), masked.tokens().next());
         let (idx, learned) = match self.best(key, masked) {
             Some(idx) => (idx, self.generalize(idx, masked)),
@@ -201,7 +207,7 @@ impl Miner {
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
-        self.cache.insert(key_hash, idx);
+        self.cache.insert(cache_key, idx);
         let c = &self.clusters[idx as usize];
         Matched { fingerprint: c.fingerprint, template: &c.template, learned }
     }
