@@ -28,7 +28,7 @@
 //!
 //! Times in keys are big-endian with the sign bit flipped, so keys sort by time.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use tailrace_schemas::{AppReport, Timestamp};
@@ -329,10 +329,7 @@ impl AtCustomer {
 /// The value under `key`, made by default if there is none: the key is copied only then (a
 /// window looks up the same few hundred keys thousands of times).
 pub(crate) fn slot<'m, V: Default>(map: &'m mut Names<V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
-    }
-    map.get_mut(key).expect("present")
+    map.entry_ref(key).or_default()
 }
 
 /// Values by customer or app name, as the rows hold them (a MessagePack map, in no order).
@@ -340,7 +337,7 @@ pub(crate) fn slot<'m, V: Default>(map: &'m mut Names<V>, key: &str) -> &'m mut 
 /// compares were 8 % of ingest, BENCHMARKS.md), and nothing reads them in order. The seed is
 /// fixed so that how a row is written does not hang on a per-process random seed (queries never
 /// depend on the order).
-pub type Names<V> = HashMap<String, V, foldhash::fast::FixedState>;
+pub type Names<V> = hashbrown::HashMap<String, V, foldhash::fast::FixedState>;
 
 /// The customers of one app in one bucket whose shard is this row's.
 pub type CustomerShard = Names<AtCustomer>;
