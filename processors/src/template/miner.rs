@@ -25,12 +25,6 @@ use super::slot::{self, Fit};
 /// Distinct lines agreeing on a position's word after which it is the event's own.
 const SETTLED: u32 = 8;
 
-/// Distinct lines agreeing on a position's word while another position of theirs varied,
-/// after which the word is settled too: a word that held where a variable showed itself is
-/// not one (`user <*> logged in` does not take `logged out`). Evidence across lines, as in
-/// Brain: a variable position takes many values, an event's word keeps one.
-const HELD: u32 = 2;
-
 /// Tuning of the miner. One configuration serves every log format.
 #[derive(Debug, Clone, Copy)]
 pub struct MinerConfig {
@@ -56,9 +50,6 @@ struct Cluster {
     /// Per position, how many distinct lines had its word there: a word many lines agreed on
     /// is the event's own, and a line with another word there is another event.
     support: Vec<u32>,
-    /// Whether one of its words turned into `<*>` in this process (absorbed templates start
-    /// without it: what they settled comes with them).
-    varied: bool,
     template: String,
 }
 
@@ -297,16 +288,6 @@ impl Miner {
                 }
             }
         }
-        c.varied |= changed;
-        if c.varied {
-            // Words that held while a variable showed itself are the event's own.
-            for (slot, support) in c.slots.iter().zip(c.support.iter_mut()) {
-                if slot.is_some() && (HELD..SETTLED).contains(support) {
-                    *support = SETTLED;
-                    settled = true;
-                }
-            }
-        }
         if !changed {
             if settled {
                 self.changed.push(idx);
@@ -325,7 +306,7 @@ impl Miner {
         }
         let slots = masked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
         let support = vec![1; masked.len()];
-        self.insert(key, Cluster { fingerprint, slots, support, varied: false, template: String::new() })
+        self.insert(key, Cluster { fingerprint, slots, support, template: String::new() })
     }
 
     fn insert(&mut self, key: GroupKey, mut cluster: Cluster) -> u32 {
@@ -381,13 +362,7 @@ impl Miner {
         }
         let idx = self.insert(
             key,
-            Cluster {
-                fingerprint: record.fingerprint,
-                slots,
-                support,
-                varied: false,
-                template: String::new(),
-            },
+            Cluster { fingerprint: record.fingerprint, slots, support, template: String::new() },
         );
         // Learned elsewhere: not a change of ours to pass on.
         self.changed.retain(|&c| c != idx);
