@@ -9,7 +9,7 @@ use tailrace_nats::testing::TestServer;
 use tailrace_nats::{Outgoing, Publisher};
 use tailrace_schemas::{subject, Fingerprint, IssueOccurrence, Scope, Severity, StreamName, Timestamp};
 use tailrace_sinks::issues::{IssueQuery, IssueSort, IssuesSink, IssuesView};
-use tailrace_sinks::{SinkContext, Tables};
+use tailrace_sinks::{Sink, SinkContext, Tables};
 use tokio_util::sync::CancellationToken;
 
 /// Occurrence `i`: one of 7 issues in 3 scopes, counts 1..=5.
@@ -144,10 +144,12 @@ async fn a_sink_aborted_at_any_moment_and_started_again_counts_nothing_twice() {
     let w = World::new().await;
     let publisher = w.publisher.clone();
     let writer = tokio::spawn(async move { publish(&publisher, 0..600).await });
-    // Aborted mid-window, mid-write, between the sled write and the acks: wherever it lands.
+    // Aborted mid-window, mid-write, between the sled write and the acks: wherever it lands,
+    // over two and a half windows (so most rounds reach a write).
+    let spread = IssuesSink.window().as_millis() as u64 * 5 / 2;
     for round in 0..12u64 {
         let (_cancel, task) = w.start();
-        tokio::time::sleep(Duration::from_millis(60 + (round * 37) % 190)).await;
+        tokio::time::sleep(Duration::from_millis(60 + (round * 211) % spread)).await;
         task.abort();
         let _ = task.await;
     }
