@@ -153,7 +153,10 @@ fn a_second_variable_of_words_still_joins_after_the_first_showed_itself() {
     // template per user: see BENCHMARKS.md, issue 16).
     let mut fp = Fingerprinter::default();
     let accepted = fp.content("Accepted password for alice from 10.0.0.7 port 50122 ssh2").fingerprint;
-    assert_eq!(fp.content("Accepted publickey for alice from 10.0.0.9 port 50388 ssh2").fingerprint, accepted);
+    assert_eq!(
+        fp.content("Accepted publickey for alice from 10.0.0.9 port 50388 ssh2").fingerprint,
+        accepted
+    );
     let m = fp.content("Accepted password for bob from 10.0.0.7 port 50460 ssh2");
     assert_eq!(m.fingerprint, accepted);
     assert_eq!(m.template, "Accepted <*> for <*> from <*> port <*>");
