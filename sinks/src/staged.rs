@@ -12,7 +12,10 @@
 //! `#[serde(default)]`, and never loses or reorders one.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,8 +26,10 @@ use crate::tables::applied_key;
 pub struct Staged {
     tree: sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Rows held decoded, encoded into the batch at the end.
-    decoded: HashMap<Vec<u8>, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
+    /// Rows held decoded, encoded into the batch at the end. Keys up to 48 bytes are held in
+    /// the table itself: a window holds thousands of rows, and a key behind a pointer was a
+    /// second cache miss on every lookup.
+    decoded: HashMap<smallvec::SmallVec<[u8; 48]>, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for Staged {
@@ -56,6 +61,28 @@ impl<T: Row> DecodedRow for T {
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
+    }
+}
+
+/// The row under `key` among the staged `writes`, else in `tree` (not among the decoded rows).
+fn stored<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+) -> Result<Option<T>, RowError> {
+    match writes.get(key) {
+        Some(staged) => decode_row(key, staged.as_deref()),
+        None => decode_row(key, tree.get(key)?.as_deref()),
+    }
+}
+
+fn decode_row<T: DeserializeOwned>(key: &[u8], bytes: Option<&[u8]>) -> Result<Option<T>, RowError> {
+    match bytes {
+        None => Ok(None),
+        Some(bytes) => rmp_serde::from_slice(bytes).map(Some).map_err(|e| RowError::Decode {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -100,12 +127,12 @@ impl Staged {
     }
 
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.decoded.remove(&key);
+        self.decoded.remove(key.as_slice());
         self.writes.insert(key, Some(value));
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
-        self.decoded.remove(&key);
+        self.decoded.remove(key.as_slice());
         self.writes.insert(key, None);
     }
 
@@ -113,20 +140,25 @@ impl Staged {
     /// there is none, or when the stored one does not decode (damaged, or of another type),
     /// which is started over rather than stopping the table.
     pub fn entry<T: Row>(&mut self, key: &[u8], new: impl FnOnce() -> T) -> Result<&mut T, RowError> {
-        if !self.decoded.contains_key(key) {
-            let row = match self.row::<T>(key) {
-                Ok(Some(row)) => row,
-                Ok(None) => new(),
-                Err(RowError::Decode { key, reason }) => {
-                    tracing::warn!(key, reason, "a stored row does not decode; starting it over");
-                    new()
-                }
-                Err(e) => return Err(e),
-            };
-            self.writes.remove(key);
-            self.decoded.insert(key.to_vec(), Box::new(row));
-        }
-        match self.decoded.get_mut(key).expect("inserted above").as_any_mut().downcast_mut::<T>() {
+        // One hash and probe when the row is held already, as it is for all but the first of
+        // the hundreds of lookups a window makes of each row.
+        let row = match self.decoded.entry_ref(key) {
+            EntryRef::Occupied(held) => held.into_mut(),
+            EntryRef::Vacant(vacant) => {
+                let row = match stored::<T>(&self.tree, &self.writes, key) {
+                    Ok(Some(row)) => row,
+                    Ok(None) => new(),
+                    Err(RowError::Decode { key, reason }) => {
+                        tracing::warn!(key, reason, "a stored row does not decode; starting it over");
+                        new()
+                    }
+                    Err(e) => return Err(e),
+                };
+                self.writes.remove(key);
+                vacant.insert(Box::new(row))
+            }
+        };
+        match row.as_any_mut().downcast_mut::<T>() {
             Some(row) => Ok(row),
             // The same key held as another type in this window: a sink's bug, said plainly.
             None => Err(RowError::Decode {
@@ -138,13 +170,7 @@ impl Staged {
 
     /// A row (MessagePack) under `key`.
     pub fn row<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, RowError> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(bytes) => rmp_serde::from_slice(&bytes).map(Some).map_err(|e| RowError::Decode {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: e.to_string(),
-            }),
-        }
+        decode_row(key, self.get(key)?.as_deref())
     }
 
     pub fn put_row<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
@@ -160,7 +186,7 @@ impl Staged {
     pub(crate) fn into_rows_batch(self) -> sled::Batch {
         let mut batch = sled::Batch::default();
         for (key, row) in self.decoded {
-            batch.insert(key, row.encode());
+            batch.insert(&key[..], row.encode());
         }
         for (key, value) in self.writes {
             match value {

@@ -220,4 +220,22 @@ mod tests {
         assert_eq!(row.more_hosts, 10);
         assert!(row.hourly.len() <= 30, "one entry a day for 30 days at most: {}", row.hourly.len());
     }
+
+    #[test]
+    fn the_trend_drops_exactly_the_hours_a_month_before_the_newest() {
+        let hour = 3600;
+        let mut row = IssueRow::new(&occ("a", 1, 0));
+        for h in 0..10 {
+            row.absorb(&occ("a", 1, h * hour));
+        }
+        row.absorb(&occ("a", 1, (TREND_HOURS + 2) * hour));
+        let hours = |row: &IssueRow| row.hourly.keys().copied().collect::<Vec<_>>();
+        assert_eq!(hours(&row), [3, 4, 5, 6, 7, 8, 9, TREND_HOURS + 2]);
+        // Late occurrences: one of an hour still in the trend adds to it, an older one is not kept.
+        row.absorb(&occ("a", 5, 4 * hour));
+        row.absorb(&occ("a", 1, hour));
+        assert_eq!(row.hourly[&4], 6);
+        assert_eq!(hours(&row), [3, 4, 5, 6, 7, 8, 9, TREND_HOURS + 2]);
+        assert_eq!(row.count, 17, "every occurrence counts, whether or not its hour is kept");
+    }
 }

@@ -35,7 +35,7 @@ use crate::retention::RetentionConfig;
 use crate::runtime::Sink;
 use crate::staged::{RowError, Staged};
 use rollup::{
-    AppInfo, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRow, Rollup, SeenShard,
+    AppInfo, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRowRef, Rollup, SeenShard,
 };
 
 /// The `telemetry` sink.
@@ -86,11 +86,8 @@ impl Sink for TelemetrySink {
         if rows.contains(&key).map_err(|e| e.to_string())? {
             return Ok(());
         }
-        let raws: Vec<(String, RawRow)> = report
-            .app_telemetry
-            .iter()
-            .map(|a| (a.app_name.as_str().to_owned(), RawRow::of(a, at)))
-            .collect();
+        let raws: Vec<(&str, RawRow)> =
+            report.app_telemetry.iter().map(|a| (a.app_name.as_str(), RawRow::of(a, at))).collect();
         let shard = rollup::shard_of(customer);
         let day = rollup::day_of(at);
         for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
@@ -107,7 +104,7 @@ impl Sink for TelemetrySink {
 
             let info = rows
                 .entry(&rollup::app_key(app), || AppInfo {
-                    app_name: app.clone(),
+                    app_name: (*app).to_owned(),
                     display_name: String::new(),
                     catalog_estimate: String::new(),
                     catalog_limit: String::new(),
@@ -138,13 +135,13 @@ impl Sink for TelemetrySink {
             })
             .map_err(err)?;
         for (app, _) in &raws {
-            if !c.apps.contains(app) {
-                c.apps.insert(app.clone());
+            if !c.apps.contains(*app) {
+                c.apps.insert((*app).to_owned());
             }
         }
         c.first_reported_at = c.first_reported_at.min(at);
         c.last_reported_at = c.last_reported_at.max(at);
-        rows.put_row(key, &ReportRow { apps: raws });
+        rows.put_row(key, &ReportRowRef { apps: raws });
         Ok(())
     }
 

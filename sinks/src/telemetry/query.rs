@@ -265,8 +265,8 @@ impl TelemetryView {
     fn fleet_rollup(&self, app: &str, period: Period, now: Timestamp) -> Result<Rollup, TablesError> {
         let mut total = Rollup::with_sketch();
         for (bucket, first, end) in period.spans(now) {
-            let from = bucket.fleet_key(app, first);
-            let end = end.map(|e| bucket.fleet_key(app, e));
+            let from = bucket.fleet_key(app, first).to_vec();
+            let end = end.map(|e| bucket.fleet_key(app, e).to_vec());
             for row in self.rows::<Rollup>(from, &bucket.fleet_prefix(app)) {
                 let (key, row) = row?;
                 if end.as_ref().is_some_and(|end| key >= *end) {
@@ -368,7 +368,7 @@ impl TelemetryView {
     /// Hourly buckets of `app` over `period` (the seed's history, bucketed as its chart does).
     pub fn history(&self, app: &str, period: Period, now: Timestamp) -> Result<Vec<HourPoint>, TablesError> {
         let prefix = Bucket::Hour.fleet_prefix(app);
-        let from = Bucket::Hour.fleet_key(app, rollup::hour_of(period.since(now)));
+        let from = Bucket::Hour.fleet_key(app, rollup::hour_of(period.since(now))).to_vec();
         self.rows::<Rollup>(from, &prefix)
             .map(|r| {
                 r.map(|(k, h)| {
@@ -481,7 +481,7 @@ impl TelemetryView {
                 self.rows::<CustomerDay>(rollup::customer_day_key(customer, rollup::day_of(since)), &prefix)
             {
                 for (app, f) in row?.1 {
-                    over.entry(app).or_default().merge(&f.rollup);
+                    over.entry(app.into()).or_default().merge(&f.rollup);
                 }
             }
         }
@@ -492,7 +492,7 @@ impl TelemetryView {
             let (_, v) = item.map_err(|e| self.tables.err(e))?;
             let Ok(day) = rmp_serde::from_slice::<CustomerDay>(&v) else { continue };
             for (app, f) in day {
-                latest.entry(app).or_insert(f);
+                latest.entry(app.into()).or_insert(f);
             }
             if c.apps.iter().all(|a| latest.contains_key(a)) {
                 break;

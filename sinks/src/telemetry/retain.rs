@@ -33,7 +33,7 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
         let name = app.app_name.as_str();
         for bucket in Bucket::ALL {
             let first = bucket.of(start);
-            below(&mut gone, bucket.fleet_prefix(name), bucket.fleet_key(name, first))?;
+            below(&mut gone, bucket.fleet_prefix(name), bucket.fleet_key(name, first).to_vec())?;
             below(&mut gone, bucket.customers_prefix(name), bucket.customers_from(name, first))?;
         }
         if day.rem_euclid(rollup::WEEK_DAYS) != 0 {
@@ -51,7 +51,7 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
             seen.retain(|customer, last| {
                 let keep = *last >= start;
                 if !keep {
-                    emptied.insert((customer.clone(), name.to_owned()));
+                    emptied.insert((customer.to_string(), name.to_owned()));
                 }
                 keep
             });
@@ -62,7 +62,7 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
             }
         }
         if app.last_reported_at < start {
-            gone.push(rollup::app_key(name));
+            gone.push(rollup::app_key(name).to_vec());
             removed_apps.push(name.to_owned());
         }
     }
@@ -81,7 +81,7 @@ pub(super) fn prune(rows: &mut Staged, cutoff: Timestamp) -> Result<u64, sled::E
         if info.first_reported_at < start {
             let mut info = info.clone();
             info.first_reported_at = start;
-            rows.put_row(rollup::app_key(&info.app_name), &info);
+            rows.put_row(rollup::app_key(&info.app_name).to_vec(), &info);
         }
     }
     for mut c in customers {

@@ -74,6 +74,18 @@ pub(crate) fn shard_of(customer: &str) -> u8 {
     (h % u32::from(SHARDS)) as u8
 }
 
+/// A key of a row many reports share, built on the stack: a report looks up eight of them per
+/// app, and a window keeps only the first copy of each (in [`crate::staged::Staged`]).
+pub(crate) type SharedKey = smallvec::SmallVec<[u8; 48]>;
+
+fn shared_key(parts: &[&[u8]]) -> SharedKey {
+    let mut key = SharedKey::new();
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
 pub(crate) fn report_prefix(customer: &str) -> Vec<u8> {
     [b"r/", customer.as_bytes(), b"\0"].concat()
 }
@@ -122,8 +134,8 @@ impl Bucket {
         [self.fleet_tag(), app.as_bytes(), b"\0"].concat()
     }
 
-    pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> Vec<u8> {
-        [self.fleet_tag(), app.as_bytes(), b"\0", &ordered(bucket)].concat()
+    pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> SharedKey {
+        shared_key(&[self.fleet_tag(), app.as_bytes(), b"\0", &ordered(bucket)])
     }
 
     /// `hc/{app}\0` or `dc/{app}\0`.
@@ -136,8 +148,8 @@ impl Bucket {
         [self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket)].concat()
     }
 
-    pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> Vec<u8> {
-        [self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket), &[shard]].concat()
+    pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> SharedKey {
+        shared_key(&[self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket), &[shard]])
     }
 }
 
@@ -145,8 +157,8 @@ pub(crate) fn seen_prefix(app: &str) -> Vec<u8> {
     [b"s/", app.as_bytes(), b"\0"].concat()
 }
 
-pub(crate) fn seen_key(app: &str, shard: u8) -> Vec<u8> {
-    [b"s/", app.as_bytes(), b"\0", &[shard]].concat()
+pub(crate) fn seen_key(app: &str, shard: u8) -> SharedKey {
+    shared_key(&[b"s/", app.as_bytes(), b"\0", &[shard]])
 }
 
 pub(crate) fn customer_day_prefix(customer: &str) -> Vec<u8> {
@@ -160,8 +172,8 @@ pub(crate) fn customer_day_key(customer: &str, day: i64) -> Vec<u8> {
 pub(crate) const APP_PREFIX: &[u8] = b"a/";
 pub(crate) const CUSTOMER_PREFIX: &[u8] = b"u/";
 
-pub(crate) fn app_key(app: &str) -> Vec<u8> {
-    [APP_PREFIX, app.as_bytes()].concat()
+pub(crate) fn app_key(app: &str) -> SharedKey {
+    shared_key(&[APP_PREFIX, app.as_bytes()])
 }
 
 pub(crate) fn customer_key(customer: &str) -> Vec<u8> {
@@ -204,6 +216,12 @@ impl RawRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportRow {
     pub apps: Vec<(String, RawRow)>,
+}
+
+/// A [`ReportRow`] as the sink writes it, borrowing the report's app names (encoded alike).
+#[derive(Serialize)]
+pub(crate) struct ReportRowRef<'a> {
+    pub apps: Vec<(&'a str, RawRow)>,
 }
 
 /// Sums, counts and maxima of many reports of one app (over an hour or a day, for the fleet or
@@ -336,8 +354,12 @@ pub(crate) fn slot<'m, V: Default>(map: &'m mut Names<V>, key: &str) -> &'m mut 
 /// Hashed, not sorted: every report looks up ~250 names in these rows (a sorted map's string
 /// compares were 8 % of ingest, BENCHMARKS.md), and nothing reads them in order. The seed is
 /// fixed so that how a row is written does not hang on a per-process random seed (queries never
-/// depend on the order).
-pub type Names<V> = hashbrown::HashMap<String, V, foldhash::fast::FixedState>;
+/// depend on the order). Names up to 24 bytes are held in the table itself: the rows a window
+/// holds outgrow the CPU's caches, and comparing a name behind a pointer was a second miss.
+pub type Names<V> = hashbrown::HashMap<Name, V, foldhash::fast::FixedState>;
+
+/// A customer or app name in [`Names`] (encoded as a string).
+pub type Name = compact_str::CompactString;
 
 /// The customers of one app in one bucket whose shard is this row's.
 pub type CustomerShard = Names<AtCustomer>;

@@ -38,10 +38,11 @@ pub(super) fn of_days(
             rollup::slot(merged, &customer).merge(&figures);
         }
     }
-    let mut rows = vec![(Bucket::Week.fleet_key(app, week), (fleet.reports > 0).then(|| encode(&fleet)))];
+    let mut rows =
+        vec![(Bucket::Week.fleet_key(app, week).to_vec(), (fleet.reports > 0).then(|| encode(&fleet)))];
     for shard in 0..SHARDS {
         let row = shards.remove(&shard).filter(|s| !s.is_empty());
-        rows.push((Bucket::Week.customers_key(app, week, shard), row.as_ref().map(encode)));
+        rows.push((Bucket::Week.customers_key(app, week, shard).to_vec(), row.as_ref().map(encode)));
     }
     Ok(rows)
 }
