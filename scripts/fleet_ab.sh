@@ -12,8 +12,10 @@ set -euo pipefail
 customers=$1 days=$2 rounds=$3
 shift 3
 one() {
-    local bin=$1 dir log pid reports secs store
+    local bin dir log pid reports secs store
+    bin=$(readlink -f "$1")
     dir=$(mktemp -d /tmp/fleet-ab.XXXX)
+    ls -d /tmp/tailrace-bench-seed-* 2>/dev/null | sort >"$dir/seeds.before" || true
     log=$dir/log
     (cd "$dir" && exec "$bin" ${CONFIG:+-c "$CONFIG"} bench fleet --customers "$customers" --apps 50 \
         --days "$days" --runs 3 --seed-seconds 1 >"$log" 2>&1) &
@@ -34,6 +36,7 @@ one() {
     # The bench's stores (the stream and the tables, gigabytes at scale), left by the stop.
     store=$(grep -oE "\(store /tmp/tailrace-bench-[A-Za-z0-9]+\)" "$log" | head -1 | tr -d '()' | cut -d' ' -f2 || true)
     [ -n "$store" ] && rm -rf "$store"
+    ls -d /tmp/tailrace-bench-seed-* 2>/dev/null | sort | comm -13 "$dir/seeds.before" - | xargs -r rm -rf
     rm -rf "$dir"
 }
 for _ in $(seq "$rounds"); do
