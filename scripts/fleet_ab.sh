@@ -15,13 +15,19 @@ one() {
     local bin dir log pid reports secs store
     bin=$(readlink -f "$1")
     dir=$(mktemp -d /tmp/fleet-ab.XXXX)
-    ls -d /tmp/tailrace-bench-seed-* 2>/dev/null | sort >"$dir/seeds.before" || true
+    { ls -d /tmp/tailrace-bench-seed-* 2>/dev/null || true; } | sort >"$dir/seeds.before"
     log=$dir/log
     (cd "$dir" && exec "$bin" ${CONFIG:+-c "$CONFIG"} bench fleet --customers "$customers" --apps 50 \
         --days "$days" --runs 3 --seed-seconds 1 >"$log" 2>&1) &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        if grep -q "bench: ours, p50" "$log"; then kill -INT "$pid"; sleep 2; kill -9 "$pid" 2>/dev/null || true; break; fi
+        if grep -q "bench: ours, p50" "$log"; then
+            # A small load may finish on its own meanwhile.
+            kill -INT "$pid" 2>/dev/null || true
+            sleep 2
+            kill -9 "$pid" 2>/dev/null || true
+            break
+        fi
         sleep 1
     done
     wait "$pid" 2>/dev/null || true
@@ -36,7 +42,7 @@ one() {
     # The bench's stores (the stream and the tables, gigabytes at scale), left by the stop.
     store=$(grep -oE "\(store /tmp/tailrace-bench-[A-Za-z0-9]+\)" "$log" | head -1 | tr -d '()' | cut -d' ' -f2 || true)
     [ -n "$store" ] && rm -rf "$store"
-    ls -d /tmp/tailrace-bench-seed-* 2>/dev/null | sort | comm -13 "$dir/seeds.before" - | xargs -r rm -rf
+    { ls -d /tmp/tailrace-bench-seed-* 2>/dev/null || true; } | sort | comm -13 "$dir/seeds.before" - | xargs -r rm -rf
     rm -rf "$dir"
 }
 for _ in $(seq "$rounds"); do
