@@ -26,11 +26,14 @@ use crate::tables::applied_key;
 pub struct Staged {
     tree: sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Rows held decoded, encoded into the batch at the end. Keys up to 48 bytes are held in
-    /// the table itself: a window holds thousands of rows, and a key behind a pointer was a
-    /// second cache miss on every lookup.
-    decoded: HashMap<smallvec::SmallVec<[u8; 48]>, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
+    /// Rows held decoded, encoded into the batch at the end.
+    decoded: HashMap<RowKey, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
 }
+
+/// A key as a window holds it, and as sinks build the keys of rows many messages share: up to
+/// 48 bytes on the stack or in the table itself. A window holds thousands of rows, and a key
+/// behind a pointer was a second cache miss on every lookup.
+pub(crate) type RowKey = smallvec::SmallVec<[u8; 48]>;
 
 impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

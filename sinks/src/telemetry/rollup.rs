@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tailrace_schemas::{AppReport, Timestamp};
 
 use super::sketch::PeakSketch;
+use crate::staged::RowKey;
 
 pub(crate) const HOUR_SECS: i64 = 3600;
 pub(crate) const DAY_SECS: i64 = 24 * HOUR_SECS;
@@ -74,12 +75,10 @@ pub(crate) fn shard_of(customer: &str) -> u8 {
     (h % u32::from(SHARDS)) as u8
 }
 
-/// A key of a row many reports share, built on the stack: a report looks up eight of them per
-/// app, and a window keeps only the first copy of each (in [`crate::staged::Staged`]).
-pub(crate) type SharedKey = smallvec::SmallVec<[u8; 48]>;
-
-fn shared_key(parts: &[&[u8]]) -> SharedKey {
-    let mut key = SharedKey::new();
+/// The key of a row many reports share, built without allocating: a report looks up eight of
+/// them per app, and a window keeps only the first copy of each.
+fn shared_key(parts: &[&[u8]]) -> RowKey {
+    let mut key = RowKey::new();
     for part in parts {
         key.extend_from_slice(part);
     }
@@ -134,7 +133,7 @@ impl Bucket {
         [self.fleet_tag(), app.as_bytes(), b"\0"].concat()
     }
 
-    pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> SharedKey {
+    pub(crate) fn fleet_key(self, app: &str, bucket: i64) -> RowKey {
         shared_key(&[self.fleet_tag(), app.as_bytes(), b"\0", &ordered(bucket)])
     }
 
@@ -148,7 +147,7 @@ impl Bucket {
         [self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket)].concat()
     }
 
-    pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> SharedKey {
+    pub(crate) fn customers_key(self, app: &str, bucket: i64, shard: u8) -> RowKey {
         shared_key(&[self.customers_tag(), app.as_bytes(), b"\0", &ordered(bucket), &[shard]])
     }
 }
@@ -157,7 +156,7 @@ pub(crate) fn seen_prefix(app: &str) -> Vec<u8> {
     [b"s/", app.as_bytes(), b"\0"].concat()
 }
 
-pub(crate) fn seen_key(app: &str, shard: u8) -> SharedKey {
+pub(crate) fn seen_key(app: &str, shard: u8) -> RowKey {
     shared_key(&[b"s/", app.as_bytes(), b"\0", &[shard]])
 }
 
@@ -172,7 +171,7 @@ pub(crate) fn customer_day_key(customer: &str, day: i64) -> Vec<u8> {
 pub(crate) const APP_PREFIX: &[u8] = b"a/";
 pub(crate) const CUSTOMER_PREFIX: &[u8] = b"u/";
 
-pub(crate) fn app_key(app: &str) -> SharedKey {
+pub(crate) fn app_key(app: &str) -> RowKey {
     shared_key(&[APP_PREFIX, app.as_bytes()])
 }
 
