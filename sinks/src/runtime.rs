@@ -43,6 +43,13 @@ pub trait Sink: Send + Sync + 'static {
     /// staged before failing is kept.
     fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String>;
 
+    /// Called once when a window closes, before its rows are written: folds in what
+    /// [`Staged::gathered`] holds. `Err` fails the window's write (nothing of it is written, and
+    /// the runtime resumes from what the table holds). Default: nothing to fold.
+    fn close(&self, _rows: &mut Staged) -> Result<(), String> {
+        Ok(())
+    }
+
     /// How long the sink gathers messages before writing them in one batch: rows many messages
     /// change (rollups) are written once per window, at the cost of that much delay.
     fn window(&self) -> Duration {
@@ -281,7 +288,10 @@ impl<S: Sink> Handler for SinkHandler<S> {
             if w.applied == w.stored && w.staged.as_ref().is_none_or(Staged::is_empty) {
                 return Ok(Vec::new());
             }
-            let staged = w.staged.take().unwrap_or_else(|| Staged::new(w.tree.clone()));
+            let mut staged = w.staged.take().unwrap_or_else(|| Staged::new(w.tree.clone()));
+            self.sink
+                .close(&mut staged)
+                .map_err(|reason| HandleError::Retry(format!("closing the window: {reason}")))?;
             let (tree, batch) = staged.into_batch(self.stream, w.applied);
             (tree, batch, w.applied)
         };

@@ -28,12 +28,14 @@ pub struct Staged {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Rows held decoded, encoded into the batch at the end.
     decoded: HashMap<RowKey, Box<dyn DecodedRow>, foldhash::fast::RandomState>,
+    /// What a sink gathers over the window to fold in when it closes ([`Staged::gathered`]).
+    gathered: Option<Box<dyn Any + Send>>,
 }
 
 /// A key as a window holds it, and as sinks build the keys of rows many messages share: up to
 /// 48 bytes on the stack or in the table itself. A window holds thousands of rows, and a key
 /// behind a pointer was a second cache miss on every lookup.
-pub(crate) type RowKey = smallvec::SmallVec<[u8; 48]>;
+pub type RowKey = smallvec::SmallVec<[u8; 48]>;
 
 impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +58,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Row for T {}
 trait DecodedRow: Send {
     fn encode(&self) -> Vec<u8>;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
 impl<T: Row> DecodedRow for T {
@@ -63,6 +66,9 @@ impl<T: Row> DecodedRow for T {
         encode(self)
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
 }
@@ -89,6 +95,28 @@ fn decode_row<T: DeserializeOwned>(key: &[u8], bytes: Option<&[u8]>) -> Result<O
     }
 }
 
+/// The row under `key` as staged or stored, taken out of the staged `writes` to be held
+/// decoded; `new` when there is none or it does not decode (started over rather than stopping
+/// the table).
+fn read_or_new<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    writes: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+    new: impl FnOnce() -> T,
+) -> Result<T, RowError> {
+    let row = match stored::<T>(tree, writes, key) {
+        Ok(Some(row)) => row,
+        Ok(None) => new(),
+        Err(RowError::Decode { key, reason }) => {
+            tracing::warn!(key, reason, "a stored row does not decode; starting it over");
+            new()
+        }
+        Err(e) => return Err(e),
+    };
+    writes.remove(key);
+    Ok(row)
+}
+
 /// A stored row that does not decode (written by a newer build, or damaged).
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
@@ -100,11 +128,29 @@ pub enum RowError {
 
 impl Staged {
     pub(crate) fn new(tree: sled::Tree) -> Self {
-        Self { tree, writes: BTreeMap::new(), decoded: HashMap::default() }
+        Self { tree, writes: BTreeMap::new(), decoded: HashMap::default(), gathered: None }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.decoded.is_empty()
+        self.writes.is_empty() && self.decoded.is_empty() && self.gathered.is_none()
+    }
+
+    /// What the sink gathers in this window, made by default at the window's first call: work
+    /// a sink does better once per window than once per message (folding many messages into
+    /// one row in a row), done in [`crate::runtime::Sink::close`]. It lives and dies with the
+    /// window's rows, so a window that fails to be written leaves nothing of it behind.
+    pub fn gathered<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let held = self.gathered.get_or_insert_with(|| Box::new(T::default()));
+        if !held.is::<T>() {
+            // One sink, one type: another type means a sink's bug, not data.
+            *held = Box::new(T::default());
+        }
+        held.downcast_mut::<T>().expect("just made of this type")
+    }
+
+    /// What [`Staged::gathered`] holds, taken out (default when nothing was gathered).
+    pub fn take_gathered<T: Default + Send + 'static>(&mut self) -> T {
+        self.gathered.take().and_then(|held| held.downcast::<T>().ok()).map_or_else(T::default, |held| *held)
     }
 
     /// The current bytes under `key`: staged, else stored.
@@ -148,16 +194,7 @@ impl Staged {
         let row = match self.decoded.entry_ref(key) {
             EntryRef::Occupied(held) => held.into_mut(),
             EntryRef::Vacant(vacant) => {
-                let row = match stored::<T>(&self.tree, &self.writes, key) {
-                    Ok(Some(row)) => row,
-                    Ok(None) => new(),
-                    Err(RowError::Decode { key, reason }) => {
-                        tracing::warn!(key, reason, "a stored row does not decode; starting it over");
-                        new()
-                    }
-                    Err(e) => return Err(e),
-                };
-                self.writes.remove(key);
+                let row = read_or_new(&self.tree, &mut self.writes, key, new)?;
                 vacant.insert(Box::new(row))
             }
         };
@@ -169,6 +206,25 @@ impl Staged {
                 reason: format!("held as another type than {}", std::any::type_name::<T>()),
             }),
         }
+    }
+
+    /// The row under `key`, taken out of the window to be changed without a lookup per change
+    /// (as [`Staged::entry`] makes or reads it); [`Staged::hold`] puts it back. A row taken and
+    /// not held again is not written.
+    pub fn take<T: Row>(&mut self, key: &[u8], new: impl FnOnce() -> T) -> Result<Box<T>, RowError> {
+        if let Some(held) = self.decoded.remove(key) {
+            return held.into_any().downcast::<T>().map_err(|_| RowError::Decode {
+                key: String::from_utf8_lossy(key).into_owned(),
+                reason: format!("held as another type than {}", std::any::type_name::<T>()),
+            });
+        }
+        Ok(Box::new(read_or_new(&self.tree, &mut self.writes, key, new)?))
+    }
+
+    /// Puts a row [`Staged::take`] took back into the window, to be written with it.
+    pub fn hold<T: Row>(&mut self, key: RowKey, row: Box<T>) {
+        self.writes.remove(key.as_slice());
+        self.decoded.insert(key, row);
     }
 
     /// A row (MessagePack) under `key`.

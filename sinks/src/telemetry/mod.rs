@@ -13,6 +13,7 @@
 //! published twice) changes nothing.
 
 pub mod advice;
+mod gathered;
 pub mod mem_size;
 mod query;
 mod retain;
@@ -34,9 +35,8 @@ use tailrace_schemas::{report_check, StreamName, SubjectFilter, Timestamp};
 use crate::retention::RetentionConfig;
 use crate::runtime::Sink;
 use crate::staged::{RowError, Staged};
-use rollup::{
-    AppInfo, Bucket, CustomerDay, CustomerRow, CustomerShard, RawRow, ReportRowRef, Rollup, SeenShard,
-};
+use gathered::Gathered;
+use rollup::{CustomerDay, CustomerRow, RawRow, ReportRowRef};
 
 /// The `telemetry` sink.
 #[derive(Debug, Default)]
@@ -88,43 +88,14 @@ impl Sink for TelemetrySink {
         }
         let raws: Vec<(&str, RawRow)> =
             report.app_telemetry.iter().map(|a| (a.app_name.as_str(), RawRow::of(a, at))).collect();
-        let shard = rollup::shard_of(customer);
+        // The rows many reports share are folded when the window closes (`gathered.rs`); the
+        // customer's own rows now.
+        rows.gathered::<Gathered>()
+            .add(customer, report.app_telemetry.iter().zip(raws.iter().map(|(_, r)| r)));
         let day = rollup::day_of(at);
-        for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
-            for bucket in Bucket::ALL {
-                let n = bucket.of(at);
-                rows.entry(&bucket.fleet_key(app, n), Rollup::with_sketch).map_err(err)?.absorb(raw);
-                let customers =
-                    rows.entry(&bucket.customers_key(app, n, shard), CustomerShard::default).map_err(err)?;
-                rollup::slot(customers, customer).absorb(raw, a);
-            }
-            let seen = rows.entry(&rollup::seen_key(app, shard), SeenShard::default).map_err(err)?;
-            let last = rollup::slot(seen, customer);
-            *last = (*last).max(at);
-
-            let info = rows
-                .entry(&rollup::app_key(app), || AppInfo {
-                    app_name: (*app).to_owned(),
-                    display_name: String::new(),
-                    catalog_estimate: String::new(),
-                    catalog_limit: String::new(),
-                    first_reported_at: at,
-                    last_reported_at: at,
-                })
-                .map_err(err)?;
-            info.first_reported_at = info.first_reported_at.min(at);
-            if at >= info.last_reported_at || info.display_name.is_empty() {
-                info.last_reported_at = info.last_reported_at.max(at);
-                if !a.display_name.is_empty() {
-                    info.display_name.clone_from(&a.display_name);
-                }
-                info.catalog_estimate.clone_from(&a.catalog_estimate);
-                info.catalog_limit.clone_from(&a.catalog_limit);
-            }
-        }
         let days = rows.entry(&rollup::customer_day_key(customer, day), CustomerDay::default).map_err(err)?;
         for (a, (app, raw)) in report.app_telemetry.iter().zip(&raws) {
-            rollup::slot(days, app).absorb(raw, a);
+            rollup::slot(days, app).absorb(raw, &a.display_name, &a.catalog_limit);
         }
         let c = rows
             .entry(&rollup::customer_key(customer), || CustomerRow {
@@ -143,6 +114,10 @@ impl Sink for TelemetrySink {
         c.last_reported_at = c.last_reported_at.max(at);
         rows.put_row(key, &ReportRowRef { apps: raws });
         Ok(())
+    }
+
+    fn close(&self, rows: &mut Staged) -> Result<(), String> {
+        rows.take_gathered::<Gathered>().fold(rows).map_err(|e| e.to_string())
     }
 
     fn retain(&self, rows: &mut Staged, now: Timestamp, keep: &RetentionConfig) -> Result<u64, String> {

@@ -322,13 +322,18 @@ pub struct AtCustomer {
 }
 
 impl AtCustomer {
-    pub fn absorb(&mut self, r: &RawRow, a: &AppReport) {
+    /// Folds in one report's figures and, if it is the latest, its app's names.
+    pub fn absorb(&mut self, r: &RawRow, display_name: &str, catalog_limit: &str) {
         let latest = self.rollup.reports == 0 || r.reported_at >= self.rollup.last_reported_at;
         self.rollup.absorb(r);
         if latest {
             self.memory_current_mb = r.memory_current_mb;
-            self.display_name.clone_from(&a.display_name);
-            self.catalog_limit.clone_from(&a.catalog_limit);
+            if self.display_name != display_name {
+                display_name.clone_into(&mut self.display_name);
+            }
+            if self.catalog_limit != catalog_limit {
+                catalog_limit.clone_into(&mut self.catalog_limit);
+            }
         }
     }
 
