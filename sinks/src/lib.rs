@@ -8,6 +8,7 @@
 //! - [`runtime`]: the [`Sink`] trait and the one runtime that drives every sink with the
 //!   consumer runner, exactly once by applied sequence, resuming from the tables, rebuilding
 //!   on request.
+//! - [`names`]: the map sinks keep values by customer or app name in.
 //! - [`files`]: the file index of synced files (`files.synced.>`) and its queries.
 //! - [`issues`]: the issue table and its queries.
 //! - [`telemetry`]: the telemetry table (reports as raw rows, hourly and daily rollups with
@@ -18,6 +19,7 @@
 
 pub mod files;
 pub mod issues;
+pub mod names;
 pub mod retention;
 pub mod runtime;
 pub mod staged;

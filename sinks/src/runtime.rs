@@ -283,19 +283,28 @@ impl<S: Sink> Handler for SinkHandler<S> {
     }
 
     async fn flush(&self, _id: FlushId) -> Result<Vec<Outgoing>, HandleError> {
-        let (tree, batch, applied) = {
+        let (staged, applied) = {
             let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if w.applied == w.stored && w.staged.as_ref().is_none_or(Staged::is_empty) {
                 return Ok(Vec::new());
             }
-            let mut staged = w.staged.take().unwrap_or_else(|| Staged::new(w.tree.clone()));
-            self.sink
-                .close(&mut staged)
-                .map_err(|reason| HandleError::Retry(format!("closing the window: {reason}")))?;
-            let (tree, batch) = staged.into_batch(self.stream, w.applied);
-            (tree, batch, w.applied)
+            let staged = w.staged.take().unwrap_or_else(|| Staged::new(w.tree.clone()));
+            (staged, w.applied)
         };
-        tree.apply_batch(batch).map_err(|e| HandleError::Retry(format!("writing the tables: {e}")))?;
+        // Closing a window and writing it are long stretches of CPU and sled (a fleet window
+        // writes thousands of rows): off the async workers, so the process's other consumers
+        // and the gateway keep running meanwhile.
+        let (sink, stream) = (self.sink.clone(), self.stream);
+        let tree = tokio::task::spawn_blocking(move || {
+            let mut staged = staged;
+            sink.close(&mut staged)
+                .map_err(|reason| HandleError::Retry(format!("closing the window: {reason}")))?;
+            let (tree, batch) = staged.into_batch(stream, applied);
+            tree.apply_batch(batch).map_err(|e| HandleError::Retry(format!("writing the tables: {e}")))?;
+            Ok::<_, HandleError>(tree)
+        })
+        .await
+        .map_err(|e| HandleError::Retry(format!("writing the tables: {e}")))??;
         tree.flush_async().await.map_err(|e| HandleError::Retry(format!("flushing the tables: {e}")))?;
         self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stored = applied;
         Ok(Vec::new())

@@ -227,7 +227,8 @@ async fn a_table_of_the_first_layout_is_migrated_so_a_replayed_report_counts_onc
     // What layout 1 left: an issue counted from five reports the stream no longer holds, each
     // marked under a key of its own (the report's key, then scope, NUL, fingerprint).
     let tree = w.tables.tree("issues").unwrap();
-    let mut row = tailrace_sinks::issues::IssueRow::new(&reported(7, at(0)));
+    let first = reported(7, at(0));
+    let mut row = tailrace_sinks::issues::IssueRow::new(&first, &first.fingerprint.to_string());
     for i in 0..5 {
         let counted = reported(7, at(i));
         row.absorb(&counted);

@@ -243,7 +243,9 @@ async fn app_issues(
         .into_iter()
         .map(|i| {
             let mut v = to_json(&i.row)?;
-            v["affected_customers"] = json!(i.row.customers.keys().collect::<Vec<_>>());
+            let mut affected: Vec<&str> = i.row.customers.keys().map(|c| c.as_str()).collect();
+            affected.sort_unstable();
+            v["affected_customers"] = json!(affected);
             v["occurrence_count"] = json!(i.row.count);
             Ok(v)
         })

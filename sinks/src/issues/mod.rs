@@ -41,14 +41,15 @@ impl Sink for IssuesSink {
     fn apply(&self, rows: &mut Staged, message: &Delivery) -> Result<(), String> {
         let payload = message.payload();
         let occ: IssueOccurrence = decode(payload).map_err(|e| e.to_string())?;
-        let key = row::key(occ.scope.as_str(), &occ.fingerprint.to_string());
+        let (scope, fingerprint) = (occ.scope.as_str(), occ.fingerprint.to_string());
         if let Some(report) = row::report_key(&occ) {
             let marks = rows.entry(&report, row::ReportMarks::new).map_err(|e| e.to_string())?;
-            if !row::mark(marks, &occ) {
+            if !row::mark(marks, scope, &fingerprint) {
                 return Ok(()); // this customer's report was counted: a redelivery or a replay
             }
         }
-        rows.entry(&key, || IssueRow::new(&occ)).map_err(|e| e.to_string())?.absorb(&occ);
+        let key = row::key(scope, &fingerprint);
+        rows.entry(&key, || IssueRow::new(&occ, &fingerprint)).map_err(|e| e.to_string())?.absorb(&occ);
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use tailrace_schemas::{IssueOccurrence, Severity, Timestamp};
 
+use crate::names::Names;
+
 /// Hosts listed per issue at most (the count of distinct hosts beyond it is still kept).
 pub const MAX_HOSTS: usize = 100;
 /// Customers listed per issue at most (beyond it they are counted).
@@ -33,8 +35,10 @@ pub struct IssueRow {
     #[serde(default)]
     pub sources: BTreeSet<String>,
     /// Customers it was reported by (controllers' reports), each with its latest report of it.
+    /// Hashed: a fleet's issue has a thousand customers, looked up on every report of it and
+    /// decoded and encoded once per window (stored as the same MessagePack map as a sorted one).
     #[serde(default)]
-    pub customers: BTreeMap<String, Timestamp>,
+    pub customers: Names<Timestamp>,
     /// Customers beyond those listed.
     #[serde(default)]
     pub more_customers: u64,
@@ -65,13 +69,13 @@ pub(crate) const REPORT_PREFIX: &[u8] = b"report/";
 /// The issues of one report that were counted, as (scope, fingerprint).
 pub type ReportMarks = Vec<(String, String)>;
 
-/// Marks `occ` counted in its report's `marks`; false if it was already.
-pub(crate) fn mark(marks: &mut ReportMarks, occ: &IssueOccurrence) -> bool {
-    let fingerprint = occ.fingerprint.to_string();
-    if marks.iter().any(|(s, f)| s == occ.scope.as_str() && *f == fingerprint) {
+/// Marks the issue (`scope`, `fingerprint`) counted in its report's `marks`; false if it was
+/// already.
+pub(crate) fn mark(marks: &mut ReportMarks, scope: &str, fingerprint: &str) -> bool {
+    if marks.iter().any(|(s, f)| s == scope && f == fingerprint) {
         return false;
     }
-    marks.push((occ.scope.as_str().to_owned(), fingerprint));
+    marks.push((scope.to_owned(), fingerprint.to_owned()));
     true
 }
 
@@ -96,10 +100,11 @@ pub(crate) fn hour_of(t: Timestamp) -> i64 {
 }
 
 impl IssueRow {
-    pub fn new(occ: &IssueOccurrence) -> Self {
+    /// A row for `occ`'s issue, whose fingerprint as text is `fingerprint`.
+    pub fn new(occ: &IssueOccurrence, fingerprint: &str) -> Self {
         Self {
             scope: occ.scope.as_str().to_owned(),
-            fingerprint: occ.fingerprint.to_string(),
+            fingerprint: fingerprint.to_owned(),
             severity: occ.severity,
             message: occ.message.clone(),
             first_seen: occ.first_seen,
@@ -108,7 +113,7 @@ impl IssueRow {
             hosts: BTreeSet::new(),
             more_hosts: 0,
             sources: BTreeSet::new(),
-            customers: BTreeMap::new(),
+            customers: Names::default(),
             more_customers: 0,
             app: occ.app.as_ref().map(|a| a.as_str().to_owned()),
             sample: String::new(),
@@ -125,7 +130,7 @@ impl IssueRow {
             match self.customers.get_mut(c.as_str()) {
                 Some(seen) => *seen = (*seen).max(at),
                 None if listed < MAX_CUSTOMERS => {
-                    self.customers.insert(c.as_str().to_owned(), at);
+                    self.customers.insert(c.as_str().into(), at);
                 }
                 None => self.more_customers += 1,
             }
@@ -199,7 +204,7 @@ mod tests {
 
     #[test]
     fn occurrences_add_up_and_the_trend_is_per_hour() {
-        let mut row = IssueRow::new(&occ("a", 3, 1_000_000));
+        let mut row = IssueRow::new(&occ("a", 3, 1_000_000), "aa");
         row.absorb(&occ("a", 3, 1_000_000));
         row.absorb(&occ("b", 4, 1_000_000 + 7200));
         assert_eq!(row.count, 7);
@@ -212,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_trend_keeps_thirty_days_and_hosts_are_capped() {
-        let mut row = IssueRow::new(&occ("h0", 1, 0));
+        let mut row = IssueRow::new(&occ("h0", 1, 0), "aa");
         for i in 0..(MAX_HOSTS as i64 + 10) {
             row.absorb(&occ(&format!("h{i}"), 1, i * 3600 * 24));
         }
@@ -224,7 +229,7 @@ mod tests {
     #[test]
     fn the_trend_drops_exactly_the_hours_a_month_before_the_newest() {
         let hour = 3600;
-        let mut row = IssueRow::new(&occ("a", 1, 0));
+        let mut row = IssueRow::new(&occ("a", 1, 0), "aa");
         for h in 0..10 {
             row.absorb(&occ("a", 1, h * hour));
         }
