@@ -172,6 +172,30 @@ struct Held {
     acks: Vec<AckHandle>,
 }
 
+/// What an in-order runner keeps of a window's inputs: their sequence range and the acks of the
+/// outputs they gave at once. Not the inputs themselves: nothing acks them, and a window of a
+/// fleet's issue occurrences held ~100,000 messages, whose memory, fresh each window, cost more
+/// page faults than the sink's work (BENCHMARKS.md, "Fleet telemetry").
+#[derive(Default)]
+struct Window {
+    inputs: usize,
+    first_seq: u64,
+    last_seq: u64,
+    acks: Vec<AckHandle>,
+}
+
+impl Window {
+    fn take_in(&mut self, seq: u64, acks: Vec<AckHandle>) {
+        if self.inputs == 0 {
+            self.first_seq = seq;
+        }
+        self.first_seq = self.first_seq.min(seq);
+        self.last_seq = self.last_seq.max(seq);
+        self.inputs += 1;
+        self.acks.extend(acks);
+    }
+}
+
 type Settling = std::pin::Pin<Box<dyn Future<Output = Settled> + Send>>;
 
 /// A message handled on a task of its own, with its outputs already prepared for the wire.
@@ -403,10 +427,11 @@ impl ConsumerRunner {
         tracing::info!(consumer = %name, stream = %self.spec.stream, from = ?self.spec.start, "in-order runner started");
         let window = handler.window().unwrap_or(Duration::from_millis(200));
         let mut deadline = Instant::now() + window;
-        let mut held: Vec<Held> = Vec::new();
-        // Nothing is acked here, so no server limit bounds what is held: the window does, and a
-        // cap on the payloads' bytes bounds memory. A cap by count (as above) made a sink of small
-        // messages write its tables dozens of times a second, each rewriting the same rows.
+        let mut held = Window::default();
+        // Nothing is acked here, so no server limit bounds a window: its time does, and a cap
+        // on the payloads' bytes bounds what the handler gathers. A cap by count (as above) made
+        // a sink of small messages write its tables dozens of times a second, each rewriting the
+        // same rows.
         let mut held_bytes = 0usize;
         loop {
             let next = tokio::select! {
@@ -416,7 +441,9 @@ impl ConsumerRunner {
             };
             let message = match next {
                 None => {
-                    self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+                    self.flush_in_order(&handler, &mut held)
+                        .await
+                        .map_err(|reason| stopped(&name, reason))?;
                     held_bytes = 0;
                     deadline = Instant::now() + window;
                     continue;
@@ -439,7 +466,7 @@ impl ConsumerRunner {
                         acks.push(self.publisher.publish(out).await);
                     }
                     held_bytes += delivery.message.payload.len();
-                    held.push(Held { delivery, acks });
+                    held.take_in(delivery.stream_seq, acks);
                 }
                 Err(HandleError::Reject(reason)) => {
                     if !matches!(
@@ -451,15 +478,35 @@ impl ConsumerRunner {
                 }
                 Err(HandleError::Retry(reason)) => return Err(stopped(&name, reason)),
             }
-            if held_bytes >= IN_ORDER_HELD_BYTES || held.len() >= IN_ORDER_HELD {
-                self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+            if held_bytes >= IN_ORDER_HELD_BYTES || held.inputs >= IN_ORDER_HELD {
+                self.flush_in_order(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
                 held_bytes = 0;
                 deadline = Instant::now() + window;
             }
         }
-        self.flush(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
+        self.flush_in_order(&handler, &mut held).await.map_err(|reason| stopped(&name, reason))?;
         tracing::info!(consumer = %name, "in-order runner stopped");
         Ok(())
+    }
+
+    /// Flushes an in-order handler's window; a failure is returned, nothing is settled (an
+    /// ordered consumer's messages are not acked).
+    async fn flush_in_order<H: Handler>(&self, handler: &H, held: &mut Window) -> Result<(), String> {
+        if held.inputs == 0 {
+            return Ok(());
+        }
+        let held = std::mem::take(held);
+        let id = FlushId { first_seq: held.first_seq, last_seq: held.last_seq };
+        let mut stored = match guarded(handler.flush(id), flush_panicked).await {
+            Ok(outputs) => self.publish_all(outputs).await.map_err(HandleError::Retry),
+            Err(e) => Err(e),
+        };
+        for ack in held.acks {
+            if let Err(e) = ack.await {
+                stored = stored.and(Err(HandleError::Retry(e.to_string())));
+            }
+        }
+        stored.map_err(|e| format!("flush failed: {e}"))
     }
 
     /// Flushes an aggregating handler and settles the inputs it held. For an in-order handler

@@ -37,7 +37,6 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("telemetry", "the telemetry table: reports.> as raw rows and hourly/daily rollups per app and customer"),
 ];
 
-/// Runs the sink called `name` until `cancel`.
 /// The stream sink `name` materializes (`None`: no built-in sink has that name).
 pub fn input_of(name: &str) -> Option<tailrace_schemas::StreamName> {
     match name {
@@ -48,6 +47,7 @@ pub fn input_of(name: &str) -> Option<tailrace_schemas::StreamName> {
     }
 }
 
+/// Runs the sink called `name` until `cancel`.
 pub async fn start(
     name: &str,
     ctx: SinkContext,
