@@ -136,9 +136,9 @@ impl Staged {
     }
 
     /// What the sink gathers in this window, made by default at the window's first call: work
-    /// a sink does better once per window than once per message (folding many messages into
-    /// one row in a row), done in [`crate::runtime::Sink::close`]. It lives and dies with the
-    /// window's rows, so a window that fails to be written leaves nothing of it behind.
+    /// a sink does better once per window than once per message (folding every message of a
+    /// row into it in one run), done in [`crate::runtime::Sink::close`]. It lives and dies with
+    /// the window's rows, so a window that fails to be written leaves nothing of it behind.
     pub fn gathered<T: Default + Send + 'static>(&mut self) -> &mut T {
         let held = self.gathered.get_or_insert_with(|| Box::new(T::default()));
         if !held.is::<T>() {
