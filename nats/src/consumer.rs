@@ -314,9 +314,6 @@ impl ConsumerRunner {
                             }
                             held.push(Held { delivery, acks });
                         }
-                        Err(HandleError::Retry(reason)) if handler.in_order() => {
-                            return Err(stopped(&name, reason));
-                        }
                         Err(e) => {
                             let this = this.clone();
                             in_flight.push(this.settle_owned(delivery, Err(e)));
@@ -509,8 +506,8 @@ impl ConsumerRunner {
         stored.map_err(|e| format!("flush failed: {e}"))
     }
 
-    /// Flushes an aggregating handler and settles the inputs it held. For an in-order handler
-    /// a failure is returned (nothing is settled) instead of redelivering.
+    /// Flushes an aggregating handler and settles the inputs it held (in-order handlers:
+    /// [`ConsumerRunner::flush_in_order`]).
     async fn flush<H: Handler>(&self, handler: &H, held: &mut Vec<Held>) -> Result<(), String> {
         if held.is_empty() {
             return Ok(());
@@ -536,8 +533,6 @@ impl ConsumerRunner {
             inputs.push(delivery);
         }
         match stored {
-            // An ordered consumer's messages are not acked.
-            Ok(()) if handler.in_order() => {}
             Ok(()) => {
                 for delivery in &inputs {
                     if let Err(e) = delivery.message.ack().await {
@@ -547,7 +542,6 @@ impl ConsumerRunner {
                 metrics::counter!("tailrace_consumer_acked_total", "consumer" => name.to_owned())
                     .increment(inputs.len() as u64);
             }
-            Err(e) if handler.in_order() => return Err(format!("flush failed: {e}")),
             Err(HandleError::Retry(reason)) => {
                 tracing::warn!(consumer = name, error = %reason, inputs = inputs.len(), "flush failed; its inputs will be redelivered");
                 for delivery in &inputs {

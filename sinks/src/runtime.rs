@@ -129,16 +129,24 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
     let (scheduled, mut due) = tokio::sync::mpsc::channel::<()>(1);
     let _scheduler = schedule(name, &ctx.retention.schedule, scheduled).await?;
     let mut failures = 0usize;
+    let writing = ctx.tables.writing(name);
     loop {
+        // After any window still being written (by a runner dropped meanwhile) has landed.
+        let resuming = writing.clone().lock_owned().await;
         ctx.tables.ensure_layout_with(name, sink.layout(), |tree, from| sink.migrate(tree, from))?;
         let tree = ctx.tables.tree(name)?;
         let applied = applied_in(&tree, stream).map_err(|e| ctx.tables.err(e))?;
+        drop(resuming);
         let mut spec = ConsumerSpec::new(consumer.clone(), stream, filters.clone());
         spec.description = reader_description(name, ctx.tables.replica());
         spec.start = Some(applied + 1);
         tracing::info!(sink = name, applied, "sink resuming after the last applied sequence");
-        let handler =
-            SinkHandler { sink: sink.clone(), stream, window: Mutex::new(Window::new(tree, applied)) };
+        let handler = SinkHandler {
+            sink: sink.clone(),
+            stream,
+            window: Mutex::new(Window::new(tree, applied)),
+            writing: writing.clone(),
+        };
         let token = cancel.child_token();
         let runner = ConsumerRunner::new(spec, ctx.consumer.clone(), ctx.publisher.clone())
             .run(handler, token.clone());
@@ -148,6 +156,7 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
             Some(request) = rebuilds.next() => {
                 token.cancel();
                 let _ = runner.await;
+                let _written = writing.clone().lock_owned().await;
                 ctx.tables.clear(name)?;
                 tracing::info!(sink = name, "sink cleared; rebuilding it from the stream");
                 if let Some(reply) = request.reply {
@@ -159,7 +168,9 @@ pub async fn run<S: Sink>(sink: S, ctx: SinkContext, cancel: CancellationToken) 
             reply = next_prune(&mut retains, &mut due) => {
                 token.cancel();
                 let _ = runner.await;
+                let written = writing.clone().lock_owned().await;
                 let removed = prune(&*sink, &ctx, Timestamp::now())?;
+                drop(written);
                 tracing::info!(sink = name, removed, "rows past their retention removed");
                 if let Some(reply) = reply {
                     let answer = serde_json::json!({ "sink": name, "replica": ctx.tables.replica(), "removed": removed });
@@ -257,6 +268,8 @@ struct SinkHandler<S> {
     sink: Arc<S>,
     stream: StreamName,
     window: Mutex<Window>,
+    /// [`crate::Tables::writing`] of the sink's table.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<S: Sink> Handler for SinkHandler<S> {
@@ -295,7 +308,10 @@ impl<S: Sink> Handler for SinkHandler<S> {
         // writes thousands of rows): off the async workers, so the process's other consumers
         // and the gateway keep running meanwhile.
         let (sink, stream) = (self.sink.clone(), self.stream);
+        // Held until the window has landed, even if this future is dropped meanwhile.
+        let written = self.writing.clone().lock_owned().await;
         let tree = tokio::task::spawn_blocking(move || {
+            let _written = written;
             let mut staged = staged;
             sink.close(&mut staged)
                 .map_err(|reason| HandleError::Retry(format!("closing the window: {reason}")))?;
@@ -304,7 +320,7 @@ impl<S: Sink> Handler for SinkHandler<S> {
             Ok::<_, HandleError>(tree)
         })
         .await
-        .map_err(|e| HandleError::Retry(format!("writing the tables: {e}")))??;
+        .map_err(|e| HandleError::Retry(format!("closing or writing the window: {e}")))??;
         tree.flush_async().await.map_err(|e| HandleError::Retry(format!("flushing the tables: {e}")))?;
         self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stored = applied;
         Ok(Vec::new())

@@ -2,7 +2,9 @@
 //! sink. Each sink's tree also holds, under a reserved key, the last stream sequence applied to
 //! it, written in the same batch as the rows (see [`crate::staged`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tailrace_schemas::StreamName;
 
@@ -36,6 +38,8 @@ pub struct Tables {
     db: sled::Db,
     path: PathBuf,
     replica: String,
+    /// A lock per table (see [`Tables::writing`]).
+    writing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Tables {
@@ -64,7 +68,7 @@ impl Tables {
                 TablesError::Open { path: path.to_owned(), reason: e.to_string() }
             }
         })?;
-        let mut tables = Self { db, path: path.to_owned(), replica: String::new() };
+        let mut tables = Self { db, path: path.to_owned(), replica: String::new(), writing: Arc::default() };
         tables.replica = tables.replica_id()?;
         Ok(tables)
     }
@@ -92,6 +96,15 @@ impl Tables {
     }
 
     /// The tree of sink `name`.
+    /// The lock held while a window of table `name` is written and while a sink reads where to
+    /// resume from it: a window is written off the async workers and may land after the runner
+    /// that made it was dropped, and a sink started again meanwhile must not read the applied
+    /// sequence from before it (it would apply that window's messages twice).
+    pub fn writing(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(name.to_owned()).or_default().clone()
+    }
+
     pub fn tree(&self, name: &str) -> Result<sled::Tree, TablesError> {
         self.db.open_tree(format!("sink/{name}")).map_err(|e| self.err(e))
     }
