@@ -117,6 +117,14 @@ fn read_or_new<T: DeserializeOwned>(
     Ok(row)
 }
 
+/// The same key held as another type in this window: a sink's bug, said plainly.
+fn held_as_another_type<T>(key: &[u8]) -> RowError {
+    RowError::Decode {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: format!("held as another type than {}", std::any::type_name::<T>()),
+    }
+}
+
 /// A stored row that does not decode (written by a newer build, or damaged).
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
@@ -200,11 +208,7 @@ impl Staged {
         };
         match row.as_any_mut().downcast_mut::<T>() {
             Some(row) => Ok(row),
-            // The same key held as another type in this window: a sink's bug, said plainly.
-            None => Err(RowError::Decode {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: format!("held as another type than {}", std::any::type_name::<T>()),
-            }),
+            None => Err(held_as_another_type::<T>(key)),
         }
     }
 
@@ -213,10 +217,7 @@ impl Staged {
     /// not held again is not written.
     pub fn take<T: Row>(&mut self, key: &[u8], new: impl FnOnce() -> T) -> Result<Box<T>, RowError> {
         if let Some(held) = self.decoded.remove(key) {
-            return held.into_any().downcast::<T>().map_err(|_| RowError::Decode {
-                key: String::from_utf8_lossy(key).into_owned(),
-                reason: format!("held as another type than {}", std::any::type_name::<T>()),
-            });
+            return held.into_any().downcast::<T>().map_err(|_| held_as_another_type::<T>(key));
         }
         Ok(Box::new(read_or_new(&self.tree, &mut self.writes, key, new)?))
     }
