@@ -95,6 +95,24 @@ proptest! {
         prop_assert_ne!(fp.line(&b).fingerprint, fa, "{} vs {}", a, b);
     }
 
+    /// Templates made today are as today's masking makes them: absorbing them elsewhere
+    /// migrates nothing (a migration reports the template, to be stored again).
+    #[test]
+    fn todays_templates_are_never_migrated(
+        lines in prop::collection::vec((0..TEMPLATES.len()).prop_flat_map(line), 1..24)
+    ) {
+        let mut fp = Fingerprinter::default();
+        for l in &lines {
+            fp.line(l);
+        }
+        let records = fp.miner().take_changes();
+        let mut other = Fingerprinter::default();
+        for r in &records {
+            other.miner().absorb(r);
+        }
+        prop_assert!(other.miner().take_changes().is_empty());
+    }
+
     /// Words of one length and first word that differ in most positions are other events.
     #[test]
     fn templates_that_share_little_stay_apart(
@@ -180,4 +198,68 @@ fn templates_stored_before_words_were_kept_in_joined_tokens_keep_their_fingerpri
     let mut fresh = Fingerprinter::default();
     let reserve = fresh.content("20261205|10:00:00|InventoryClient|77|reserve ok").fingerprint;
     assert_ne!(fresh.content("20261205|10:00:01|InventoryClient|78|release ok").fingerprint, reserve);
+}
+
+#[test]
+fn a_name_every_line_so_far_had_is_still_a_variable() {
+    // Android's wake locks, the first lines all from one app: its package name is what eight
+    // distinct lines agreed on, yet another package there is the same event (a dotted name is
+    // a value), while another word there is not.
+    let mut fp = Fingerprinter::default();
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"];
+    let held = fp.content("wake lock held by com.android.phone for alice").fingerprint;
+    for user in users {
+        assert_eq!(fp.content(&format!("wake lock held by com.android.phone for {user}")).fingerprint, held);
+    }
+    let m = fp.content("wake lock held by com.whatsapp for judy");
+    assert_eq!(m.fingerprint, held);
+    assert_eq!(m.template, "wake lock held by <*> for <*>");
+    // Short messages differ in the name alone: two of three words alike is below the
+    // similarity, the name's shape decides.
+    let started = fp.content("Started nginx.service.").fingerprint;
+    assert_eq!(fp.content("Started cron.service.").fingerprint, started);
+    assert_ne!(fp.content("wake lock released by com.whatsapp for judy").fingerprint, held);
+}
+
+#[test]
+fn a_template_stored_before_its_words_were_masked_is_migrated_under_its_fingerprint() {
+    // An earlier build kept a date and a disk name as words, and eight lines settled the verb
+    // (positions 0 and 4 of five). Lines masked today read `backup <*> done` and `disk <*>
+    // failed`; without migration neither template takes them (another token count; a settled
+    // word against `<*>` with two of three alike), and the issues would go on under new
+    // fingerprints.
+    use tailrace_processors::template::TemplateRecord;
+    use tailrace_schemas::Fingerprint;
+    let stored = [
+        TemplateRecord {
+            fingerprint: Fingerprint(0xb0),
+            template: "backup 2024-01-02 10:00:00 <*> done".into(),
+            settled: vec![0, 4],
+        },
+        TemplateRecord {
+            fingerprint: Fingerprint(0xd1),
+            template: "disk sda1 failed".into(),
+            settled: vec![2],
+        },
+    ];
+    let mut upgraded = Fingerprinter::default();
+    for r in &stored {
+        upgraded.miner().absorb(r);
+    }
+    let m = upgraded.content("backup 2026-12-06 11:00:00 nightly done");
+    assert_eq!((m.fingerprint, m.template), (Fingerprint(0xb0), "backup <*> <*> done"));
+    assert_eq!(upgraded.content("disk sdb7 failed").fingerprint, Fingerprint(0xd1));
+    // The migrated templates are reported, to be stored as lines now find them, settled
+    // positions moved with their words; absorbing them again changes nothing.
+    let mut migrated = upgraded.miner().take_changes();
+    migrated.sort_by_key(|r| r.fingerprint);
+    assert_eq!(migrated[0].template, "backup <*> <*> done");
+    assert_eq!(migrated[0].settled, [0, 3]);
+    assert_eq!((migrated[1].template.as_str(), &migrated[1].settled[..]), ("disk <*> failed", &[2][..]));
+    let mut again = Fingerprinter::default();
+    for r in &migrated {
+        again.miner().absorb(r);
+    }
+    assert!(again.miner().take_changes().is_empty());
+    assert_eq!(again.content("disk sdc2 failed").fingerprint, Fingerprint(0xd1));
 }

@@ -26,7 +26,7 @@ impl Gen {
     }
     /// `{…}` placeholders of `template` filled: n (number), ms, ip, port, hex, uuid, user, path,
     /// host, time, date, pid, size, hms (time without fraction), epoch (seconds), exe, word (a
-    /// host name without digits), service.
+    /// host name without digits), service, unit and target (systemd unit names).
     fn fill(&mut self, template: &str) -> String {
         let mut out = String::new();
         let mut rest = template;
@@ -78,6 +78,20 @@ impl Gen {
                     self.pick(&["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]).to_owned()
                 }
                 "service" => self.pick(&["billing", "search", "checkout", "ledger"]).to_owned(),
+                "unit" => self
+                    .pick(&[
+                        "nginx.service",
+                        "cron.service",
+                        "ssh.service",
+                        "docker.socket",
+                        "systemd-logind.service",
+                        "apt-daily.timer",
+                        "var-lib-docker.mount",
+                    ])
+                    .to_owned(),
+                "target" => self
+                    .pick(&["network.target", "multi-user.target", "timers.target", "sockets.target"])
+                    .to_owned(),
                 // A literal brace (JSON).
                 _ => {
                     out.push('{');
@@ -309,6 +323,21 @@ const FORMATS: &[Format] = &[
             ("I", "20261205-{hms}:{n}|Step_StandReportReceiver|{n}|onReceive action: android.intent.action.SCREEN_ON"),
             ("E", "20261205-{hms}:{n}|HiH_DataCacheUtil|{n}|getCacheData failed, key={n}"),
             ("I", "20261205-{hms}:{n}|Step_ExtSDM|{n}|calculateCaloriesWithCache totalCalories={n}"),
+        ],
+    },
+    Format {
+        // systemd's manager in syslog, with `StatusUnitFormat=name` (systemd-system.conf(5)):
+        // its status messages name units, so each event's one variable is a dotted name, and
+        // a short message differs from its kin in that name alone (two of three words alike).
+        name: "systemd units",
+        floor: 1.0,
+        header: "Dec  5 {hms} {word} systemd[1]: ",
+        events: &[
+            ("I", "Started {unit}."),
+            ("I", "Stopping {unit}..."),
+            ("I", "Stopped {unit}."),
+            ("E", "Failed to start {unit}."),
+            ("I", "Reached target {target}."),
         ],
     },
     Format {

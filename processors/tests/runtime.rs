@@ -345,3 +345,38 @@ async fn the_first_stored_header_shape_of_a_source_is_the_one_every_instance_tak
     assert_eq!(fp(&a), fp(&b));
     cancel.cancel();
 }
+
+/// A template an earlier build stored with a word today's masking makes a variable: the
+/// processor opening the bucket takes today's lines under the stored fingerprint, and stores the
+/// migrated template in its place at its next save.
+#[tokio::test]
+async fn a_template_stored_by_an_earlier_build_is_migrated_in_the_bucket_under_its_fingerprint() {
+    use tailrace_processors::fingerprint::templates::Stored;
+    use tailrace_processors::fingerprint::{SharedFingerprinter, TemplateStore};
+    use tailrace_processors::template::{MinerConfig, TemplateRecord};
+    use tailrace_schemas::Fingerprint;
+    let server = TestServer::start_with_topology().await;
+    let js = server.jetstream().await;
+    // Opened before anything is stored, as a processor opens it long before a restart's load.
+    let store = TemplateStore::open(&js).await.unwrap();
+    let old = TemplateRecord {
+        fingerprint: Fingerprint(0xd1),
+        template: "disk sda1 failed".into(),
+        settled: vec![],
+    };
+    store.save(&[Stored::Template(old)]).await.unwrap();
+    let cancel = CancellationToken::new();
+    let shared =
+        SharedFingerprinter::open(store.clone(), MinerConfig::default(), cancel.clone()).await.unwrap();
+    assert_eq!(shared.with(|f| f.content("disk sdb7 failed").fingerprint), Fingerprint(0xd1));
+    shared.save().await.unwrap();
+    let (stored, _watch) = store.load().await.unwrap();
+    let templates: Vec<_> =
+        stored.into_iter().filter_map(|s| if let Stored::Template(t) = s { Some(t) } else { None }).collect();
+    assert_eq!(templates.len(), 1, "{templates:?}");
+    assert_eq!(
+        (templates[0].fingerprint, templates[0].template.as_str()),
+        (Fingerprint(0xd1), "disk <*> failed")
+    );
+    cancel.cancel();
+}

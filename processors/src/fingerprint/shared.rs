@@ -40,7 +40,9 @@ impl SharedFingerprinter {
         for r in &records {
             absorb(&mut fingerprinter, r);
         }
-        tracing::info!(templates_and_shapes = records.len(), "fingerprint templates loaded");
+        // Templates an earlier build stored with words masked now: stored again at the next save.
+        let migrated = fingerprinter.miner().pending_changes();
+        tracing::info!(templates_and_shapes = records.len(), migrated, "fingerprint templates loaded");
         let inner = Arc::new(Mutex::new(Inner { fingerprinter, unsaved: Vec::new() }));
         let shared = Arc::downgrade(&inner);
         tokio::spawn(async move {

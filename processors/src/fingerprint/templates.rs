@@ -38,7 +38,9 @@ impl TemplateStore {
     /// Everything stored, and a watch that continues with later writes.
     pub async fn load(&self) -> Result<(Vec<Stored>, Watch), TemplateStoreError> {
         let read = |e: String| TemplateStoreError::Read(e);
-        let stored = self.store.status().await.map_err(|e| read(e.to_string()))?.values();
+        // The stream's own count now: `Store::status` answers what it was when the bucket was
+        // opened, so a handle opened before templates were stored would wait for none of them.
+        let stored = self.store.stream.get_info().await.map_err(|e| read(e.to_string()))?.state.messages;
         let mut watch = self.store.watch_with_history(">").await.map_err(|e| read(e.to_string()))?;
         let mut records = Vec::with_capacity(stored as usize);
         if stored > 0 {

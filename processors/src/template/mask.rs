@@ -126,6 +126,34 @@ pub fn mask(content: &str, out: &mut Masked) {
         let how = judge(&content[start..end]);
         out.pieces.push(Piece { start: start as u32, end: end as u32, how });
     }
+    render(content, out, None);
+}
+
+/// Masks a template stored by an earlier build as the current rules mask a line, so lines
+/// masked now find it: a word the rules now mask becomes `<*>` (a run of such words one
+/// `<*>`). The template's own `<*>` stay as they are, each a position of its own: whether one
+/// stood for a masked run or for a word the miner found varying is not written down, and
+/// merging it with a neighbour would take the template away from the lines of the second kind.
+/// `positions` gets, for each of the stored template's positions, the position it is now.
+pub fn remask_template(template: &str, out: &mut Masked, positions: &mut Vec<u32>) {
+    out.text.clear();
+    out.spans.clear();
+    out.pieces.clear();
+    let mut start = 0;
+    for token in template.split(' ') {
+        let end = start + token.len();
+        let how = if token == WILDCARD { How::Word } else { judge(token) };
+        out.pieces.push(Piece { start: start as u32, end: end as u32, how });
+        start = end + 1;
+    }
+    render(template, out, Some(positions));
+}
+
+/// Renders the judged pieces of `content` into `out`'s tokens.
+fn render(content: &str, out: &mut Masked, mut positions: Option<&mut Vec<u32>>) {
+    if let Some(p) = positions.as_deref_mut() {
+        p.clear();
+    }
     // Dates inside a message: calendar words next to a variable are variables too.
     let n = out.pieces.len();
     for i in 0..n {
@@ -167,6 +195,9 @@ pub fn mask(content: &str, out: &mut Masked) {
             }
         }
         last_var = how == How::Var;
+        if let Some(p) = positions.as_deref_mut() {
+            p.push(out.spans.len() as u32 - 1);
+        }
     }
 }
 
@@ -437,6 +468,27 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(masked(line), want, "{line}");
         }
+    }
+
+    #[test]
+    fn a_stored_template_is_masked_as_lines_are_now_and_its_variables_stay() {
+        let remasked = |t: &str| {
+            let (mut m, mut positions) = (Masked::default(), Vec::new());
+            remask_template(t, &mut m, &mut positions);
+            (m.text().to_owned(), positions)
+        };
+        // Today's templates are what they were.
+        for t in [
+            "PacketResponder <*> for block <*> terminating",
+            "rhost=<*> user=root",
+            "'<*>' [<*>] <*>|Step|<*>",
+        ] {
+            assert_eq!(remasked(t).0, t);
+        }
+        // Words the rules now mask, one run of them one variable; stored `<*>` never merged.
+        assert_eq!(remasked("backup 2024-01-02 10:00:00 done").0, "backup <*> done");
+        assert_eq!(remasked("backup 2024-01-02 10:00:00 done").1, [0, 1, 1, 2]);
+        assert_eq!(remasked("user <*> <*> sda1 done").0, "user <*> <*> <*> done");
     }
 
     #[test]

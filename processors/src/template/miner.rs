@@ -19,7 +19,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use tailrace_schemas::Fingerprint;
 
-use super::mask::{Masked, WILDCARD};
+use super::mask::{self, Masked, WILDCARD};
 use super::slot::{self, Fit};
 
 /// Distinct lines agreeing on a position's word after which it is the event's own.
@@ -244,6 +244,8 @@ impl Miner {
                                 break;
                             }
                             Fit::Differs => {}
+                            // Another value of a variable that had shown one value so far.
+                            Fit::Alike => equal += 1,
                             Fit::Reshaped => {
                                 reshaped = true;
                                 break;
@@ -321,10 +323,22 @@ impl Miner {
 
     /// Takes in a template learned elsewhere (a store, another instance). A known fingerprint
     /// is generalized to cover both; an unknown one is added. Absorbing is idempotent, and what
-    /// is absorbed is not reported by [`Miner::take_changes`].
+    /// is absorbed is not reported by [`Miner::take_changes`], except a template an earlier
+    /// build stored with words the current rules mask: it is migrated (masked as lines are now,
+    /// under its fingerprint, its settled positions carried over) and reported, so the store
+    /// holds it as lines now find it.
     pub fn absorb(&mut self, record: &TemplateRecord) {
+        let (mut remasked, mut positions) = (Masked::default(), Vec::new());
+        mask::remask_template(&record.template, &mut remasked, &mut positions);
+        let migrated = remasked.text() != record.template;
         let slots: Vec<Option<Box<str>>> =
-            record.template.split(' ').map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+            remasked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+        let settled: Vec<u32> = record
+            .settled
+            .iter()
+            .filter_map(|&i| positions.get(i as usize).copied())
+            .filter(|&i| slots.get(i as usize).is_some_and(Option::is_some))
+            .collect();
         if let Some(&idx) = self.by_fingerprint.get(&record.fingerprint) {
             let c = &mut self.clusters[idx as usize];
             if c.slots.len() != slots.len() {
@@ -343,7 +357,7 @@ impl Miner {
                     changed = true;
                 }
             }
-            for &i in &record.settled {
+            for &i in &settled {
                 if let Some(s) = c.support.get_mut(i as usize) {
                     *s = (*s).max(SETTLED);
                 }
@@ -355,7 +369,7 @@ impl Miner {
         }
         let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
         let mut support = vec![1; slots.len()];
-        for &i in &record.settled {
+        for &i in &settled {
             if let Some(s) = support.get_mut(i as usize) {
                 *s = SETTLED;
             }
@@ -364,8 +378,10 @@ impl Miner {
             key,
             Cluster { fingerprint: record.fingerprint, slots, support, template: String::new() },
         );
-        // Learned elsewhere: not a change of ours to pass on.
-        self.changed.retain(|&c| c != idx);
+        if !migrated {
+            // Learned elsewhere: not a change of ours to pass on.
+            self.changed.retain(|&c| c != idx);
+        }
     }
 
     /// The current template of a fingerprint this miner knows.
@@ -376,6 +392,11 @@ impl Miner {
     /// Every template, for a snapshot.
     pub fn records(&self) -> impl Iterator<Item = TemplateRecord> + '_ {
         self.clusters.iter().map(Cluster::record)
+    }
+
+    /// How many templates [`Miner::take_changes`] would report (at most).
+    pub fn pending_changes(&self) -> usize {
+        self.changed.len()
     }
 
     /// The templates made or changed since the last call, each once.

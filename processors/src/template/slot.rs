@@ -13,6 +13,11 @@ pub enum Fit {
     Equal,
     /// Another value: the position may become more general.
     Differs,
+    /// Another name of the same kind in the same frame (`com.android.phone`,
+    /// `com.whatsapp`; `name=cron.service,`, `name=nginx.service,`): the position is a variable
+    /// that had shown one value so far, so the token counts as equal and the position becomes
+    /// `<*>`, however many lines agreed on the first name.
+    Alike,
     /// The token cannot stand at this position of this template: both are patterns with
     /// different text around the variable (`(uid=<*>)`, `LOGIN(uid=<*>)`), or one is a field
     /// left empty and the other the same field with a value (`rhost=`, `rhost=<*>`); an empty
@@ -37,7 +42,48 @@ pub fn fit(slot: &str, token: &str) -> Fit {
             return Fit::Reshaped;
         }
     }
+    if alike_names(slot, token) {
+        return Fit::Alike;
+    }
     Fit::Differs
+}
+
+/// Whether two different tokens are dotted names (package, class, host, file and unit names:
+/// letters in two or more dot-separated parts, no digit) in the same frame: the same wrapper
+/// characters and the same `key=` before them. Such a name is a value, never the word that
+/// tells one event from another, even where the lines seen so far all had one.
+fn alike_names(slot: &str, token: &str) -> bool {
+    let (a, b) = (slot.as_bytes(), token.as_bytes());
+    let lead = a.iter().zip(b).take_while(|(x, y)| x == y && !x.is_ascii_alphanumeric()).count();
+    // A shared `key=`.
+    let lead = match (slot.find('='), token.find('=')) {
+        (Some(i), Some(j)) if i == j && a[..i] == b[..i] => i + 1,
+        _ => lead,
+    };
+    let is_trail = |c: &u8| b")]}>\"',;:.!?".contains(c);
+    let trail = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y && is_trail(x)).count();
+    if lead + trail >= a.len().min(b.len()) {
+        return false;
+    }
+    is_dotted_name(&a[lead..a.len() - trail]) && is_dotted_name(&b[lead..b.len() - trail])
+}
+
+/// `com.android.phone`, `nginx.service`, `storage.MemoryStore`: parts of letters (and `_`,
+/// `-` inside), each starting with a letter, joined by single dots, one part of 2+ letters.
+fn is_dotted_name(name: &[u8]) -> bool {
+    let mut parts = 0;
+    let mut long = false;
+    for part in name.split(|&c| c == b'.') {
+        if part.is_empty()
+            || !part[0].is_ascii_alphabetic()
+            || !part.iter().all(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'-'))
+        {
+            return false;
+        }
+        parts += 1;
+        long |= part.len() >= 2;
+    }
+    parts >= 2 && long
 }
 
 /// Whether `token` is a value of `pattern` (`<*>` standing for any text, possibly empty).
@@ -107,6 +153,19 @@ mod tests {
         assert_eq!(fit("(<*>)", "()"), Fit::Equal);
         assert_eq!(fit("<*>:<*>", "a:b"), Fit::Equal);
         assert_eq!(fit("webmaster", "test"), Fit::Differs);
+    }
+
+    #[test]
+    fn dotted_names_in_one_frame_are_values_alike() {
+        assert_eq!(fit("com.android.phone", "com.whatsapp"), Fit::Alike);
+        assert_eq!(fit("name=cron.service,", "name=nginx.service,"), Fit::Alike);
+        assert_eq!(fit("(sshd.service)", "(cron.service)"), Fit::Alike);
+        // Not names: words, a sentence's end, another key, another frame.
+        assert_eq!(fit("started", "stopped"), Fit::Differs);
+        assert_eq!(fit("e.g.", "i.e."), Fit::Differs);
+        assert_eq!(fit("name=a.bc", "user=a.bc2"), Fit::Differs);
+        assert_eq!(fit("(nginx.service)", "nginx.service"), Fit::Differs);
+        assert_eq!(fit("com..x", "com.y"), Fit::Differs);
     }
 
     #[test]
