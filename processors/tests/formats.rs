@@ -26,7 +26,8 @@ impl Gen {
     }
     /// `{…}` placeholders of `template` filled: n (number), ms, ip, port, hex, uuid, user, path,
     /// host, time, date, pid, size, hms (time without fraction), epoch (seconds), exe, word (a
-    /// host name without digits), service, unit and target (systemd unit names).
+    /// host name without digits), service, unit and target (systemd unit names), tag (a wake
+    /// lock's, of one to three words) and pkg (an Android package).
     fn fill(&mut self, template: &str) -> String {
         let mut out = String::new();
         let mut rest = template;
@@ -88,6 +89,12 @@ impl Gen {
                         "apt-daily.timer",
                         "var-lib-docker.mount",
                     ])
+                    .to_owned(),
+                "tag" => self
+                    .pick(&["View Lock", "*alarm*", "RILJ_ACK_WL", "AudioMix", "Sync lock held"])
+                    .to_owned(),
+                "pkg" => self
+                    .pick(&["com.android.systemui", "com.android.phone", "android", "com.google.android.gms"])
                     .to_owned(),
                 "target" => self
                     .pick(&["network.target", "multi-user.target", "timers.target", "sockets.target"])
@@ -323,6 +330,19 @@ const FORMATS: &[Format] = &[
             ("I", "20261205-{hms}:{n}|Step_StandReportReceiver|{n}|onReceive action: android.intent.action.SCREEN_ON"),
             ("E", "20261205-{hms}:{n}|HiH_DataCacheUtil|{n}|getCacheData failed, key={n}"),
             ("I", "20261205-{hms}:{n}|Step_ExtSDM|{n}|calculateCaloriesWithCache totalCalories={n}"),
+        ],
+    },
+    Format {
+        // Android's power manager in logcat's threadtime format, its wake-lock lines as AOSP's
+        // PowerManagerService writes them: the lock's tag is quoted and may be several words.
+        name: "Android wake locks",
+        floor: 1.0,
+        header: "12-05 {time}  {pid}  {pid} {level} PowerManagerService: ",
+        events: &[
+            ("D", "acquire lock={n}, flags=0x1, tag=\"{tag}\", name={pkg}, ws=null, uid={n}, pid={pid}"),
+            ("D", "release lock={n}, flags=0x1, tag=\"{tag}\", name={pkg}, ws=null, uid={n}, pid={pid}"),
+            ("I", "Going to sleep due to screen timeout (uid {n})..."),
+            ("I", "Waking up from sleep (uid {n})..."),
         ],
     },
     Format {

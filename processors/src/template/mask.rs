@@ -99,6 +99,35 @@ impl Masked {
 
 /// Masks `content` into `out`.
 pub fn mask(content: &str, out: &mut Masked) {
+    tokenize(content, out, false);
+    render(content, out, None);
+}
+
+/// Masks a template stored by an earlier build as the current rules mask a line, so lines
+/// masked now find it: a word the rules now mask becomes `<*>` (a run of such words one
+/// `<*>`), and words the tokenizer now keeps together (a quoted value) are one position. The
+/// template's own `<*>` stay as they are, each a position of its own: whether one stood for a
+/// masked run or for a word the miner found varying is not written down, and merging it with a
+/// neighbour would take the template away from the lines of the second kind. `positions`
+/// gets, for each of the stored template's positions, the position it is now.
+pub fn remask_template(template: &str, out: &mut Masked, positions: &mut Vec<u32>) {
+    tokenize(template, out, true);
+    let mut now = Vec::with_capacity(out.pieces.len());
+    render(template, out, Some(&mut now));
+    // The stored positions, by where each starts, in the pieces that now hold them.
+    positions.clear();
+    let (mut piece, mut at) = (0, 0u32);
+    for token in template.split(' ') {
+        while piece + 1 < out.pieces.len() && out.pieces[piece].end <= at {
+            piece += 1;
+        }
+        positions.push(now.get(piece).copied().unwrap_or(0));
+        at += token.len() as u32 + 1;
+    }
+}
+
+/// Splits `content` into judged pieces; with `stored`, a `<*>` is a template's own position.
+fn tokenize(content: &str, out: &mut Masked, stored: bool) {
     out.text.clear();
     out.spans.clear();
     out.pieces.clear();
@@ -120,40 +149,26 @@ pub fn mask(content: &str, out: &mut Masked) {
             }
         }
         while end < b.len() && !b[end].is_ascii_whitespace() {
+            // So does a quoted value (`tag="View Lock",`, `err="failed to \"start\""`): as
+            // words, a value of two words would make another event than a value of one.
+            if b[end] == b'"' && end > start && b[end - 1] == b'=' {
+                if let Some(close) = closing_quote(&b[end + 1..]) {
+                    end += 1 + close + 1;
+                    continue;
+                }
+            }
             end += 1;
         }
         pos = end;
-        let how = judge(&content[start..end]);
+        let token = &content[start..end];
+        let how = if stored && token == WILDCARD { How::Word } else { judge(token) };
         out.pieces.push(Piece { start: start as u32, end: end as u32, how });
     }
-    render(content, out, None);
-}
-
-/// Masks a template stored by an earlier build as the current rules mask a line, so lines
-/// masked now find it: a word the rules now mask becomes `<*>` (a run of such words one
-/// `<*>`). The template's own `<*>` stay as they are, each a position of its own: whether one
-/// stood for a masked run or for a word the miner found varying is not written down, and
-/// merging it with a neighbour would take the template away from the lines of the second kind.
-/// `positions` gets, for each of the stored template's positions, the position it is now.
-pub fn remask_template(template: &str, out: &mut Masked, positions: &mut Vec<u32>) {
-    out.text.clear();
-    out.spans.clear();
-    out.pieces.clear();
-    let mut start = 0;
-    for token in template.split(' ') {
-        let end = start + token.len();
-        let how = if token == WILDCARD { How::Word } else { judge(token) };
-        out.pieces.push(Piece { start: start as u32, end: end as u32, how });
-        start = end + 1;
-    }
-    render(template, out, Some(positions));
 }
 
 /// Renders the judged pieces of `content` into `out`'s tokens.
+/// With `positions`, the token each piece is now.
 fn render(content: &str, out: &mut Masked, mut positions: Option<&mut Vec<u32>>) {
-    if let Some(p) = positions.as_deref_mut() {
-        p.clear();
-    }
     // Dates inside a message: calendar words next to a variable are variables too.
     let n = out.pieces.len();
     for i in 0..n {
@@ -201,6 +216,19 @@ fn render(content: &str, out: &mut Masked, mut positions: Option<&mut Vec<u32>>)
     }
 }
 
+/// Where the quoted text `b` starts in ends: its first `"` not escaped by a backslash.
+fn closing_quote(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// How one raw token is rendered.
 fn judge(token: &str) -> How {
     let b = token.as_bytes();
@@ -227,6 +255,14 @@ fn judge(token: &str) -> How {
     if let Some(eq) = kinds.has(EQUALS).then(|| core.find('=')).flatten() {
         let (key, value) = (&core[..eq], &core[eq + 1..]);
         if is_key(key) {
+            // A quoted value of several words (the tokenizer kept it whole) is a variable,
+            // its quotes kept: `tag="<*>",`.
+            if kinds.has(SPACE) && value.starts_with('"') && token[lead + eq + 2..].contains('"') {
+                let trail = token.len() - (lead + eq + 2) - token[lead + eq + 2..].rfind('"').unwrap_or(0);
+                if let (Ok(key), Ok(trail)) = (u16::try_from(lead + eq + 2), u8::try_from(trail)) {
+                    return How::Value { key, trail };
+                }
+            }
             return if !value.is_empty()
                 && is_variable(value, Kinds::of(value.as_bytes()))
                 && lead + eq < usize::from(u16::MAX)
@@ -247,6 +283,9 @@ fn judge(token: &str) -> How {
         }
     } else if lead == 0 && is_calendar_word(token.trim_end_matches(',')) {
         How::Calendar
+    } else if kinds.has(SPACE) {
+        // Quoted text with more after its closing quote: a template's tokens hold no spaces.
+        How::Var
     } else {
         How::Word
     }
@@ -264,6 +303,8 @@ const COLON: u8 = 1 << 3;
 const JOINER: u8 = 1 << 4;
 /// Neither a hex digit nor a digit.
 const NOT_HEX: u8 = 1 << 5;
+/// Whitespace: only inside a quoted string the tokenizer kept whole.
+const SPACE: u8 = 1 << 6;
 
 /// The kinds of each byte value.
 static KINDS: [u8; 256] = {
@@ -285,6 +326,9 @@ static KINDS: [u8; 256] = {
         }
         if b == b':' {
             k |= COLON;
+        }
+        if b.is_ascii_whitespace() {
+            k |= SPACE;
         }
         if is_joiner(b) {
             k |= JOINER;
@@ -464,6 +508,14 @@ mod tests {
             ),
             ("QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181 up", "QuorumPeer[myid=<*> up"),
             ("at 10.0.0.1:8080, 10.0.0.2:80 and /a/b:3", "at <*>, <*> and <*>"),
+            // A quoted value of several words is one variable; of one word, a word.
+            (
+                r#"acquire lock=1, flags=0x1, tag="View Lock", name=com.android.systemui, ws=null"#,
+                r#"acquire lock=<*>, flags=<*>, tag="<*>", name=com.android.systemui, ws=null"#,
+            ),
+            (r#"acquire tag="AudioMix", uid=1000"#, r#"acquire tag="AudioMix", uid=<*>"#),
+            (r#"sync err="failed to "StartContainer"" pod=web"#, r#"sync err="<*>" pod=web"#),
+            (r#"open a="unclosed value"#, r#"open a="unclosed value"#),
         ];
         for (line, want) in cases {
             assert_eq!(masked(line), want, "{line}");
@@ -489,6 +541,10 @@ mod tests {
         assert_eq!(remasked("backup 2024-01-02 10:00:00 done").0, "backup <*> done");
         assert_eq!(remasked("backup 2024-01-02 10:00:00 done").1, [0, 1, 1, 2]);
         assert_eq!(remasked("user <*> <*> sda1 done").0, "user <*> <*> <*> done");
+        // A quoted value an earlier build split into words is one position again.
+        let (text, positions) = remasked(r#"acquire tag="View Lock", uid=<*> done"#);
+        assert_eq!(text, r#"acquire tag="<*>", uid=<*> done"#);
+        assert_eq!(positions, [0, 1, 1, 2, 3]);
     }
 
     #[test]
