@@ -363,6 +363,8 @@ async fn a_template_stored_by_an_earlier_build_is_migrated_in_the_bucket_under_i
         fingerprint: Fingerprint(0xd1),
         template: "disk sda1 failed".into(),
         settled: vec![],
+        masked: vec![],
+        grouping: 0,
     };
     store.save(&[Stored::Template(old)]).await.unwrap();
     let cancel = CancellationToken::new();

@@ -20,6 +20,15 @@ pub struct IssueTemplate {
     /// with another word there is another event). Absent in templates of older builds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settled: Vec<u32>,
+    /// Wildcard positions where only masked values (numbers, addresses, ids) have stood, so a
+    /// plain word there is a difference. Absent in templates of older builds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<u32>,
+    /// The version of the grouping rules the template was made under: absent (0) in templates
+    /// of builds that grouped lines by a first token that was a variable. A newer build keeps
+    /// giving such a template the lines it took, so its fingerprint goes on.
+    #[serde(default)]
+    pub grouping: u16,
 }
 
 impl Payload for IssueTemplate {

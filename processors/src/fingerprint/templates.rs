@@ -72,6 +72,8 @@ impl TemplateStore {
                         fingerprint: t.fingerprint,
                         template: t.template.clone(),
                         settled: t.settled.clone(),
+                        masked: t.masked.clone(),
+                        grouping: t.grouping,
                     };
                     let key = t.fingerprint.to_string();
                     let bytes = tailrace_schemas::encode(&value).map_err(|e| write(&key, e.to_string()))?;
@@ -122,6 +124,8 @@ pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<Stored> {
                 fingerprint: t.fingerprint,
                 template: t.template,
                 settled: t.settled,
+                masked: t.masked,
+                grouping: t.grouping,
             })
         })
     };

@@ -76,7 +76,7 @@ impl Masked {
         &self.text[s as usize..e as usize]
     }
 
-    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+    pub fn tokens(&self) -> impl ExactSizeIterator<Item = &str> {
         self.spans.iter().map(|&(s, e)| &self.text[s as usize..e as usize])
     }
 

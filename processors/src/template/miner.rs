@@ -25,6 +25,10 @@ use super::slot::{self, Fit};
 /// Distinct lines agreeing on a position's word after which it is the event's own.
 const SETTLED: u32 = 8;
 
+/// The grouping rules templates are made under, stored with them. 0 (absent): builds that
+/// grouped a line by its first token even when that was a variable; 1: by its first word.
+pub const GROUPING: u16 = 1;
+
 /// Tuning of the miner. One configuration serves every log format.
 #[derive(Debug, Clone, Copy)]
 pub struct MinerConfig {
@@ -48,9 +52,13 @@ struct Cluster {
     /// `None` is a wildcard position.
     slots: Vec<Option<Box<str>>>,
     /// Per position, how many distinct lines had its word there: a word many lines agreed on
-    /// is the event's own, and a line with another word there is another event.
+    /// is the event's own, and a line with another word there is another event. At a wildcard
+    /// position, 0 while only masked values (numbers, addresses…) stood there: a plain word is
+    /// not one of its values, and counts as a difference, not as a match.
     support: Vec<u32>,
     template: String,
+    /// Made under earlier grouping rules (see [`GROUPING`]).
+    legacy: bool,
 }
 
 impl Cluster {
@@ -58,7 +66,17 @@ impl Cluster {
         let settled = (0..self.slots.len() as u32)
             .filter(|&i| self.slots[i as usize].is_some() && self.support[i as usize] >= SETTLED)
             .collect();
-        TemplateRecord { fingerprint: self.fingerprint, template: self.template.clone(), settled }
+        let masked = (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].is_none() && self.support[i as usize] == 0)
+            .collect();
+        let grouping = if self.legacy { 0 } else { GROUPING };
+        TemplateRecord {
+            fingerprint: self.fingerprint,
+            template: self.template.clone(),
+            settled,
+            masked,
+            grouping,
+        }
     }
 
     fn render(&mut self) {
@@ -102,10 +120,18 @@ pub struct TemplateRecord {
     /// instance does not turn them into variables again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settled: Vec<u32>,
+    /// Wildcard positions where only masked values have stood (a plain word there is another
+    /// event's); absent in templates of older builds, whose wildcards take words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<u32>,
+    /// The grouping rules it was made under ([`GROUPING`]; 0 in records of older builds).
+    #[serde(default)]
+    pub grouping: u16,
 }
 
-/// Clusters of one token count and first token.
-type GroupKey = (u32, u64);
+/// Clusters of one token count and first word: the first token with a letter and no variable,
+/// and where it stands.
+type GroupKey = (u32, u32, u64);
 
 /// The masked line's hash is the key; hashing it again would only cost time.
 #[derive(Default)]
@@ -135,6 +161,10 @@ pub struct Miner {
     cfg: MinerConfig,
     clusters: Vec<Cluster>,
     groups: HashMap<GroupKey, Vec<u32>>,
+    /// Templates made under earlier grouping rules that have `<*>` before their first word, by
+    /// length: grouped by its first variable token, such a template took lines whose first
+    /// word stands where it has `<*>`, which now fall in other groups.
+    legacy: HashMap<u32, Vec<u32>>,
     by_fingerprint: HashMap<Fingerprint, u32>,
     /// Hash of a masked line → its cluster.
     cache: PrehashedMap<u32>,
@@ -162,13 +192,20 @@ fn is_wild(token: &str) -> bool {
     token == WILDCARD
 }
 
-/// The group a line or template with this first token and length falls in.
-fn group_key(len: usize, first: Option<&str>) -> GroupKey {
-    let first = match first {
-        Some(t) if !t.contains(WILDCARD) => fnv1a(t.as_bytes()),
-        _ => 0,
-    };
-    (len as u32, first)
+/// The group a line or template of these tokens falls in: its length and first word. A header
+/// column left in the message as `<*>` (a time, a pid) does not make its lines one group, in
+/// which lines that differ in their first word (`Accepted`, `Failed`) would be compared; and
+/// since every line of a group has the word where its group says, that position never turns
+/// into `<*>`, so a template stays in the group it was made in (and is found there again when
+/// a restart absorbs it).
+fn group_key<'t>(tokens: impl ExactSizeIterator<Item = Option<&'t str>>) -> GroupKey {
+    let len = tokens.len() as u32;
+    let first = tokens.enumerate().find_map(|(i, t)| {
+        t.filter(|t| !t.contains(WILDCARD) && t.bytes().any(|b| b.is_ascii_alphabetic()))
+            .map(|t| (i as u32, fnv1a(t.as_bytes())))
+    });
+    let (at, hash) = first.unwrap_or((len, 0));
+    (len, at, hash)
 }
 
 impl Miner {
@@ -190,8 +227,9 @@ impl Miner {
         // A template's fingerprint is the FNV-1a of its first line's masked text, as in every
         // earlier build, so stored fingerprints stay what they were.
         let key_hash = fnv1a(masked.text().as_bytes());
-        let key = group_key(masked.len(), masked.tokens().next());
-        let (idx, learned) = match self.best(key, masked) {
+        let key = group_key(masked.tokens().map(Some));
+        let found = self.best(key, masked).or_else(|| self.best_legacy(key, masked));
+        let (idx, learned) = match found {
             Some(idx) => (idx, self.generalize(idx, masked)),
             None if self.clusters.len() >= self.cfg.max_clusters => {
                 self.scratch.clear();
@@ -216,9 +254,28 @@ impl Miner {
     /// template's own words matched, then more equal positions, then the smaller fingerprint, so
     /// the choice does not depend on the order the clusters were learned in.
     fn best(&self, key: GroupKey, masked: &Masked) -> Option<u32> {
-        let candidates = self.groups.get(&key)?;
+        self.best_of(self.groups.get(&key)?.iter().copied(), masked)
+    }
+
+    /// For a line its own group has no template for, a template of earlier grouping rules that
+    /// has `<*>` where the line's first word stands and the line's token where its own first
+    /// word stands (so that word never turns into `<*>`, and the template stays in its group):
+    /// an issue of an earlier build goes on under its fingerprint.
+    fn best_legacy(&self, (len, at, _): GroupKey, masked: &Masked) -> Option<u32> {
+        let candidates = self.legacy.get(&len)?.iter().copied().filter(|&idx| {
+            let c = &self.clusters[idx as usize];
+            let (_, own, _) = group_key(c.slots.iter().map(|s| s.as_deref()));
+            own > at
+                && (own as usize) < c.slots.len()
+                && c.slots.get(at as usize).is_some_and(Option::is_none)
+                && c.slots[own as usize].as_deref() == Some(masked.token(own as usize))
+        });
+        self.best_of(candidates, masked)
+    }
+
+    fn best_of(&self, candidates: impl Iterator<Item = u32>, masked: &Masked) -> Option<u32> {
         let mut best: Option<(f64, usize, usize, Fingerprint, u32)> = None;
-        for &idx in candidates {
+        for idx in candidates {
             let c = &self.clusters[idx as usize];
             // `literal`: positions where the line has the template's own word (stronger
             // evidence than a word standing where the template has a wildcard).
@@ -227,6 +284,8 @@ impl Miner {
             for (i, (slot, token)) in c.slots.iter().zip(masked.tokens()).enumerate() {
                 match slot {
                     None if is_wild(token) => {}
+                    // Only masked values stood here so far: a word is not one of them.
+                    None if c.support[i] == 0 => compared += 1,
                     None => {
                         equal += 1;
                         compared += 1;
@@ -276,7 +335,7 @@ impl Miner {
 
     fn generalize(&mut self, idx: u32, masked: &Masked) -> Learned {
         let c = &mut self.clusters[idx as usize];
-        let (mut changed, mut settled) = (false, false);
+        let (mut changed, mut settled, mut worded) = (false, false, false);
         for ((position, support), token) in c.slots.iter_mut().zip(c.support.iter_mut()).zip(masked.tokens())
         {
             if let Some(word) = position.as_deref() {
@@ -288,10 +347,13 @@ impl Miner {
                     // Settled just now: other instances and the store learn it.
                     settled |= *support == SETTLED;
                 }
+            } else if *support == 0 && !is_wild(token) {
+                *support = 1;
+                worded = true;
             }
         }
         if !changed {
-            if settled {
+            if settled || worded {
                 self.changed.push(idx);
             }
             return Learned::Nothing;
@@ -307,8 +369,8 @@ impl Miner {
             fingerprint = Fingerprint(fingerprint.0.wrapping_add(1));
         }
         let slots = masked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
-        let support = vec![1; masked.len()];
-        self.insert(key, Cluster { fingerprint, slots, support, template: String::new() })
+        let support = masked.tokens().map(|t| u32::from(!is_wild(t))).collect();
+        self.insert(key, Cluster { fingerprint, slots, support, template: String::new(), legacy: false })
     }
 
     fn insert(&mut self, key: GroupKey, mut cluster: Cluster) -> u32 {
@@ -339,6 +401,12 @@ impl Miner {
             .filter_map(|&i| positions.get(i as usize).copied())
             .filter(|&i| slots.get(i as usize).is_some_and(Option::is_some))
             .collect();
+        let masked: Vec<u32> = record
+            .masked
+            .iter()
+            .filter_map(|&i| positions.get(i as usize).copied())
+            .filter(|&i| slots.get(i as usize).is_some_and(Option::is_none))
+            .collect();
         if let Some(&idx) = self.by_fingerprint.get(&record.fingerprint) {
             let c = &mut self.clusters[idx as usize];
             if c.slots.len() != slots.len() {
@@ -362,22 +430,37 @@ impl Miner {
                     *s = (*s).max(SETTLED);
                 }
             }
+            // A word stood at our masked-only wildcard in their lines.
+            for (i, (mine, support)) in c.slots.iter().zip(c.support.iter_mut()).enumerate() {
+                if mine.is_none() && *support == 0 && !masked.contains(&(i as u32)) {
+                    *support = 1;
+                }
+            }
             if changed {
                 c.render();
             }
             return;
         }
-        let key = group_key(slots.len(), slots.first().and_then(|s| s.as_deref()));
+        let key = group_key(slots.iter().map(|s| s.as_deref()));
         let mut support = vec![1; slots.len()];
         for &i in &settled {
             if let Some(s) = support.get_mut(i as usize) {
                 *s = SETTLED;
             }
         }
+        for &i in &masked {
+            support[i as usize] = 0;
+        }
+        let legacy = record.grouping < GROUPING;
+        let (_, own, _) = key;
+        let before = slots.iter().take(own as usize).any(Option::is_none);
         let idx = self.insert(
             key,
-            Cluster { fingerprint: record.fingerprint, slots, support, template: String::new() },
+            Cluster { fingerprint: record.fingerprint, slots, support, template: String::new(), legacy },
         );
+        if legacy && before {
+            self.legacy.entry(key.0).or_default().push(idx);
+        }
         if !migrated {
             // Learned elsewhere: not a change of ours to pass on.
             self.changed.retain(|&c| c != idx);
