@@ -364,6 +364,7 @@ async fn a_template_stored_by_an_earlier_build_is_migrated_in_the_bucket_under_i
         template: "disk sda1 failed".into(),
         settled: vec![],
         masked: vec![],
+        masking: 0,
         grouping: 0,
     };
     store.save(&[Stored::Template(old)]).await.unwrap();

@@ -24,6 +24,11 @@ pub struct IssueTemplate {
     /// plain word there is a difference. Absent in templates of older builds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<u32>,
+    /// The version of the masking rules the template's text was made under: absent (0) in
+    /// templates of builds before quoted values were one token, whose text a newer build masks
+    /// again as it loads them.
+    #[serde(default)]
+    pub masking: u16,
     /// The version of the grouping rules the template was made under: absent (0) in templates
     /// of builds that grouped lines by a first token that was a variable. A newer build keeps
     /// giving such a template the lines it took, so its fingerprint goes on.

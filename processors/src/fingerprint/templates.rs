@@ -73,6 +73,7 @@ impl TemplateStore {
                         template: t.template.clone(),
                         settled: t.settled.clone(),
                         masked: t.masked.clone(),
+                        masking: t.masking,
                         grouping: t.grouping,
                     };
                     let key = t.fingerprint.to_string();
@@ -125,6 +126,7 @@ pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<Stored> {
                 template: t.template,
                 settled: t.settled,
                 masked: t.masked,
+                masking: t.masking,
                 grouping: t.grouping,
             })
         })

@@ -142,19 +142,27 @@ fn tokenize(content: &str, out: &mut Masked, stored: bool) {
         }
         let start = pos;
         let mut end = start;
-        // A quoted string runs to its closing quote, across spaces.
-        if b[start] == b'"' {
+        // A quoted string runs to its closing quote, across spaces. (A stored template had
+        // this done to its lines already, and its `"<*>` frames must not reach a later quote.)
+        if b[start] == b'"' && !stored {
             if let Some(close) = b[start + 1..].iter().position(|&c| c == b'"') {
                 end = start + 1 + close + 1;
             }
         }
         while end < b.len() && !b[end].is_ascii_whitespace() {
             // So does a quoted value (`tag="View Lock",`, `err="failed to \"start\""`): as
-            // words, a value of two words would make another event than a value of one.
+            // words, a value of two words would make another event than a value of one. In a
+            // stored template, only where that gives such a value (an earlier build's split one).
             if b[end] == b'"' && end > start && b[end - 1] == b'=' {
                 if let Some(close) = closing_quote(&b[end + 1..]) {
-                    end += 1 + close + 1;
-                    continue;
+                    let mut whole = end + 1 + close + 1;
+                    while whole < b.len() && !b[whole].is_ascii_whitespace() {
+                        whole += 1;
+                    }
+                    if !stored || matches!(judge(&content[start..whole]), How::Value { .. }) {
+                        end += 1 + close + 1;
+                        continue;
+                    }
                 }
             }
             end += 1;
@@ -256,12 +264,17 @@ fn judge(token: &str) -> How {
         let (key, value) = (&core[..eq], &core[eq + 1..]);
         if is_key(key) {
             // A quoted value of several words (the tokenizer kept it whole) is a variable,
-            // its quotes kept: `tag="<*>",`.
-            if kinds.has(SPACE) && value.starts_with('"') && token[lead + eq + 2..].contains('"') {
-                let trail = token.len() - (lead + eq + 2) - token[lead + eq + 2..].rfind('"').unwrap_or(0);
-                if let (Ok(key), Ok(trail)) = (u16::try_from(lead + eq + 2), u8::try_from(trail)) {
-                    return How::Value { key, trail };
+            // its quotes kept: `tag="<*>",`. Any other token holding a space (text after the
+            // closing quote) is one variable: a template's tokens hold no spaces.
+            if kinds.has(SPACE) {
+                if value.starts_with('"') && token[lead + eq + 2..].contains('"') {
+                    let trail =
+                        token.len() - (lead + eq + 2) - token[lead + eq + 2..].rfind('"').unwrap_or(0);
+                    if let (Ok(key), Ok(trail)) = (u16::try_from(lead + eq + 2), u8::try_from(trail)) {
+                        return How::Value { key, trail };
+                    }
                 }
+                return How::Var;
             }
             return if !value.is_empty()
                 && is_variable(value, Kinds::of(value.as_bytes()))

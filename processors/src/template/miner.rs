@@ -2,7 +2,7 @@
 //! template (`<*>` where lines differ) is the issue's message and whose fingerprint never
 //! changes once made.
 //!
-//! Like Drain (He et al., ICWS 2017), clusters are grouped by token count and first token, and
+//! Like Drain (He et al., ICWS 2017), clusters are grouped by token count and first word, and
 //! a line joins the most similar cluster of its group if the similarity reaches a threshold,
 //! turning the positions where they differ into `<*>`. Unlike Drain, variables are masked
 //! before mining (so most lines of a template are already identical and hit an exact-match
@@ -28,6 +28,11 @@ const SETTLED: u32 = 8;
 /// The grouping rules templates are made under, stored with them. 0 (absent): builds that
 /// grouped a line by its first token even when that was a variable; 1: by its first word.
 pub const GROUPING: u16 = 1;
+
+/// The masking rules a stored template's text was made under. 0 (absent): builds before
+/// quoted values were one token; their templates are masked again as they load
+/// ([`mask::remask_template`]). A template of the current rules is taken as it is written.
+pub const MASKING: u16 = 1;
 
 /// Tuning of the miner. One configuration serves every log format.
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +62,11 @@ struct Cluster {
     /// not one of its values, and counts as a difference, not as a match.
     support: Vec<u32>,
     template: String,
-    /// Made under earlier grouping rules (see [`GROUPING`]).
-    legacy: bool,
+    /// The grouping rules it was made under ([`GROUPING`]), the newest any record of it said.
+    grouping: u16,
+    /// Where its group's word stands (`slots.len()` when it has none), as [`group_key`] found
+    /// it when the template was filed: that position never turns into `<*>`.
+    own: u32,
 }
 
 impl Cluster {
@@ -69,13 +77,13 @@ impl Cluster {
         let masked = (0..self.slots.len() as u32)
             .filter(|&i| self.slots[i as usize].is_none() && self.support[i as usize] == 0)
             .collect();
-        let grouping = if self.legacy { 0 } else { GROUPING };
         TemplateRecord {
             fingerprint: self.fingerprint,
             template: self.template.clone(),
             settled,
             masked,
-            grouping,
+            masking: MASKING,
+            grouping: self.grouping,
         }
     }
 
@@ -124,6 +132,9 @@ pub struct TemplateRecord {
     /// event's); absent in templates of older builds, whose wildcards take words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<u32>,
+    /// The masking rules its text was made under ([`MASKING`]; 0 in records of older builds).
+    #[serde(default)]
+    pub masking: u16,
     /// The grouping rules it was made under ([`GROUPING`]; 0 in records of older builds).
     #[serde(default)]
     pub grouping: u16,
@@ -228,8 +239,7 @@ impl Miner {
         // earlier build, so stored fingerprints stay what they were.
         let key_hash = fnv1a(masked.text().as_bytes());
         let key = group_key(masked.tokens().map(Some));
-        let found = self.best(key, masked).or_else(|| self.best_legacy(key, masked));
-        let (idx, learned) = match found {
+        let (idx, learned) = match self.best(key, masked) {
             Some(idx) => (idx, self.generalize(idx, masked)),
             None if self.clusters.len() >= self.cfg.max_clusters => {
                 self.scratch.clear();
@@ -250,27 +260,32 @@ impl Miner {
         Matched { fingerprint: c.fingerprint, template: &c.template, learned }
     }
 
-    /// The most similar cluster of the group, if similar enough. Ties go to more of the
-    /// template's own words matched, then more equal positions, then the smaller fingerprint, so
-    /// the choice does not depend on the order the clusters were learned in.
+    /// The most similar cluster of the group, if similar enough; templates of earlier grouping
+    /// rules that may take the line compete with the group's ([`Miner::legacy_fits`]). Ties go
+    /// to more of the template's own words matched, then more equal positions, then the smaller
+    /// fingerprint, so the choice does not depend on the order the clusters were learned in.
     fn best(&self, key: GroupKey, masked: &Masked) -> Option<u32> {
-        self.best_of(self.groups.get(&key)?.iter().copied(), masked)
+        let own = self.groups.get(&key).into_iter().flatten().copied();
+        let legacy = self.legacy.get(&key.0).into_iter().flatten().copied();
+        self.best_of(own.chain(legacy.filter(|&idx| self.legacy_fits(idx, key, masked))), masked)
     }
 
-    /// For a line its own group has no template for, a template of earlier grouping rules that
-    /// has `<*>` where the line's first word stands and the line's token where its own first
-    /// word stands (so that word never turns into `<*>`, and the template stays in its group):
-    /// an issue of an earlier build goes on under its fingerprint.
-    fn best_legacy(&self, (len, at, _): GroupKey, masked: &Masked) -> Option<u32> {
-        let candidates = self.legacy.get(&len)?.iter().copied().filter(|&idx| {
-            let c = &self.clusters[idx as usize];
-            let (_, own, _) = group_key(c.slots.iter().map(|s| s.as_deref()));
-            own > at
-                && (own as usize) < c.slots.len()
-                && c.slots.get(at as usize).is_some_and(Option::is_none)
-                && c.slots[own as usize].as_deref() == Some(masked.token(own as usize))
-        });
-        self.best_of(candidates, masked)
+    /// Whether a template of earlier grouping rules, filed by a later word (or none), may take
+    /// a line whose first word stands at `at`: its position there is `<*>` or a pattern the
+    /// word fits, and the line has the template's own word where that stands, so the
+    /// template's word never turns into `<*>` and it stays in its group. An issue of an
+    /// earlier build goes on under its fingerprint for the lines of every first word it took.
+    fn legacy_fits(&self, idx: u32, (_, at, _): GroupKey, masked: &Masked) -> bool {
+        let c = &self.clusters[idx as usize];
+        let own = c.own as usize;
+        c.own > at
+            && c.slots.get(at as usize).is_some_and(|slot| match slot {
+                None => true,
+                Some(pattern) => {
+                    pattern.contains(WILDCARD) && slot::fit(pattern, masked.token(at as usize)) == Fit::Equal
+                }
+            })
+            && (own == c.slots.len() || c.slots[own].as_deref() == Some(masked.token(own)))
     }
 
     fn best_of(&self, candidates: impl Iterator<Item = u32>, masked: &Masked) -> Option<u32> {
@@ -284,8 +299,9 @@ impl Miner {
             for (i, (slot, token)) in c.slots.iter().zip(masked.tokens()).enumerate() {
                 match slot {
                     None if is_wild(token) => {}
-                    // Only masked values stood here so far: a word is not one of them.
-                    None if c.support[i] == 0 => compared += 1,
+                    // Only masked values stood here so far: a plain word is not one of them (a
+                    // token holding a masked part, `[<*>]`, still is).
+                    None if c.support[i] == 0 && !token.contains(WILDCARD) => compared += 1,
                     None => {
                         equal += 1;
                         compared += 1;
@@ -347,7 +363,7 @@ impl Miner {
                     // Settled just now: other instances and the store learn it.
                     settled |= *support == SETTLED;
                 }
-            } else if *support == 0 && !is_wild(token) {
+            } else if *support == 0 && !token.contains(WILDCARD) {
                 *support = 1;
                 worded = true;
             }
@@ -370,10 +386,13 @@ impl Miner {
         }
         let slots = masked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
         let support = masked.tokens().map(|t| u32::from(!is_wild(t))).collect();
-        self.insert(key, Cluster { fingerprint, slots, support, template: String::new(), legacy: false })
+        let cluster =
+            Cluster { fingerprint, slots, support, template: String::new(), grouping: GROUPING, own: key.1 };
+        self.insert(key, cluster)
     }
 
     fn insert(&mut self, key: GroupKey, mut cluster: Cluster) -> u32 {
+        cluster.own = key.1;
         cluster.render();
         let idx = self.clusters.len() as u32;
         self.by_fingerprint.insert(cluster.fingerprint, idx);
@@ -391,10 +410,16 @@ impl Miner {
     /// holds it as lines now find it.
     pub fn absorb(&mut self, record: &TemplateRecord) {
         let (mut remasked, mut positions) = (Masked::default(), Vec::new());
-        mask::remask_template(&record.template, &mut remasked, &mut positions);
-        let migrated = remasked.text() != record.template;
+        let text = if record.masking < MASKING {
+            mask::remask_template(&record.template, &mut remasked, &mut positions);
+            remasked.text()
+        } else {
+            positions.extend(0..record.template.split(' ').count() as u32);
+            &record.template
+        };
+        let migrated = text != record.template;
         let slots: Vec<Option<Box<str>>> =
-            remasked.tokens().map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+            text.split(' ').map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
         let settled: Vec<u32> = record
             .settled
             .iter()
@@ -412,8 +437,13 @@ impl Miner {
             if c.slots.len() != slots.len() {
                 return;
             }
+            c.grouping = c.grouping.max(record.grouping);
             let mut changed = false;
-            for (mine, theirs) in c.slots.iter_mut().zip(&slots) {
+            for (i, (mine, theirs)) in c.slots.iter_mut().zip(&slots).enumerate() {
+                // Our group's word stays, whatever a build of other rules made of it.
+                if i == c.own as usize {
+                    continue;
+                }
                 let Some(word) = mine.as_deref() else { continue };
                 let general = match theirs.as_deref() {
                     None => None,
@@ -452,12 +482,17 @@ impl Miner {
             support[i as usize] = 0;
         }
         let legacy = record.grouping < GROUPING;
-        let (_, own, _) = key;
-        let before = slots.iter().take(own as usize).any(Option::is_none);
-        let idx = self.insert(
-            key,
-            Cluster { fingerprint: record.fingerprint, slots, support, template: String::new(), legacy },
-        );
+        let before =
+            slots.iter().take(key.1 as usize).any(|s| s.as_deref().is_none_or(|w| w.contains(WILDCARD)));
+        let cluster = Cluster {
+            fingerprint: record.fingerprint,
+            slots,
+            support,
+            template: String::new(),
+            grouping: record.grouping,
+            own: key.1,
+        };
+        let idx = self.insert(key, cluster);
         if legacy && before {
             self.legacy.entry(key.0).or_default().push(idx);
         }

@@ -42,10 +42,23 @@ pub fn fit(slot: &str, token: &str) -> Fit {
             return Fit::Reshaped;
         }
     }
-    if alike_names(slot, token) {
+    if alike_names(slot, token) || alike_value(slot, token) {
         return Fit::Alike;
     }
     Fit::Differs
+}
+
+/// Whether `slot` is a value of the field `token` holds masked (`tag="AudioMix",` and
+/// `tag="<*>",`; `state=ready` and `state=<*>`): the same key, so the same variable, whether its
+/// value was a word so far or a masked one.
+fn alike_value(slot: &str, token: &str) -> bool {
+    let Some(eq) = token.find('=') else { return false };
+    let key = &token.as_bytes()[..eq];
+    !key.is_empty()
+        && key.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        && slot.as_bytes().get(..=eq) == token.as_bytes().get(..=eq)
+        && token[eq + 1..].trim_start_matches(['"', '\'']).starts_with(WILDCARD)
+        && matches_pattern(token, slot)
 }
 
 /// Whether two different tokens are dotted names (package, class, host, file and unit names:
@@ -115,7 +128,8 @@ pub fn generalize(slot: &str, token: &str) -> Option<Box<str>> {
         match c {
             b'(' | b'[' | b'{' | b'<' | b'"' | b'\'' => lead = i + 1,
             b'=' => {
-                lead = i + 1;
+                // A quoted value's opening quote is the frame's too: `tag="<*>",`.
+                lead = if i + 1 < common && matches!(a[i + 1], b'"' | b'\'') { i + 2 } else { i + 1 };
                 break;
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.' => {}
@@ -166,6 +180,16 @@ mod tests {
         assert_eq!(fit("name=a.bc", "user=a.bc2"), Fit::Differs);
         assert_eq!(fit("(nginx.service)", "nginx.service"), Fit::Differs);
         assert_eq!(fit("com..x", "com.y"), Fit::Differs);
+    }
+
+    #[test]
+    fn a_fields_word_value_and_its_masked_value_are_alike() {
+        assert_eq!(fit("tag=\"AudioMix\",", "tag=\"<*>\","), Fit::Alike);
+        assert_eq!(fit("state=ready", "state=<*>"), Fit::Alike);
+        assert_eq!(generalize("tag=\"AudioMix\",", "tag=\"<*>\",").as_deref(), Some("tag=\"<*>\","));
+        // Another key, or no key: not the same field.
+        assert_eq!(fit("name=ready", "state=<*>"), Fit::Differs);
+        assert_eq!(fit("[preauth]", "[<*>]"), Fit::Differs);
     }
 
     #[test]
