@@ -105,7 +105,7 @@ pub fn mask(content: &str, out: &mut Masked) {
 
 /// Masks a template stored by an earlier build as the current rules mask a line, so lines
 /// masked now find it: a word the rules now mask becomes `<*>` (a run of such words one
-/// `<*>`), and words the tokenizer now keeps together (a quoted value) are one position. The
+/// `<*>`), and words the tokenizer now keeps together (a `key="…"` value) are one position. The
 /// template's own `<*>` stay as they are, each a position of its own: whether one stood for a
 /// masked run or for a word the miner found varying is not written down, and merging it with a
 /// neighbour would take the template away from the lines of the second kind. `positions`
@@ -151,18 +151,13 @@ fn tokenize(content: &str, out: &mut Masked, stored: bool) {
         }
         while end < b.len() && !b[end].is_ascii_whitespace() {
             // So does a quoted value (`tag="View Lock",`, `err="failed to \"start\""`): as
-            // words, a value of two words would make another event than a value of one. In a
-            // stored template, only where that gives such a value (an earlier build's split one).
+            // words, a value of two words would make another event than a value of one. (In an
+            // earlier build's template, a value whose escaped quote was masked away closes
+            // early: that cannot be told from its text.)
             if b[end] == b'"' && end > start && b[end - 1] == b'=' {
                 if let Some(close) = closing_quote(&b[end + 1..]) {
-                    let mut whole = end + 1 + close + 1;
-                    while whole < b.len() && !b[whole].is_ascii_whitespace() {
-                        whole += 1;
-                    }
-                    if !stored || matches!(judge(&content[start..whole]), How::Value { .. }) {
-                        end += 1 + close + 1;
-                        continue;
-                    }
+                    end += 1 + close + 1;
+                    continue;
                 }
             }
             end += 1;
@@ -249,7 +244,8 @@ fn judge(token: &str) -> How {
     let trail = b[lead..].iter().rev().take_while(|c| b")]}>\"',;:.!?".contains(c)).count();
     let core = &token[lead..token.len() - trail];
     if core.is_empty() || lead > 255 || trail > 255 {
-        return How::Word;
+        // A template's tokens hold no spaces.
+        return if token.bytes().any(|c| c.is_ascii_whitespace()) { How::Var } else { How::Word };
     }
     // A quoted word with punctuation after the quote (`"abc",`).
     if lead > 0

@@ -199,6 +199,11 @@ impl std::fmt::Debug for Miner {
 
 pub use tailrace_schemas::fnv1a;
 
+/// A stored template's tokens (none for the empty template).
+fn tokens(template: &str) -> impl Iterator<Item = &str> {
+    template.split(' ').filter(|t| !t.is_empty())
+}
+
 fn is_wild(token: &str) -> bool {
     token == WILDCARD
 }
@@ -414,12 +419,12 @@ impl Miner {
             mask::remask_template(&record.template, &mut remasked, &mut positions);
             remasked.text()
         } else {
-            positions.extend(0..record.template.split(' ').count() as u32);
+            positions.extend(0..tokens(&record.template).count() as u32);
             &record.template
         };
         let migrated = text != record.template;
         let slots: Vec<Option<Box<str>>> =
-            text.split(' ').map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
+            tokens(text).map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
         let settled: Vec<u32> = record
             .settled
             .iter()
@@ -437,11 +442,25 @@ impl Miner {
             if c.slots.len() != slots.len() {
                 return;
             }
+            if record.grouping >= GROUPING && c.grouping < GROUPING {
+                // Made under today's rules elsewhere: it takes only its own group's lines.
+                if let Some(list) = self.legacy.get_mut(&(c.slots.len() as u32)) {
+                    list.retain(|&l| l != idx);
+                }
+            }
             c.grouping = c.grouping.max(record.grouping);
+            // Our group's word stays, whatever a build of other rules made of it; our record is
+            // stored again, so the store does not keep theirs as the last word.
+            let own = c.own as usize;
+            if record.grouping < c.grouping
+                || slots.get(own).is_some_and(|t| t.as_deref() != c.slots[own].as_deref())
+            {
+                self.changed.push(idx);
+            }
+            let c = &mut self.clusters[idx as usize];
             let mut changed = false;
             for (i, (mine, theirs)) in c.slots.iter_mut().zip(&slots).enumerate() {
-                // Our group's word stays, whatever a build of other rules made of it.
-                if i == c.own as usize {
+                if i == own {
                     continue;
                 }
                 let Some(word) = mine.as_deref() else { continue };
@@ -481,9 +500,9 @@ impl Miner {
         for &i in &masked {
             support[i as usize] = 0;
         }
-        let legacy = record.grouping < GROUPING;
-        let before =
-            slots.iter().take(key.1 as usize).any(|s| s.as_deref().is_none_or(|w| w.contains(WILDCARD)));
+        // Filed by a later word (or none), it may take lines whose first word stands before it
+        // (`legacy_fits` checks what stands there, line by line).
+        let legacy = record.grouping < GROUPING && key.1 > 0;
         let cluster = Cluster {
             fingerprint: record.fingerprint,
             slots,
@@ -493,7 +512,7 @@ impl Miner {
             own: key.1,
         };
         let idx = self.insert(key, cluster);
-        if legacy && before {
+        if legacy {
             self.legacy.entry(key.0).or_default().push(idx);
         }
         if !migrated {
