@@ -449,3 +449,15 @@ fn todays_templates_are_taken_as_written_after_a_restart() {
     assert_eq!(after, before);
     assert_eq!(restarted.miner().templates(), fp.miner().templates());
 }
+
+#[test]
+fn a_field_whose_value_was_a_word_then_masked_is_one_position() {
+    // The first word of these lines is a field: grouped by its key, a word value and a masked
+    // one meet in one group, where they are one position of one event.
+    let mut fp = Fingerprinter::default();
+    let login = fp.content("user=bob logged in").fingerprint;
+    let m = fp.content("user=1207 logged in");
+    assert_eq!(m.fingerprint, login);
+    assert_eq!(m.template, "user=<*> logged in");
+    assert_ne!(fp.content("user=bob logged out").fingerprint, login);
+}

@@ -140,8 +140,9 @@ pub struct TemplateRecord {
     pub grouping: u16,
 }
 
-/// Clusters of one token count and first word: the first token with a letter and no variable,
-/// and where it stands.
+/// Clusters of one token count and first word: the first token holding a letter (a word, or a
+/// frame or joined token with one: `<*>|Step_LSC|<*>|onChanged`; of a `key=value` field, the
+/// key), and where it stands.
 type GroupKey = (u32, u32, u64);
 
 /// The masked line's hash is the key; hashing it again would only cost time.
@@ -209,16 +210,23 @@ fn is_wild(token: &str) -> bool {
 }
 
 /// The group a line or template of these tokens falls in: its length and first word. A header
-/// column left in the message as `<*>` (a time, a pid) does not make its lines one group, in
-/// which lines that differ in their first word (`Accepted`, `Failed`) would be compared; and
+/// column left in the message as `<*>` or punctuation (a time, a pid, `-`) does not make its
+/// lines one group, in which lines that differ in their first word (`Accepted`, `Failed`) would be compared; and
 /// since every line of a group has the word where its group says, that position never turns
 /// into `<*>`, so a template stays in the group it was made in (and is found there again when
 /// a restart absorbs it).
 fn group_key<'t>(tokens: impl ExactSizeIterator<Item = Option<&'t str>>) -> GroupKey {
     let len = tokens.len() as u32;
     let first = tokens.enumerate().find_map(|(i, t)| {
-        t.filter(|t| !t.contains(WILDCARD) && t.bytes().any(|b| b.is_ascii_alphabetic()))
-            .map(|t| (i as u32, fnv1a(t.as_bytes())))
+        t.filter(|t| t.bytes().any(|b| b.is_ascii_alphabetic())).map(|t| {
+            // A field is grouped by its key: `user=bob` and `user=<*>` are one field whose
+            // value was a word, then a masked one, and may be one template's position.
+            let word = match t.find('=') {
+                Some(eq) if t[..eq].bytes().any(|b| b.is_ascii_alphabetic()) => &t[..=eq],
+                _ => t,
+            };
+            (i as u32, fnv1a(word.as_bytes()))
+        })
     });
     let (at, hash) = first.unwrap_or((len, 0));
     (len, at, hash)
