@@ -191,6 +191,7 @@ fn templates_stored_before_words_were_kept_in_joined_tokens_keep_their_fingerpri
     // variable. Masking keeps a token a token, so its `<*>` still takes the joined token and
     // the issue goes on under its fingerprint after an upgrade.
     let stored = tailrace_processors::template::TemplateRecord {
+        v: 1,
         fingerprint: tailrace_schemas::Fingerprint(0x5eed),
         template: "<*> ok".into(),
         settled: Vec::new(),
@@ -240,6 +241,7 @@ fn a_template_stored_before_its_words_were_masked_is_migrated_under_its_fingerpr
     use tailrace_schemas::Fingerprint;
     let stored = [
         TemplateRecord {
+            v: 1,
             fingerprint: Fingerprint(0xb0),
             template: "backup 2024-01-02 10:00:00 <*> done".into(),
             settled: vec![0, 4],
@@ -248,6 +250,7 @@ fn a_template_stored_before_its_words_were_masked_is_migrated_under_its_fingerpr
             grouping: 0,
         },
         TemplateRecord {
+            v: 1,
             fingerprint: Fingerprint(0xd1),
             template: "disk sda1 failed".into(),
             settled: vec![2],
@@ -312,6 +315,7 @@ fn a_template_an_earlier_build_grouped_by_a_variable_first_token_keeps_its_lines
     use tailrace_processors::template::TemplateRecord;
     use tailrace_schemas::Fingerprint;
     let stored = TemplateRecord {
+        v: 1,
         fingerprint: Fingerprint(0x01d),
         template: "<*> <*> password for <*> from <*> port <*>".into(),
         settled: vec![],
@@ -345,6 +349,7 @@ fn a_template_an_earlier_build_grouped_by_a_variable_first_token_keeps_its_lines
     assert_eq!(restarted.line(accepted).fingerprint, stored.fingerprint);
     // A frame the first word fits is like `<*>` there.
     let framed = TemplateRecord {
+        v: 1,
         fingerprint: Fingerprint(0xf4),
         template: "<*> user=<*> logged in".into(),
         settled: vec![],
@@ -373,6 +378,7 @@ fn a_record_of_an_earlier_build_does_not_take_a_templates_word_away() {
     let made = fp.line(line).fingerprint;
     fp.miner().take_changes();
     fp.miner().absorb(&TemplateRecord {
+        v: 1,
         fingerprint: made,
         template: "<*> <*> password for <*> from <*> port <*>".into(),
         settled: vec![],

@@ -360,6 +360,7 @@ async fn a_template_stored_by_an_earlier_build_is_migrated_in_the_bucket_under_i
     // Opened before anything is stored, as a processor opens it long before a restart's load.
     let store = TemplateStore::open(&js).await.unwrap();
     let old = TemplateRecord {
+        v: 1,
         fingerprint: Fingerprint(0xd1),
         template: "disk sda1 failed".into(),
         settled: vec![],

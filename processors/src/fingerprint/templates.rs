@@ -7,7 +7,7 @@ use async_nats::jetstream::kv::{CreateErrorKind, Operation, Store, Watch};
 use async_nats::jetstream::{self};
 use futures::StreamExt;
 use tailrace_nats::topology::FINGERPRINT_TEMPLATES;
-use tailrace_schemas::{IssueTemplate, SourceShape};
+use tailrace_schemas::SourceShape;
 
 use crate::template::{ShapeRecord, SourceKey, TemplateRecord};
 
@@ -67,17 +67,8 @@ impl TemplateStore {
         let puts = records.iter().map(|r| async move {
             match r {
                 Stored::Template(t) => {
-                    let value = IssueTemplate {
-                        v: 1,
-                        fingerprint: t.fingerprint,
-                        template: t.template.clone(),
-                        settled: t.settled.clone(),
-                        masked: t.masked.clone(),
-                        masking: t.masking,
-                        grouping: t.grouping,
-                    };
                     let key = t.fingerprint.to_string();
-                    let bytes = tailrace_schemas::encode(&value).map_err(|e| write(&key, e.to_string()))?;
+                    let bytes = tailrace_schemas::encode(t).map_err(|e| write(&key, e.to_string()))?;
                     self.store.put(&key, bytes.into()).await.map_err(|e| write(&key, e.to_string()))?;
                     Ok(None)
                 }
@@ -120,16 +111,7 @@ pub fn decode(entry: &async_nats::jetstream::kv::Entry) -> Option<Stored> {
         tailrace_schemas::decode::<SourceShape>(&entry.value)
             .map(|s| Stored::Shape(ShapeRecord { source: SourceKey(s.source), cut: s.cut }))
     } else {
-        tailrace_schemas::decode::<IssueTemplate>(&entry.value).map(|t| {
-            Stored::Template(TemplateRecord {
-                fingerprint: t.fingerprint,
-                template: t.template,
-                settled: t.settled,
-                masked: t.masked,
-                masking: t.masking,
-                grouping: t.grouping,
-            })
-        })
+        tailrace_schemas::decode::<TemplateRecord>(&entry.value).map(Stored::Template)
     };
     match stored {
         Ok(stored) => Some(stored),

@@ -78,6 +78,7 @@ impl Cluster {
             .filter(|&i| self.slots[i as usize].is_none() && self.support[i as usize] == 0)
             .collect();
         TemplateRecord {
+            v: 1,
             fingerprint: self.fingerprint,
             template: self.template.clone(),
             settled,
@@ -119,26 +120,9 @@ pub struct Matched<'m> {
     pub learned: Learned,
 }
 
-/// A template as stored and exchanged: its fingerprint, text and settled positions.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TemplateRecord {
-    pub fingerprint: Fingerprint,
-    pub template: String,
-    /// Positions whose word is the event's own (see `SETTLED`), so a restarted or another
-    /// instance does not turn them into variables again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub settled: Vec<u32>,
-    /// Wildcard positions where only masked values have stood (a plain word there is another
-    /// event's); absent in templates of older builds, whose wildcards take words.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub masked: Vec<u32>,
-    /// The masking rules its text was made under ([`MASKING`]; 0 in records of older builds).
-    #[serde(default)]
-    pub masking: u16,
-    /// The grouping rules it was made under ([`GROUPING`]; 0 in records of older builds).
-    #[serde(default)]
-    pub grouping: u16,
-}
+/// A template as stored and exchanged (the `fingerprint-templates` bucket's value): its
+/// fingerprint, text, settled and masked-only positions, and the rules it was made under.
+pub type TemplateRecord = tailrace_schemas::IssueTemplate;
 
 /// Clusters of one token count and first word: the first token holding a letter (a word, or a
 /// frame or joined token with one: `<*>|Step_LSC|<*>|onChanged`; of a `key=value` field, the
@@ -433,18 +417,16 @@ impl Miner {
         let migrated = text != record.template;
         let slots: Vec<Option<Box<str>>> =
             tokens(text).map(|t| (!is_wild(t)).then(|| Box::<str>::from(t))).collect();
-        let settled: Vec<u32> = record
-            .settled
-            .iter()
-            .filter_map(|&i| positions.get(i as usize).copied())
-            .filter(|&i| slots.get(i as usize).is_some_and(Option::is_some))
-            .collect();
-        let masked: Vec<u32> = record
-            .masked
-            .iter()
-            .filter_map(|&i| positions.get(i as usize).copied())
-            .filter(|&i| slots.get(i as usize).is_some_and(Option::is_none))
-            .collect();
+        // Stored positions where they are now, kept where the slot is still a word (`settled`)
+        // or a wildcard (`masked`).
+        let now = |stored: &[u32], word: bool| -> Vec<u32> {
+            stored
+                .iter()
+                .filter_map(|&i| positions.get(i as usize).copied())
+                .filter(|&i| slots.get(i as usize).is_some_and(|s| s.is_some() == word))
+                .collect()
+        };
+        let (settled, masked) = (now(&record.settled, true), now(&record.masked, false));
         if let Some(&idx) = self.by_fingerprint.get(&record.fingerprint) {
             let c = &mut self.clusters[idx as usize];
             if c.slots.len() != slots.len() {
